@@ -1,0 +1,97 @@
+"""accelsim: lower timm ViTs to a dataflow graph and simulate them on FPGA systolic-array accelerators.
+
+The flow (see DESIGN.md): ``compress(model, recipe)`` -> ``lower(model)`` -> ``Graph`` ->
+``simulate(graph, hw)`` -> ``Report``; ``search(space)`` explores both sides together.
+
+Names that need torch (``lower``, ``compress``, ...) are imported lazily, so that loading and
+simulating a saved graph never pays for ``import torch``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from accelsim.errors import (
+    AccelsimError,
+    ConfigError,
+    DataError,
+    GraphFormatError,
+    InputShapeError,
+    OverflowReport,
+    ResourceError,
+    UnknownModelError,
+    UnsupportedOpError,
+)
+from accelsim.ir import Graph, Op, OpKind, Tensor
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first use)
+_LAZY: dict[str, str] = {
+    "lower": "accelsim.lower",
+    "HardwareConfig": "accelsim.config.hardware",
+    "BoardSpec": "accelsim.config.hardware",
+    "simulate": "accelsim.sim",
+    "simulate_scalesim": "accelsim.sim",
+    "Report": "accelsim.sim",
+    "CompressionRecipe": "accelsim.config.compression",
+    "compress": "accelsim.compress",
+    "evaluate": "accelsim.eval",
+    "Workload": "accelsim.config.workload",
+    "SearchSpace": "accelsim.config.search",
+    "search": "accelsim.search",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from accelsim.compress import compress
+    from accelsim.config.compression import CompressionRecipe
+    from accelsim.config.hardware import BoardSpec, HardwareConfig
+    from accelsim.config.search import SearchSpace
+    from accelsim.config.workload import Workload
+    from accelsim.eval import evaluate
+    from accelsim.lower import lower
+    from accelsim.search import search
+    from accelsim.sim import Report, simulate, simulate_scalesim
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'accelsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = [
+    "AccelsimError",
+    "BoardSpec",
+    "CompressionRecipe",
+    "ConfigError",
+    "DataError",
+    "Graph",
+    "GraphFormatError",
+    "HardwareConfig",
+    "InputShapeError",
+    "Op",
+    "OpKind",
+    "OverflowReport",
+    "Report",
+    "ResourceError",
+    "SearchSpace",
+    "Tensor",
+    "UnknownModelError",
+    "UnsupportedOpError",
+    "Workload",
+    "__version__",
+    "compress",
+    "evaluate",
+    "lower",
+    "search",
+    "simulate",
+    "simulate_scalesim",
+]

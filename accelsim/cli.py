@@ -1,0 +1,185 @@
+"""The ``accelsim`` command line: it parses arguments and calls the public API, nothing more.
+
+Every :class:`~accelsim.errors.AccelsimError` becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from accelsim.errors import AccelsimError
+
+log = logging.getLogger("accelsim")
+
+
+def _write_json(path: str, data: Any) -> None:
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _is_graph_file(target: str) -> bool:
+    return target.endswith(".json") or Path(target).is_file()
+
+
+def _load_or_lower(args: argparse.Namespace) -> Any:
+    """A saved graph (no torch import) or a timm model name lowered on the fly."""
+    from accelsim.ir import Graph
+
+    if _is_graph_file(args.target):
+        return Graph.load(args.target)
+    from accelsim.lower import lower
+
+    return lower(args.target, img_size=args.img_size, wbits=args.wbits, abits=args.abits)
+
+
+# -- commands ---------------------------------------------------------------------------------
+def _cmd_lower(args: argparse.Namespace) -> int:
+    from accelsim.lower import lower
+
+    graph = lower(args.model, img_size=args.img_size, wbits=args.wbits, abits=args.abits)
+    if args.format == "json":
+        text = json.dumps(graph.to_dict(), separators=(",", ":"))
+    elif args.format == "dot":
+        text = graph.to_dot()
+    else:
+        text = str(graph.summary())
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}: {graph.summary().ops} ops, {graph.total_macs / 1e9:.3f} GMACs")
+    else:
+        print(text)
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from accelsim.sim import simulate, simulate_scalesim
+
+    if args.scalesim_config or args.topology:
+        if not (args.scalesim_config and args.topology):
+            raise AccelsimError("--scalesim-config and --topology go together")
+        report = simulate_scalesim(args.scalesim_config, args.topology)
+    elif args.workload:
+        from accelsim.eval import simulate_workload
+
+        report = simulate_workload(args.workload, hw=args.hw, accuracy=args.accuracy)
+    else:
+        if args.target is None:
+            raise AccelsimError("simulate needs a MODEL name or a graph.json (or --scalesim-config/--topology)")
+        from accelsim.config.hardware import HardwareConfig
+
+        hw = HardwareConfig.load(args.hw)
+        report = simulate(_load_or_lower(args), hw)
+    print(report.table())
+    if args.json:
+        _write_json(args.json, report.to_dict())
+    if args.csv:
+        report.save_csv(args.csv)
+    if args.trace:
+        report.save_trace(args.trace)
+    return 0 if report.fits else 3
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from accelsim.eval import evaluate_workload
+
+    result = evaluate_workload(args.workload)
+    print(result.table())
+    if args.json:
+        _write_json(args.json, result.to_dict())
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from accelsim.search import run_search_cli
+
+    return run_search_cli(
+        space=args.space,
+        trials=args.trials,
+        storage=args.storage,
+        out=args.out,
+        backend=args.backend,
+        seed=args.seed,
+    )
+
+
+# -- parser -----------------------------------------------------------------------------------
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--img-size", type=int, default=None, help="input resolution (default: the model's)")
+    p.add_argument("--wbits", type=int, default=8, help="weight bits of the lowered graph (default 8)")
+    p.add_argument("--abits", type=int, default=8, help="activation bits of the lowered graph (default 8)")
+
+
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
+    "lower": ("lower a timm model to a dataflow graph", _cmd_lower),
+    "simulate": ("simulate a model or graph on an accelerator config", _cmd_simulate),
+    "eval": ("measure the accuracy of a workload (model + compression + data)", _cmd_eval),
+    "search": ("co-design search over compression and hardware", _cmd_search),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="accelsim", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parsers = {name: sub.add_parser(name, help=help_, description=help_) for name, (help_, _) in _COMMANDS.items()}
+    for name, (_, func) in _COMMANDS.items():
+        parsers[name].set_defaults(func=func)
+
+    p = parsers["lower"]
+    p.add_argument("model", help="timm model name, e.g. deit_tiny_patch16_224")
+    _add_model_options(p)
+    p.add_argument("-o", "--output", help="write the graph here instead of stdout")
+    p.add_argument("--format", choices=["json", "dot", "table"], default=None, help="output format")
+
+    p = parsers["simulate"]
+    p.add_argument("target", nargs="?", help="timm model name or a saved graph .json")
+    p.add_argument("--hw", default="zcu102", help="accelerator config: a name in hw_configs/ or a YAML path")
+    _add_model_options(p)
+    p.add_argument("--json", help="write the report as JSON")
+    p.add_argument("--csv", help="write the per-layer rows as CSV")
+    p.add_argument("--trace", help="write a Chrome-trace/Perfetto timeline")
+    p.add_argument("--scalesim-config", help="a SCALE-Sim .cfg file (with --topology)")
+    p.add_argument("--topology", help="a SCALE-Sim topology .csv file (with --scalesim-config)")
+    p.add_argument("--workload", help="a workload YAML (model + compression + data)")
+    p.add_argument("--accuracy", action="store_true", help="with --workload: also run the bit-true accuracy")
+
+    p = parsers["eval"]
+    p.add_argument("--workload", required=True, help="a workload YAML (model + compression + data)")
+    p.add_argument("--json", help="write the result as JSON")
+
+    p = parsers["search"]
+    p.add_argument("--space", required=True, help="a search-space YAML")
+    p.add_argument("--trials", type=int, default=20, help="compression trials to run (default 20)")
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite in --out)")
+    p.add_argument("--out", default="runs/search", help="output folder (default runs/search)")
+    p.add_argument("--backend", choices=["local", "ray"], default="local")
+    p.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "format", "unset") is None:
+        args.format = "json" if args.output else "table"
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except AccelsimError as e:
+        print(f"accelsim: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("accelsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

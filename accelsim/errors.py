@@ -1,0 +1,46 @@
+"""Every error accelsim raises on purpose derives from :class:`AccelsimError`.
+
+The CLI turns these into one line on stderr and a non-zero exit; anything else is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class AccelsimError(Exception):
+    """Base class of the errors a user can cause (bad input), as opposed to bugs."""
+
+
+class ConfigError(AccelsimError, ValueError):
+    """A YAML or pydantic config is invalid; the message names the field and what is allowed."""
+
+
+class GraphFormatError(AccelsimError, ValueError):
+    """A saved graph is corrupt, truncated or inconsistent."""
+
+
+class UnsupportedOpError(AccelsimError, NotImplementedError):
+    """Lowering met an ATen op (or an op kind) it has no rule for."""
+
+
+class UnknownModelError(AccelsimError, KeyError):
+    """A model name timm does not know; the message suggests close names."""
+
+    def __str__(self) -> str:  # KeyError would wrap the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class InputShapeError(AccelsimError, ValueError):
+    """The input shape given to lowering does not suit the model."""
+
+
+class ResourceError(AccelsimError):
+    """A hardware design does not fit its board; the message names the overflowing resource."""
+
+
+class DataError(AccelsimError, FileNotFoundError):
+    """A dataset path or checkpoint is missing or unreadable."""
+
+
+class OverflowReport(AccelsimError, ArithmeticError):
+    """The bit-true executor saw an accumulator exceed its configured width."""
