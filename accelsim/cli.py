@@ -11,9 +11,13 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accelsim.errors import AccelsimError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from accelsim.eval.workload_sim import WorkloadReport
+    from accelsim.sim import Report
 
 log = logging.getLogger("accelsim")
 
@@ -59,29 +63,39 @@ def _cmd_lower(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from accelsim.sim import simulate, simulate_scalesim
 
+    shown: Report | WorkloadReport  # what is printed and written; ``timing`` is its simulation
     if args.scalesim_config or args.topology:
         if not (args.scalesim_config and args.topology):
             raise AccelsimError("--scalesim-config and --topology go together")
-        report = simulate_scalesim(args.scalesim_config, args.topology)
+        shown = timing = simulate_scalesim(args.scalesim_config, args.topology)
     elif args.workload:
         from accelsim.eval import simulate_workload
 
-        report = simulate_workload(args.workload, hw=args.hw, accuracy=args.accuracy)
+        shown = simulate_workload(args.workload, hw=args.hw, accuracy=args.accuracy)
+        timing = shown.report
     else:
         if args.target is None:
-            raise AccelsimError("simulate needs a MODEL name or a graph.json (or --scalesim-config/--topology)")
+            raise AccelsimError(
+                "simulate needs a MODEL name or a graph.json (or --scalesim-config/--topology)"
+            )
         from accelsim.config.hardware import HardwareConfig
 
         hw = HardwareConfig.load(args.hw)
-        report = simulate(_load_or_lower(args), hw)
-    print(report.table())
+        shown = timing = simulate(_load_or_lower(args), hw)
+    print(shown.table())
     if args.json:
-        _write_json(args.json, report.to_dict())
+        _write_json(args.json, shown.to_dict())
     if args.csv:
-        report.save_csv(args.csv)
+        shown.save_csv(args.csv)
     if args.trace:
-        report.save_trace(args.trace)
-    return 0 if report.fits else 3
+        shown.save_trace(args.trace)
+    if not timing.fits:
+        print(
+            f"accelsim: error: design does not fit {timing.board}: {'; '.join(timing.overflow)}",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -126,7 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="accelsim", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    parsers = {name: sub.add_parser(name, help=help_, description=help_) for name, (help_, _) in _COMMANDS.items()}
+    parsers = {
+        name: sub.add_parser(name, help=help_, description=help_) for name, (help_, _) in _COMMANDS.items()
+    }
     for name, (_, func) in _COMMANDS.items():
         parsers[name].set_defaults(func=func)
 

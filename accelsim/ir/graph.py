@@ -154,7 +154,9 @@ class GraphSummary:
         return dataclasses.asdict(self)
 
     def __str__(self) -> str:
-        lines = [f"graph {self.name}: {self.ops} ops, {self.macs / 1e9:.3f} GMACs, {self.params / 1e6:.3f} M params"]
+        lines = [
+            f"graph {self.name}: {self.ops} ops, {self.macs / 1e9:.3f} GMACs, {self.params / 1e6:.3f} M params"
+        ]
         lines.append(
             f"weights {self.weight_bytes / 2**20:.2f} MiB, activations {self.activation_bytes / 2**20:.2f} MiB"
         )
@@ -426,7 +428,9 @@ class Graph:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise GraphFormatError(f"{path}: corrupt or truncated graph JSON ({e.msg} at line {e.lineno})") from None
+            raise GraphFormatError(
+                f"{path}: corrupt or truncated graph JSON ({e.msg} at line {e.lineno})"
+            ) from None
         try:
             return cls.from_dict(data)
         except GraphFormatError as e:

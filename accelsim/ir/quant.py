@@ -40,7 +40,9 @@ class QuantParams:
         object.__setattr__(self, "scale", np.asarray(self.scale, dtype=np.float64))
         object.__setattr__(self, "zero_point", np.asarray(self.zero_point, dtype=np.int64))
         if self.scale.shape != self.zero_point.shape:
-            raise GraphFormatError(f"scale shape {self.scale.shape} != zero_point shape {self.zero_point.shape}")
+            raise GraphFormatError(
+                f"scale shape {self.scale.shape} != zero_point shape {self.zero_point.shape}"
+            )
         if self.mode not in ("uniform", "log2"):
             raise GraphFormatError(f"quant mode must be 'uniform' or 'log2', got {self.mode!r}")
 

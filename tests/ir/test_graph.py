@@ -22,9 +22,13 @@ def _mlp() -> Graph:
         Tensor("z", (1, 4, 8), bits=16),
     ]:
         g.add_tensor(t)
-    g.add_op(Op("fc1", OpKind.MATMUL, ("x", "w1"), ("h",), {"batch": 1, "M": 4, "K": 8, "N": 16}, macs=4 * 8 * 16))
+    g.add_op(
+        Op("fc1", OpKind.MATMUL, ("x", "w1"), ("h",), {"batch": 1, "M": 4, "K": 8, "N": 16}, macs=4 * 8 * 16)
+    )
     g.add_op(Op("act", OpKind.ACTIVATION, ("h",), ("a",), {"fn": "gelu", "elements": 64}))
-    g.add_op(Op("fc2", OpKind.MATMUL, ("a", "w2"), ("y",), {"batch": 1, "M": 4, "K": 16, "N": 8}, macs=4 * 16 * 8))
+    g.add_op(
+        Op("fc2", OpKind.MATMUL, ("a", "w2"), ("y",), {"batch": 1, "M": 4, "K": 16, "N": 8}, macs=4 * 16 * 8)
+    )
     g.add_op(Op("res", OpKind.ELTWISE, ("y", "x"), ("z",), {"fn": "add", "elements": 32}))
     g.quant["w2"] = QuantParams(bits=4, scale=np.full(8, 0.5), zero_point=np.zeros(8), axis=1)
     return g

@@ -1,0 +1,239 @@
+"""Token reduction with static token counts (hardware needs static shapes).
+
+Two methods, both between the attention and the MLP of the chosen blocks, so the MLP of that block
+and every later block see fewer tokens:
+
+- ``evit`` (Liang et al., "Not All Patches are What You Need: Expediting Vision Transformers via
+  Token Reorganizations", ICLR 2022): keep the ``k = round(keep_rate * n)`` non-prefix tokens with the
+  highest class-token attention (mean over heads), chosen with ``torch.topk`` and gathered with
+  ``torch.gather``; prefix tokens (class, distillation, register) always stay. The dropped
+  ("inattentive") tokens are optionally fused into one extra token, their attention-weighted average.
+- ``tome`` (Bolya et al., "Token Merging: Your ViT But Faster", ICLR 2023): bipartite soft matching:
+  non-prefix tokens alternate into sets A and B, each A token finds its most similar B token (cosine
+  similarity of the attention keys, mean over heads), and the ``r`` best-matched A tokens are averaged
+  into their B partners. ``r = n - round(keep_rate * n)`` is static per block; a block can merge at most
+  all of A, i.e. ``keep_rate >= 0.5``. Merges are plain means (no size tracking / proportional
+  attention), which keeps the graph free of data-dependent weights.
+
+``n`` counts the non-prefix tokens reaching the block; EViT's fused token counts as one of them in
+later blocks. The blocks keep their module paths and parameters (only their class changes), so the
+state dict is the unreduced model's and per-module-path rules (quantisation by op type) still match.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import torch
+
+# timm at module level: the token-reducing block subclasses timm's Block
+from timm.layers import Attention
+from timm.models.vision_transformer import Block, VisionTransformer
+from torch import Tensor, nn
+
+from accelsim.config.compression import TokenConfig
+from accelsim.errors import ConfigError
+
+_EPS = 1e-6
+
+
+def _maybe_quantize(attn: Attention, quantizer: str, t: Tensor) -> Tensor:
+    q = getattr(attn, quantizer, None)
+    return q(t) if q is not None else t
+
+
+def attention_with_scores(attn: Attention, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """timm ``Attention`` forward, unfused, also returning what token reduction needs.
+
+    Returns:
+        ``(out, cls_attn, keys)``: the module output ``(B, N, C)``, the attention of token 0 to every
+        token averaged over heads ``(B, N)``, and the keys averaged over heads ``(B, N, head_dim)``.
+    """
+    b, n, _ = x.shape
+    gate = attn.gate(x).sigmoid() if attn.gate is not None else None
+    qkv = attn.qkv(x).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    # a quantised attention (compress.quantize.QuantAttention) keeps its quantisers here too
+    q = _maybe_quantize(attn, "q_quantizer", q * attn.scale)
+    k = _maybe_quantize(attn, "k_quantizer", k)
+    v = _maybe_quantize(attn, "v_quantizer", v)
+    probs = _maybe_quantize(attn, "attn_quantizer", (q @ k.transpose(-2, -1)).softmax(dim=-1))
+    out = attn.attn_drop(probs) @ v
+    out = out.transpose(1, 2).reshape(b, n, attn.attn_dim)
+    out = attn.norm(out)
+    if gate is not None:
+        out = out * gate
+    out = attn.proj_drop(attn.proj(out))
+    return out, probs[:, :, 0, :].mean(dim=1), k.mean(dim=1)
+
+
+def evit_select(x: Tensor, cls_attn: Tensor, num_prefix: int, keep: int, fuse: bool) -> Tensor:
+    """Keep the ``keep`` most attended non-prefix tokens (+ the fused rest when ``fuse``)."""
+    c = x.shape[-1]
+    prefix, rest = x[:, :num_prefix], x[:, num_prefix:]
+    score = cls_attn[:, num_prefix:]
+    idx = torch.topk(score, keep, dim=1).indices
+    kept = torch.gather(rest, 1, idx.unsqueeze(-1).expand(-1, -1, c))
+    if not fuse:
+        return torch.cat([prefix, kept], dim=1)
+    # the weighted sum over the dropped tokens = over all tokens minus over the kept ones: no
+    # complement index is needed, so every shape stays static
+    w_kept = torch.gather(score, 1, idx)
+    num = (score.unsqueeze(-1) * rest).sum(1) - (w_kept.unsqueeze(-1) * kept).sum(1)
+    den = (score.sum(1) - w_kept.sum(1)).clamp_min(_EPS).unsqueeze(-1)
+    return torch.cat([prefix, kept, (num / den).unsqueeze(1)], dim=1)
+
+
+def tome_merge(x: Tensor, metric: Tensor, num_prefix: int, r: int) -> Tensor:
+    """Merge ``r`` non-prefix tokens into their most similar partners (bipartite soft matching)."""
+    c = x.shape[-1]
+    prefix, rest = x[:, :num_prefix], x[:, num_prefix:]
+    m = metric[:, num_prefix:]
+    # cosine similarity; rsqrt of a sum of squares rather than linalg.norm, which lowers to plain ops
+    m = m * torch.rsqrt((m * m).sum(dim=-1, keepdim=True).clamp_min(_EPS * _EPS))
+    ma, mb = m[:, ::2], m[:, 1::2]
+    xa, xb = rest[:, ::2], rest[:, 1::2]
+    sim = ma @ mb.transpose(-1, -2)  # (B, |A|, |B|)
+    # best partner of each A token (topk(1) rather than max(dim): one selection op for lowering)
+    best = torch.topk(sim, 1, dim=-1).values  # (B, |A|, 1)
+    order = torch.topk(best.squeeze(-1), ma.shape[1], dim=1).indices  # A tokens, most similar first
+    src_idx, unm_idx = order[:, :r], order[:, r:]
+    # merging as a matmul with a one-hot (r x |B|) routing matrix instead of scatter_reduce: the
+    # same means, built from ops the lowering knows (eq, gather, matmul); an exact tie in
+    # similarity would route a token to both partners
+    onehot = (sim == best).to(x.dtype)
+    route = torch.gather(onehot, 1, src_idx.unsqueeze(-1).expand(-1, -1, onehot.shape[-1]))  # (B, r, |B|)
+    src = torch.gather(xa, 1, src_idx.unsqueeze(-1).expand(-1, -1, c))
+    counts = 1.0 + route.sum(dim=1).unsqueeze(-1)  # (B, |B|, 1): the B token + what merges into it
+    xb = (xb + route.transpose(1, 2) @ src) / counts
+    if unm_idx.shape[1] == 0:  # every A token merged (keep_rate 0.5): no empty gather in the graph
+        return torch.cat([prefix, xb], dim=1)
+    unm = torch.gather(xa, 1, unm_idx.unsqueeze(-1).expand(-1, -1, c))
+    return torch.cat([prefix, unm, xb], dim=1)
+
+
+class TokenReducingBlock(Block):
+    """A timm ``Block`` that reduces its tokens between attention and MLP.
+
+    Instances are made by :func:`reduce_tokens` by switching the class of an existing block, so
+    the parameters and module paths stay those of the original block.
+    """
+
+    token_method: str
+    token_count: int  # EViT: tokens kept; ToMe: tokens merged (r)
+    num_prefix: int
+    fuse_inattentive: bool
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
+        if attn_mask is not None or is_causal:
+            raise NotImplementedError("token reduction does not support attention masks")
+        y, cls_attn, keys = attention_with_scores(self.attn, self.norm1(x))  # type: ignore[arg-type]
+        x = x + self.drop_path1(self.ls1(y))
+        if self.token_method == "evit":
+            x = evit_select(x, cls_attn, self.num_prefix, self.token_count, self.fuse_inattentive)
+        else:
+            x = tome_merge(x, keys, self.num_prefix, self.token_count)
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+
+def _check_model(model: nn.Module, cfg: TokenConfig) -> VisionTransformer:
+    if not isinstance(model, VisionTransformer):
+        raise ConfigError(
+            f"tokens: token reduction needs a timm VisionTransformer (got {type(model).__name__})"
+        )
+    if getattr(model, "dynamic_img_size", False):
+        raise ConfigError(
+            "tokens: the model has dynamic_img_size=True; static token counts need a fixed size"
+        )
+    depth = len(model.blocks)
+    for i in cfg.at_blocks:
+        if i >= depth:
+            raise ConfigError(
+                f"tokens.at_blocks: block {i} does not exist (the model has blocks 0..{depth - 1})"
+            )
+    for i in set(cfg.at_blocks):
+        blk = model.blocks[i]
+        if type(blk) is not Block or type(blk.attn) is not Attention:
+            raise ConfigError(
+                f"tokens.at_blocks: block {i} is {type(blk).__name__}; supported: timm Block with Attention"
+            )
+    if cfg.method == "evit" and model.cls_token is None:
+        raise ConfigError("tokens.method: 'evit' ranks tokens by class-token attention; the model has none")
+    return model
+
+
+def token_counts(model: Any) -> list[int]:
+    """Tokens entering each block of a (possibly token-reduced) VisionTransformer, computed statically."""
+    n = int(model.patch_embed.num_patches) + int(model.num_prefix_tokens)
+    counts = []
+    for blk in model.blocks:
+        counts.append(n)
+        if isinstance(blk, TokenReducingBlock):
+            if blk.token_method == "evit":
+                n = blk.num_prefix + blk.token_count + int(blk.fuse_inattentive)
+            else:
+                n -= blk.token_count
+    return counts
+
+
+def reduce_tokens(model: nn.Module, cfg: TokenConfig) -> nn.Module:
+    """A copy of ``model`` whose blocks ``cfg.at_blocks`` reduce the tokens to static counts.
+
+    Args:
+        model: a timm VisionTransformer / DeiT (not modified).
+        cfg: method (``evit`` | ``tome``), keep rate and blocks.
+
+    Returns:
+        A new module; its output shape is unchanged and it exports with ``torch.export``.
+
+    Raises:
+        ConfigError: a non-ViT model, a block index out of range, a keep rate that leaves no token,
+            or a ToMe keep rate below 0.5 (bipartite matching merges at most half the tokens).
+    """
+    _check_model(model, cfg)
+    work: Any = copy.deepcopy(model)
+    prefix = int(work.num_prefix_tokens)
+    n = int(work.patch_embed.num_patches)  # non-prefix tokens
+    chosen = set(cfg.at_blocks)
+    for i, blk in enumerate(work.blocks):
+        if i not in chosen:
+            continue
+        keep = math.floor(cfg.keep_rate * n + 0.5)
+        if keep < 1:
+            raise ConfigError(
+                f"tokens.keep_rate: {cfg.keep_rate} keeps 0 of the {n} tokens at block {i}; at least 1 must stay"
+            )
+        if keep == n:
+            continue
+        settings: dict[str, Any]
+        if cfg.method == "evit":
+            settings = {"token_count": keep, "fuse_inattentive": cfg.fuse_inattentive}
+            n = keep + int(cfg.fuse_inattentive)
+        else:
+            r, size_a = n - keep, (n + 1) // 2
+            if r > size_a:
+                raise ConfigError(
+                    f"tokens.keep_rate: ToMe merges at most {size_a} of the {n} tokens at block {i} "
+                    f"(keep_rate >= 0.5), got {cfg.keep_rate}"
+                )
+            settings = {"token_count": r, "fuse_inattentive": False}
+            n = keep
+        blk.__class__ = TokenReducingBlock
+        blk.token_method = cfg.method
+        blk.num_prefix = prefix
+        for k, v in settings.items():
+            setattr(blk, k, v)
+    return work
+
+
+__all__ = [
+    "TokenReducingBlock",
+    "attention_with_scores",
+    "evit_select",
+    "reduce_tokens",
+    "token_counts",
+    "tome_merge",
+]

@@ -1,0 +1,183 @@
+"""The compression recipe: which quantisation, pruning, token reduction, low-rank and distillation to apply.
+
+A :class:`CompressionRecipe` is a strict pydantic model (a typo is an error), loaded from YAML with
+:meth:`CompressionRecipe.load` and applied by :func:`accelsim.compress`. Every section is optional;
+an empty recipe is the identity (FP32). No torch here: recipes are read by the search and the CLI too.
+
+Example (``workloads/ref_deit_w4a8.yaml`` holds one inline)::
+
+    quant:
+      wbits: 4
+      abits: 8
+      per_op: {head: {wbits: 8}}
+      calibrator: percentile
+    prune: {heads_keep: 0.5, mlp_keep: 0.5}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from accelsim.config._base import Strict, load_config
+
+#: Weight/activation bit width: 2..16 (below 2 a uniform quantiser has no zero and a sign; above 16
+#: fake-quant in float32 is no longer exact).
+Bits = Annotated[int, Field(ge=2, le=16)]
+#: A keep/rank ratio in (0, 1]: 1.0 keeps everything, 0 would remove the structure entirely.
+Ratio = Annotated[float, Field(gt=0.0, le=1.0)]
+
+#: The op types that mixed precision can address. They name what the op *does* in a ViT, so a recipe
+#: applies to DeiT and EfficientViT alike: ``qkv``/``proj`` (attention in/out projections), ``fc1``/``fc2``
+#: (MLP), ``attn_qk``/``attn_av`` (the two activation x activation attention matmuls), ``conv``/``dwconv``
+#: (dense and depthwise convolutions, incl. the patch embedding), ``linear_attention`` (EfficientViT's
+#: LiteMLA aggregation), ``head`` (the classifier), ``linear`` (any other Linear layer).
+OpType = Literal[
+    "qkv", "proj", "fc1", "fc2", "attn_qk", "attn_av", "conv", "dwconv", "linear_attention", "head", "linear"
+]
+OP_TYPES: tuple[str, ...] = OpType.__args__  # type: ignore[attr-defined]
+
+
+class BitsOverride(Strict):
+    """Bits of one op type; a field left out keeps the recipe-wide default."""
+
+    wbits: Bits | None = None
+    abits: Bits | None = None
+
+
+class QATConfig(Strict):
+    """Quantisation-aware fine-tuning after calibration.
+
+    ``ste``: straight-through estimator (Bengio et al. 2013, arXiv:1308.3432): the rounding has
+    gradient 1 inside the clipping range. ``fogzo``: first-order-guided zeroth-order estimate: the STE
+    gradient is corrected along ``fogzo_samples`` random directions by finite differences of the true
+    quantised loss (perturbation size ``fogzo_sigma`` relative to the weight norm).
+    """
+
+    epochs: int = Field(default=1, ge=1, le=100)
+    lr: float = Field(default=1e-4, gt=0.0)
+    method: Literal["ste", "fogzo"] = "ste"
+    max_batches: int | None = Field(default=None, ge=1)
+    fogzo_samples: int = Field(default=4, ge=1, le=64)
+    fogzo_sigma: float = Field(default=1e-3, gt=0.0)
+    fogzo_mix: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class QuantConfig(Strict):
+    """Post-training fake quantisation (+ optional QAT).
+
+    Weights are quantised per output channel (symmetric), activations per tensor (asymmetric unless
+    ``symmetric_activations``). Attention probabilities may use log2 codes (``log2_attention``), as do
+    the divisors of EfficientViT's linear attention.
+    """
+
+    wbits: Bits = 8
+    abits: Bits = 8
+    per_op: dict[OpType, BitsOverride] = Field(default_factory=dict)
+    calibrator: Literal["minmax", "percentile", "mse"] = "minmax"
+    percentile: float = Field(default=99.99, gt=50.0, le=100.0)
+    power_of_two: bool = False
+    log2_attention: bool = False
+    symmetric_activations: bool = False
+    calibrate: bool = True
+    #: Data-free activation range ``[-r, r]`` used when ``calibrate`` is false (the fixed-point format
+    #: a designer would pick without looking at data; LayerNorm outputs mostly fall inside +-4).
+    uncalibrated_range: float = Field(default=4.0, gt=0.0)
+    calib_batches: int = Field(default=4, ge=1)
+    qat: QATConfig | None = None
+
+    def bits_for(self, op_type: str) -> tuple[int, int]:
+        """(wbits, abits) of ``op_type`` after the ``per_op`` override."""
+        o = self.per_op.get(op_type)  # type: ignore[call-overload]
+        wbits = o.wbits if o is not None and o.wbits is not None else self.wbits
+        abits = o.abits if o is not None and o.abits is not None else self.abits
+        return wbits, abits
+
+
+class PruneConfig(Strict):
+    """Structured pruning: the fraction of heads, MLP hidden neurons and embedding channels kept."""
+
+    heads_keep: Ratio = 1.0
+    mlp_keep: Ratio = 1.0
+    embed_keep: Ratio = 1.0
+    saliency: Literal["magnitude", "taylor", "hessian"] = "magnitude"
+    #: ``layer``: every block keeps its ratio; ``global``: one ranking per structure type across
+    #: blocks; ``cross_type``: one ranking over heads, neurons and channels together (NViT), cutting
+    #: the compute (or latency) the per-type ratios would cut.
+    scope: Literal["layer", "global", "cross_type"] = "layer"
+    magnitude_norm: Literal["l1", "l2"] = "l2"
+    latency_aware: bool = False
+    hw: str | None = None
+    calib_batches: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _hw_for_latency(self) -> PruneConfig:
+        if self.latency_aware and self.hw is None:
+            raise ValueError("hw: latency_aware pruning needs a hardware config name or path (got None)")
+        return self
+
+
+class TokenConfig(Strict):
+    """Token reduction with static counts: keep ``keep_rate`` of the patch tokens at ``at_blocks``."""
+
+    method: Literal["evit", "tome"] = "evit"
+    keep_rate: Ratio = 0.5
+    at_blocks: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [1])
+    #: EViT: fuse the dropped (inattentive) tokens into one extra token, weighted by CLS attention.
+    fuse_inattentive: bool = True
+
+
+class LowRankConfig(Strict):
+    """SVD factorisation of the Linear layers of the named op types, keeping ``rank_ratio`` of the rank."""
+
+    rank_ratio: Ratio = 0.5
+    targets: list[OpType] = Field(default_factory=lambda: ["fc1", "fc2"])  # type: ignore[arg-type]
+
+
+class DistillConfig(Strict):
+    """Logit knowledge distillation from the uncompressed teacher (Hinton et al. 2015, arXiv:1503.02531)."""
+
+    epochs: int = Field(default=1, ge=1, le=100)
+    lr: float = Field(default=1e-4, gt=0.0)
+    temperature: float = Field(default=4.0, gt=0.0)
+    alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    use_dist_token: bool = False
+    seed: int = 0
+    max_batches: int | None = Field(default=None, ge=1)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+
+
+class CompressionRecipe(Strict):
+    """What :func:`accelsim.compress` applies, in the order prune -> lowrank -> tokens -> distill -> quant."""
+
+    quant: QuantConfig | None = None
+    prune: PruneConfig | None = None
+    tokens: TokenConfig | None = None
+    lowrank: LowRankConfig | None = None
+    distill: DistillConfig | None = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> CompressionRecipe:
+        """Read a recipe YAML; errors are one-line :class:`~accelsim.errors.ConfigError` naming the field."""
+        return load_config(path, cls)
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the recipe changes nothing (the FP32 baseline)."""
+        return all(getattr(self, f) is None for f in type(self).model_fields)
+
+
+__all__ = [
+    "OP_TYPES",
+    "BitsOverride",
+    "CompressionRecipe",
+    "DistillConfig",
+    "LowRankConfig",
+    "OpType",
+    "PruneConfig",
+    "QATConfig",
+    "QuantConfig",
+    "TokenConfig",
+]

@@ -1,0 +1,365 @@
+"""The hardware model: an FPGA board (resource facts) and an accelerator built on it.
+
+A :class:`HardwareConfig` is read from YAML. A bare name resolves to ``hw_configs/<name>.yaml``;
+its ``board`` is either the name of a preset in ``hw_configs/boards/<board>.yaml`` or an inline
+:class:`BoardSpec`. Example (``hw_configs/zcu102.yaml`` is the default)::
+
+    name: sa32x64_ws_int8.zcu102
+    board: zcu102
+    clock_mhz: 200
+    array: {rows: 32, cols: 64, dataflow: ws}
+    buffers: {input_kib: 256, weight_kib: 256, output_kib: 256, double_buffer: true}
+    dram: {bandwidth_gbs: 19.2, latency_cycles: 60, burst_bytes: 64, channels: 1}
+    units: {vector: {lanes: 64}}
+
+No torch and no numba here: configs are read by the CLI, the search and the simulator alike.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from accelsim.config._base import Strict, load_config, validate_config
+from accelsim.errors import ConfigError
+
+#: ``hw_configs/`` at the repository root (accelsim is installed editable from the checkout).
+HW_CONFIG_DIR = Path(__file__).resolve().parents[2] / "hw_configs"
+BOARD_DIR = HW_CONFIG_DIR / "boards"
+
+Dataflow = Literal["ws", "os", "is"]
+DspKind = Literal["dsp48e2", "dsp58"]
+MemoryKind = Literal["bram", "uram"]
+
+#: Default MACs per DSP slice by operand bits, per DSP primitive.
+#: DSP48E2 (UltraScale+): two INT8 products sharing one operand fit the 27x18 multiplier
+#: (Xilinx WP486, "Deep Learning with INT8 Optimization on Xilinx Devices"); four INT4 products
+#: (Xilinx WP521, "Convolutional Neural Network with INT4 Optimization on Xilinx Devices").
+#: DSP58 (Versal): three INT8 MACs per slice in INT8 vector mode (Xilinx AM004, Versal ACAP DSP
+#: Engine Architecture Manual). 16-bit operands: one MAC per slice on both.
+DEFAULT_PACKING: dict[str, dict[int, int]] = {
+    "dsp48e2": {4: 4, 8: 2, 16: 1},
+    "dsp58": {8: 3, 16: 1},
+}
+
+
+class BoardSpec(Strict):
+    """Resource facts of one FPGA board (programmable logic only), from the vendor's data sheets.
+
+    Attributes:
+        name: board name, e.g. ``zcu102``.
+        device: FPGA part, e.g. ``XCZU9EG``.
+        dsp: DSP slices. bram36: 36 Kb block RAMs. uram: 288 Kb UltraRAMs. lut: CLB LUTs.
+        dsp_kind: the DSP primitive (decides the default packing table).
+        dram_bandwidth_gbs: peak off-chip bandwidth reachable from the programmable logic.
+        dram_kind: e.g. ``DDR4`` or ``HBM2`` (documentation only).
+        source: the data sheet(s) the numbers come from.
+    """
+
+    name: str = Field(min_length=1)
+    device: str = ""
+    dsp: int = Field(gt=0)
+    bram36: int = Field(ge=0)
+    uram: int = Field(default=0, ge=0)
+    lut: int = Field(gt=0)
+    dsp_kind: DspKind = "dsp48e2"
+    dram_bandwidth_gbs: float = Field(gt=0)
+    dram_kind: str = "DDR4"
+    source: str = ""
+
+
+class ArrayConfig(Strict):
+    """The systolic array of DSP-based PEs (physical DSP grid; packing adds logical columns)."""
+
+    rows: int = Field(gt=0, le=4096)
+    cols: int = Field(gt=0, le=4096)
+    dataflow: Dataflow = "ws"
+
+
+class BufferConfig(Strict):
+    """On-chip buffers. Each size is one buffer; ``double_buffer`` doubles the memory behind it.
+
+    ``output_kib`` also holds finished activations so that the next op reads them on chip.
+    ``acc_bits`` is the width of partial sums kept in the output buffer between reduction folds.
+    """
+
+    input_kib: int = Field(gt=0)
+    weight_kib: int = Field(gt=0)
+    output_kib: int = Field(gt=0)
+    double_buffer: bool = True
+    acc_bits: int = Field(default=32, ge=8, le=64)
+    input_memory: MemoryKind = "bram"
+    weight_memory: MemoryKind = "bram"
+    output_memory: MemoryKind = "bram"
+
+
+class DramConfig(Strict):
+    """Off-chip memory as the accelerator sees it.
+
+    ``bandwidth_gbs`` is the total over ``channels`` (addresses interleave across channels, so a
+    transfer splits evenly over them); ``latency_cycles`` is paid per transfer (in accelerator
+    cycles); data moves in whole ``burst_bytes`` bursts.
+    """
+
+    bandwidth_gbs: float = Field(gt=0)
+    latency_cycles: int = Field(default=60, ge=0)
+    burst_bytes: int = Field(default=64, gt=0)
+    channels: int = Field(default=1, gt=0, le=64)
+
+
+class VectorUnitConfig(Strict):
+    """Vector unit: layernorm, activations (GELU/Hardswish/ReLU...), eltwise, requantisation.
+
+    ``lanes`` elements per cycle per pass (layernorm makes 3 passes: mean, variance, normalise);
+    timing in :mod:`accelsim.sim.units`. ``buffer_kib`` of private BRAM (row buffers), if any.
+    """
+
+    lanes: int = Field(gt=0)
+    latency_cycles: int = Field(default=8, ge=0)
+    dsp_per_lane: int = Field(default=1, ge=0)
+    lut_per_lane: int = Field(default=300, ge=0)
+    buffer_kib: int = Field(default=0, ge=0)
+
+
+class SoftmaxUnitConfig(Strict):
+    """Softmax unit (max, exp, sum, divide): ``lanes`` elements of one row per cycle.
+
+    ``passes`` over each row: 2 with the online normaliser (running max and rescaled sum in one
+    pass, then exp and multiply by the reciprocal; Milakov & Gimelshein, arXiv:1805.02867), 3 for
+    the textbook max / exp+sum / divide. ``buffer_kib``: the row buffer holding a row between
+    passes (16 KiB: two 4,096-element rows of 16-bit exponentials).
+    """
+
+    lanes: int = Field(gt=0)
+    latency_cycles: int = Field(default=16, ge=0)
+    passes: int = Field(default=2, ge=2, le=3)
+    dsp_per_lane: int = Field(default=1, ge=0)
+    lut_per_lane: int = Field(default=600, ge=0)
+    buffer_kib: int = Field(default=16, ge=0)
+
+
+class LinearAttentionUnitConfig(Strict):
+    """Softmax-free ReLU linear-attention unit (Trio-ViT, arXiv:2405.03882; EfficientViT, arXiv:2205.14756).
+
+    ``macs`` INT8 MACs compute ReLU(K)^T [V, 1] (the k-sum as an extra column) and ReLU(Q) (KV);
+    ``divider_lanes`` normalisers divide the outputs by the k-sum term: ``shift`` quantises the
+    divisor to a power of two (log2) so the division is a barrel shift; ``true`` is a pipelined
+    integer divider (``divider_latency_cycles`` deep, much larger in LUTs). ``buffer_kib`` holds
+    the KV state (d x (d+1) 32-bit accumulators per head, double-buffered: 16 KiB covers d = 32).
+    """
+
+    macs: int = Field(gt=0)
+    latency_cycles: int = Field(default=16, ge=0)
+    divider: Literal["shift", "true"] = "shift"
+    divider_lanes: int = Field(default=16, gt=0)
+    divider_latency_cycles: int = Field(default=34, ge=0)
+    lut_per_mac: int = Field(default=40, ge=0)
+    buffer_kib: int = Field(default=16, ge=0)
+
+
+class DwconvUnitConfig(Strict):
+    """Depthwise-convolution engine: ``macs`` multipliers, channel-parallel k x k windows.
+
+    ``kernel_macs`` multipliers per channel lane (e.g. 9 for one 3x3 window per cycle), so
+    ``macs // kernel_macs`` channels run in parallel; ``None`` models a fully reconfigurable MAC
+    pool (any channel, any tap: MACs / ``macs`` cycles, the ideal bound). ``buffer_kib``: the
+    line buffers ((k - 1) input rows per channel lane).
+    """
+
+    macs: int = Field(gt=0)
+    kernel_macs: int | None = Field(default=None, gt=0)
+    latency_cycles: int = Field(default=8, ge=0)
+    lut_per_mac: int = Field(default=30, ge=0)
+    buffer_kib: int = Field(default=32, ge=0)
+
+    @model_validator(mode="after")
+    def _lanes_fit(self) -> DwconvUnitConfig:
+        if self.kernel_macs is not None and self.kernel_macs > self.macs:
+            raise ValueError(f"kernel_macs ({self.kernel_macs}) must be <= macs ({self.macs})")
+        return self
+
+
+class UnitsConfig(Strict):
+    """Special units beside the array; ``None`` means the unit is absent (its ops fall back:
+    softmax to the vector unit, linear attention to the array plus the vector unit, depthwise
+    convolutions to the array)."""
+
+    vector: VectorUnitConfig = VectorUnitConfig(lanes=64)
+    softmax: SoftmaxUnitConfig | None = None
+    linear_attention: LinearAttentionUnitConfig | None = None
+    dwconv: DwconvUnitConfig | None = None
+
+
+class EnergyConfig(Strict):
+    """Energy coefficients for the (labelled) energy estimate.
+
+    Defaults are the 45 nm figures of M. Horowitz, "Computing's energy problem (and what we can do
+    about it)", ISSCC 2014: 8-bit multiply 0.2 pJ + add 0.03 pJ; 16-bit multiply ~1 pJ (interpolated
+    between 8 and 32 bit) + 0.05 pJ add; 4-bit scaled quadratically from 8-bit; 64-bit read from an
+    8 KB SRAM 10 pJ (1.25 pJ/B); DRAM 1.3-2.6 nJ per 64-bit access (the low end: 162 pJ/B).
+    ``static_w`` is the device's static power, a board-level assumption (Xilinx Power Estimator
+    values for mid-size UltraScale+ parts are 0.5-3 W); FPGA dynamic energy is higher than ASIC
+    figures, so the result is an optimistic estimate, not a measurement.
+    """
+
+    mac_pj: dict[int, float] = Field(default_factory=lambda: {4: 0.08, 8: 0.23, 16: 1.05, 32: 3.2})
+    sram_pj_per_byte: float = Field(default=1.25, ge=0)
+    dram_pj_per_byte: float = Field(default=162.0, ge=0)
+    vector_pj_per_op: float = Field(default=0.1, ge=0)
+    static_w: float = Field(default=1.0, ge=0)
+
+    @field_validator("mac_pj")
+    @classmethod
+    def _mac_pj_keys(cls, v: dict[int, float]) -> dict[int, float]:
+        if not v:
+            raise ValueError("needs at least one entry {bits: pJ per MAC}")
+        if any(b <= 0 or e < 0 for b, e in v.items()):
+            raise ValueError(f"bits must be > 0 and pJ >= 0, got {v}")
+        return v
+
+
+class HardwareConfig(Strict):
+    """An accelerator on a board. Load with :meth:`load`; see the module docstring for YAML."""
+
+    name: str = Field(min_length=1)
+    board: BoardSpec
+    clock_mhz: float = Field(gt=0, le=2000)
+    array: ArrayConfig
+    packing: dict[int, int] = Field(default_factory=dict)
+    buffers: BufferConfig
+    dram: DramConfig | None = None
+    units: UnitsConfig = UnitsConfig()
+    #: independent ops on different engines run at the same time, and element-wise consumers
+    #: stream behind their producer; False runs the ops one at a time (to compare).
+    overlap: bool = True
+    #: attention split per head: head h's softmax (or AV) runs while head h+1's QK^T is on the
+    #: array, and the score matrix lives on chip one head at a time (needs ``overlap``).
+    pipeline_heads: bool = True
+    #: a depthwise conv -> (activation) -> pointwise 1x1 conv chain streams through on-chip
+    #: buffers instead of a DRAM round trip, the two engines pipelined (MBConv fusion).
+    mbconv_fusion: bool = True
+    energy: EnergyConfig = EnergyConfig()
+
+    @field_validator("board", mode="before")
+    @classmethod
+    def _board_by_name(cls, v: object) -> object:
+        if isinstance(v, str):
+            return get_board(v)
+        return v
+
+    @field_validator("packing")
+    @classmethod
+    def _packing_valid(cls, v: dict[int, int]) -> dict[int, int]:
+        for bits, macs in v.items():
+            if not 1 <= bits <= 64 or not 1 <= macs <= 16:
+                raise ValueError(f"entry {bits}: {macs} invalid (bits 1..64, MACs per DSP 1..16)")
+        return v
+
+    @model_validator(mode="after")
+    def _defaults_from_board(self) -> HardwareConfig:
+        # Frozen model: fill board-derived defaults in place once, before anyone sees the object.
+        if not self.packing:
+            object.__setattr__(self, "packing", dict(DEFAULT_PACKING[self.board.dsp_kind]))
+        if self.dram is None:
+            object.__setattr__(self, "dram", DramConfig(bandwidth_gbs=self.board.dram_bandwidth_gbs))
+        return self
+
+    # -- derived values ---------------------------------------------------------------------------
+    @property
+    def dram_cfg(self) -> DramConfig:
+        """The DRAM section (never None after validation)."""
+        assert self.dram is not None
+        return self.dram
+
+    def macs_per_dsp(self, bits: int) -> int:
+        """MACs one DSP does per cycle for ``bits``-bit operands (the smallest packing key >= bits).
+
+        Raises:
+            ConfigError: if no packing entry covers ``bits``.
+        """
+        keys = sorted(k for k in self.packing if k >= bits)
+        if not keys:
+            raise ConfigError(
+                f"{self.name}: packing has no entry for {bits}-bit operands (keys: {sorted(self.packing)})"
+            )
+        return self.packing[keys[0]]
+
+    def peak_macs_per_cycle(self, bits: int = 8) -> int:
+        """MACs per cycle of the array for ``bits``-bit operands."""
+        return self.array.rows * self.array.cols * self.macs_per_dsp(bits)
+
+    def dram_bytes_per_cycle(self) -> float:
+        """Total DRAM bytes per accelerator clock cycle."""
+        return self.dram_cfg.bandwidth_gbs * 1e3 / self.clock_mhz
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> HardwareConfig:
+        """Load a config: a path to a YAML file, or a name in ``hw_configs/`` (e.g. ``zcu102``).
+
+        Raises:
+            ConfigError: unknown name (lists known ones), unreadable file, or invalid fields.
+        """
+        text = str(name_or_path)
+        path = Path(text)
+        if not (text.endswith((".yaml", ".yml")) or path.is_file()):
+            path = HW_CONFIG_DIR / f"{text}.yaml"
+            if not path.is_file():
+                raise ConfigError(f"unknown hardware config {text!r} (known: {', '.join(list_configs())})")
+        return load_config(path, cls)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object], source: str = "") -> HardwareConfig:
+        """Validate a dict (e.g. a parsed YAML or a search point); errors name the field."""
+        return validate_config(cls, data, source)
+
+    def with_changes(self, **changes: object) -> HardwareConfig:
+        """A new validated config with dotted fields replaced, e.g. ``{"array.rows": 16}``."""
+        data = self.model_dump()
+        for dotted, value in changes.items():
+            keys = dotted.replace("__", ".").split(".")
+            node = data
+            for k in keys[:-1]:
+                if not isinstance(node.get(k), dict):
+                    raise ConfigError(f"{self.name}: no config section {dotted!r}")
+                node = node[k]
+            if keys[-1] not in node:
+                raise ConfigError(f"{self.name}: no config field {dotted!r}")
+            node[keys[-1]] = value
+        return validate_config(type(self), data, self.name)
+
+
+def bram36_for_bytes(nbytes: int) -> int:
+    """BRAM36 blocks to hold ``nbytes``: 32 Kb of data each without parity (Xilinx UG573)."""
+    return math.ceil(nbytes / 4096)
+
+
+@cache
+def _board_files() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(BOARD_DIR.glob("*.yaml"))}
+
+
+def list_boards() -> list[str]:
+    """Names of the board presets in ``hw_configs/boards/``."""
+    return sorted(_board_files())
+
+
+def list_configs() -> list[str]:
+    """Names of the accelerator configs in ``hw_configs/``."""
+    return sorted(p.stem for p in HW_CONFIG_DIR.glob("*.yaml"))
+
+
+@cache
+def get_board(name: str) -> BoardSpec:
+    """The board preset ``name``.
+
+    Raises:
+        ConfigError: unknown board; the message lists the known ones.
+    """
+    files = _board_files()
+    if name not in files:
+        raise ConfigError(f"unknown board {name!r} (known: {', '.join(sorted(files))})")
+    return load_config(files[name], BoardSpec)

@@ -1,0 +1,96 @@
+"""A workload: a model (+ weights), a compression recipe and the data to measure it on.
+
+YAML (paths are relative to the YAML file)::
+
+    name: ref_deit_w8a8
+    model: ref_deit                         # a reference model (accelsim.eval.models) or a timm name
+    checkpoint: checkpoints/ref_deit.pt     # or `pretrained: true` (timm hub / shipped reference weights)
+    dataset: {kind: digits}                 # digits | mnist | imagefolder (+ path, max_images)
+    recipe:                                 # inline, or a path to a recipe YAML
+      quant: {wbits: 8, abits: 8}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from accelsim.config._base import Strict, read_yaml, validate_config
+from accelsim.config.compression import CompressionRecipe
+
+
+class DatasetConfig(Strict):
+    """Where the images come from (see :mod:`accelsim.eval.datasets`)."""
+
+    kind: Literal["digits", "mnist", "imagefolder"] = "digits"
+    path: str | None = Field(default=None, validate_default=True)
+    max_images: int | None = Field(default=None, ge=1)
+    batch_size: int = Field(default=128, ge=1)
+
+    @field_validator("path")
+    @classmethod
+    def _path_for_folder(cls, path: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind == "imagefolder" and path is None:
+            raise ValueError("kind 'imagefolder' needs a dataset path")
+        if kind != "imagefolder" and path is not None:
+            raise ValueError(f"only kind 'imagefolder' reads a path (kind is {kind!r})")
+        return path
+
+
+class Workload(Strict):
+    """Model + weights + recipe + data; :func:`accelsim.evaluate` measures it."""
+
+    name: str = "workload"
+    model: str
+    checkpoint: str | None = None
+    pretrained: bool = False
+    img_size: int | None = Field(default=None, ge=8)
+    num_classes: int | None = Field(default=None, ge=1)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    recipe: CompressionRecipe | str = Field(default_factory=CompressionRecipe)
+
+    @model_validator(mode="after")
+    def _one_weight_source(self) -> Workload:
+        if self.checkpoint is not None and self.pretrained:
+            raise ValueError("checkpoint: give a checkpoint or pretrained: true, not both")
+        return self
+
+    @classmethod
+    def load(cls, path: str | Path) -> Workload:
+        """Read a workload YAML; resolve its relative paths and load a recipe given by path.
+
+        Raises:
+            ConfigError: invalid YAML or fields (one line naming each field).
+        """
+        path = Path(path)
+        data = read_yaml(path)
+        if isinstance(data, dict):
+            data.setdefault("name", path.stem)
+        w = validate_config(cls, data, str(path))
+        return w.resolved(path.parent)
+
+    def resolved(self, base: Path) -> Workload:
+        """A copy with checkpoint/dataset/recipe paths made absolute against ``base``."""
+        update: dict[str, object] = {}
+        if self.checkpoint is not None:
+            update["checkpoint"] = str((base / self.checkpoint).resolve())
+        if self.dataset.path is not None:
+            update["dataset"] = self.dataset.model_copy(
+                update={"path": str((base / self.dataset.path).resolve())}
+            )
+        if isinstance(self.recipe, str):
+            update["recipe"] = CompressionRecipe.load(base / self.recipe)
+        return self.model_copy(update=update)
+
+    @property
+    def compression(self) -> CompressionRecipe:
+        """The recipe (a path must have been resolved by :meth:`load` / :meth:`resolved`)."""
+        if isinstance(self.recipe, str):
+            return CompressionRecipe.load(self.recipe)
+        return self.recipe
+
+
+__all__ = ["DatasetConfig", "Workload"]

@@ -1,0 +1,200 @@
+"""Accuracy of a workload: load model and weights, compress, measure top-1/top-5, MACs and parameters.
+
+``evaluate(workload)`` is the whole API; the search can pass an already built ``model`` and
+``data`` (and a ``recipe`` that overrides the workload's) so that each is built once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from accelsim.config.compression import CompressionRecipe
+from accelsim.config.workload import Workload
+from accelsim.errors import UnknownModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+    from accelsim.eval.datasets import DataSplits
+    from accelsim.eval.workload_sim import WorkloadReport, simulate_workload
+
+#: Names defined elsewhere in accelsim.eval, imported on first use (``accelsim simulate --workload``).
+_LAZY = {"simulate_workload": "accelsim.eval.workload_sim", "WorkloadReport": "accelsim.eval.workload_sim"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'accelsim.eval' has no attribute {name!r}")
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What ``accelsim eval`` reports. Accuracies are fractions in [0, 1]."""
+
+    workload: str
+    model: str
+    accuracy: float
+    top5: float
+    correct: int
+    images: int
+    macs: int
+    macs_source: str  # "graph" (accelsim.lower), "torch" (FlopCounterMode) or "skipped"
+    params: int
+    dataset: str
+    recipe: dict[str, Any] = field(default_factory=dict)
+    compress_seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def table(self) -> str:
+        """A short terminal table."""
+        rows = [
+            ("workload", self.workload),
+            ("model", self.model),
+            ("dataset", self.dataset),
+            ("top-1", f"{100 * self.accuracy:.2f}%  ({self.correct}/{self.images})"),
+            ("top-5", f"{100 * self.top5:.2f}%"),
+            ("MACs", f"{self.macs / 1e6:.3f} M  (from {self.macs_source})"),
+            ("params", f"{self.params / 1e6:.3f} M"),
+            ("time", f"compress {self.compress_seconds:.1f} s, eval {self.eval_seconds:.1f} s"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _input_spec(workload: Workload) -> tuple[int, int]:
+    """(img_size, num_classes) of the workload's model."""
+    from accelsim.eval.models import is_reference_model, reference_spec
+
+    if is_reference_model(workload.model):
+        spec = reference_spec(workload.model)
+        return workload.img_size or spec.img_size, workload.num_classes or spec.num_classes
+    return workload.img_size or 224, workload.num_classes or 1000
+
+
+def load_model(workload: Workload) -> nn.Module:
+    """The uncompressed model of ``workload`` with its weights, in eval mode.
+
+    Raises:
+        UnknownModelError: neither a reference model nor a timm model name.
+        DataError: the checkpoint is missing or does not fit.
+    """
+    from accelsim.eval.models import create_reference_model, is_reference_model, load_checkpoint
+
+    if is_reference_model(workload.model):
+        return create_reference_model(
+            workload.model,
+            checkpoint=workload.checkpoint,
+            pretrained=workload.pretrained,
+            num_classes=workload.num_classes,
+        )
+    import timm
+
+    if not timm.list_models(workload.model) and not timm.list_pretrained(workload.model):
+        close = timm.list_models(f"*{workload.model.split('_')[0]}*")[:5]
+        raise UnknownModelError(
+            f"unknown model {workload.model!r} (not a reference or timm model); close: {close}"
+        )
+    kwargs: dict[str, Any] = {}
+    if workload.num_classes is not None:
+        kwargs["num_classes"] = workload.num_classes
+    if workload.img_size is not None:
+        kwargs["img_size"] = workload.img_size
+    model = timm.create_model(workload.model, pretrained=workload.pretrained, **kwargs)
+    if workload.checkpoint is not None:
+        load_checkpoint(model, workload.checkpoint)
+    return model.eval()
+
+
+def load_data(workload: Workload, model: nn.Module | None = None) -> DataSplits:
+    """The train/test splits of ``workload`` at its model's input size."""
+    from accelsim.eval.datasets import load_splits
+
+    img_size, _ = _input_spec(workload)
+    d = workload.dataset
+    return load_splits(d.kind, img_size=img_size, path=d.path, max_images=d.max_images, model=model)
+
+
+def evaluate(
+    workload: Workload | str | Path,
+    *,
+    recipe: CompressionRecipe | None = None,
+    model: nn.Module | None = None,
+    data: DataSplits | None = None,
+    macs: bool = True,
+) -> EvalResult:
+    """Compress the workload's model (calibrating on the train split) and measure it on the test split.
+
+    Args:
+        workload: a :class:`Workload` or a path to its YAML.
+        recipe: overrides the workload's recipe (the search varies it).
+        model: the uncompressed model, if already loaded (not modified).
+        data: the splits, if already loaded.
+        macs: count MACs (lowers the compressed model once); ``False`` reports 0 from ``"skipped"``.
+
+    Returns:
+        Top-1/top-5 on the test split, MACs of one image, parameters.
+    """
+    import torch
+
+    from accelsim.compress import compress
+    from accelsim.eval.accuracy import count_macs, count_params, measure_accuracy
+
+    if not isinstance(workload, Workload):
+        workload = Workload.load(workload)
+    recipe = recipe if recipe is not None else workload.compression
+    if model is None:
+        model = load_model(workload)
+    if data is None:
+        data = load_data(workload, model)
+    bs = workload.dataset.batch_size
+    calib, test = data.loaders(bs)
+    train, _ = data.loaders(bs, shuffle_train=True)
+
+    t0 = time.perf_counter()
+    torch.manual_seed(0)  # distillation/QAT/saliency draws: same recipe, same model
+    compressed = compress(model, recipe, calib_data=calib, teacher=model, train_data=train)
+    t1 = time.perf_counter()
+    acc = measure_accuracy(compressed, test)
+    t2 = time.perf_counter()
+    example = next(iter(test))[0][:1]
+    n_macs, source = count_macs(compressed, example) if macs else (0, "skipped")
+    return EvalResult(
+        workload=workload.name,
+        model=workload.model,
+        accuracy=acc.top1,
+        top5=acc.top5,
+        correct=acc.correct1,
+        images=acc.images,
+        macs=n_macs,
+        macs_source=source,
+        params=count_params(compressed),
+        dataset=data.description,
+        recipe=recipe.model_dump(exclude_none=True),
+        compress_seconds=round(t1 - t0, 3),
+        eval_seconds=round(t2 - t1, 3),
+    )
+
+
+def evaluate_workload(path: str | Path) -> EvalResult:
+    """:func:`evaluate` the workload YAML at ``path`` (what ``accelsim eval --workload`` runs)."""
+    return evaluate(Workload.load(path))
+
+
+__all__ = [
+    "EvalResult",
+    "WorkloadReport",
+    "evaluate",
+    "evaluate_workload",
+    "load_data",
+    "load_model",
+    "simulate_workload",
+]

@@ -1,0 +1,191 @@
+"""Small reference models built with timm's own classes, trained on the offline dataset.
+
+``workloads/train_reference.py`` trains them and writes ``workloads/checkpoints/<name>.pt``; a
+workload names them by ``model: ref_deit`` (or ``ref_efficientvit``). They are small on purpose:
+trained in minutes on two CPU cores, evaluated in seconds, lowered and simulated in milliseconds.
+
+- ``ref_deit``: timm ``VisionTransformer`` as DeiT (Touvron et al. 2021, arXiv:2012.12877) builds it
+  (class token, pre-norm blocks, GELU MLP with ratio 4), at 32x32 with 8x8 patches (16 tokens + CLS),
+  embedding 96, 4 blocks, 3 heads of 32. (8x8 patches of the upscaled 8x8 digits keep training at a
+  few CPU-minutes; the op mix is DeiT's.)
+- ``ref_deit_distilled``: the same with DeiT's distillation token (timm ``VisionTransformerDistilled``);
+  no shipped checkpoint, for distillation experiments.
+- ``ref_efficientvit``: timm ``EfficientVit`` (EfficientViT-B family, Cai et al., ICCV 2023,
+  arXiv:2205.14756) with widths 16-32-64-128, the last stage with two LiteMLA blocks, at 32x32 (the
+  attention stage then sees 2x2 tokens: small, but every op type of EfficientViT is there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from accelsim.errors import DataError, UnknownModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+#: The repository's ``workloads/`` folder (reference checkpoints live in ``checkpoints/`` below it).
+WORKLOADS_DIR = Path(__file__).resolve().parents[2] / "workloads"
+CHECKPOINT_DIR = WORKLOADS_DIR / "checkpoints"
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """What a reference model expects: input size and classes, and where its checkpoint lives."""
+
+    name: str
+    img_size: int
+    num_classes: int
+    in_chans: int = 3
+
+    @property
+    def checkpoint(self) -> Path:
+        return CHECKPOINT_DIR / f"{self.name}.pt"
+
+
+def _deit(spec: ReferenceSpec, distilled: bool = False) -> nn.Module:
+    from timm.models.deit import VisionTransformerDistilled
+    from timm.models.vision_transformer import VisionTransformer
+
+    cls = VisionTransformerDistilled if distilled else VisionTransformer
+    return cls(
+        img_size=spec.img_size,
+        patch_size=8,
+        in_chans=spec.in_chans,
+        num_classes=spec.num_classes,
+        embed_dim=96,
+        depth=4,
+        num_heads=3,
+        mlp_ratio=4.0,
+        qkv_bias=True,
+        class_token=True,
+        global_pool="token",
+    )
+
+
+def _efficientvit(spec: ReferenceSpec) -> nn.Module:
+    from timm.models.efficientvit_mit import EfficientVit
+
+    return EfficientVit(
+        in_chans=spec.in_chans,
+        widths=(16, 32, 64, 128),
+        depths=(1, 1, 1, 2),
+        head_dim=16,
+        head_widths=(256, 256),
+        num_classes=spec.num_classes,
+    )
+
+
+_SPECS: dict[str, ReferenceSpec] = {
+    "ref_deit": ReferenceSpec("ref_deit", img_size=32, num_classes=10),
+    "ref_deit_distilled": ReferenceSpec("ref_deit_distilled", img_size=32, num_classes=10),
+    "ref_efficientvit": ReferenceSpec("ref_efficientvit", img_size=32, num_classes=10),
+}
+_BUILDERS: dict[str, Callable[[ReferenceSpec], nn.Module]] = {
+    "ref_deit": _deit,
+    "ref_deit_distilled": lambda s: _deit(s, distilled=True),
+    "ref_efficientvit": _efficientvit,
+}
+
+
+def list_reference_models() -> list[str]:
+    """Names accepted by :func:`create_reference_model`."""
+    return sorted(_SPECS)
+
+
+def reference_spec(name: str) -> ReferenceSpec:
+    """The :class:`ReferenceSpec` of ``name``; an unknown name lists the known ones."""
+    if name not in _SPECS:
+        raise UnknownModelError(
+            f"unknown reference model {name!r}; known: {', '.join(list_reference_models())}"
+        )
+    return _SPECS[name]
+
+
+def is_reference_model(name: str) -> bool:
+    return name in _SPECS
+
+
+def create_reference_model(
+    name: str,
+    *,
+    checkpoint: str | Path | None = None,
+    pretrained: bool = False,
+    num_classes: int | None = None,
+) -> nn.Module:
+    """Build reference model ``name`` (randomly initialised, seeded by the caller's torch RNG).
+
+    Args:
+        name: one of :func:`list_reference_models`.
+        checkpoint: a state-dict file to load (``.pt``; float16 values are cast to float32).
+        pretrained: load the shipped checkpoint ``workloads/checkpoints/<name>.pt``.
+        num_classes: override the class count (a checkpoint must then match it).
+
+    Returns:
+        The model in eval mode.
+
+    Raises:
+        UnknownModelError: ``name`` is not a reference model.
+        DataError: the checkpoint is missing or does not fit the model.
+    """
+    spec = reference_spec(name)
+    if num_classes is not None and num_classes != spec.num_classes:
+        spec = ReferenceSpec(spec.name, spec.img_size, num_classes, spec.in_chans)
+    model = _BUILDERS[name](spec)
+    # timm's data config of the model: lowering reads the input size from it, and an ImageFolder
+    # gets the same normalisation as the offline data (accelsim.eval.datasets)
+    model.pretrained_cfg = {  # type: ignore[assignment]
+        "input_size": (spec.in_chans, spec.img_size, spec.img_size),
+        "num_classes": spec.num_classes,
+        "mean": (0.5,) * spec.in_chans,
+        "std": (0.5,) * spec.in_chans,
+        "interpolation": "bilinear",
+        "crop_pct": 1.0,
+    }
+    if pretrained and checkpoint is None:
+        checkpoint = spec.checkpoint
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint)
+    return model.eval()
+
+
+def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a state dict (optionally under a ``state_dict`` key) into ``model``; in place.
+
+    Raises:
+        DataError: the file is missing, unreadable, or its tensors do not match the model.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated or foreign file: say which one, not a pickle traceback
+        raise DataError(f"checkpoint {path} is unreadable: {e}") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    ref = model.state_dict()
+    state = {k: v.to(ref[k].dtype) if k in ref and v.is_floating_point() else v for k, v in state.items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0:2]
+        raise DataError(f"checkpoint {path} does not fit {type(model).__name__}: {' '.join(first)}") from None
+    return model
+
+
+__all__ = [
+    "CHECKPOINT_DIR",
+    "WORKLOADS_DIR",
+    "ReferenceSpec",
+    "create_reference_model",
+    "is_reference_model",
+    "list_reference_models",
+    "load_checkpoint",
+    "reference_spec",
+]

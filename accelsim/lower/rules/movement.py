@@ -1,0 +1,98 @@
+"""Data movement (no MACs) and shape-only no-ops, which are elided.
+
+Views and reshapes become ``reshape``; axis permutations ``transpose``; ``cat``/``stack``
+``concat``; slicing and splitting ``slice`` (one op with one output per piece); padding ``pad``;
+re-indexing (``roll``, ``flip``, ``repeat``, indexing by a constant index) ``gather``.
+Aliases, copies, dtype casts and eval-mode dropout are elided: the node's value is its input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import fx
+
+from accelsim.ir import OpKind
+from accelsim.lower._registry import register_lowering
+from accelsim.lower.context import LoweringContext
+
+aten = torch.ops.aten
+
+
+def _tensor_args(node: fx.Node) -> list[fx.Node]:
+    """Tensor arguments in order, looking into lists (``cat``'s tensors)."""
+    out: list[fx.Node] = []
+    for a in (*node.args, *node.kwargs.values()):
+        if isinstance(a, fx.Node) and isinstance(a.meta.get("val"), torch.Tensor):
+            out.append(a)
+        elif isinstance(a, list | tuple):
+            out.extend(x for x in a if isinstance(x, fx.Node) and isinstance(x.meta.get("val"), torch.Tensor))
+    return out
+
+
+#: Ops that are the identity when the output shape equals the input shape.
+_IDENTITY_WHEN_SAME_SHAPE = {
+    aten.view.default, aten.reshape.default, aten._unsafe_view.default, aten.flatten.using_ints,
+    aten.unflatten.int, aten.squeeze.dim, aten.squeeze.dims, aten.squeeze.default, aten.expand.default,
+    aten.view_as.default, aten.reshape_as.default, aten.expand_as.default, aten.slice.Tensor,
+    aten.narrow.default, aten.pad.default, aten.constant_pad_nd.default,
+}  # fmt: skip
+
+
+def _movement(kind: OpKind) -> Any:
+    def rule(node: fx.Node, ctx: LoweringContext) -> Any:
+        inputs = _tensor_args(node)
+        if node.target in _IDENTITY_WHEN_SAME_SHAPE and ctx.shape(inputs[0]) == ctx.shape(node):
+            return ctx.value(inputs[0])  # e.g. Swin's zero padding and un-padding at 224 px
+        return ctx.emit(kind, inputs)
+
+    rule.__name__ = rule.__qualname__ = f"lower_{kind.value}"
+    return rule
+
+
+register_lowering(
+    aten.view.default, aten.reshape.default, aten._unsafe_view.default, aten.flatten.using_ints,
+    aten.unflatten.int, aten.squeeze.dim, aten.squeeze.dims, aten.squeeze.default,
+    aten.unsqueeze.default, aten.expand.default, aten.view_as.default, aten.reshape_as.default,
+    aten.expand_as.default,
+)(_movement(OpKind.RESHAPE))  # fmt: skip
+register_lowering(
+    aten.permute.default, aten.transpose.int, aten.t.default, aten.swapaxes.default,
+    aten.movedim.int, aten.pixel_shuffle.default, aten.pixel_unshuffle.default,
+)(_movement(OpKind.TRANSPOSE))  # fmt: skip
+register_lowering(aten.cat.default, aten.stack.default, aten.concat.default, aten.hstack.default)(
+    _movement(OpKind.CONCAT)
+)
+register_lowering(
+    aten.slice.Tensor, aten.select.int, aten.narrow.default, aten.split.Tensor,
+    aten.split_with_sizes.default, aten.chunk.default, aten.unbind.int, aten.tensor_split.sections,
+)(_movement(OpKind.SLICE))  # fmt: skip
+register_lowering(
+    aten.pad.default, aten.constant_pad_nd.default, aten.reflection_pad2d.default,
+    aten.replication_pad2d.default,
+)(_movement(OpKind.PAD))  # fmt: skip
+register_lowering(
+    aten.roll.default, aten.flip.default, aten.repeat.default, aten.tile.default,
+    aten.repeat_interleave.self_int,
+)(_movement(OpKind.GATHER))  # fmt: skip
+
+
+@register_lowering(
+    aten.clone.default, aten.contiguous.default, aten.alias.default, aten.detach.default,
+    aten.detach_.default, aten.lift_fresh_copy.default, aten.dropout.default, aten.dropout_.default,
+    aten.feature_dropout.default, aten.alpha_dropout.default, aten.to.dtype, aten.to.dtype_layout,
+    aten.to.device, aten._to_copy.default, aten.type_as.default, aten.native_dropout.default,
+)  # fmt: skip
+def lower_elided(node: fx.Node, ctx: LoweringContext) -> Any:
+    """Shape-only no-ops in an inference graph: the value is the first tensor argument."""
+    value = ctx.value(_tensor_args(node)[0])
+    if node.target is aten.native_dropout.default:  # returns (output, mask)
+        return [value, None]
+    return value
+
+
+@register_lowering(aten.sym_size.int, aten.sym_numel.default)
+def lower_sym_size(node: fx.Node, ctx: LoweringContext) -> Any:
+    """Shapes are static: the size export recorded."""
+    return int(node.meta["val"])

@@ -1,0 +1,33 @@
+"""Co-design search over compression and hardware (the only package that imports optuna and ray).
+
+``accelsim.search(space, trials=..., out=...)`` runs NSGA-II over compression points, sweeps
+hardware points per compression point, and writes the Pareto front of design points. See
+:mod:`accelsim.search.optimizer` for the loop, :mod:`accelsim.search.space` for sampling,
+:mod:`accelsim.search.objective` for what a trial evaluates and :mod:`accelsim.search.outputs` for
+the files.
+"""
+
+from __future__ import annotations
+
+from accelsim._callable import make_module_callable
+from accelsim.search.objective import CompressedPoint, DesignEvaluator, HardwareResult, WorkloadEvaluator
+from accelsim.search.optimizer import run_search_cli, search
+from accelsim.search.outputs import DesignRecord, collect_designs, non_dominated, pareto_front, write_outputs
+from accelsim.search.synthetic import SyntheticEvaluator
+
+make_module_callable(__name__, search)
+
+__all__ = [
+    "CompressedPoint",
+    "DesignEvaluator",
+    "DesignRecord",
+    "HardwareResult",
+    "SyntheticEvaluator",
+    "WorkloadEvaluator",
+    "collect_designs",
+    "non_dominated",
+    "pareto_front",
+    "run_search_cli",
+    "search",
+    "write_outputs",
+]

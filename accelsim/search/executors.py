@@ -1,0 +1,106 @@
+"""Executors: how a batch of independent tasks is run. The search loop is the same for all of them.
+
+An executor maps a module-level function over argument tuples and returns the results **in
+argument order**, so the optimizer is told in ask order whatever finished first: the same seed
+gives the same study on every backend. :class:`LocalExecutor` runs in this process;
+:class:`RayExecutor` runs each task as a Ray task (on a local Ray, or a cluster by address).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from accelsim.errors import AccelsimError
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+class Executor(Protocol):
+    """Runs ``fn(*args)`` for each args tuple; results in input order."""
+
+    name: str
+
+    def put(self, obj: Any) -> Any:
+        """A handle of ``obj`` to pass to many tasks (the object itself, or an object-store ref)."""
+        ...
+
+    def map(self, fn: Callable[..., R], args: Sequence[tuple[Any, ...]]) -> list[R]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Runs tasks one after the other in this process (the in-memory compression cache is shared)."""
+
+    name = "local"
+
+    def put(self, obj: Any) -> Any:
+        return obj
+
+    def map(self, fn: Callable[..., R], args: Sequence[tuple[Any, ...]]) -> list[R]:
+        return [fn(*a) for a in args]
+
+    def close(self) -> None:
+        pass
+
+
+class RayExecutor:
+    """Runs each task as a Ray task.
+
+    Args:
+        address: a Ray cluster address (``"auto"``, ``"ray://head:10001"``); ``None`` starts a
+            local Ray with ``num_cpus`` CPUs, or joins the one the ``RAY_ADDRESS`` variable names.
+        num_cpus: CPUs of a local Ray (``None``: all of this machine's).
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
+        try:
+            import ray
+        except ImportError:  # pragma: no cover - ray is an optional dependency
+            raise AccelsimError("--backend ray needs ray: pip install 'accelsim[ray]'") from None
+        self._ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if address is None:
+                kwargs["num_cpus"] = num_cpus
+            ray.init(address=address, **kwargs)
+            self._started = True
+        self._remote: dict[Callable[..., Any], Any] = {}
+
+    def put(self, obj: Any) -> Any:
+        """Ship ``obj`` to the object store once; tasks given the returned ref receive ``obj``.
+
+        The object lives as long as the caller holds the ref, so a batch's graphs are freed with it.
+        """
+        return self._ray.put(obj)
+
+    def map(self, fn: Callable[..., R], args: Sequence[tuple[Any, ...]]) -> list[R]:
+        remote = self._remote.get(fn)
+        if remote is None:
+            remote = self._remote[fn] = self._ray.remote(fn)
+        # Top-level ObjectRef arguments are resolved by Ray before the task runs.
+        futures = [remote.remote(*a) for a in args]
+        return list(self._ray.get(futures))
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
+            self._started = False
+
+
+def make_executor(backend: str, address: str | None = None, num_cpus: int | None = None) -> Executor:
+    """``"local"`` or ``"ray"``; anything else is an :class:`AccelsimError` listing both."""
+    if backend == "local":
+        return LocalExecutor()
+    if backend == "ray":
+        return RayExecutor(address=address, num_cpus=num_cpus)
+    raise AccelsimError(f"backend: unknown {backend!r} (allowed: local, ray)")
+
+
+__all__ = ["Executor", "LocalExecutor", "RayExecutor", "make_executor"]

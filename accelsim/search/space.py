@@ -1,0 +1,192 @@
+"""Sampling a :class:`~accelsim.config.search.SearchSpace`: the only module that calls ``trial.suggest_*``.
+
+The outer level (compression) is sampled by Optuna through :func:`suggest_compression`; the inner
+level (hardware) by :func:`sample_hardware` from a seeded NumPy generator, because hundreds of
+hardware points per trial would drown Optuna's storage and buy nothing: the simulator is cheap
+enough to sweep them. Knob values are applied to the base config by dotted path
+(:func:`apply_knobs`), and the result is validated by the config's own pydantic model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import optuna
+
+from accelsim.config._base import validate_config
+from accelsim.config.compression import CompressionRecipe
+from accelsim.config.search import IntRange, Knob, Scalar, SearchSpace, knob_size
+from accelsim.errors import ConfigError
+
+KnobValues = dict[str, Scalar]
+
+
+def suggest_compression(trial: optuna.Trial, space: SearchSpace) -> KnobValues:
+    """Ask ``trial`` for one value of every compression knob (Optuna param name = the knob's path)."""
+    values: KnobValues = {}
+    for path, knob in space.compression.knobs.items():
+        if isinstance(knob, list):
+            # every Scalar is a categorical choice type; optuna's annotation also admits None
+            values[path] = trial.suggest_categorical(path, knob)  # type: ignore[assignment]
+        elif isinstance(knob, IntRange):
+            values[path] = trial.suggest_int(path, knob.low, knob.high, step=knob.step, log=knob.log)
+        else:
+            values[path] = trial.suggest_float(path, knob.low, knob.high, step=knob.step, log=knob.log)
+    return values
+
+
+def _draw(knob: Knob, rng: np.random.Generator) -> Scalar:
+    if isinstance(knob, list):
+        return knob[int(rng.integers(len(knob)))]
+    if isinstance(knob, IntRange):
+        if knob.log:
+            return int(
+                min(knob.high, math.floor(math.exp(rng.uniform(math.log(knob.low), math.log(knob.high + 1)))))
+            )
+        return knob.value(int(rng.integers(knob.size)))
+    if knob.step is not None:
+        return knob.value(int(rng.integers(int(knob.size))))
+    if knob.log:
+        # exp(log(x)) may land an ulp outside [low, high]: clamp
+        return min(
+            knob.high, max(knob.low, float(math.exp(rng.uniform(math.log(knob.low), math.log(knob.high)))))
+        )
+    return float(rng.uniform(knob.low, knob.high))
+
+
+def _grid(knob: Knob) -> list[Scalar]:
+    if isinstance(knob, list):
+        return list(knob)
+    return [knob.value(i) for i in range(int(knob.size))]
+
+
+def hardware_grid_size(space: SearchSpace) -> float:
+    """How many distinct hardware points the space holds (``math.inf`` with a continuous knob)."""
+    return math.prod(knob_size(k) for k in space.hardware.knobs.values())
+
+
+def sample_hardware(space: SearchSpace, rng: np.random.Generator, n: int | None = None) -> list[KnobValues]:
+    """``n`` (default ``space.hw_points_per_trial``) distinct hardware points.
+
+    When the whole hardware grid has at most ``n`` points it is enumerated (in a fixed order), so a
+    small space is swept exhaustively for every compression point; otherwise points are drawn
+    uniformly without repetition.
+    """
+    n = space.hw_points_per_trial if n is None else n
+    knobs = space.hardware.knobs
+    names = list(knobs)
+    if hardware_grid_size(space) <= n:
+        return [
+            dict(zip(names, combo, strict=True)) for combo in itertools.product(*map(_grid, knobs.values()))
+        ]
+    seen: set[str] = set()
+    points: list[KnobValues] = []
+    # Rejection of repeats terminates quickly: the grid is larger than n, so each draw is new with
+    # probability >= 1/(n+1) even in the worst case; the cap only guards against bad luck.
+    for _ in range(100 * n):
+        point = {name: _draw(knobs[name], rng) for name in names}
+        key = json.dumps(point, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            points.append(point)
+            if len(points) == n:
+                break
+    return points
+
+
+def hardware_rng(seed: int, trial_number: int) -> np.random.Generator:
+    """The generator of a trial's hardware sweep: a pure function of the search seed and the trial."""
+    return np.random.default_rng(np.random.SeedSequence([seed, trial_number]))
+
+
+def apply_knobs(base: Mapping[str, Any], values: Mapping[str, Scalar]) -> dict[str, Any]:
+    """``base`` with each dotted path in ``values`` set (missing sections are created).
+
+    Only the dicts along the set paths are copied; the rest is shared with ``base``, which is never
+    modified (a deep copy per hardware point would cost more than validating it).
+
+    Examples:
+        >>> apply_knobs({"quant": {"wbits": 8}}, {"quant.abits": 4, "prune.heads_keep": 0.5})
+        {'quant': {'wbits': 8, 'abits': 4}, 'prune': {'heads_keep': 0.5}}
+    """
+    out = dict(base)
+    for path, value in values.items():
+        node = out
+        *parents, leaf = path.split(".")
+        for i, part in enumerate(parents):
+            child = node.get(part)
+            if child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                where = ".".join(parents[: i + 1])
+                raise ConfigError(f"knob {path!r}: {where!r} is a value ({child!r}), not a section")
+            else:
+                child = dict(child)  # copy on write: base's dict stays as it was
+            node[part] = child
+            node = child
+        node[leaf] = value
+    return out
+
+
+def build_recipe(space: SearchSpace, values: Mapping[str, Scalar]) -> CompressionRecipe:
+    """The full :class:`CompressionRecipe` of a compression point.
+
+    Raises:
+        ConfigError: the knob values do not make a valid recipe (the message names the field).
+    """
+    data = apply_knobs(space.compression.base.model_dump(mode="json", exclude_none=True), values)
+    return validate_config(CompressionRecipe, data, "compression point")
+
+
+def recipe_key(recipe: CompressionRecipe, identity: Mapping[str, Any]) -> str:
+    """A short stable hash naming (workload, recipe): the key of the compression cache."""
+    blob = json.dumps(
+        {"workload": identity, "recipe": recipe.model_dump(mode="json")}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def space_fingerprint(space: SearchSpace) -> str:
+    """A hash of everything that shapes a study, to refuse resuming a study with a different space."""
+    blob = json.dumps(space.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def knob_probes(space_knobs: Mapping[str, Knob]) -> list[KnobValues]:
+    """Knob settings that together try every choice and both ends of every range at least once.
+
+    Used to check a space before searching it: each probe is the first value of every knob but one.
+    """
+
+    def ends(k: Knob) -> list[Scalar]:
+        if isinstance(k, list):
+            return list(k)
+        if isinstance(k, IntRange) or k.step is not None:
+            return [k.value(0), k.value(int(k.size) - 1)]
+        return [k.low, k.high]
+
+    first = {p: ends(k)[0] for p, k in space_knobs.items()}
+    probes = [first]
+    for p, k in space_knobs.items():
+        probes.extend({**first, p: v} for v in ends(k)[1:])
+    return probes
+
+
+__all__ = [
+    "KnobValues",
+    "apply_knobs",
+    "build_recipe",
+    "hardware_grid_size",
+    "hardware_rng",
+    "knob_probes",
+    "recipe_key",
+    "sample_hardware",
+    "space_fingerprint",
+    "suggest_compression",
+]

@@ -1,0 +1,265 @@
+"""An analytic stand-in for a workload and the simulator, to exercise the search machinery fast.
+
+:class:`SyntheticEvaluator` builds the :class:`~accelsim.ir.Graph` of a small ViT whose shapes and
+bit widths follow the recipe (kept heads, MLP neurons and tokens, low-rank factors, per-op bits),
+gives it an accuracy from a smooth made-up penalty model, and times it on a roofline of a
+``rows x cols`` array. Its numbers are NOT a model of any real accelerator: it exists so that the
+search, its storage, resume, executors and outputs can be tested (and benchmarked) in milliseconds
+without torch, and so that a test can know what the front must look like. Real searches use
+:class:`~accelsim.search.objective.WorkloadEvaluator`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import Field
+
+from accelsim.config._base import Strict, validate_config
+from accelsim.config.compression import CompressionRecipe
+from accelsim.errors import ConfigError
+from accelsim.ir import Graph, Op, OpKind, Tensor
+from accelsim.search.objective import (
+    CompressedPoint,
+    HardwareResult,
+    accelsim_base_hardware,
+    accelsim_check_hardware,
+    accelsim_simulate,
+)
+
+
+class SyntheticBoard(Strict):
+    name: str = "synthetic"
+    dsp: int = Field(default=2520, gt=0)
+    bram36: int = Field(default=912, gt=0)
+
+
+class SyntheticArray(Strict):
+    rows: int = Field(default=32, gt=0)
+    cols: int = Field(default=32, gt=0)
+
+
+class SyntheticHardware(Strict):
+    """The knobs of the synthetic roofline; the default board has a ZCU102's DSP and BRAM36 counts."""
+
+    board: SyntheticBoard = Field(default_factory=SyntheticBoard)
+    array: SyntheticArray = Field(default_factory=SyntheticArray)
+    clock_mhz: float = Field(default=200.0, gt=0.0)
+    dram_gbps: float = Field(default=19.2, gt=0.0)
+    buffer_kib: int = Field(default=512, gt=0)
+    vector_lanes: int = Field(default=16, gt=0)
+
+
+def _pack(wbits: int, abits: int) -> int:
+    """MACs per DSP per cycle (DSP48E2-style packing: 2 at <= 8 bits, 4 at <= 4 bits)."""
+    bits = max(wbits, abits)
+    return 4 if bits <= 4 else 2 if bits <= 8 else 1
+
+
+class SyntheticEvaluator:
+    """Analytic compression model, with the analytic roofline or accelsim's simulator for hardware.
+
+    Args:
+        depth: transformer blocks of the synthetic ViT.
+        embed_dim: channels; ``heads`` of width 64 each.
+        tokens: patch tokens (plus one class token).
+        hardware: ``None`` for the :class:`SyntheticHardware` roofline; an accelerator config name
+            or YAML path (e.g. ``"zcu102"``) to simulate the synthetic graph with
+            :func:`accelsim.simulate` on that config and its knobs instead.
+    """
+
+    def __init__(
+        self,
+        depth: int = 4,
+        embed_dim: int = 192,
+        heads: int = 3,
+        tokens: int = 196,
+        hardware: str | None = None,
+    ) -> None:
+        self.depth, self.embed_dim, self.heads, self.tokens = depth, embed_dim, heads, tokens
+        self.hardware = hardware
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "synthetic": 1,
+            "depth": self.depth,
+            "embed_dim": self.embed_dim,
+            "heads": self.heads,
+            "tokens": self.tokens,
+        }
+
+    def base_hardware(self) -> dict[str, Any]:
+        if self.hardware is not None:
+            return accelsim_base_hardware(self.hardware)
+        return SyntheticHardware().model_dump(mode="json")
+
+    def check_hardware(self, config: Mapping[str, Any]) -> None:
+        if self.hardware is not None:
+            accelsim_check_hardware(config)
+        else:
+            validate_config(SyntheticHardware, dict(config), "hardware point")
+
+    # -- compression ----------------------------------------------------------------------------
+    def accuracy(self, recipe: CompressionRecipe) -> float:
+        """A smooth made-up penalty model: 0.8 at FP32, lower with fewer bits and kept structures."""
+        acc = 0.80
+        if recipe.quant is not None:
+            for op_type, weight in (
+                ("qkv", 1.0),
+                ("proj", 0.5),
+                ("fc1", 1.0),
+                ("fc2", 1.0),
+                ("attn_qk", 0.7),
+            ):
+                wb, ab = recipe.quant.bits_for(op_type)
+                acc -= weight * (0.004 * max(0, 8 - wb) ** 2 + 0.003 * max(0, 8 - ab) ** 2)
+        if recipe.prune is not None:
+            acc -= 0.25 * (1 - recipe.prune.heads_keep) ** 2 + 0.30 * (1 - recipe.prune.mlp_keep) ** 2
+            acc -= 0.40 * (1 - recipe.prune.embed_keep) ** 2
+        if recipe.tokens is not None:
+            acc -= 0.20 * (1 - recipe.tokens.keep_rate) ** 2
+        if recipe.lowrank is not None:
+            acc -= 0.20 * (1 - recipe.lowrank.rank_ratio) ** 2
+        return round(max(0.0, acc), 6)
+
+    def compress(self, recipe: CompressionRecipe) -> CompressedPoint:
+        graph = self.build_graph(recipe)
+        return CompressedPoint(
+            accuracy=self.accuracy(recipe), graph=graph, info={"macs": float(graph.total_macs)}
+        )
+
+    def build_graph(self, recipe: CompressionRecipe) -> Graph:
+        """The synthetic ViT's Graph with the recipe's shapes and bits (matmuls, softmax, GELU)."""
+        prune, tok, low, q = recipe.prune, recipe.tokens, recipe.lowrank, recipe.quant
+        heads = max(1, round(self.heads * (prune.heads_keep if prune else 1.0)))
+        if prune is not None and prune.heads_keep < 1.0 and heads == self.heads and self.heads > 1:
+            heads -= 1  # any pruning below 1.0 removes at least one head, as a real pruner would
+        dim = max(8, round(self.embed_dim * (prune.embed_keep if prune else 1.0)))
+        hidden = max(8, round(4 * self.embed_dim * (prune.mlp_keep if prune else 1.0)))
+        g = Graph("synthetic_vit", meta={"synthetic": True})
+        n_tokens = self.tokens + 1
+        counter = iter(range(10**9))
+
+        def bits(op_type: str) -> tuple[int, int]:
+            return q.bits_for(op_type) if q is not None else (16, 16)
+
+        def tensor(shape: tuple[int, ...], b: int, weight: bool = False) -> str:
+            name = f"t{next(counter)}"
+            g.add_tensor(Tensor(name, shape, bits=b, weight=weight))
+            return name
+
+        def matmul(
+            name: str, x: str, m: int, k: int, n: int, op_type: str, batch: int = 1, w: str = ""
+        ) -> str:
+            wb, ab = bits(op_type)
+            if not w:
+                w = tensor((k, n), wb, weight=True)
+            y = tensor((batch, m, n), ab)
+            attrs = {
+                "batch": batch,
+                "M": m,
+                "K": k,
+                "N": n,
+                "operands": "aa" if batch > 1 else "wa",
+                "bias": False,
+            }
+            g.add_op(Op(name, OpKind.MATMUL, (x, w), (y,), attrs, macs=batch * m * k * n))
+            return y
+
+        def linear(name: str, x: str, m: int, k: int, n: int, op_type: str) -> str:
+            if low is not None and op_type in low.targets:
+                r = max(1, round(low.rank_ratio * min(k, n)))
+                if r * (k + n) < k * n:  # factorising only pays when the rank is low enough
+                    return matmul(f"{name}_v", matmul(f"{name}_u", x, m, k, r, op_type), m, r, n, op_type)
+            return matmul(name, x, m, k, n, op_type)
+
+        x = tensor((1, n_tokens, dim), bits("conv")[1])
+        for b in range(self.depth):
+            if tok is not None and b in tok.at_blocks:
+                kept = 1 + max(1, round(tok.keep_rate * (n_tokens - 1)))
+                y = tensor((1, kept, dim), bits("linear")[1])
+                attrs = {"tokens_in": n_tokens, "tokens_out": kept, "channels": dim}
+                g.add_op(Op(f"b{b}_tokens", OpKind.TOKEN_SELECT, (x,), (y,), attrs))
+                x, n_tokens = y, kept
+            qkv = linear(f"b{b}_qkv", x, n_tokens, dim, 3 * 64 * heads, "qkv")
+            k_t = tensor((heads, 64, n_tokens), bits("attn_qk")[1])
+            g.add_op(Op(f"b{b}_split", OpKind.RESHAPE, (qkv,), (k_t,), {}))
+            s = matmul(f"b{b}_attn_qk", qkv, n_tokens, 64, n_tokens, "attn_qk", batch=heads, w=k_t)
+            p = tensor((heads, n_tokens, n_tokens), bits("attn_av")[1])
+            g.add_op(
+                Op(
+                    f"b{b}_softmax",
+                    OpKind.SOFTMAX,
+                    (s,),
+                    (p,),
+                    {"rows": heads * n_tokens, "length": n_tokens},
+                )
+            )
+            o = matmul(f"b{b}_attn_av", p, n_tokens, n_tokens, 64, "attn_av", batch=heads, w=k_t)
+            x = linear(f"b{b}_proj", o, n_tokens, 64 * heads, dim, "proj")
+            h = linear(f"b{b}_fc1", x, n_tokens, dim, hidden, "fc1")
+            a = tensor((1, n_tokens, hidden), bits("fc2")[1])
+            g.add_op(
+                Op(f"b{b}_gelu", OpKind.ACTIVATION, (h,), (a,), {"fn": "gelu", "elements": n_tokens * hidden})
+            )
+            x = linear(f"b{b}_fc2", a, n_tokens, hidden, dim, "fc2")
+        return g
+
+    # -- hardware -------------------------------------------------------------------------------
+    def simulate(self, graph: Graph, configs: Sequence[Mapping[str, Any]]) -> list[HardwareResult]:
+        if self.hardware is not None:
+            return accelsim_simulate(graph, configs)
+        ops = list(graph.ops())
+        return [self._simulate_one(graph, ops, cfg) for cfg in configs]
+
+    def _simulate_one(self, graph: Graph, ops: list[Op], config: Mapping[str, Any]) -> HardwareResult:
+        try:
+            hw = validate_config(SyntheticHardware, dict(config), "hardware point")
+        except ConfigError as e:
+            nan = math.nan
+            metrics = {
+                k: nan for k in ("fps", "gops", "gops_per_dsp", "latency_ms", "dsp_used", "bram36_used")
+            }
+            return HardwareResult(metrics, fits=False, overflow=str(e))
+        rows, cols = hw.array.rows, hw.array.cols
+        bytes_per_cycle = hw.dram_gbps * 1e9 / (hw.clock_mhz * 1e6)
+        cycles = 0.0
+        macs = 0
+        for op in ops:
+            if op.kind == OpKind.MATMUL:
+                a = op.attrs
+                w, x = graph.tensors[op.inputs[1]], graph.tensors[op.inputs[0]]
+                pack = _pack(w.bits, x.bits)
+                folds = a["batch"] * math.ceil(a["M"] / rows) * math.ceil(a["N"] / (cols * pack))
+                compute = folds * (a["K"] + rows + cols)
+                # weights that do not fit the buffer are streamed from DRAM once per frame
+                memory = w.nbytes / bytes_per_cycle if w.weight or w.nbytes > hw.buffer_kib * 1024 else 0.0
+                cycles += max(compute, memory)
+                macs += op.macs
+            elif op.kind in (OpKind.SOFTMAX, OpKind.ACTIVATION):
+                elements = op.attrs.get("elements", op.attrs.get("rows", 0) * op.attrs.get("length", 0))
+                cycles += math.ceil(elements / hw.vector_lanes)
+        latency_s = cycles / (hw.clock_mhz * 1e6)
+        dsp = rows * cols + hw.vector_lanes
+        # BRAM36 = max(capacity need, port need): one bank per array edge lane
+        bram = max(math.ceil(hw.buffer_kib * 1024 * 8 / 36864), rows + cols)
+        gops = 2 * macs / latency_s / 1e9
+        metrics = {
+            "fps": 1.0 / latency_s,
+            "gops": gops,
+            "gops_per_dsp": gops / dsp,
+            "latency_ms": latency_s * 1e3,
+            "dsp_used": float(dsp),
+            "bram36_used": float(bram),
+        }
+        over = []
+        if dsp > hw.board.dsp:
+            over.append(f"dsp {dsp} > {hw.board.dsp}")
+        if bram > hw.board.bram36:
+            over.append(f"bram36 {bram} > {hw.board.bram36}")
+        return HardwareResult(metrics, fits=not over, overflow="; ".join(over))
+
+
+__all__ = ["SyntheticEvaluator", "SyntheticHardware"]

@@ -1,0 +1,105 @@
+"""FPGA resources a design uses (DSP, BRAM36, URAM, LUT estimate) and the check against its board.
+
+- DSP: one DSP slice per PE of the physical array (packing makes each slice several logical MACs
+  sharing an operand, i.e. extra logical columns) plus the DSPs of the units.
+- Buffers: per buffer, max(capacity need, port need of the array edge), doubled when double
+  buffered. A BRAM36 holds 4 KiB of data and has a 72-bit port in simple dual-port mode; a URAM288
+  holds 36 KiB with a 72-bit port (Xilinx UG573, UltraScale Architecture Memory Resources).
+  Edges: the input buffer feeds ``rows`` operands per cycle, the weight buffer ``cols x packing``
+  operands, the output buffer takes ``cols x packing`` partial sums of ``acc_bits``.
+- LUT (an estimate, not a synthesis result): ``LUT_BASE`` for the DMA, AXI interconnect and
+  controller, ``LUT_PER_PE`` per array PE (operand skew registers, packing correction and
+  accumulation muxes), plus each unit's lanes/MACs times its configured LUTs per lane/MAC.
+  These are round figures of the order reported by FPGA ViT accelerator papers; change them here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from accelsim.config.hardware import HardwareConfig
+from accelsim.sim.units import unit_resources
+
+LUT_BASE = 20_000
+LUT_PER_PE = 40
+BRAM36_BYTES = 4096
+URAM_BYTES = 36 * 1024
+PORT_BITS = 72
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Resources used by a design and whether they fit its board."""
+
+    dsp: int
+    bram36: int
+    uram: int
+    lut: int
+    fits: bool
+    overflow: list[str]
+
+
+def _blocks(kib: int, edge_bits: int, memory: str, double: bool) -> tuple[int, int]:
+    """(bram36, uram) for one buffer."""
+    per_block = BRAM36_BYTES if memory == "bram" else URAM_BYTES
+    n = max(math.ceil(kib * 1024 / per_block), math.ceil(edge_bits / PORT_BITS))
+    n *= 2 if double else 1
+    return (n, 0) if memory == "bram" else (0, n)
+
+
+def datapath_bits(hw: HardwareConfig) -> int:
+    """Operand width the buffers' ports are built for: the widest packing key that packs > 1 MAC."""
+    packed = [b for b, m in hw.packing.items() if m > 1]
+    return max(packed) if packed else min(hw.packing)
+
+
+# Configs are frozen: remember the last few by identity (a sweep asks once per point, a report
+# or a search may ask again for the same object).
+_MEMO: dict[int, tuple[HardwareConfig, Resources]] = {}
+
+
+def estimate_resources(hw: HardwareConfig) -> Resources:
+    """DSP, BRAM36, URAM and LUTs of ``hw`` and the check against ``hw.board``."""
+    hit = _MEMO.get(id(hw))
+    if hit is not None and hit[0] is hw:
+        return hit[1]
+    res = _estimate(hw)
+    if len(_MEMO) > 1024:
+        _MEMO.clear()
+    _MEMO[id(hw)] = (hw, res)
+    return res
+
+
+def _estimate(hw: HardwareConfig) -> Resources:
+    a, b = hw.array, hw.buffers
+    bits = datapath_bits(hw)
+    pack = hw.macs_per_dsp(bits)
+    edges = {
+        "input": a.rows * bits,
+        "weight": a.cols * pack * bits,
+        "output": a.cols * pack * b.acc_bits,
+    }
+    sizes = {"input": b.input_kib, "weight": b.weight_kib, "output": b.output_kib}
+    mems = {"input": b.input_memory, "weight": b.weight_memory, "output": b.output_memory}
+    bram = uram = 0
+    for k in sizes:
+        br, ur = _blocks(sizes[k], edges[k], mems[k], b.double_buffer)
+        bram += br
+        uram += ur
+    units = unit_resources(hw)
+    dsp = a.rows * a.cols + sum(u.dsp for u in units.values())
+    bram += sum(u.bram36 for u in units.values())
+    lut = LUT_BASE + LUT_PER_PE * a.rows * a.cols + sum(u.lut for u in units.values())
+    board = hw.board
+    overflow = [
+        f"{name}: {used} used > {avail} on {board.name}"
+        for name, used, avail in (
+            ("dsp", dsp, board.dsp),
+            ("bram36", bram, board.bram36),
+            ("uram", uram, board.uram),
+            ("lut", lut, board.lut),
+        )
+        if used > avail
+    ]
+    return Resources(dsp=dsp, bram36=bram, uram=uram, lut=lut, fits=not overflow, overflow=overflow)

@@ -1,0 +1,178 @@
+"""Hand-built graphs with the IR's attribute conventions, no torch needed.
+
+:func:`vit_graph` builds the op sequence of a timm ``VisionTransformer`` (DeiT): patch-embed conv,
+class token, position embedding, ``depth`` pre-norm blocks (LN, qkv, per-head QK^T, softmax, AV,
+proj, residual, LN, fc1, GELU, fc2, residual), final LN and head. The simulator's tests and
+benchmarks use it so they run without lowering a real model (no torch).
+
+Building blocks for the special units (each adds ops to a graph, inputs are graph inputs):
+:func:`add_softmax_attention` (QK^T -> softmax -> AV per head), :func:`add_linear_attention`
+(one fused ReLU linear attention), :func:`add_mbconv` (depthwise -> activation -> pointwise).
+"""
+
+from __future__ import annotations
+
+from accelsim.ir.graph import Graph, Op, OpKind, Tensor
+
+#: (embed_dim, depth, heads) of the DeiT family (Touvron et al., arXiv:2012.12877, Table 1).
+DEIT_SIZES: dict[str, tuple[int, int, int]] = {
+    "tiny": (192, 12, 3),
+    "small": (384, 12, 6),
+    "base": (768, 12, 12),
+}
+
+
+def vit_graph(
+    size: str | tuple[int, int, int] = "tiny",
+    img_size: int = 224,
+    patch: int = 16,
+    num_classes: int = 1000,
+    bits: int = 8,
+    mlp_ratio: int = 4,
+) -> Graph:
+    """A DeiT/ViT graph: ``size`` is ``tiny|small|base`` or ``(embed_dim, depth, heads)``.
+
+    Raises:
+        KeyError: unknown size name.
+    """
+    dim, depth, heads = DEIT_SIZES[size] if isinstance(size, str) else size
+    name = f"vit_{size}_patch{patch}_{img_size}" if isinstance(size, str) else f"vit_{dim}x{depth}h{heads}"
+    g = Graph(name, meta={"synthetic": True})
+    grid = img_size // patch
+    tokens = grid * grid + 1
+    hd = dim // heads
+    hidden = dim * mlp_ratio
+
+    def t(n: str, shape: tuple[int, ...], weight: bool = False) -> str:
+        g.add_tensor(Tensor(n, shape, bits=bits, weight=weight))
+        return n
+
+    def op(
+        n: str, kind: OpKind, ins: tuple[str, ...], outs: tuple[str, ...], macs: int = 0, **attrs: object
+    ) -> None:
+        g.add_op(Op(n, kind, ins, outs, dict(attrs), macs=macs))
+
+    def linear(n: str, x: str, m: int, k: int, nn: int) -> str:
+        w, b, y = t(f"{n}.w", (k, nn), True), t(f"{n}.b", (nn,), True), t(f"{n}.y", (1, m, nn))
+        op(n, OpKind.MATMUL, (x, w, b), (y,), m * k * nn, batch=1, M=m, K=k, N=nn, operands="wa", bias=True)
+        return y
+
+    def layernorm(n: str, x: str) -> str:
+        y = t(f"{n}.y", (1, tokens, dim))
+        gamma, beta = t(f"{n}.g", (dim,), True), t(f"{n}.b", (dim,), True)
+        op(n, OpKind.LAYERNORM, (x, gamma, beta), (y,), rows=tokens, length=dim, eps=1e-6)
+        return y
+
+    img = t("image", (1, 3, img_size, img_size))
+    pw, pb = t("patch_embed.w", (dim, 3, patch, patch), True), t("patch_embed.b", (dim,), True)
+    pe = t("patch_embed.y", (1, dim, grid, grid))
+    op(
+        "patch_embed", OpKind.CONV2D, (img, pw, pb), (pe,), grid * grid * 3 * patch * patch * dim,
+        batch=1, in_ch=3, out_ch=dim, in_h=img_size, in_w=img_size, out_h=grid, out_w=grid,
+        kh=patch, kw=patch, stride=[patch, patch], padding=[0, 0], dilation=[1, 1], groups=1, bias=True,
+    )  # fmt: skip
+    flat = t("patch_embed.flat", (1, grid * grid, dim))
+    op("patch_embed.flatten", OpKind.TRANSPOSE, (pe,), (flat,))
+    cls_tok = t("cls_token", (1, 1, dim), True)
+    x0 = t("tokens", (1, tokens, dim))
+    op("cat_cls", OpKind.CONCAT, (cls_tok, flat), (x0,))
+    pos = t("pos_embed", (1, tokens, dim), True)
+    x = t("pos_drop.y", (1, tokens, dim))
+    op("pos_add", OpKind.ELTWISE, (x0, pos), (x,), fn="add", elements=tokens * dim)
+
+    for i in range(depth):
+        p = f"blocks.{i}"
+        h = layernorm(f"{p}.norm1", x)
+        qkv = linear(f"{p}.attn.qkv", h, tokens, dim, 3 * dim)
+        q, k, v = (t(f"{p}.attn.{s}", (heads, tokens, hd)) for s in "qkv")
+        for s, tt in zip("qkv", (q, k, v), strict=True):
+            op(f"{p}.attn.split_{s}", OpKind.SLICE, (qkv,), (tt,))
+        kt = t(f"{p}.attn.kT", (heads, hd, tokens))
+        op(f"{p}.attn.k_transpose", OpKind.TRANSPOSE, (k,), (kt,))
+        s_ = t(f"{p}.attn.scores", (heads, tokens, tokens))
+        op(f"{p}.attn.qk", OpKind.MATMUL, (q, kt), (s_,), heads * tokens * hd * tokens,
+           batch=heads, M=tokens, K=hd, N=tokens, operands="aa", bias=False)  # fmt: skip
+        pr = t(f"{p}.attn.probs", (heads, tokens, tokens))
+        op(f"{p}.attn.softmax", OpKind.SOFTMAX, (s_,), (pr,), rows=heads * tokens, length=tokens)
+        ctx = t(f"{p}.attn.ctx", (heads, tokens, hd))
+        op(f"{p}.attn.av", OpKind.MATMUL, (pr, v), (ctx,), heads * tokens * tokens * hd,
+           batch=heads, M=tokens, K=tokens, N=hd, operands="aa", bias=False)  # fmt: skip
+        merged = t(f"{p}.attn.merged", (1, tokens, dim))
+        op(f"{p}.attn.merge_heads", OpKind.TRANSPOSE, (ctx,), (merged,))
+        pj = linear(f"{p}.attn.proj", merged, tokens, dim, dim)
+        x1 = t(f"{p}.res1", (1, tokens, dim))
+        op(f"{p}.add1", OpKind.ELTWISE, (x, pj), (x1,), fn="add", elements=tokens * dim)
+        h2 = layernorm(f"{p}.norm2", x1)
+        f1 = linear(f"{p}.mlp.fc1", h2, tokens, dim, hidden)
+        a = t(f"{p}.mlp.act", (1, tokens, hidden))
+        op(f"{p}.mlp.gelu", OpKind.ACTIVATION, (f1,), (a,), fn="gelu", elements=tokens * hidden)
+        f2 = linear(f"{p}.mlp.fc2", a, tokens, hidden, dim)
+        x2 = t(f"{p}.res2", (1, tokens, dim))
+        op(f"{p}.add2", OpKind.ELTWISE, (x1, f2), (x2,), fn="add", elements=tokens * dim)
+        x = x2
+    xn = layernorm("norm", x)
+    cls_out = t("cls_out", (1, 1, dim))
+    op("select_cls", OpKind.SLICE, (xn,), (cls_out,))
+    linear("head", cls_out, 1, dim, num_classes)
+    return g.validate()
+
+
+def _t(g: Graph, name: str, shape: tuple[int, ...], weight: bool = False) -> str:
+    g.add_tensor(Tensor(name, shape, weight=weight))
+    return name
+
+
+def add_softmax_attention(g: Graph, p: str, heads: int, tokens: int, hd: int, src: str | None = None) -> str:
+    """QK^T -> softmax -> AV on ``heads`` heads (q, k^T, v are graph inputs unless ``src``)."""
+    q = src or _t(g, f"{p}.q", (heads, tokens, hd))
+    kt = _t(g, f"{p}.kT", (heads, hd, tokens))
+    v = _t(g, f"{p}.v", (heads, tokens, hd))
+    s = _t(g, f"{p}.s", (heads, tokens, tokens))
+    g.add_op(Op(f"{p}.qk", OpKind.MATMUL, (q, kt), (s,),
+                {"batch": heads, "M": tokens, "K": hd, "N": tokens, "operands": "aa"},
+                macs=heads * tokens * hd * tokens))  # fmt: skip
+    pr = _t(g, f"{p}.p", (heads, tokens, tokens))
+    g.add_op(Op(f"{p}.softmax", OpKind.SOFTMAX, (s,), (pr,), {"rows": heads * tokens, "length": tokens}))
+    o = _t(g, f"{p}.o", (heads, tokens, hd))
+    g.add_op(Op(f"{p}.av", OpKind.MATMUL, (pr, v), (o,),
+                {"batch": heads, "M": tokens, "K": tokens, "N": hd, "operands": "aa"},
+                macs=heads * tokens * tokens * hd))  # fmt: skip
+    return o
+
+
+def add_linear_attention(g: Graph, p: str, heads: int, tokens: int, hd: int, batch: int = 1) -> str:
+    """One fused ReLU linear attention on graph inputs q, k, v of shape (batch, heads, tokens, hd)."""
+    shape = (batch, heads, tokens, hd)
+    q, k, v = (_t(g, f"{p}.{n}", shape) for n in "qkv")
+    o = _t(g, f"{p}.o", shape)
+    attrs = {"batch": batch, "heads": heads, "tokens": tokens, "head_dim": hd, "kernel": "relu", "eps": 1e-5}
+    g.add_op(Op(f"{p}.la", OpKind.LINEAR_ATTENTION, (q, k, v), (o,), attrs,
+                macs=2 * batch * heads * tokens * hd * (hd + 1)))  # fmt: skip
+    return o
+
+
+def dw_attrs(ch: int, hw: int, k: int = 3, stride: int = 1) -> dict[str, object]:
+    out = (hw + 2 * (k // 2) - k) // stride + 1
+    return {"batch": 1, "in_ch": ch, "out_ch": ch, "in_h": hw, "in_w": hw, "out_h": out, "out_w": out,
+            "kh": k, "kw": k, "stride": [stride, stride], "padding": [k // 2, k // 2], "dilation": [1, 1],
+            "groups": ch, "bias": False}  # fmt: skip
+
+
+def add_mbconv(g: Graph, p: str, ch: int, hw: int, out_ch: int, act: bool = True, stride: int = 1) -> str:
+    """depthwise 3x3 -> [hardswish ->] pointwise 1x1 on a graph input of (1, ch, hw, hw)."""
+    x = _t(g, f"{p}.x", (1, ch, hw, hw))
+    a = dw_attrs(ch, hw, 3, stride)
+    oh = int(a["out_h"])  # type: ignore[call-overload]
+    wd = _t(g, f"{p}.dw.w", (ch, 1, 3, 3), True)
+    d = _t(g, f"{p}.dw.y", (1, ch, oh, oh))
+    g.add_op(Op(f"{p}.dw", OpKind.DWCONV2D, (x, wd), (d,), a, macs=ch * oh * oh * 9))
+    if act:
+        h = _t(g, f"{p}.act.y", (1, ch, oh, oh))
+        g.add_op(Op(f"{p}.act", OpKind.ACTIVATION, (d,), (h,), {"fn": "hardswish", "elements": ch * oh * oh}))
+        d = h
+    wp = _t(g, f"{p}.pw.w", (out_ch, ch, 1, 1), True)
+    y = _t(g, f"{p}.pw.y", (1, out_ch, oh, oh))
+    pw = {"batch": 1, "in_ch": ch, "out_ch": out_ch, "in_h": oh, "in_w": oh, "out_h": oh, "out_w": oh,
+          "kh": 1, "kw": 1, "stride": [1, 1], "padding": [0, 0], "dilation": [1, 1], "groups": 1, "bias": False}  # fmt: skip
+    g.add_op(Op(f"{p}.pw", OpKind.CONV2D, (d, wp), (y,), pw, macs=oh * oh * ch * out_ch))
+    return y

@@ -1,0 +1,414 @@
+"""Engines beside the systolic array: which op runs where, how long it takes, what it costs.
+
+Each engine is a :class:`UnitModel` in a registry (:func:`register_unit`). The mapping sends an op
+to the first registered unit, in priority order, that is present in the config and accepts the
+op's class; the systolic array (engine 0) takes the MAC classes nobody else took. So without a
+linear-attention unit a linear attention runs as its two GEMMs on the array plus its ReLU and
+divide on the vector unit, head by head; without a depthwise engine a depthwise conv runs on the
+array as per-channel GEMMs (N = 1: one array column busy, the poor efficiency such designs have).
+
+Timing models (stall-free cycles of one op; memory stalls come from the schedule):
+
+- **vector** (layernorm, activations, eltwise, requantisation, and the ReLU/divide of a linear
+  attention without its unit): ``ceil(elements * passes / lanes) + latency``; passes = 3 for
+  layernorm (mean, variance, normalise), 1 otherwise.
+- **softmax** (max, exp, sum, divide): rows are processed one after the other, ``lanes`` elements
+  of a row per cycle, ``passes`` sweeps per row (2 with the online normaliser, Milakov &
+  Gimelshein arXiv:1805.02867: running max + rescaled sum, then exp x reciprocal):
+  ``rows * passes * ceil(length / lanes) + latency``. For attention rows = heads x T and
+  length = T: the N^2 cost is explicit.
+- **linear attention** (Trio-ViT, Shi et al., arXiv:2405.03882; EfficientViT's ReLU linear
+  attention, Cai et al., ICCV 2023, arXiv:2205.14756): per head, phase 1 accumulates
+  ``ReLU(K)^T [V, 1]`` (the k-sum rides along as an extra column: T d (d+1) MACs), phase 2
+  computes ``ReLU(Q) (KV)`` (T d (d+1) MACs) while the normalisers divide its T d outputs by the
+  k-sum column; ReLU is a sign test on the operand path (free)::
+
+      p  = ceil(T d (d+1) / macs)               # each phase
+      dv = ceil(T d / divider_lanes)            # normalisers, pipelined behind phase 2
+      cycles = B H (p + max(p, dv)) + latency + (1 if shift else divider_latency)
+
+  The ``shift`` divider quantises the divisor to the nearest power of two (log2) so the divide
+  is a rounding right shift (:func:`log2_shift_divide`); ``true`` is a pipelined divider.
+- **depthwise engine**: ``macs // kernel_macs`` channel lanes each reading one k x k window per
+  ``ceil(kh kw / kernel_macs)`` cycles; a line buffer shifts in one input column per cycle, so
+  stride s costs at least s cycles per output::
+
+      cycles = ceil(C / lanes) * out_h out_w * max(ceil(kh kw / kernel_macs), s) + latency
+
+  (``kernel_macs = None``: a fully flexible MAC pool, ``ceil(MACs / macs) + latency``.)
+
+Resources: MAC units take ``ceil(macs / MACs-per-DSP at 8 bit)`` DSPs (packed like the array),
+LUTs per lane/MAC from the config plus the normaliser lanes (:data:`LUT_SHIFT_LANE`,
+:data:`LUT_DIVIDER_LANE`), and ``buffer_kib`` of BRAM36.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.config.hardware import HardwareConfig, bram36_for_bytes
+from accelsim.sim.graph_arrays import (
+    CLS_DWCONV,
+    CLS_GEMM,
+    CLS_LA_AUX,
+    CLS_LINATT,
+    CLS_SOFTMAX,
+    CLS_VECTOR,
+    GraphArrays,
+)
+
+#: Engine codes; one timeline each in the schedule and one track each in the trace.
+ENG_ARRAY, ENG_VECTOR, ENG_SOFTMAX, ENG_LINATT, ENG_DWCONV = 0, 1, 2, 3, 4
+ENGINE_NAMES: tuple[str, ...] = ("array", "vector", "softmax", "linear_attention", "dwconv")
+
+#: LUTs of one log2-shift normaliser lane: a leading-one detector and rounding bit on the 32-bit
+#: divisor plus a 5-level 32-bit barrel shifter with rounding (an estimate: ~160 2:1 muxes).
+LUT_SHIFT_LANE = 200
+#: LUTs of one pipelined integer divider lane (32-bit dividend, radix 2: one subtract-and-select
+#: stage of ~32 LUTs per quotient bit plus pipeline control; an estimate of the order a radix-2
+#: divider core needs on UltraScale+).
+LUT_DIVIDER_LANE = 1100
+
+
+@dataclass(frozen=True)
+class UnitResources:
+    dsp: int = 0
+    lut: int = 0
+    bram36: int = 0
+
+
+@dataclass(frozen=True)
+class UnitModel:
+    """One engine: which op classes it takes, whether a config has it, its timing and its cost.
+
+    ``cycles(ga, idx, hw)`` returns the stall-free cycles (int64) of ops ``idx`` on this unit;
+    ``absorbs`` are classes whose work the unit does inside its own ops (they cost nothing).
+    """
+
+    name: str
+    code: int
+    classes: frozenset[int]
+    present: Callable[[HardwareConfig], bool]
+    cycles: Callable[[GraphArrays, np.ndarray, HardwareConfig], np.ndarray]
+    resources: Callable[[HardwareConfig], UnitResources]
+    absorbs: frozenset[int] = frozenset()
+
+
+_UNITS: dict[str, UnitModel] = {}
+_ORDERED: list[UnitModel] = []
+
+
+def register_unit(unit: UnitModel, *, replace: bool = False) -> UnitModel:
+    """Add ``unit`` to the registry (``replace=True`` to swap a model of the same name).
+
+    Raises:
+        ValueError: a unit of that name exists and ``replace`` is False, or its code is unknown.
+    """
+    if unit.name in _UNITS and not replace:
+        raise ValueError(f"unit {unit.name!r} already registered")
+    if not 0 <= unit.code < len(ENGINE_NAMES):
+        raise ValueError(f"unit {unit.name!r}: engine code {unit.code} not in 0..{len(ENGINE_NAMES) - 1}")
+    _UNITS[unit.name] = unit
+    _ORDERED.clear()
+    return unit
+
+
+def registered_units() -> list[UnitModel]:
+    """Units in priority order (dedicated units first, the vector unit last)."""
+    if not _ORDERED:
+        order = {"linear_attention": 0, "dwconv": 1, "softmax": 2, "vector": 3}
+        _ORDERED.extend(sorted(_UNITS.values(), key=lambda u: order.get(u.name, -1)))
+    return list(_ORDERED)
+
+
+def _ceil_div(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+    return -(-np.asarray(a, dtype=np.int64) // b)
+
+
+# -- timing ---------------------------------------------------------------------------------------
+def vector_cycles(elements: np.ndarray, passes: np.ndarray, lanes: int, latency: int) -> np.ndarray:
+    """Vector unit: ``ceil(elements * passes / lanes) + latency``."""
+    return _ceil_div(elements * passes, lanes) + latency
+
+
+def softmax_cycles(rows: np.ndarray, length: np.ndarray, lanes: int, passes: int, latency: int) -> np.ndarray:
+    """Softmax unit: ``rows * passes * ceil(length / lanes) + latency``."""
+    return rows * passes * _ceil_div(length, lanes) + latency
+
+
+def linear_attention_cycles(
+    heads: np.ndarray,
+    tokens: np.ndarray,
+    head_dim: np.ndarray,
+    macs: int,
+    divider_lanes: int,
+    latency: int,
+    divider_latency: int,
+) -> np.ndarray:
+    """Linear-attention unit: ``B H (p + max(p, dv)) + latency + divider_latency`` (module docs)."""
+    p = _ceil_div(tokens * head_dim * (head_dim + 1), macs)
+    dv = _ceil_div(tokens * head_dim, divider_lanes)
+    return heads * (p + np.maximum(p, dv)) + latency + divider_latency
+
+
+def dwconv_cycles(
+    channels: np.ndarray,
+    out_hw: np.ndarray,
+    kh: np.ndarray,
+    kw: np.ndarray,
+    stride: np.ndarray,
+    macs: int,
+    kernel_macs: int,
+    latency: int,
+) -> np.ndarray:
+    """Depthwise engine with ``macs // kernel_macs`` channel lanes (module docs)."""
+    lanes = max(1, macs // kernel_macs)
+    per_out = np.maximum(_ceil_div(kh * kw, kernel_macs), np.maximum(stride, 1))
+    return _ceil_div(channels, lanes) * out_hw * per_out + latency
+
+
+def _vector_cycles(ga: GraphArrays, idx: np.ndarray, hw: HardwareConfig) -> np.ndarray:
+    v = hw.units.vector
+    return vector_cycles(ga.elements[idx], ga.passes[idx], v.lanes, v.latency_cycles)
+
+
+def _softmax_cycles(ga: GraphArrays, idx: np.ndarray, hw: HardwareConfig) -> np.ndarray:
+    s = hw.units.softmax
+    assert s is not None
+    rows, length = ga.rows[idx], ga.length[idx]
+    # A softmax without row attributes is timed as one row of all its elements.
+    flat = rows == 0
+    rows = np.where(flat, 1, rows)
+    length = np.where(flat, ga.elements[idx], length)
+    return softmax_cycles(rows, length, s.lanes, s.passes, s.latency_cycles)
+
+
+def _linatt_cycles(ga: GraphArrays, idx: np.ndarray, hw: HardwareConfig) -> np.ndarray:
+    u = hw.units.linear_attention
+    assert u is not None
+    # The core row has batch = B x heads, M = head_dim, K = tokens (see graph_arrays._gemm_dims).
+    div_latency = 1 if u.divider == "shift" else u.divider_latency_cycles
+    return linear_attention_cycles(
+        ga.batch[idx], ga.K[idx], ga.M[idx], u.macs, u.divider_lanes, u.latency_cycles, div_latency
+    )
+
+
+def _dwconv_cycles(ga: GraphArrays, idx: np.ndarray, hw: HardwareConfig) -> np.ndarray:
+    u = hw.units.dwconv
+    assert u is not None
+    if u.kernel_macs is None:
+        return _ceil_div(ga.macs[idx], u.macs) + u.latency_cycles
+    return dwconv_cycles(
+        ga.channels[idx],
+        ga.out_hw[idx],
+        ga.kh[idx],
+        ga.kw[idx],
+        ga.stride[idx],
+        u.macs,
+        u.kernel_macs,
+        u.latency_cycles,
+    )
+
+
+# -- resources ------------------------------------------------------------------------------------
+def _mac_unit_dsp(hw: HardwareConfig, macs: int) -> int:
+    # A MAC engine packs like the array: INT8 MACs per DSP from the config's packing table.
+    return math.ceil(macs / hw.macs_per_dsp(8)) if any(k >= 8 for k in hw.packing) else macs
+
+
+def _vector_resources(hw: HardwareConfig) -> UnitResources:
+    v = hw.units.vector
+    return UnitResources(
+        dsp=v.lanes * v.dsp_per_lane,
+        lut=v.lanes * v.lut_per_lane,
+        bram36=bram36_for_bytes(v.buffer_kib * 1024),
+    )
+
+
+def _softmax_resources(hw: HardwareConfig) -> UnitResources:
+    s = hw.units.softmax
+    if s is None:
+        return UnitResources()
+    return UnitResources(
+        dsp=s.lanes * s.dsp_per_lane,
+        lut=s.lanes * s.lut_per_lane,
+        bram36=bram36_for_bytes(s.buffer_kib * 1024),
+    )
+
+
+def _linatt_resources(hw: HardwareConfig) -> UnitResources:
+    u = hw.units.linear_attention
+    if u is None:
+        return UnitResources()
+    lane = LUT_SHIFT_LANE if u.divider == "shift" else LUT_DIVIDER_LANE
+    return UnitResources(
+        dsp=_mac_unit_dsp(hw, u.macs),
+        lut=u.macs * u.lut_per_mac + u.divider_lanes * lane,
+        bram36=bram36_for_bytes(u.buffer_kib * 1024),
+    )
+
+
+def _dwconv_resources(hw: HardwareConfig) -> UnitResources:
+    u = hw.units.dwconv
+    if u is None:
+        return UnitResources()
+    return UnitResources(
+        dsp=_mac_unit_dsp(hw, u.macs),
+        lut=u.macs * u.lut_per_mac,
+        bram36=bram36_for_bytes(u.buffer_kib * 1024),
+    )
+
+
+register_unit(
+    UnitModel(
+        "vector",
+        ENG_VECTOR,
+        frozenset({CLS_VECTOR, CLS_SOFTMAX, CLS_LA_AUX}),
+        lambda hw: True,
+        _vector_cycles,
+        _vector_resources,
+    )
+)
+register_unit(
+    UnitModel(
+        "softmax",
+        ENG_SOFTMAX,
+        frozenset({CLS_SOFTMAX}),
+        lambda hw: hw.units.softmax is not None,
+        _softmax_cycles,
+        _softmax_resources,
+    )
+)
+register_unit(
+    UnitModel(
+        "linear_attention",
+        ENG_LINATT,
+        frozenset({CLS_LINATT}),
+        lambda hw: hw.units.linear_attention is not None,
+        _linatt_cycles,
+        _linatt_resources,
+        absorbs=frozenset({CLS_LA_AUX}),
+    )
+)
+register_unit(
+    UnitModel(
+        "dwconv",
+        ENG_DWCONV,
+        frozenset({CLS_DWCONV}),
+        lambda hw: hw.units.dwconv is not None,
+        _dwconv_cycles,
+        _dwconv_resources,
+    )
+)
+
+#: Classes the systolic array runs when no unit took them (dwconv as per-group GEMMs, linear
+#: attention as its two GEMMs; its ReLU and divide go to the vector unit).
+ARRAY_CLASSES = frozenset({CLS_GEMM, CLS_DWCONV, CLS_LINATT})
+
+
+def assign_engines(ga: GraphArrays, hw: HardwareConfig) -> np.ndarray:
+    """Engine code per op (-1 for data movement and work absorbed by a unit)."""
+    engine = np.full(ga.n_ops, -1, dtype=np.int64)
+    taken = np.zeros(ga.n_ops, dtype=bool)
+    for unit in registered_units():
+        if not unit.present(hw):
+            continue
+        if unit.absorbs:
+            taken |= np.isin(ga.cls, list(unit.absorbs))
+        m = ~taken & np.isin(ga.cls, list(unit.classes))
+        engine[m] = unit.code
+        taken |= m
+    m = ~taken & np.isin(ga.cls, list(ARRAY_CLASSES))
+    engine[m] = ENG_ARRAY
+    return engine
+
+
+def unit_cycles(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> np.ndarray:
+    """Stall-free cycles of every op that runs on a unit (zeros elsewhere)."""
+    out = np.zeros(ga.n_ops, dtype=np.int64)
+    for unit in registered_units():
+        idx = np.flatnonzero(engine == unit.code)
+        if idx.size:
+            out[idx] = unit.cycles(ga, idx, hw)
+    return out
+
+
+def unit_min_tiles(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> np.ndarray:
+    """Tiles a unit op is at least cut into (0: no constraint): the depthwise engine works one
+    group of ``lanes`` channels at a time, so a tile is one channel group."""
+    out = np.zeros(ga.n_ops, dtype=np.int64)
+    u = hw.units.dwconv
+    idx = np.flatnonzero(engine == ENG_DWCONV)
+    if u is not None and idx.size:
+        per_lane = u.kernel_macs if u.kernel_macs is not None else ga.kh[idx] * ga.kw[idx]
+        lanes = np.maximum(1, u.macs // np.maximum(per_lane, 1))
+        out[idx] = _ceil_div(ga.channels[idx], lanes)
+    return out
+
+
+def unit_resources(hw: HardwareConfig) -> dict[str, UnitResources]:
+    """Resources of each unit present in ``hw``."""
+    return {u.name: u.resources(hw) for u in registered_units() if u.present(hw)}
+
+
+# -- the linear-attention unit's arithmetic ----------------------------------------------------
+def _pow2_thresholds() -> np.ndarray:
+    # Smallest integer >= 2**(k + 1/2): isqrt(2**(2k+1)) + 1, since 2**(2k+1) is never a square.
+    return np.array([math.isqrt(1 << (2 * k + 1)) + 1 for k in range(63)], dtype=np.int64)
+
+
+_POW2_HALF = _pow2_thresholds()
+
+
+def log2_round_exponent(den: np.ndarray) -> np.ndarray:
+    """``round(log2(den))`` of positive integers, exactly, in integer arithmetic (0 for den <= 1).
+
+    The nearest power of two in the log domain: ``k = floor(log2 den)``, plus one when
+    ``den >= 2**(k + 1/2)``. There are no ties (``log2`` of an integer is never ``k + 1/2``), so
+    this equals ``numpy.rint(numpy.log2(den))`` wherever float64 resolves it.
+    """
+    d = np.asarray(den, dtype=np.int64)
+    safe = np.maximum(d, 1)
+    k = np.floor(np.log2(safe.astype(np.float64))).astype(np.int64)
+    # float64 may be off by one next to powers of two above 2**53: correct exactly.
+    k = np.where(np.left_shift(np.int64(1), k) > safe, k - 1, k)
+    k = np.where((k < 62) & (np.left_shift(np.int64(1), np.minimum(k + 1, 62)) <= safe), k + 1, k)
+    return np.where(d <= 1, 0, k + (safe >= _POW2_HALF[np.clip(k, 0, 62)]))
+
+
+def log2_shift_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """The linear-attention unit's normaliser: ``num / den`` with ``den`` quantised to a power of
+    two, as a rounding arithmetic right shift: ``(num + 2**(e-1)) >> e``, ``e = round(log2 den)``.
+
+    Integer in, integer out (int64, broadcasting); ``den <= 1`` leaves ``num`` unchanged.
+    """
+    e = log2_round_exponent(den)
+    n = np.asarray(num, dtype=np.int64)
+    half = np.where(e > 0, np.left_shift(np.int64(1), np.maximum(e - 1, 0)), 0)
+    return np.right_shift(n + half, e)
+
+
+def true_divide_round(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """The exact divider option: ``num / den`` rounded half up, ``floor((2 num + den) / (2 den))``
+    (``den <= 0`` gives 0)."""
+    n = np.asarray(num, dtype=np.int64)
+    d = np.asarray(den, dtype=np.int64)
+    safe = np.where(d > 0, d, 1)
+    return np.where(d > 0, np.floor_divide(2 * n + safe, 2 * safe), 0)
+
+
+def linear_attention_int(q: np.ndarray, k: np.ndarray, v: np.ndarray, divider: str = "shift") -> np.ndarray:
+    """Integer model of the unit on ``[..., T, d]`` int operands: ``ReLU(Q) (ReLU(K)^T [V, 1])``,
+    the numerators divided by the last (k-sum) column with ``divider`` (``shift`` or ``true``)."""
+    qi = np.maximum(np.asarray(q, dtype=np.int64), 0)
+    ki = np.maximum(np.asarray(k, dtype=np.int64), 0)
+    vi = np.asarray(v, dtype=np.int64)
+    v1 = np.concatenate([vi, np.ones((*vi.shape[:-1], 1), dtype=np.int64)], axis=-1)
+    kv = np.swapaxes(ki, -1, -2) @ v1  # [..., d, d+1]: the k-sum is the last column
+    out = qi @ kv
+    num, den = out[..., :-1], out[..., -1:]
+    return log2_shift_divide(num, den) if divider == "shift" else true_divide_round(num, den)

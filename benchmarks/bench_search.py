@@ -1,0 +1,140 @@
+"""Speed of the co-design search: hardware points per second in the inner loop, trials per minute end to end.
+
+Usage (from the repository root)::
+
+    python3 benchmarks/bench_search.py                   # inner loop + synthetic end-to-end search
+    python3 benchmarks/bench_search.py --space workloads/search_small.yaml --trials 6   # + a real space
+
+Inner loop: one compression point's Graph (the DeiT-Small op sequence of ``accelsim.sim.synthetic``)
+simulated on hardware points sampled from a ZCU102 space (array shape, dataflow, buffers, clock,
+vector lanes, DRAM bandwidth), through the search's own path (knobs applied to the base config,
+validated, simulated) and through a bare ``simulate`` on pre-built configs; the ratio is the
+search's overhead. End to end: a search with the analytic compression model and the real
+simulator (no torch), then optionally a real space (compress + accuracy + lower + simulate).
+All figures come from this run on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from accelsim.config.hardware import HardwareConfig
+from accelsim.config.search import SearchSpace
+from accelsim.search import SyntheticEvaluator, search
+from accelsim.search.objective import accelsim_simulate
+from accelsim.search.space import apply_knobs, sample_hardware
+from accelsim.sim import compile_graph, simulate
+from accelsim.sim.synthetic import vit_graph
+
+HW_KNOBS = {
+    "array.rows": [8, 16, 24, 32, 48, 64],
+    "array.cols": [8, 16, 32, 48, 64],
+    "array.dataflow": ["ws", "os", "is"],
+    "buffers.input_kib": [64, 128, 256, 512],
+    "buffers.weight_kib": [64, 128, 256, 512],
+    "clock_mhz": {"low": 150.0, "high": 300.0, "step": 25.0},
+    "units.vector.lanes": [16, 32, 64],
+    "dram.bandwidth_gbs": [9.6, 19.2],
+}
+
+
+def bench_inner(n_points: int) -> None:
+    space = SearchSpace.model_validate(
+        {
+            "workload": "synthetic",
+            "hardware": {"base": "zcu102", "knobs": HW_KNOBS},
+            "hw_points_per_trial": n_points,
+        }
+    )
+    graph = vit_graph("small")
+    base = HardwareConfig.load("zcu102").model_dump(mode="json")
+    points = sample_hardware(space, np.random.default_rng(0))
+    configs = [apply_knobs(base, p) for p in points]
+    accelsim_simulate(graph, configs[:2])  # warm: numba cache load, graph flattening
+
+    t0 = time.perf_counter()
+    results = accelsim_simulate(graph, configs)
+    t_search = time.perf_counter() - t0
+
+    hws = [HardwareConfig.model_validate(c) for c in configs]
+    ga = compile_graph(graph)
+    t0 = time.perf_counter()
+    for hw in hws:
+        simulate(ga, hw)
+    t_bare = time.perf_counter() - t0
+
+    fits = sum(r.fits for r in results)
+    print(
+        f"inner loop: DeiT-Small graph ({graph.total_macs / 1e9:.2f} GMACs), {len(configs)} ZCU102 hardware points"
+    )
+    print(f"  search path (apply knobs + validate + simulate): {len(configs) / t_search:,.0f} points/s")
+    print(f"  bare simulate on pre-built configs:              {len(configs) / t_bare:,.0f} points/s")
+    print(
+        f"  search-path overhead: {t_search / t_bare:.2f}x the bare simulator; {fits}/{len(configs)} fit the board"
+    )
+
+
+def bench_end_to_end(trials: int) -> None:
+    space = SearchSpace.model_validate(
+        {
+            "name": "bench",
+            "workload": "synthetic",
+            "compression": {
+                "knobs": {
+                    "quant.wbits": [4, 8],
+                    "quant.abits": [8, 16],
+                    "prune.heads_keep": [0.34, 0.67, 1.0],
+                    "prune.mlp_keep": {"low": 0.25, "high": 1.0, "step": 0.25},
+                    "tokens.keep_rate": [0.5, 0.7, 1.0],
+                }
+            },
+            "hardware": {"base": "zcu102", "knobs": HW_KNOBS},
+            "hw_points_per_trial": 32,
+            "population_size": 8,
+        }
+    )
+    ev = SyntheticEvaluator(depth=12, embed_dim=192, heads=3, hardware="zcu102")
+    with tempfile.TemporaryDirectory() as tmp:
+        search(space, trials=1, out=None, evaluator=ev, progress=False)  # warm
+        t0 = time.perf_counter()
+        study = search(space, trials=trials, out=Path(tmp), evaluator=ev, progress=False)
+        dt = time.perf_counter() - t0
+    n_designs = sum(
+        len(t.user_attrs["designs"]["hardware"]) for t in study.trials if "designs" in t.user_attrs
+    )
+    print(
+        f"end to end (analytic compression, real simulator, SQLite, outputs): {trials} trials x 32 hw points"
+    )
+    print(f"  {trials / dt * 60:,.0f} trials/min, {n_designs / dt:,.0f} design points/s ({dt:.1f} s)")
+
+
+def bench_space(path: str, trials: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        study = search(path, trials=trials, out=Path(tmp), progress=False)
+        dt = time.perf_counter() - t0
+    n = len(study.trials)
+    print(
+        f"end to end on {path}: {trials} trials ({n} asked) in {dt:.1f} s = {trials / dt * 60:.1f} trials/min"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", type=int, default=1000, help="hardware points of the inner-loop sweep")
+    ap.add_argument("--trials", type=int, default=24, help="trials of the end-to-end searches")
+    ap.add_argument("--space", help="also time a real search space YAML")
+    args = ap.parse_args()
+    bench_inner(args.points)
+    bench_end_to_end(args.trials)
+    if args.space:
+        bench_space(args.space, args.trials)
+
+
+if __name__ == "__main__":
+    main()

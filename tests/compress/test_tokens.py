@@ -1,0 +1,177 @@
+"""Token reduction: static token counts per block, exact selection/merging, export, bad recipes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+
+from accelsim.compress.tokens import (
+    attention_with_scores,
+    evit_select,
+    reduce_tokens,
+    token_counts,
+    tome_merge,
+)
+from accelsim.config._base import validate_config
+from accelsim.config.compression import TokenConfig
+from accelsim.errors import ConfigError
+
+PATCHES = 64  # 32x32 image, 4x4 patches
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    # tiny models on a shared 2-core machine: one thread avoids oversubscription (~10x faster)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_vit(depth: int = 4, **kw: object) -> VisionTransformer:
+    torch.manual_seed(0)
+    args = dict(img_size=32, patch_size=4, embed_dim=32, depth=depth, num_heads=2, num_classes=10)
+    args.update(kw)
+    return VisionTransformer(**args).eval()  # type: ignore[arg-type]
+
+
+def block_input_tokens(model: nn.Module, x: torch.Tensor) -> list[int]:
+    seen: list[int] = []
+    hooks = [b.register_forward_hook(lambda m, a, o: seen.append(a[0].shape[1])) for b in model.blocks]
+    mlp_seen: list[int] = []
+    hooks += [
+        b.mlp.register_forward_hook(lambda m, a, o: mlp_seen.append(a[0].shape[1])) for b in model.blocks
+    ]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return seen + mlp_seen
+
+
+@pytest.fixture(scope="module")
+def x() -> torch.Tensor:
+    return torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+
+
+def test_evit_keep_half_halves_the_tokens_of_later_blocks(x: torch.Tensor) -> None:
+    model = tiny_vit()
+    reduced = reduce_tokens(
+        model, TokenConfig(method="evit", keep_rate=0.5, at_blocks=[1], fuse_inattentive=False)
+    )
+    # block inputs 65, 65, then cls + 32; the MLP of block 1 already sees the reduced tokens
+    blocks, mlps = [65, 65, 33, 33], [65, 33, 33, 33]
+    assert block_input_tokens(reduced, x) == [*blocks, *mlps]
+    assert token_counts(reduced) == [65, 65, 33, 33]
+    fused = reduce_tokens(model, TokenConfig(method="evit", keep_rate=0.5, at_blocks=[1, 2]))
+    # with the fused inattentive token: 1 + 32 + 1 = 34, then 1 + round(0.5 * 33) + 1 = 19
+    assert token_counts(fused) == [65, 65, 34, 19] == block_input_tokens(fused, x)[:4]
+    assert reduced(x).shape == fused(x).shape == (2, 10)
+    assert all(type(b).__name__ == "Block" for b in model.blocks)  # the input is untouched
+    assert list(reduced.state_dict()) == list(model.state_dict())  # module paths are kept
+
+
+def test_evit_at_the_last_block_leaves_the_class_token_output_unchanged(x: torch.Tensor) -> None:
+    # the MLP is per token, so dropping tokens after the last attention cannot change token 0
+    model = tiny_vit()
+    reduced = reduce_tokens(model, TokenConfig(method="evit", keep_rate=0.25, at_blocks=[3]))
+    torch.testing.assert_close(reduced(x), model(x))
+    earlier = reduce_tokens(model, TokenConfig(method="evit", keep_rate=0.25, at_blocks=[1]))
+    assert not torch.allclose(earlier(x), model(x), atol=1e-4)
+
+
+def test_unfused_attention_matches_timm_attention(x: torch.Tensor) -> None:
+    model = tiny_vit()
+    tokens = model._pos_embed(model.patch_embed(x))
+    attn = model.blocks[0].attn
+    out, cls_attn, keys = attention_with_scores(attn, tokens)
+    torch.testing.assert_close(out, attn(tokens))
+    torch.testing.assert_close(cls_attn.sum(-1), torch.ones(2))  # a softmax row, mean over heads
+    assert keys.shape == (2, 65, 16)
+
+
+def test_evit_select_by_hand() -> None:
+    # 1 prefix + 4 tokens with values 10, 20, 30, 40; class attention to them .1 .4 .2 .3
+    x = torch.tensor([[[0.0], [10.0], [20.0], [30.0], [40.0]]])
+    cls_attn = torch.tensor([[0.0, 0.1, 0.4, 0.2, 0.3]])
+    out = evit_select(x, cls_attn, num_prefix=1, keep=2, fuse=True)
+    # keep 20 (.4) and 40 (.3); fuse 10 and 30 weighted .1/.2: (1 + 6) / .3 = 23.33
+    torch.testing.assert_close(out, torch.tensor([[[0.0], [20.0], [40.0], [70.0 / 3]]]))
+    assert evit_select(x, cls_attn, 1, 2, fuse=False).shape == (1, 3, 1)
+
+
+def test_tome_merge_by_hand() -> None:
+    # prefix (5) + tokens t0..t3 = 1, 2, 3, 4 with keys t0 = [1, 0], t1 = [0, 1], t2 = [.6, .8],
+    # t3 = [1, .05]. A = (t0, t2), B = (t1, t3). Cosines: t0-t1 0, t0-t3 1/sqrt(1.0025) = .99875,
+    # t2-t1 .8, t2-t3 .64/1.00125 = .639. Best edges: t0->t3 (.99875), t2->t1 (.8); r = 1 merges
+    # t0 into t3: (1 + 4) / 2 = 2.5. Output: prefix, unmerged A (t2), then B (t1, t3).
+    metric = torch.tensor([[[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [1.0, 0.05]]])
+    x = torch.tensor([[[5.0], [1.0], [2.0], [3.0], [4.0]]])
+    torch.testing.assert_close(
+        tome_merge(x, metric, num_prefix=1, r=1), torch.tensor([[[5.0], [3.0], [2.0], [2.5]]])
+    )
+    # r = 2 also merges t2 into t1: (3 + 2) / 2
+    torch.testing.assert_close(
+        tome_merge(x, metric, num_prefix=1, r=2), torch.tensor([[[5.0], [2.5], [2.5]]])
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["evit", "tome"])
+def test_reduced_models_export_with_static_shapes(x: torch.Tensor, method: str) -> None:
+    model = tiny_vit(depth=3)
+    reduced = reduce_tokens(model, TokenConfig(method=method, keep_rate=0.5, at_blocks=[0, 1]))  # type: ignore[arg-type]
+    exported = torch.export.export(reduced, (x,))
+    torch.testing.assert_close(exported.module()(x), reduced(x))
+    targets = {str(n.target) for n in exported.graph.nodes if n.op == "call_function"}
+    assert {"aten.topk.default", "aten.gather.default"} <= targets
+    expected = [65, 33, 17] if method == "tome" else [65, 34, 19]  # evit: 1 + round(33 / 2) + 1
+    assert token_counts(reduced) == expected
+
+
+def test_tome_halves_tokens_and_works_without_class_token(x: torch.Tensor) -> None:
+    model = tiny_vit(class_token=False, global_pool="avg")
+    reduced = reduce_tokens(model, TokenConfig(method="tome", keep_rate=0.5, at_blocks=[1]))
+    assert block_input_tokens(reduced, x)[:4] == [64, 64, 32, 32]
+    assert reduced(x).shape == (2, 10)
+
+
+def test_bad_token_recipes_are_config_errors() -> None:
+    model = tiny_vit()
+    with pytest.raises(
+        ConfigError, match=r"tokens\.at_blocks: block 4 does not exist \(the model has blocks 0\.\.3\)"
+    ):
+        reduce_tokens(model, TokenConfig(at_blocks=[4]))
+    with pytest.raises(
+        ConfigError, match=r"tokens\.keep_rate: ToMe merges at most 32 of the 64 tokens at block 1"
+    ):
+        reduce_tokens(model, TokenConfig(method="tome", keep_rate=0.3))
+    with pytest.raises(ConfigError, match=r"tokens\.keep_rate: 0\.001 keeps 0 of the 64 tokens at block 1"):
+        reduce_tokens(model, TokenConfig(keep_rate=0.001))
+    with pytest.raises(ConfigError, match=r"tokens\.method: 'evit' ranks tokens by class-token attention"):
+        reduce_tokens(tiny_vit(class_token=False, global_pool="avg"), TokenConfig())
+    with pytest.raises(ConfigError, match=r"tokens: token reduction needs a timm VisionTransformer"):
+        reduce_tokens(nn.Linear(2, 2), TokenConfig())
+    with pytest.raises(ConfigError, match=r"keep_rate: Input should be less than or equal to 1"):
+        validate_config(TokenConfig, {"keep_rate": 1.5})
+
+
+@pytest.mark.slow
+def test_lowered_graph_carries_the_reduced_token_counts() -> None:
+    from accelsim.ir import OpKind
+    from accelsim.lower import lower
+
+    model = tiny_vit()
+    graph = lower(reduce_tokens(model, TokenConfig(keep_rate=0.5, at_blocks=[1])), (1, 3, 32, 32))
+    selects = [op for op in graph.ops() if op.kind == OpKind.TOKEN_SELECT and op.attrs["channels"] == 32]
+    assert [(op.attrs["tokens_in"], op.attrs["tokens_out"]) for op in selects] == [(64, 32)]
+    # token-by-weight matmuls (M = tokens) per block: 65 before the cut, 34 = 1 + 32 + 1 after it
+    rows = {}
+    for op in graph.ops():
+        if op.kind == OpKind.MATMUL and op.attrs.get("operands") == "wa" and op.module.startswith("blocks."):
+            rows.setdefault(op.module.split(".")[1], set()).add(op.attrs["M"])
+    assert rows == {"0": {65}, "1": {65, 34}, "2": {34}, "3": {34}}

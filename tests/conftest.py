@@ -1,0 +1,38 @@
+"""Shared fixtures: the shipped reference models and the offline dataset, built once per session."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from accelsim.eval.models import CHECKPOINT_DIR
+
+
+@pytest.fixture(scope="session")
+def digits32() -> Any:
+    """scikit-learn digits at 32x32x3: 1,437 train / 360 test (see accelsim.eval.datasets)."""
+    from accelsim.eval.datasets import load_digits_splits
+
+    return load_digits_splits(32)
+
+
+def _reference(name: str) -> tuple[Any, dict[str, Any]]:
+    from accelsim.eval.models import create_reference_model
+
+    ckpt = CHECKPOINT_DIR / f"{name}.pt"
+    record = json.loads((CHECKPOINT_DIR / f"{name}.json").read_text())
+    return create_reference_model(name, checkpoint=ckpt), record
+
+
+@pytest.fixture(scope="session")
+def ref_deit() -> tuple[Any, dict[str, Any]]:
+    """(trained ref_deit in eval mode, the training record JSON). Do not modify the model."""
+    return _reference("ref_deit")
+
+
+@pytest.fixture(scope="session")
+def ref_efficientvit() -> tuple[Any, dict[str, Any]]:
+    """(trained ref_efficientvit in eval mode, the training record JSON). Do not modify the model."""
+    return _reference("ref_efficientvit")

@@ -1,0 +1,110 @@
+"""HardwareConfig, board presets and the resource model."""
+
+import pytest
+from _helpers import tiny_hw
+
+from accelsim.config.hardware import HardwareConfig, get_board, list_boards, list_configs
+from accelsim.errors import ConfigError
+from accelsim.sim.resources import estimate_resources
+
+BOARDS = {"zcu102", "zcu104", "kv260", "vcu118", "u250", "u280", "vck190"}
+
+
+def test_board_presets_with_datasheet_numbers() -> None:
+    assert set(list_boards()) >= BOARDS
+    zcu102 = get_board("zcu102")  # Xilinx DS891, XCZU9EG
+    assert (zcu102.dsp, zcu102.bram36, zcu102.uram, zcu102.lut) == (2520, 912, 0, 274080)
+    assert get_board("vck190").dsp_kind == "dsp58"
+    assert get_board("u280").dram_bandwidth_gbs == 460.0
+
+
+def test_unknown_board_lists_known_names() -> None:
+    with pytest.raises(ConfigError, match=r"unknown board 'zcu999' \(known: .*zcu102"):
+        get_board("zcu999")
+    with pytest.raises(ConfigError, match=r"board: .*unknown board 'nope'"):
+        tiny_hw(board="nope")
+
+
+def test_unknown_config_name_lists_known() -> None:
+    with pytest.raises(ConfigError, match=r"unknown hardware config 'zcu1' \(known: .*zcu102"):
+        HardwareConfig.load("zcu1")
+
+
+@pytest.mark.parametrize("name", list_configs())
+def test_every_shipped_config_loads_and_fits_its_board(name: str) -> None:
+    hw = HardwareConfig.load(name)
+    res = estimate_resources(hw)
+    assert res.fits, res.overflow
+    assert 0.5 * hw.board.dsp <= res.dsp <= hw.board.dsp
+
+
+def test_default_zcu102_design() -> None:
+    hw = HardwareConfig.load("zcu102")
+    assert (hw.array.rows, hw.array.cols, hw.array.dataflow, hw.clock_mhz) == (32, 64, "ws", 200)
+    assert hw.packing == {4: 4, 8: 2, 16: 1}  # DSP48E2 default
+    assert hw.peak_macs_per_cycle(8) == 32 * 64 * 2
+    assert hw.dram_bytes_per_cycle() == pytest.approx(96.0)  # 19.2 GB/s at 200 MHz
+    res = estimate_resources(hw)
+    # 2048 array DSPs + 64 vector lanes; buffers 3 x (64 BRAM36 capacity) x 2 (double buffered).
+    assert res.dsp == 2048 + 64
+    assert res.bram36 == 3 * 64 * 2
+    assert res.lut == 20_000 + 40 * 2048 + 64 * 300
+
+
+def test_packing_lookup() -> None:
+    hw = HardwareConfig.load("vck190")
+    assert hw.packing == {8: 3, 16: 1}
+    assert hw.macs_per_dsp(8) == 3 and hw.macs_per_dsp(6) == 3 and hw.macs_per_dsp(12) == 1
+    with pytest.raises(ConfigError, match=r"no entry for 32-bit operands \(keys: \[8, 16\]\)"):
+        hw.macs_per_dsp(32)
+
+
+def test_port_need_can_exceed_capacity_need() -> None:
+    # 4 KiB output buffer needs 1 BRAM36 for capacity but a 128 x 2 x 32-bit edge needs 8192/72 -> 114.
+    hw = tiny_hw(array={"rows": 4, "cols": 128, "dataflow": "ws"}, packing={8: 2}, buffers__output_kib=4)
+    res = estimate_resources(hw)
+    per = {"input": max(1, 1), "weight": max(1, -(-128 * 2 * 8 // 72)), "output": -(-128 * 2 * 32 // 72)}
+    assert res.bram36 == 2 * sum(per.values())
+
+
+@pytest.mark.parametrize(
+    ("over", "pattern"),
+    [
+        ({"array": {"rows": 0, "cols": 4, "dataflow": "ws"}}, r"array\.rows: Input should be greater than 0"),
+        (
+            {"array": {"rows": 4, "cols": 4, "dataflow": "xs"}},
+            r"array\.dataflow: Input should be 'ws', 'os' or 'is'",
+        ),
+        ({"buffers__input_kib": -1}, r"buffers\.input_kib: Input should be greater than 0"),
+        ({"dram__bandwidth_gbs": 0}, r"dram\.bandwidth_gbs: Input should be greater than 0"),
+        ({"clock_mhz": "fast"}, r"clock_mhz: Input should be a valid number"),
+        ({"packing": {8: 0}}, r"packing: Value error, entry 8: 0 invalid"),
+        ({"buffers__input_kb": 4}, r"buffers\.input_kb: unknown field"),
+    ],
+)
+def test_config_errors_name_field_and_allowed_values(over: dict, pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        tiny_hw(**over)
+
+
+def test_yaml_errors(tmp_path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: x\nboard: [zcu102\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: invalid YAML at line"):
+        HardwareConfig.load(p)
+
+
+def test_design_exceeding_board_is_reported() -> None:
+    hw = HardwareConfig.load("kv260").with_changes(**{"array.rows": 64, "array.cols": 64})
+    res = estimate_resources(hw)
+    assert not res.fits
+    assert res.overflow == ["dsp: 4128 used > 1248 on kv260"] or res.overflow[0].startswith(
+        "dsp: 4128 used > 1248"
+    )
+
+
+def test_with_changes_validates() -> None:
+    hw = HardwareConfig.load("zcu102")
+    assert hw.with_changes(**{"array.rows": 16}).array.rows == 16
+    with pytest.raises(ConfigError, match=r"no config field 'array\.depth'"):
+        hw.with_changes(**{"array.depth": 3})

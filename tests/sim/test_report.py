@@ -1,0 +1,113 @@
+"""Report export (JSON, CSV, Chrome trace, table), the CLI and the synthetic DeiT graphs."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _helpers import chain_graph, tiny_hw
+
+from accelsim.cli import main
+from accelsim.config.hardware import HardwareConfig
+from accelsim.sim import simulate, simulate_many
+from accelsim.sim.synthetic import vit_graph
+
+
+def test_to_dict_csv_and_trace(tmp_path: Path) -> None:
+    r = simulate(chain_graph(8, 4, 16), tiny_hw())
+    d = json.loads(json.dumps(r.to_dict()))
+    for key in ("total_cycles", "latency_ms", "fps", "gops", "gops_per_dsp", "dsp_used", "bram36_used",
+                "array_utilization", "dram_bytes", "fits", "overflow", "gops_per_watt_estimate"):  # fmt: skip
+        assert key in d
+    assert [x["name"] for x in d["layers"]] == ["fc1", "gelu", "fc2"]
+    assert {
+        "name",
+        "compute_cycles",
+        "mapping_efficiency",
+        "compute_utilization",
+        "total_cycles",
+        "stall_cycles",
+    } <= set(d["layers"][0])
+    # GOPS = 2 MACs / latency; latency = cycles / clock.
+    assert d["gops"] == pytest.approx(2 * r.total_macs / (r.total_cycles / 100e6) / 1e9)
+    assert d["latency_ms"] == pytest.approx(r.total_cycles / 100e3)
+    rows = list(csv.DictReader(r.save_csv(tmp_path / "l.csv").open()))
+    assert [row["name"] for row in rows] == ["fc1", "gelu", "fc2"]
+    assert int(rows[0]["compute_cycles"]) == r.layers[0].compute_cycles
+    trace = json.loads(r.save_trace(tmp_path / "t.json").read_text())["traceEvents"]
+    threads = {e["args"]["name"] for e in trace if e["name"] == "thread_name"}
+    assert {"array", "vector", "dram0"} <= threads
+    busy = [e for e in trace if e["ph"] == "X" and e["tid"] == 0]
+    # Sum of array slices (us) equals the array's busy cycles at 100 MHz.
+    assert sum(e["dur"] for e in busy) == pytest.approx(r.engine_busy_cycles["array"] / 100)
+    assert "fc1" in r.table()
+
+
+def test_synthetic_deit_macs_hand_count() -> None:
+    g = vit_graph("tiny")
+    # Patch embed + 12 blocks (qkv, QK^T and AV per head, proj, fc1, fc2) + head, by hand:
+    tokens, d = 197, 192
+    block = tokens * d * 3 * d + 2 * 3 * tokens * tokens * 64 + tokens * d * d + 2 * tokens * d * 4 * d
+    assert g.total_macs == 196 * 768 * d + 12 * block + d * 1000
+
+
+def test_deit_tiny_on_default_design() -> None:
+    r = simulate(vit_graph("tiny"), "zcu102")
+    assert r.fits and r.total_macs == vit_graph("tiny").total_macs
+    assert 0.05 < r.array_utilization < 1.0
+    by_engine = {row.engine for row in r.layers}
+    assert {"array", "vector", "none"} == by_engine
+
+
+def test_simulate_many_equals_simulate() -> None:
+    g = vit_graph((64, 2, 2), img_size=64)
+    hws = [HardwareConfig.load("zcu102").with_changes(**{"array.rows": r}) for r in (8, 16, 32)]
+    many = simulate_many(g, hws)
+    assert [m.total_cycles for m in many] == [simulate(g, h).total_cycles for h in hws]
+    assert many[0].total_cycles > many[2].total_cycles
+
+
+def test_cli_simulate_graph_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gpath = vit_graph((64, 1, 2), img_size=32).save(tmp_path / "g.json")
+    out = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "simulate",
+                str(gpath),
+                "--hw",
+                "zcu102",
+                "--json",
+                str(out),
+                "--trace",
+                str(tmp_path / "t.json"),
+            ]
+        )
+        == 0
+    )
+    assert json.loads(out.read_text())["fits"] is True
+    assert "FPS" in capsys.readouterr().out
+    # A design that does not fit its board: one line on stderr naming the resource, non-zero exit.
+    bad = tmp_path / "bad.yaml"  # JSON is YAML
+    hw = HardwareConfig.load("kv260").with_changes(**{"array.rows": 64, "array.cols": 64})
+    bad.write_text(json.dumps(hw.model_dump(mode="json")))
+    assert main(["simulate", str(gpath), "--hw", str(bad)]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not fit kv260" in err[0] and "dsp: 4128 used > 1248" in err[0]
+    assert main(["simulate", str(gpath), "--hw", "nope"]) == 2
+    assert "unknown hardware config 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_simulating_a_saved_graph_never_imports_torch(tmp_path: Path) -> None:
+    gpath = vit_graph((64, 1, 2), img_size=32).save(tmp_path / "g.json")
+    code = (
+        "import sys; from accelsim.cli import main; rc = main(['simulate', sys.argv[1]]); "
+        "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(gpath)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
