@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     python3 benchmarks/bench_vs_scalesim.py                      # vs the recorded SCALE-Sim times
     python3 benchmarks/bench_vs_scalesim.py --remeasure sa32x32_os   # re-run SCALE-Sim now, then compare
+    python3 benchmarks/bench_vs_scalesim.py --topology deit_tiny_gemm.csv   # only the DeiT-Tiny GEMM list
 
 The recorded wall times are in ``tests/data/scalesim/reference.json`` (written by
 ``benchmarks/scalesim/run_reference.py``). ``--remeasure`` runs SCALE-Sim again through its own venv
@@ -67,8 +68,13 @@ def _time_per_call(fn: Any, *args: Any, min_total_s: float = 0.05) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--remeasure", nargs="*", metavar="CFG", help="re-run SCALE-Sim on these config stems")
+    ap.add_argument("--topology", metavar="CSV", help="compare only this topology, e.g. deit_tiny_gemm.csv")
     args = ap.parse_args(argv)
     record = _remeasure(args.remeasure) if args.remeasure else json.loads(RECORD.read_text())
+    if args.topology:
+        record["runs"] = [r for r in record["runs"] if r["topology"] == args.topology]
+        if not record["runs"]:
+            sys.exit(f"no recorded runs for --topology {args.topology!r}")
     source = "re-measured now" if args.remeasure else f"recorded in {RECORD.relative_to(ROOT)}"
 
     per_cfg: dict[str, list[tuple[float, float]]] = defaultdict(list)
@@ -91,18 +97,19 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"SCALE-Sim {record['scalesim_version']} wall times {source}; accelsim gemm_timing warm, one call per layer"
+        + (f"; topology {args.topology} only" if args.topology else "")
     )
-    print(f"{'config':16s} {'layers':>6s} {'SCALE-Sim s':>12s} {'accelsim us':>12s} {'speed-up':>12s}")
+    print(f"{'config':16s} {'rows':>6s} {'SCALE-Sim s':>12s} {'accelsim us':>12s} {'speed-up':>12s}")
     tot_ref = tot_ours = 0.0
-    n_layers = 0
+    n_rows = 0
     for name in sorted(per_cfg):
         ref_s = sum(r for r, _ in per_cfg[name])
         ours_s = sum(o for _, o in per_cfg[name])
-        tot_ref, tot_ours, n_layers = tot_ref + ref_s, tot_ours + ours_s, n_layers + len(per_cfg[name])
+        tot_ref, tot_ours, n_rows = tot_ref + ref_s, tot_ours + ours_s, n_rows + len(per_cfg[name])
         print(
             f"{name[:-4]:16s} {len(per_cfg[name]):6d} {ref_s:12.2f} {ours_s * 1e6:12.1f} {ref_s / ours_s:12,.0f}x"
         )
-    print(f"{'all':16s} {n_layers:6d} {tot_ref:12.2f} {tot_ours * 1e6:12.1f} {tot_ref / tot_ours:12,.0f}x")
+    print(f"{'all':16s} {n_rows:6d} {tot_ref:12.2f} {tot_ours * 1e6:12.1f} {tot_ref / tot_ours:12,.0f}x")
 
     a = np.array(batch_rows, dtype=np.int64).T
     batch_s = _time_per_call(gemm_timing_batch, *a)

@@ -1,6 +1,7 @@
 """Accuracy of a workload: load model and weights, compress, measure top-1/top-5, MACs and parameters.
 
-``evaluate(workload)`` is the whole API; the search can pass an already built ``model`` and
+``evaluate(workload)`` is the whole API (:func:`compress_workload` is its compression step, shared
+with ``accelsim simulate --workload`` and the search); the search can pass an already built ``model`` and
 ``data`` (and a ``recipe`` that overrides the workload's) so that each is built once.
 """
 
@@ -16,8 +17,11 @@ from accelsim.config.workload import Workload
 from accelsim.errors import UnknownModelError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
     from torch import nn
+    from torch.utils.data import DataLoader
 
+    from accelsim.eval.accuracy import Accuracy
     from accelsim.eval.datasets import DataSplits
     from accelsim.eval.workload_sim import WorkloadReport, simulate_workload
 
@@ -123,6 +127,77 @@ def load_data(workload: Workload, model: nn.Module | None = None) -> DataSplits:
     return load_splits(d.kind, img_size=img_size, path=d.path, max_images=d.max_images, model=model)
 
 
+@dataclass(frozen=True)
+class CompressedWorkload:
+    """A workload's model after :func:`compress_workload`: what ``accelsim eval``, ``accelsim simulate
+    --workload`` and the search's :class:`~accelsim.search.objective.WorkloadEvaluator` share."""
+
+    model: nn.Module  # the compressed model (eval mode)
+    data: DataSplits
+    test: DataLoader[Any]  # the test split at the workload's batch size, unshuffled
+    example: torch.Tensor  # the first test image, batch of 1: the input shape to count or lower
+    recipe: CompressionRecipe
+    accuracy: Accuracy | None = None  # on ``test``; None when not measured
+    compress_seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+
+def compress_workload(
+    workload: Workload,
+    *,
+    recipe: CompressionRecipe | None = None,
+    model: nn.Module | None = None,
+    data: DataSplits | None = None,
+    accuracy: bool = True,
+) -> CompressedWorkload:
+    """Compress the workload's model (calibrating on the train split) and measure it on the test split.
+
+    The one definition of "the compressed model of a workload": calibration on the unshuffled train
+    split, fine-tuning/distillation on the seeded shuffled one, the workload's batch size and a
+    seeded torch RNG, so every caller gets the same model for the same recipe.
+
+    Args:
+        workload: the workload.
+        recipe: overrides the workload's recipe (the search varies it).
+        model: the uncompressed model, if already loaded (not modified).
+        data: the splits, if already loaded.
+        accuracy: measure top-1/top-5 on the test split (else ``accuracy`` is None).
+    """
+    import torch
+
+    from accelsim.compress import compress
+    from accelsim.eval.accuracy import measure_accuracy
+
+    recipe = recipe if recipe is not None else workload.compression
+    if model is None:
+        model = load_model(workload)
+    if data is None:
+        data = load_data(workload, model)
+    bs = workload.dataset.batch_size
+    calib, test = data.loaders(bs)
+    train, _ = data.loaders(bs, shuffle_train=True)
+
+    t0 = time.perf_counter()
+    torch.manual_seed(0)  # distillation/QAT/saliency draws: same recipe, same model
+    compressed = compress(model, recipe, calib_data=calib, teacher=model, train_data=train)
+    t1 = time.perf_counter()
+    # Iterating a DataLoader draws from the global torch RNG: keep the order (accuracy, then the
+    # example) so that what runs next sees the same RNG state whatever the caller.
+    acc = measure_accuracy(compressed, test) if accuracy else None
+    t2 = time.perf_counter()
+    example = next(iter(test))[0][:1]
+    return CompressedWorkload(
+        model=compressed,
+        data=data,
+        test=test,
+        example=example,
+        recipe=recipe,
+        accuracy=acc,
+        compress_seconds=round(t1 - t0, 3),
+        eval_seconds=round(t2 - t1, 3),
+    )
+
+
 def evaluate(
     workload: Workload | str | Path,
     *,
@@ -143,30 +218,14 @@ def evaluate(
     Returns:
         Top-1/top-5 on the test split, MACs of one image, parameters.
     """
-    import torch
-
-    from accelsim.compress import compress
-    from accelsim.eval.accuracy import count_macs, count_params, measure_accuracy
+    from accelsim.eval.accuracy import count_macs, count_params
 
     if not isinstance(workload, Workload):
         workload = Workload.load(workload)
-    recipe = recipe if recipe is not None else workload.compression
-    if model is None:
-        model = load_model(workload)
-    if data is None:
-        data = load_data(workload, model)
-    bs = workload.dataset.batch_size
-    calib, test = data.loaders(bs)
-    train, _ = data.loaders(bs, shuffle_train=True)
-
-    t0 = time.perf_counter()
-    torch.manual_seed(0)  # distillation/QAT/saliency draws: same recipe, same model
-    compressed = compress(model, recipe, calib_data=calib, teacher=model, train_data=train)
-    t1 = time.perf_counter()
-    acc = measure_accuracy(compressed, test)
-    t2 = time.perf_counter()
-    example = next(iter(test))[0][:1]
-    n_macs, source = count_macs(compressed, example) if macs else (0, "skipped")
+    cw = compress_workload(workload, recipe=recipe, model=model, data=data)
+    acc = cw.accuracy
+    assert acc is not None  # measured: accuracy=True
+    n_macs, source = count_macs(cw.model, cw.example) if macs else (0, "skipped")
     return EvalResult(
         workload=workload.name,
         model=workload.model,
@@ -176,11 +235,11 @@ def evaluate(
         images=acc.images,
         macs=n_macs,
         macs_source=source,
-        params=count_params(compressed),
-        dataset=data.description,
-        recipe=recipe.model_dump(exclude_none=True),
-        compress_seconds=round(t1 - t0, 3),
-        eval_seconds=round(t2 - t1, 3),
+        params=count_params(cw.model),
+        dataset=cw.data.description,
+        recipe=cw.recipe.model_dump(exclude_none=True),
+        compress_seconds=cw.compress_seconds,
+        eval_seconds=cw.eval_seconds,
     )
 
 
@@ -190,8 +249,10 @@ def evaluate_workload(path: str | Path) -> EvalResult:
 
 
 __all__ = [
+    "CompressedWorkload",
     "EvalResult",
     "WorkloadReport",
+    "compress_workload",
     "evaluate",
     "evaluate_workload",
     "load_data",

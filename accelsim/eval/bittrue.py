@@ -51,6 +51,7 @@ from accelsim.errors import GraphFormatError, OverflowReport, UnsupportedOpError
 from accelsim.eval import _int_kernels as K
 from accelsim.ir.graph import MOVEMENT_KINDS, Graph, Op, OpKind
 from accelsim.ir.quant import QuantParams
+from accelsim.sim.units import log2_round_pow2
 
 _ROUNDING = {"half_up": K.ROUND_HALF_UP, "half_even": K.ROUND_HALF_EVEN, "floor": K.ROUND_FLOOR}
 #: operands wider than this are accumulators, not MAC operands
@@ -651,7 +652,8 @@ def _la_divisor(op: Op, den: np.ndarray, arith: ArithmeticConfig) -> np.ndarray:
     ``true_divide``: ``den`` itself. ``log2_shift``: a power of two times a constant, so that the
     division is a shift: the log2 code of ``attrs["quant"]["divisor"]`` (a :class:`QuantParams` dict
     recorded by lowering from the model's log2 divisor quantiser) when present, else the nearest
-    power of two, ``2**round(log2(den))``.
+    power of two, ``2**round(log2(den))`` (:func:`accelsim.sim.units.log2_round_pow2`: ``den`` is a
+    real-valued divisor here, the scaled accumulator plus ``eps``, not the unit's integer one).
     """
     if arith.la_divisor == "true_divide":
         return den
@@ -659,7 +661,7 @@ def _la_divisor(op: Op, den: np.ndarray, arith: ArithmeticConfig) -> np.ndarray:
     if dq is not None:
         qp = QuantParams.from_dict(dict(dq)) if isinstance(dq, Mapping) else dq
         return log2_values(den.astype(np.float32), qp).astype(np.float64)
-    return np.exp2(np.rint(np.log2(np.maximum(den, np.finfo(np.float64).tiny))))
+    return log2_round_pow2(den)
 
 
 def _fused_quant(op: Op, role: str) -> Any:

@@ -121,12 +121,9 @@ def simulate_workload(
         DataError: a missing checkpoint or dataset.
         OverflowReport: an accumulator overflowed (with ``overflow: raise``).
     """
-    import torch
-
-    from accelsim.compress import compress
     from accelsim.config.hardware import HardwareConfig
     from accelsim.config.workload import Workload
-    from accelsim.eval import load_data, load_model
+    from accelsim.eval import compress_workload
     from accelsim.eval.accuracy import predict
     from accelsim.eval.bittrue import BittrueStats, run_bittrue
     from accelsim.lower import lower
@@ -137,15 +134,10 @@ def simulate_workload(
     if isinstance(arith, str | Path):
         arith = ArithmeticConfig.load(arith)
     arith = arith if arith is not None else arithmetic_for(hw_cfg)
-    model = load_model(workload)
-    data = load_data(workload, model)
-    bs = workload.dataset.batch_size
-    calib, test = data.loaders(bs)
-    train, _ = data.loaders(bs, shuffle_train=True)
-    torch.manual_seed(0)  # the same draws as accelsim.evaluate: the same compressed model
-    compressed = compress(model, workload.compression, calib_data=calib, teacher=model, train_data=train)
-    example = next(iter(test))[0][:1]
-    graph = lower(compressed, tuple(example.shape), keep_constants=accuracy, name=workload.name)
+    # the compression step of accelsim.evaluate: the same compressed model (accuracy comes below)
+    cw = compress_workload(workload, accuracy=False)
+    compressed, test = cw.model, cw.test
+    graph = lower(compressed, tuple(cw.example.shape), keep_constants=accuracy, name=workload.name)
     report = simulate(graph, hw_cfg)
     out = WorkloadReport(workload.name, report, arithmetic=arith.model_dump())
     if not accuracy:

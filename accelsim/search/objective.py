@@ -231,17 +231,32 @@ def accelsim_simulate(graph: Graph, configs: Sequence[Mapping[str, Any]]) -> lis
     """
     from accelsim.config._base import validate_config
     from accelsim.config.hardware import HardwareConfig
-    from accelsim.sim import compile_graph, simulate
+    from accelsim.sim import Report, compile_graph, simulate, simulate_many
 
     ga = compile_graph(graph)
-    out: list[HardwareResult] = []
-    for cfg in configs:
+    out: list[HardwareResult | None] = [None] * len(configs)
+    valid: list[tuple[int, HardwareConfig]] = []
+    for i, cfg in enumerate(configs):
         try:
-            hw = validate_config(HardwareConfig, dict(cfg), "hardware point")
-            out.append(_report_result(simulate(ga, hw)))
+            valid.append((i, validate_config(HardwareConfig, dict(cfg), "hardware point")))
         except AccelsimError as e:
-            out.append(_unfit(f"{type(e).__name__}: {e}"))
-    return out
+            out[i] = _unfit(f"{type(e).__name__}: {e}")
+    reports: list[Report | None]
+    try:
+        reports = list(simulate_many(ga, [hw for _, hw in valid]))
+    except AccelsimError:
+        # one point the simulator rejects would sink the whole batch: find it point by point
+        reports = []
+        for i, hw in valid:
+            try:
+                reports.append(simulate(ga, hw))
+            except AccelsimError as e:
+                out[i] = _unfit(f"{type(e).__name__}: {e}")
+                reports.append(None)
+    for (i, _), report in zip(valid, reports, strict=True):
+        if report is not None:
+            out[i] = _report_result(report)
+    return [r for r in out if r is not None]
 
 
 #: Per-process cache of loaded workloads (model, data splits), keyed by the workload's JSON: a Ray
@@ -261,9 +276,9 @@ class WorkloadEvaluator:
     """A real workload: ``accelsim.compress`` -> accuracy on the workload's test split ->
     ``accelsim.lower``, then ``accelsim.simulate`` on each hardware point.
 
-    Compression and accuracy follow :func:`accelsim.eval.evaluate` step for step (calibration on
-    the train split, seeded torch RNG, the workload's batch size), so a design point's accuracy is
-    the one ``accelsim eval`` reports for the same recipe.
+    Compression and accuracy are :func:`accelsim.eval.compress_workload`, the step
+    :func:`accelsim.eval.evaluate` runs, so a design point's accuracy is the one ``accelsim eval``
+    reports for the same recipe.
 
     Args:
         workload: a Workload YAML path or a :class:`~accelsim.config.workload.Workload` (its own
@@ -306,34 +321,26 @@ class WorkloadEvaluator:
         return _ASSETS[key]
 
     def compress(self, recipe: CompressionRecipe) -> CompressedPoint:
-        import torch
-
-        from accelsim.compress import compress
-        from accelsim.eval.accuracy import count_params, measure_accuracy
+        from accelsim.eval import compress_workload
+        from accelsim.eval.accuracy import count_params
         from accelsim.lower import lower
 
         model, data = self._assets()
-        bs = self._workload.dataset.batch_size
-        calib, test = data.loaders(bs)
-        train, _ = data.loaders(bs, shuffle_train=True)
-        t0 = time.perf_counter()
-        torch.manual_seed(0)  # as accelsim.eval.evaluate: same recipe, same compressed model
-        compressed = compress(model, recipe, calib_data=calib, teacher=model, train_data=train)
-        t1 = time.perf_counter()
-        acc = measure_accuracy(compressed, test)
+        cw = compress_workload(self._workload, recipe=recipe, model=model, data=data)
+        acc = cw.accuracy
+        assert acc is not None  # measured: accuracy=True
         t2 = time.perf_counter()
-        example = next(iter(test))[0][:1]
         # Tensors no fake-quantiser covers (all of them in an FP32 recipe) are lowered at 16 bits:
         # an unquantised model on an FPGA runs in 16-bit fixed point, not in float.
         wbits, abits = (recipe.quant.wbits, recipe.quant.abits) if recipe.quant is not None else (16, 16)
-        graph = lower(compressed, input_shape=tuple(example.shape), wbits=wbits, abits=abits)
+        graph = lower(cw.model, input_shape=tuple(cw.example.shape), wbits=wbits, abits=abits)
         t3 = time.perf_counter()
         info = {
             "top5": float(acc.top5),
             "macs": float(graph.total_macs),
-            "params": float(count_params(compressed)),
-            "compress_s": round(t1 - t0, 3),
-            "eval_s": round(t2 - t1, 3),
+            "params": float(count_params(cw.model)),
+            "compress_s": cw.compress_seconds,
+            "eval_s": cw.eval_seconds,
             "lower_s": round(t3 - t2, 3),
         }
         return CompressedPoint(accuracy=float(acc.top1), graph=graph, info=info)

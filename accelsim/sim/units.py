@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelsim.config.hardware import HardwareConfig, bram36_for_bytes
+from accelsim.config.hardware import HardwareConfig, SoftmaxUnitConfig, VectorUnitConfig, bram36_for_bytes
 from accelsim.sim.graph_arrays import (
     CLS_DWCONV,
     CLS_GEMM,
@@ -220,24 +220,23 @@ def _mac_unit_dsp(hw: HardwareConfig, macs: int) -> int:
     return math.ceil(macs / hw.macs_per_dsp(8)) if any(k >= 8 for k in hw.packing) else macs
 
 
-def _vector_resources(hw: HardwareConfig) -> UnitResources:
-    v = hw.units.vector
+def _lane_resources(u: VectorUnitConfig | SoftmaxUnitConfig | None) -> UnitResources:
+    # A lane-parallel unit (vector, softmax): DSPs and LUTs per lane, plus its buffer.
+    if u is None:
+        return UnitResources()
     return UnitResources(
-        dsp=v.lanes * v.dsp_per_lane,
-        lut=v.lanes * v.lut_per_lane,
-        bram36=bram36_for_bytes(v.buffer_kib * 1024),
+        dsp=u.lanes * u.dsp_per_lane,
+        lut=u.lanes * u.lut_per_lane,
+        bram36=bram36_for_bytes(u.buffer_kib * 1024),
     )
+
+
+def _vector_resources(hw: HardwareConfig) -> UnitResources:
+    return _lane_resources(hw.units.vector)
 
 
 def _softmax_resources(hw: HardwareConfig) -> UnitResources:
-    s = hw.units.softmax
-    if s is None:
-        return UnitResources()
-    return UnitResources(
-        dsp=s.lanes * s.dsp_per_lane,
-        lut=s.lanes * s.lut_per_lane,
-        bram36=bram36_for_bytes(s.buffer_kib * 1024),
-    )
+    return _lane_resources(hw.units.softmax)
 
 
 def _linatt_resources(hw: HardwareConfig) -> UnitResources:
@@ -378,6 +377,17 @@ def log2_round_exponent(den: np.ndarray) -> np.ndarray:
     k = np.where(np.left_shift(np.int64(1), k) > safe, k - 1, k)
     k = np.where((k < 62) & (np.left_shift(np.int64(1), np.minimum(k + 1, 62)) <= safe), k + 1, k)
     return np.where(d <= 1, 0, k + (safe >= _POW2_HALF[np.clip(k, 0, 62)]))
+
+
+def log2_round_pow2(den: np.ndarray) -> np.ndarray:
+    """The same nearest power of two, ``2**round(log2(den))``, of a real-valued divisor (float64).
+
+    For a divisor that is not an integer (a scaled accumulator plus an epsilon, as the bit-true
+    executor divides by); ``den <= 0`` is clamped to the smallest normal float64. For integers
+    ``1 <= den < 2**53`` it is ``2.0**log2_round_exponent(den)``.
+    """
+    d = np.asarray(den, dtype=np.float64)
+    return np.exp2(np.rint(np.log2(np.maximum(d, np.finfo(np.float64).tiny))))
 
 
 def log2_shift_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:

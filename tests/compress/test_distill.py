@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -28,14 +27,7 @@ def accuracy(model: nn.Module, data: list[tuple[torch.Tensor, torch.Tensor]]) ->
     return hits / sum(len(y) for _, y in data)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    # training tiny models on a shared 2-core machine: one thread is ~10x faster than two
-    # oversubscribed ones (measured 0.04 s vs 0.44 s per step under load)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -22,13 +21,7 @@ from accelsim.errors import ConfigError
 N, C, HEADS, HD, HID, CLASSES = 65, 64, 4, 16, 256, 10
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    # tiny models on a shared 2-core machine: one thread avoids oversubscription (~10x faster)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_vit(seed: int = 0, **kw: object) -> VisionTransformer:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
@@ -23,13 +21,7 @@ from accelsim.errors import ConfigError
 PATCHES = 64  # 32x32 image, 4x4 patches
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    # tiny models on a shared 2-core machine: one thread avoids oversubscription (~10x faster)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_vit(depth: int = 4, **kw: object) -> VisionTransformer:

@@ -29,6 +29,14 @@ def test_single_fold_by_hand() -> None:
         assert pe_gemm(a, b, 2, 2, df)[0].tolist() == [[4, 7], [4, 16]]
 
 
+def _assert_exact_and_formula_cycles(a: np.ndarray, b: np.ndarray, R: int, C: int, df: str) -> None:
+    """The PE model's product is ``a @ b`` exactly and its last busy cycle is the analytic formula's."""
+    (M, K), N = a.shape, b.shape[1]
+    prod, cycles = pe_gemm(a, b, R, C, df)
+    np.testing.assert_array_equal(prod, a @ b)
+    assert cycles == gemm_compute_cycles(M, K, N, R, C, DATAFLOW_CODES[df])
+
+
 @pytest.mark.parametrize("df", DATAFLOWS)
 @pytest.mark.parametrize(
     ("M", "K", "N", "R", "C"), [(1, 1, 1, 1, 1), (17, 13, 19, 3, 5), (20, 20, 20, 1, 6), (4, 9, 2, 6, 6)]
@@ -37,9 +45,7 @@ def test_folded_shapes(df: str, M: int, K: int, N: int, R: int, C: int) -> None:
     rng = np.random.default_rng(M * 1000 + K * 10 + N)
     a = rng.integers(-1000, 1000, (M, K))
     b = rng.integers(-1000, 1000, (K, N))
-    prod, cycles = pe_gemm(a, b, R, C, df)
-    np.testing.assert_array_equal(prod, a @ b)
-    assert cycles == gemm_compute_cycles(M, K, N, R, C, DATAFLOW_CODES[df])
+    _assert_exact_and_formula_cycles(a, b, R, C, df)
 
 
 def test_large_values_are_exact() -> None:
@@ -67,9 +73,7 @@ def test_pe_model_equals_numpy_and_formula(
     rng = np.random.default_rng(seed)
     a = rng.integers(-128, 128, (M, K))
     b = rng.integers(-128, 128, (K, N))
-    prod, cycles = pe_gemm(a, b, R, C, df)
-    np.testing.assert_array_equal(prod, a @ b)
-    assert cycles == gemm_compute_cycles(M, K, N, R, C, DATAFLOW_CODES[df])
+    _assert_exact_and_formula_cycles(a, b, R, C, df)
 
 
 def test_accepts_unsigned_and_small_int_dtypes() -> None:

@@ -16,6 +16,7 @@ from accelsim.sim.units import (
     LUT_SHIFT_LANE,
     linear_attention_int,
     log2_round_exponent,
+    log2_round_pow2,
     log2_shift_divide,
     true_divide_round,
 )
@@ -149,6 +150,20 @@ def test_log2_exponent_is_nearest_power_of_two_in_log_domain() -> None:
         k = d.bit_length() - 1
         ref.append(k + (1 if d * d >= 1 << (2 * k + 1) else 0))
     assert log2_round_exponent(big).tolist() == ref
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 2**52), min_size=1, max_size=20))
+def test_float_nearest_power_of_two_agrees_with_integer_exponent(dens: list[int]) -> None:
+    # the executor's real-valued divisor and the unit's integer one round to the same power of two
+    den = np.array(dens, dtype=np.int64)
+    assert np.array_equal(log2_round_pow2(den.astype(np.float64)), np.exp2(log2_round_exponent(den)))
+
+
+def test_float_nearest_power_of_two_by_hand() -> None:
+    # 2**1.5 = 2.83: 2.8 -> 2, 2.9 -> 4; 0.3 -> 2**round(-1.74) = 1/4; den <= 0 -> 2**-1022
+    got = log2_round_pow2(np.array([2.8, 2.9, 0.3, 1e-5 + 1.0, 0.0, -1.0]))
+    assert got.tolist() == [2.0, 4.0, 0.25, 1.0, 2.0**-1022, 2.0**-1022]
 
 
 def _ref_linear_attention(q: list, k: list, v: list, divider: str) -> list:  # type: ignore[type-arg]
