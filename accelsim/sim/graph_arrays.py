@@ -73,6 +73,7 @@ class GraphArrays:
     name: str
     names: list[str]
     kinds: list[str]
+    modules: list[str]
     cls: np.ndarray
     batch: np.ndarray
     M: np.ndarray
@@ -259,11 +260,13 @@ def _build(graph: Graph) -> GraphArrays:
     }  # fmt: skip
     names: list[str] = []
     kinds: list[str] = []
+    modules: list[str] = []
     macs: list[int] = []
     in_ptr, in_op, in_root, in_bytes, in_role, in_weight = [0], [], [], [], [], []
     out_root, out_bytes = [], []
     for i, (op, role) in enumerate(nodes):
         c = _classify(op) if role in (_ROLE_NORMAL, _ROLE_LA_CORE) else CLS_LA_AUX
+        modules.append(op.module)
         b, m, k, nn = _gemm_dims(op) if c != CLS_LA_AUX else (0, 0, 0, 0)
         m2 = k2 = n2 = 0
         if c == CLS_LINATT:
@@ -399,6 +402,7 @@ def _build(graph: Graph) -> GraphArrays:
         name=graph.name,
         names=names,
         kinds=kinds,
+        modules=modules,
         **{k: arr(v) for k, v in cols.items()},  # type: ignore[arg-type]
         **{k: arr(v) for k, v in pipe.items()},  # type: ignore[arg-type]
         macs=arr(macs),

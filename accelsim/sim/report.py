@@ -66,6 +66,7 @@ class LayerRow:
     dram_store_bytes: int
     start: int
     end: int
+    module: str = ""  # the timm module path the op came from (empty for hand-built graphs)
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,6 +166,7 @@ class Report:
                     dram_store_bytes=int(s.store_bytes[i]),
                     start=int(s.start[i]),
                     end=int(s.finish[i]),
+                    module=ga.modules[i],
                 )
             )
         return rows
@@ -270,12 +272,13 @@ class Report:
         rows = sorted((r for r in self.layers if r.engine != "none"), key=lambda r: -r.cycles)[:max_layers]
         if rows:
             lines.append(
-                f"  {'layer':<34}{'kind':<11}{'engine':<9}{'MMACs':>9}{'cycles':>11}{'stall':>9}{'bound':>8}{'util':>7}"
+                f"  {'layer':<18}{'module':<26}{'kind':<11}{'engine':<9}{'MMACs':>9}{'cycles':>11}"
+                f"{'stall':>9}{'bound':>8}{'util':>7}"
             )
             for r in rows:
                 util = "" if r.compute_utilization is None else f"{r.compute_utilization:.0%}"
                 lines.append(
-                    f"  {r.name[:33]:<34}{r.kind[:10]:<11}{r.engine[:8]:<9}{r.macs / 1e6:>9.2f}"
+                    f"  {r.name[:17]:<18}{r.module[-25:]:<26}{r.kind[:10]:<11}{r.engine[:8]:<9}{r.macs / 1e6:>9.2f}"
                     f"{r.cycles:>11,}{r.stall_cycles:>9,}{r.bound:>8}{util:>7}"
                 )
             n_more = sum(1 for r in self.layers if r.engine != "none") - len(rows)

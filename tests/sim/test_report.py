@@ -1,6 +1,7 @@
 """Report export (JSON, CSV, Chrome trace, table), the CLI and the synthetic DeiT graphs."""
 
 import csv
+import dataclasses
 import json
 import subprocess
 import sys
@@ -111,3 +112,17 @@ def test_simulating_a_saved_graph_never_imports_torch(tmp_path: Path) -> None:
         [sys.executable, "-c", code, str(gpath)], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_layer_rows_name_the_module_each_op_came_from() -> None:
+    g = chain_graph(8, 4, 16)
+    fc1 = g.op("fc1")
+    g.replace_op(dataclasses.replace(fc1, module="blocks.0.mlp.fc1"))
+    r = simulate(g, tiny_hw())
+    assert [(row.name, row.module) for row in r.layers] == [
+        ("fc1", "blocks.0.mlp.fc1"),
+        ("gelu", ""),
+        ("fc2", ""),
+    ]
+    assert r.to_dict()["layers"][0]["module"] == "blocks.0.mlp.fc1"
+    assert "blocks.0.mlp.fc1" in r.table()
