@@ -585,8 +585,31 @@ def plan_ops(
                 ld_strm[i] = strm_d
                 if n_outer[i] > 1 and strm_t > strm_cap * batch[i]:
                     reuse[i] = 0
-                if dataflow != 0 and inner > 1 and t_len * cols * pack[i] * acc_bytes > obuf:
-                    spill[i] = (inner - 1) * batch[i] * M[i] * N[i] * acc_bytes
+                # Partial sums: a fold's accumulators (t_len streamed rows x the logical columns)
+                # stay in the output buffer over the K folds if they fit. If not, there are two
+                # loop orders, and the mapper takes the one that moves fewer DRAM bytes:
+                # - the plain order spills every K fold's partial sums but the last to DRAM and
+                #   reads them back ((inner - 1) x the output, both ways);
+                # - the output-stationary order cuts the stream into chunks whose accumulators
+                #   fit and finishes the whole K reduction of a chunk before the next, so the
+                #   stationary operand's stripe is re-read once per extra chunk, unless the stripe
+                #   fits its buffer and stays there (then it costs nothing more).
+                # Only DRAM bytes change: the stall-free compute cycles stay SCALE-Sim's formula
+                # for the whole GEMM (the extra weight fills of the chunked order are not counted).
+                psum_row = cols * pack[i] * acc_bytes
+                if dataflow != 0 and inner > 1 and t_len * psum_row > obuf:
+                    spill_b = (inner - 1) * batch[i] * M[i] * N[i] * acc_bytes
+                    chunk = obuf // psum_row
+                    if chunk > 0:
+                        n_chunks = (t_len + chunk - 1) // chunk
+                        stripes = batch[i] * n_outer[i]
+                        stripe = (stat_t + stripes - 1) // stripes
+                        stat_cap = wbuf if dataflow == 1 else ibuf
+                        extra = np.int64(0) if stripe <= stat_cap else (n_chunks - 1) * stat_d
+                        if extra <= 2 * spill_b:
+                            ld_once[i] += extra
+                            spill_b = 0
+                    spill[i] = spill_b
                 n_fc = max(1, batch[i] * n_outer[i] * fold_chunks)
                 stat_fp = (stat_t + o_t + n_fc - 1) // n_fc
                 strm_fp = (strm_t + batch[i] * fold_chunks - 1) // max(1, batch[i] * fold_chunks)

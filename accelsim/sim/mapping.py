@@ -20,6 +20,11 @@ A fold-chunk is one fold (rows x logical cols of the array) times one chunk of a
 ``T_CHUNK`` streaming rows; a tile is a run of consecutive fold-chunks of one outer stripe (at
 most ``MAX_TILES_PER_STRIPE`` tiles per stripe). Tiles are fold-aligned and their granularity
 never depends on buffer sizes; one fold-chunk must fit the buffers.
+Partial sums (ws, is) stay in the output buffer over the K folds when one fold's accumulators fit.
+When they do not, the mapper picks, per op, the loop order with fewer DRAM bytes: spill and
+reload them every K fold, or the output-stationary order that cuts the stream into chunks whose
+accumulators fit and finishes each chunk's K reduction first, re-reading the stationary
+operand's stripe per chunk unless the stripe fits its buffer (``_kernels.plan_ops``).
 The op's stall-free compute cycles come from SCALE-Sim's formula for the *whole* GEMM and are
 shared out over its tiles, so fill and drain are counted once per fold and the per-layer
 ``compute_cycles`` equals the formula exactly; stalls come only from memory. Buffer sizes decide
