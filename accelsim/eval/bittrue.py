@@ -58,6 +58,11 @@ _ROUNDING = {"half_up": K.ROUND_HALF_UP, "half_even": K.ROUND_HALF_EVEN, "floor"
 _MAX_OPERAND_BITS = 16
 #: layernorm: fractional bits of the normalised value and of gamma, extra bits of the std
 _LN_NORM_FRAC, _LN_GAMMA_FRAC, _LN_STD_EXT = 12, 16, 8
+#: linear attention: fractional bits the divider keeps below v's scale when the op's output has no
+#: format of its own. The fake-quant model rounds the quotient once, at the next quantiser; rounding
+#: it to v's grid first added a second error of up to half an LSB of v on ref_efficientvit.
+#: 16 more bits make that second rounding negligible.
+_LA_OUT_FRAC = 16
 
 
 # -- values -------------------------------------------------------------------------------------
@@ -693,7 +698,9 @@ def _linear_attention(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     ones column, ``[V, 1]``). In integers, ``K^T V``, the k-sum and both products with ``Q`` are
     exact accumulators (each range-checked); the division is one fixed-point multiplier per row,
     ``s_q s_k s_v / (divisor * s_out)``, which for a power-of-two divisor is a constant multiplier
-    and a per-row shift.
+    and a per-row shift. ``s_out`` is the output tensor's scale when it is quantised, else ``s_v``
+    with :data:`_LA_OUT_FRAC` more fractional bits (the quotient is rounded once, at the consumer's
+    requantiser, as in the fake-quant model).
     """
     if len(vals) < 3:
         raise GraphFormatError(f"op {op.name!r}: linear_attention needs inputs (q, k, v), got {len(vals)}")
@@ -717,15 +724,20 @@ def _linear_attention(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
         divisor = _la_divisor(op, den.astype(np.float64) * sqk + eps, ctx.arith)  # [..., tokens, 1]
         qp = ctx.graph.quant.get(op.outputs[0])
         per_tensor_out = qp is not None and qp.mode == "uniform" and qp.scale.ndim == 0
-        out_scale = float(qp.scale) if per_tensor_out and qp is not None else float(v.scale)
+        out_scale = (
+            float(qp.scale) if per_tensor_out and qp is not None else float(v.scale) * 2.0**-_LA_OUT_FRAC
+        )
         with np.errstate(divide="ignore"):
             m = sqk * float(v.scale) / out_scale / divisor.reshape(-1)
-        m = np.where(np.isfinite(m), m, 0.0)
+        # a row whose divisor accumulator is 0 has ReLU(q) > 0 only where a column of ReLU(k) is all
+        # zero, so its numerator is 0 too: multiplier 0 is exact and spares eps's tiny divisor
+        m = np.where(np.isfinite(m) & (den.reshape(-1) != 0), m, 0.0)
         rows = m.shape[0]
         big = np.iinfo(np.int64).max
         out = _requant(num.reshape(rows, -1), m, 0, np.zeros(()), -big, big, ctx.arith).reshape(num.shape)
         ctx.stats.integer_ops.add(op.name)
-        return [IntVal(out, np.asarray(out_scale), np.zeros((), np.int64), None, 32, acc=True)]
+        out_bits = max(32, v.bits + _LA_OUT_FRAC + 1)
+        return [IntVal(out, np.asarray(out_scale), np.zeros((), np.int64), None, out_bits, acc=True)]
     ctx.stats.float_ops.add(op.name)
     qf, kf, vf = real(q).astype(np.float64), real(k).astype(np.float64), real(v).astype(np.float64)
     if relu:

@@ -276,8 +276,10 @@ def test_linear_attention_log2_shift_divides_by_a_power_of_two() -> None:
     qr, kr = np.maximum(qq, 0), np.maximum(kq, 0)
     num = qr @ (np.swapaxes(kr, -1, -2) @ vq)
     den = qr @ kr.sum(-2)[..., None] + 1e-5
-    want = np.rint(num / np.exp2(np.rint(np.log2(den))) * 64) / 64
-    np.testing.assert_allclose(yi, want, atol=1e-6)
+    # no output format: the quotient keeps 16 fractional bits below v's scale (rounded once, later)
+    fine = 64 * 2**16
+    want = np.floor(num / np.exp2(np.rint(np.log2(den))) * fine + 0.5) / fine
+    np.testing.assert_allclose(yi, want, atol=1e-9)
 
 
 def test_arithmetic_config_validates_fields() -> None:
@@ -351,5 +353,28 @@ def test_linear_attention_quantises_fused_operands_and_log2_divisor_from_attrs()
     den = (cq @ ck.sum(-2)[..., None]) * 1e-4 + 1e-5
     divisor = log2_values(den.astype(np.float32), dq).astype(np.float64)  # a power of two (scale 4 = 2**2)
     assert np.all(np.log2(divisor) == np.rint(np.log2(divisor)))
-    want = np.floor(num * 1e-4 / divisor + 0.5) / 64
-    np.testing.assert_allclose(y, want, atol=1e-7)
+    fine = 2**16  # the quotient's extra fractional bits below v's scale 1/64
+    want = np.floor(num * 1e-4 / divisor * fine + 0.5) / (64 * fine)
+    np.testing.assert_allclose(y, want, atol=1e-9)
+
+
+def test_linear_attention_quotient_is_rounded_once_at_the_next_quantiser() -> None:
+    # o carries no format; the reshape after it does (the proj conv's input quantiser): the
+    # quotient must reach that format with one rounding, as the fake-quant model rounds it
+    g = _la_graph(eps=1e-5)
+    g.add_tensor(Tensor("r", (2, 2, 24)))
+    g.add_op(Op("mv", OpKind.RESHAPE, ("o",), ("r",), {}))
+    for t in ("q", "k", "v"):
+        g.quant[t] = QuantParams(8, np.array(1 / 16), np.array(0))
+    out_q = QuantParams(8, np.array(1 / 128), np.array(0))
+    g.quant["r"] = out_q
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.uniform(-0.5, 2, size=(2, 2, 6, 4)).astype(np.float32) for _ in range(3))
+    y = execute(g, {"q": q, "k": k, "v": v}, ArithmeticConfig(la_divisor="true_divide"))["r"]
+    cq, ck = (np.maximum(quantize_float(a, g.quant["q"]), 0) for a in (q, k))
+    cv = quantize_float(v, g.quant["v"])
+    num = (cq @ (np.swapaxes(ck, -1, -2) @ cv)) / 16**3
+    den = (cq @ ck.sum(-2)[..., None]) / 16**2 + 1e-5
+    want = quantize_float((num / den).reshape(2, 2, 24), out_q) / 128
+    # v's grid (1/16) is 8x coarser than the output's: rounding to it first would miss by up to 4 LSBs
+    np.testing.assert_array_equal(y, want)
