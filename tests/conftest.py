@@ -6,8 +6,14 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from accelsim.eval.models import CHECKPOINT_DIR
+
+# Property tests assert invariants, not speed: on 2 shared cores a first call that compiles a Numba
+# kernel can exceed hypothesis' 200 ms default deadline, which would make them flaky.
+settings.register_profile("accelsim", deadline=None)
+settings.load_profile("accelsim")
 
 
 @pytest.fixture(scope="session")
