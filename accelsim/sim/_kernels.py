@@ -32,23 +32,23 @@ _NCUR = 15
 
 
 @njit(cache=True)
-def _load_bytes(cur, e, k, reuse, tpo, n_outer):
-    """DRAM bytes tile ``k`` loads (tiles must be asked in order: row ``cur[e]`` holds the loop
-    counters; indexed in place, since a row view would cost a reference count per tile)."""
-    lb = cur[e, _Q_ONCE] + (k < cur[e, _R_ONCE]) + cur[e, _Q_SPILL] + (k < cur[e, _R_SPILL])
+def _load_bytes(k, pos, outer, first, q_once, r_once, q_spill, r_spill, q_strm, r_strm, reuse, tpo, n_outer):
+    """DRAM bytes tile ``k`` loads, and the loop counters (position in the outer fold, outer fold,
+    first-fold tiles seen) after it: tiles must be asked in order."""
+    lb = q_once + (k < r_once) + q_spill + (k < r_spill)
     if reuse:
-        if cur[e, _OUTER] == 0:
-            lb += cur[e, _Q_STRM] + (cur[e, _FIRST] < cur[e, _R_STRM])
-            cur[e, _FIRST] += 1
+        if outer == 0:
+            lb += q_strm + (first < r_strm)
+            first += 1
     else:
-        lb += cur[e, _Q_STRM] + (k < cur[e, _R_STRM])
-    cur[e, _POS] += 1
-    if cur[e, _POS] == tpo:
-        cur[e, _POS] = 0
-        cur[e, _OUTER] += 1
-        if cur[e, _OUTER] == n_outer:
-            cur[e, _OUTER] = 0
-    return lb
+        lb += q_strm + (k < r_strm)
+    pos += 1
+    if pos == tpo:
+        pos = 0
+        outer += 1
+        if outer == n_outer:
+            outer = 0
+    return lb, pos, outer, first
 
 
 @njit(cache=True)
@@ -256,122 +256,235 @@ def run_schedule(
             cur[e, _OUTER] = 0
             cur[e, _FIRST] = 0
             cur[e, _PRE] = -1
-        r = max(cur[e, _READY], t_pipe[e])
-        # -- load of tile k (already issued if it was prefetched while tile k-1 ran) --------------
-        if cur[e, _PRE] >= 0:
-            t_data = cur[e, _PRE]
-        else:
-            lb = _load_bytes(cur, e, k, strm_reuse[i], tiles_per_outer[i], n_outer[i])
-            t_slot = np.int64(0)
-            sl = slots[i]
-            if ring_n[e] >= sl:
-                t_slot = ring[e, (ring_n[e] - sl) & (RING - 1)]
-            if act_dep[i]:
-                t_slot = max(t_slot, r)
-            t_data = t_slot
-            if lb > 0:
-                if lb != memo_nb:
-                    memo_nb = lb
-                    memo_occ = _occupancy(lb, burst_total, bytes_per_cycle)
-                s0 = max(chan_free, t_slot)
-                occ = memo_occ
-                t_data = s0 + occ + latency
-                chan_free = s0 + occ
-                ld_bytes[i] += lb
-                dram_cyc[i] += occ
-                if record:
-                    xf_op[n_xf] = i
-                    xf_store[n_xf] = 0
-                    xf_s[n_xf] = s0
-                    xf_e[n_xf] = s0 + occ
-                    n_xf += 1
-        # -- compute ----------------------------------------------------------------------------
-        t_can = max(eng_free[e], r)
-        c0 = max(t_can, t_data)
-        stall[i] += c0 - t_can
-        c1 = c0 + cur[e, _Q_COMP] + (k < cur[e, _R_COMP])
-        if start[i] < 0:
-            start[i] = c0
-        end[i] = c1
-        busy[e] += c1 - c0
-        eng_free[e] = c1
-        tile_end[tile_off[i] + k] = c1
-        tdone[i] = k + 1
-        ring[e, ring_n[e] & (RING - 1)] = c1
-        ring_n[e] += 1
-        if record:
-            tr_op[n_tr] = i
-            tr_s[n_tr] = c0
-            tr_e[n_tr] = c1
-            n_tr += 1
-        fin = c1
-        # -- prefetch the next tile's data before this tile's store (the DMA issues in time order) --
-        cur[e, _PRE] = -1
-        if k + 1 < nt:
-            lb = _load_bytes(cur, e, k + 1, strm_reuse[i], tiles_per_outer[i], n_outer[i])
-            t_slot = np.int64(0)
-            sl = slots[i]
-            if ring_n[e] >= sl:
-                t_slot = ring[e, (ring_n[e] - sl) & (RING - 1)]
-            if act_dep[i]:
-                t_slot = max(t_slot, r)
-            t_next = t_slot
-            if lb > 0:
-                if lb != memo_nb:
-                    memo_nb = lb
-                    memo_occ = _occupancy(lb, burst_total, bytes_per_cycle)
-                s0 = max(chan_free, t_slot)
-                occ = memo_occ
-                t_next = s0 + occ + latency
-                chan_free = s0 + occ
-                ld_bytes[i] += lb
-                dram_cyc[i] += occ
-                if record:
-                    xf_op[n_xf] = i
-                    xf_store[n_xf] = 0
-                    xf_s[n_xf] = s0
-                    xf_e[n_xf] = s0 + occ
-                    n_xf += 1
-            cur[e, _PRE] = t_next
-        # -- store ------------------------------------------------------------------------------
-        sb = cur[e, _Q_ST] + (k < cur[e, _R_ST]) + cur[e, _Q_SPILL] + (k < cur[e, _R_SPILL])
-        if sb > 0:
-            if sb != memo_snb:
-                memo_snb = sb
-                memo_socc = _occupancy(sb, burst_total, bytes_per_cycle)
-            s0 = max(chan_free, c1)
-            occ = memo_socc
-            chan_free = s0 + occ
-            st_bytes[i] += sb
-            dram_cyc[i] += occ
-            fin = s0 + occ
+        # While this engine runs tiles of one op that feeds no stream, no other engine's
+        # candidate changes (the rule above), so it keeps the pick as long as it still wins the
+        # same comparison (strictly before the lower engines, not after the higher ones): the
+        # scan is skipped, not the order. ``lo``/``hi``: the best candidates below/above it.
+        lo = _NONE
+        hi = _NONE
+        for e2 in range(n_eng):
+            if e2 < e:
+                lo = min(lo, cand[e2])
+            elif e2 > e:
+                hi = min(hi, cand[e2])
+        # The op's constants as locals: the kernel's stores to other int64 arrays would
+        # otherwise make the compiler reload them on every tile (it cannot rule out aliasing).
+        reuse_i = strm_reuse[i]
+        tpo_i = tiles_per_outer[i]
+        nout_i = n_outer[i]
+        slots_i = slots[i]
+        act_i = act_dep[i]
+        feeds_i = feeds[i]
+        pipe_i = pipe_on[i]
+        ready_e = cur[e, _READY]
+        q_comp = cur[e, _Q_COMP]
+        r_comp = cur[e, _R_COMP]
+        q_st = cur[e, _Q_ST]
+        r_st = cur[e, _R_ST]
+        q_spill = cur[e, _Q_SPILL]
+        r_spill = cur[e, _R_SPILL]
+        toff_i = tile_off[i]
+        ready_i = ready[i]
+        # Per-tile running state of this engine and op as locals, stored back once the run ends.
+        ef = eng_free[e]
+        rn = ring_n[e]
+        start_i = start[i]
+        end_i = end[i]
+        fin_i = finish[i]
+        acc_busy = np.int64(0)
+        acc_stall = np.int64(0)
+        acc_ld = np.int64(0)
+        acc_st = np.int64(0)
+        acc_dram = np.int64(0)
+        q_once = cur[e, _Q_ONCE]
+        r_once = cur[e, _R_ONCE]
+        q_strm = cur[e, _Q_STRM]
+        r_strm = cur[e, _R_STRM]
+        pos = cur[e, _POS]
+        outer = cur[e, _OUTER]
+        first = cur[e, _FIRST]
+        pre = cur[e, _PRE]
+        while True:
+            r = max(ready_e, t_pipe[e])
+            # -- load of tile k (already issued if it was prefetched while tile k-1 ran) --------------
+            if pre >= 0:
+                t_data = pre
+            else:
+                lb, pos, outer, first = _load_bytes(
+                    k,
+                    pos,
+                    outer,
+                    first,
+                    q_once,
+                    r_once,
+                    q_spill,
+                    r_spill,
+                    q_strm,
+                    r_strm,
+                    reuse_i,
+                    tpo_i,
+                    nout_i,
+                )
+                t_slot = np.int64(0)
+                sl = slots_i
+                if rn >= sl:
+                    t_slot = ring[e, (rn - sl) & (RING - 1)]
+                if act_i:
+                    t_slot = max(t_slot, r)
+                t_data = t_slot
+                if lb > 0:
+                    if lb != memo_nb:
+                        memo_nb = lb
+                        memo_occ = _occupancy(lb, burst_total, bytes_per_cycle)
+                    s0 = max(chan_free, t_slot)
+                    occ = memo_occ
+                    t_data = s0 + occ + latency
+                    chan_free = s0 + occ
+                    acc_ld += lb
+                    acc_dram += occ
+                    if record:
+                        xf_op[n_xf] = i
+                        xf_store[n_xf] = 0
+                        xf_s[n_xf] = s0
+                        xf_e[n_xf] = s0 + occ
+                        n_xf += 1
+            # -- compute ----------------------------------------------------------------------------
+            t_can = max(ef, r)
+            c0 = max(t_can, t_data)
+            acc_stall += c0 - t_can
+            c1 = c0 + q_comp + (k < r_comp)
+            if start_i < 0:
+                start_i = c0
+            end_i = c1
+            acc_busy += c1 - c0
+            ef = c1
+            tile_end[toff_i + k] = c1
+            tdone[i] = k + 1
+            ring[e, rn & (RING - 1)] = c1
+            rn += 1
             if record:
-                xf_op[n_xf] = i
-                xf_store[n_xf] = 1
-                xf_s[n_xf] = s0
-                xf_e[n_xf] = s0 + occ
-                n_xf += 1
-        if fin > finish[i]:
-            finish[i] = fin
-        tile[e] = k + 1
-        last_e = e
-        if feeds[i] or k + 1 == nt:
-            dirty = True
-        if k + 1 == nt:
-            # The op is done: release successors, advance this engine's queue.
-            tile[e] = 0
-            head[e] += 1
-            remaining -= 1
-            serial_t = max(serial_t, finish[i])
-            for q in range(succ_ptr[i], succ_ptr[i + 1]):
-                s = succ_idx[q]
-                if pipe_on[s] and pipe_src[s] == i:
-                    continue  # already streaming behind this op
-                ready[s] = max(ready[s], finish[i])
-                left[s] -= 1
-                if left[s] == 0 and engine[s] < 0:
-                    stack[sp] = s
-                    sp += 1
+                tr_op[n_tr] = i
+                tr_s[n_tr] = c0
+                tr_e[n_tr] = c1
+                n_tr += 1
+            fin = c1
+            # -- prefetch the next tile's data before this tile's store (the DMA issues in time order) --
+            pre = -1
+            if k + 1 < nt:
+                lb, pos, outer, first = _load_bytes(
+                    k + 1,
+                    pos,
+                    outer,
+                    first,
+                    q_once,
+                    r_once,
+                    q_spill,
+                    r_spill,
+                    q_strm,
+                    r_strm,
+                    reuse_i,
+                    tpo_i,
+                    nout_i,
+                )
+                t_slot = np.int64(0)
+                sl = slots_i
+                if rn >= sl:
+                    t_slot = ring[e, (rn - sl) & (RING - 1)]
+                if act_i:
+                    t_slot = max(t_slot, r)
+                t_next = t_slot
+                if lb > 0:
+                    if lb != memo_nb:
+                        memo_nb = lb
+                        memo_occ = _occupancy(lb, burst_total, bytes_per_cycle)
+                    s0 = max(chan_free, t_slot)
+                    occ = memo_occ
+                    t_next = s0 + occ + latency
+                    chan_free = s0 + occ
+                    acc_ld += lb
+                    acc_dram += occ
+                    if record:
+                        xf_op[n_xf] = i
+                        xf_store[n_xf] = 0
+                        xf_s[n_xf] = s0
+                        xf_e[n_xf] = s0 + occ
+                        n_xf += 1
+                pre = t_next
+            # -- store ------------------------------------------------------------------------------
+            sb = q_st + (k < r_st) + q_spill + (k < r_spill)
+            if sb > 0:
+                if sb != memo_snb:
+                    memo_snb = sb
+                    memo_socc = _occupancy(sb, burst_total, bytes_per_cycle)
+                s0 = max(chan_free, c1)
+                occ = memo_socc
+                chan_free = s0 + occ
+                acc_st += sb
+                acc_dram += occ
+                fin = s0 + occ
+                if record:
+                    xf_op[n_xf] = i
+                    xf_store[n_xf] = 1
+                    xf_s[n_xf] = s0
+                    xf_e[n_xf] = s0 + occ
+                    n_xf += 1
+            if fin > fin_i:
+                fin_i = fin
+            tile[e] = k + 1
+            last_e = e
+            if feeds_i or k + 1 == nt:
+                dirty = True
+            if k + 1 == nt:
+                # The op is done: release successors, advance this engine's queue.
+                tile[e] = 0
+                head[e] += 1
+                remaining -= 1
+                serial_t = max(serial_t, fin_i)
+                for q in range(succ_ptr[i], succ_ptr[i + 1]):
+                    s = succ_idx[q]
+                    if pipe_on[s] and pipe_src[s] == i:
+                        continue  # already streaming behind this op
+                    ready[s] = max(ready[s], fin_i)
+                    left[s] -= 1
+                    if left[s] == 0 and engine[s] < 0:
+                        stack[sp] = s
+                        sp += 1
+                break
+            if dirty:
+                break
+            # The candidate the scan would compute for this engine's next tile.
+            tp = np.int64(0)
+            if pipe_i:
+                p = pipe_src[i]
+                if need_k[e] != k + 1 or need_op[e] != i:
+                    need_k[e] = k + 1
+                    need_op[e] = i
+                    need_v[e] = _pipe_need(k + 1, n_tiles[p], pipe_groups[i], pipe_span[i])
+                need = need_v[e]
+                if tdone[p] < need:
+                    break
+                tp = tile_end[tile_off[p] + need - 1]
+            c = max(ef, ready_i, tp) if overlap else np.int64(i)
+            if c >= lo or c > hi:
+                break
+            t_pipe[e] = tp
+            cand[e] = c
+            k += 1
+        cur[e, _POS] = pos
+        cur[e, _OUTER] = outer
+        cur[e, _FIRST] = first
+        cur[e, _PRE] = pre
+        eng_free[e] = ef
+        ring_n[e] = rn
+        start[i] = start_i
+        end[i] = end_i
+        finish[i] = fin_i
+        busy[e] += acc_busy
+        stall[i] += acc_stall
+        ld_bytes[i] += acc_ld
+        st_bytes[i] += acc_st
+        dram_cyc[i] += acc_dram
+
     return (
         start,
         end,
