@@ -2,7 +2,7 @@
 PYTHON ?= python3
 STAMP := .make/installed-$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-explore lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install -e ".[dev,ray]"
@@ -15,6 +15,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -n 2 -q
+
+# property tests with fresh random examples, 1,000 each (slow; not part of CI)
+test-explore: $(STAMP)
+	HYPOTHESIS_PROFILE=explore $(PYTHON) -m pytest -n 2 -q $$(grep -rl '@given' tests)
 
 lint: $(STAMP)
 	$(PYTHON) -m ruff check accelsim tests examples benchmarks
