@@ -18,6 +18,18 @@ and every later block see fewer tokens:
 ``n`` counts the non-prefix tokens reaching the block; EViT's fused token counts as one of them in
 later blocks. The blocks keep their module paths and parameters (only their class changes), so the
 state dict is the unreduced model's and per-module-path rules (quantisation by op type) still match.
+
+A third method serves models whose tokens are the positions of a spatial grid, timm ``EfficientVit``
+(EfficientViT-MIT), where depthwise convolutions sit between the attentions and a token can only go
+if the grid stays a grid:
+
+- ``pool``: before each chosen block, every ``kh x kw`` neighbourhood of tokens is averaged into one
+  (the spatial pooling of PiT, Heo et al., "Rethinking Spatial Dimensions of Vision Transformers",
+  ICCV 2021, arXiv:2103.16302; with ``kh x kw = 1 x 2`` it is ToMe's bipartite merge with each token's
+  partner fixed to its right-hand neighbour). ``keep_rate = 1 / (kh kw)``: 0.5 -> 1x2, 0.25 -> 2x2,
+  0.125 -> 2x4. ``at_blocks`` counts the blocks of all stages in order (``stages[s].blocks[j]``). An
+  odd side keeps its last token (the pooled side is ``ceil(side / k)``), so later stride-2 stages
+  still see a grid.
 """
 
 from __future__ import annotations
@@ -30,8 +42,10 @@ import torch
 
 # timm at module level: the token-reducing block subclasses timm's Block
 from timm.layers import Attention
+from timm.models.efficientvit_mit import EfficientVit, EfficientVitBlock, ResidualBlock
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from accelsim.config.compression import TokenConfig
 from accelsim.errors import ConfigError
@@ -139,10 +153,90 @@ class TokenReducingBlock(Block):
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
 
+def pool_kernel(keep_rate: float) -> tuple[int, int]:
+    """The ``(kh, kw)`` neighbourhood that ``pool`` averages for ``keep_rate = 1 / (kh kw)``, kh <= kw.
+
+    Raises:
+        ConfigError: ``keep_rate`` is not ``1/n`` for a whole ``n``.
+    """
+    n = round(1.0 / keep_rate)
+    if abs(1.0 / n - keep_rate) > 1e-6:
+        raise ConfigError(
+            f"tokens.keep_rate: 'pool' merges whole neighbourhoods, so keep_rate must be 1/n "
+            f"(1, 0.5, 0.333.., 0.25, ...), got {keep_rate}"
+        )
+    kh = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
+    return kh, n // kh
+
+
+class _GridPooling:
+    """Mixed into an EfficientVit stage block: average ``token_pool`` neighbourhoods, then the block."""
+
+    token_pool: tuple[int, int]
+
+    def forward(self, x: Tensor) -> Tensor:
+        kh, kw = self.token_pool
+        h, w = x.shape[-2:]
+        # adaptive pooling rather than avg_pool2d(ceil_mode=True): the same means on whole
+        # neighbourhoods, an odd side keeps its last token, and the bit-true executor knows the op
+        x = F.adaptive_avg_pool2d(x, (-(-h // kh), -(-w // kw)))
+        return super().forward(x)  # type: ignore[misc]
+
+
+class TokenPoolingResidualBlock(_GridPooling, ResidualBlock):
+    """timm ``ResidualBlock`` (MBConv / downsample) that first pools its input tokens."""
+
+
+class TokenPoolingEfficientVitBlock(_GridPooling, EfficientVitBlock):
+    """timm ``EfficientVitBlock`` (LiteMLA + MBConv) that first pools its input tokens."""
+
+
+_POOLING_CLASS: dict[type, type] = {
+    ResidualBlock: TokenPoolingResidualBlock,
+    EfficientVitBlock: TokenPoolingEfficientVitBlock,
+}
+
+
+def _grid_blocks(model: EfficientVit) -> list[Any]:
+    return [blk for stage in model.stages for blk in stage.blocks]  # type: ignore[union-attr]
+
+
+def _reduce_grid_tokens(model: EfficientVit, cfg: TokenConfig) -> nn.Module:
+    if cfg.method != "pool":
+        raise ConfigError(
+            f"tokens.method: {type(model).__name__} keeps its tokens on a spatial grid (convolutions "
+            f"between the attentions); use 'pool' (got {cfg.method!r})"
+        )
+    kernel = pool_kernel(cfg.keep_rate)
+    work: Any = copy.deepcopy(model)
+    blocks = _grid_blocks(work)
+    for i in sorted(set(cfg.at_blocks)):
+        if i >= len(blocks):
+            raise ConfigError(
+                f"tokens.at_blocks: block {i} does not exist (the model's stages have blocks 0..{len(blocks) - 1})"
+            )
+        cls = _POOLING_CLASS.get(type(blocks[i]))
+        if cls is None:
+            raise ConfigError(
+                f"tokens.at_blocks: block {i} is {type(blocks[i]).__name__}; "
+                "supported: timm ResidualBlock, EfficientVitBlock"
+            )
+        if kernel != (1, 1):
+            blocks[i].__class__ = cls
+            blocks[i].token_pool = kernel
+    return work
+
+
 def _check_model(model: nn.Module, cfg: TokenConfig) -> VisionTransformer:
     if not isinstance(model, VisionTransformer):
         raise ConfigError(
-            f"tokens: token reduction needs a timm VisionTransformer (got {type(model).__name__})"
+            "tokens: token reduction needs a timm VisionTransformer or EfficientVit "
+            f"(got {type(model).__name__})"
+        )
+    if cfg.method == "pool":
+        raise ConfigError(
+            "tokens.method: 'pool' needs tokens on a spatial grid (timm EfficientVit); "
+            "a VisionTransformer takes 'evit' or 'tome'"
         )
     if getattr(model, "dynamic_img_size", False):
         raise ConfigError(
@@ -183,16 +277,20 @@ def reduce_tokens(model: nn.Module, cfg: TokenConfig) -> nn.Module:
     """A copy of ``model`` whose blocks ``cfg.at_blocks`` reduce the tokens to static counts.
 
     Args:
-        model: a timm VisionTransformer / DeiT (not modified).
-        cfg: method (``evit`` | ``tome``), keep rate and blocks.
+        model: a timm VisionTransformer / DeiT (``evit`` | ``tome``) or EfficientVit (``pool``); not
+            modified.
+        cfg: method, keep rate and blocks.
 
     Returns:
         A new module; its output shape is unchanged and it exports with ``torch.export``.
 
     Raises:
-        ConfigError: a non-ViT model, a block index out of range, a keep rate that leaves no token,
-            or a ToMe keep rate below 0.5 (bipartite matching merges at most half the tokens).
+        ConfigError: a model of another kind or a method it cannot take, a block index out of range,
+            a keep rate that leaves no token, a ToMe keep rate below 0.5 (bipartite matching merges at
+            most half the tokens), or a ``pool`` keep rate that is not ``1/n``.
     """
+    if isinstance(model, EfficientVit):
+        return _reduce_grid_tokens(model, cfg)
     _check_model(model, cfg)
     work: Any = copy.deepcopy(model)
     prefix = int(work.num_prefix_tokens)
@@ -230,9 +328,12 @@ def reduce_tokens(model: nn.Module, cfg: TokenConfig) -> nn.Module:
 
 
 __all__ = [
+    "TokenPoolingEfficientVitBlock",
+    "TokenPoolingResidualBlock",
     "TokenReducingBlock",
     "attention_with_scores",
     "evit_select",
+    "pool_kernel",
     "reduce_tokens",
     "token_counts",
     "tome_merge",

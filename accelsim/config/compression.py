@@ -120,9 +120,13 @@ class PruneConfig(Strict):
 
 
 class TokenConfig(Strict):
-    """Token reduction with static counts: keep ``keep_rate`` of the patch tokens at ``at_blocks``."""
+    """Token reduction with static counts: keep ``keep_rate`` of the patch tokens at ``at_blocks``.
 
-    method: Literal["evit", "tome"] = "evit"
+    ``evit`` and ``tome`` act on a ViT's token sequence; ``pool`` averages neighbouring tokens of a
+    spatial grid (timm EfficientVit, whose convolutions need the grid), with ``keep_rate = 1/n``.
+    """
+
+    method: Literal["evit", "tome", "pool"] = "evit"
     keep_rate: Ratio = 0.5
     at_blocks: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [1])
     #: EViT: fuse the dropped (inattentive) tokens into one extra token, weighted by CLS attention.

@@ -10,6 +10,7 @@ from torch import nn
 from accelsim.compress.tokens import (
     attention_with_scores,
     evit_select,
+    pool_kernel,
     reduce_tokens,
     token_counts,
     tome_merge,
@@ -167,3 +168,84 @@ def test_lowered_graph_carries_the_reduced_token_counts() -> None:
         if op.kind == OpKind.MATMUL and op.attrs.get("operands") == "wa" and op.module.startswith("blocks."):
             rows.setdefault(op.module.split(".")[1], set()).add(op.attrs["M"])
     assert rows == {"0": {65}, "1": {65, 34}, "2": {34}, "3": {34}}
+
+
+# -- grid pooling (EfficientViT) ----------------------------------------------------------------
+
+
+def tiny_efficientvit() -> nn.Module:
+    from timm.models.efficientvit_mit import EfficientVit
+
+    torch.manual_seed(0)
+    return EfficientVit(widths=(8, 16, 16, 32), depths=(1, 1, 1, 2), head_dim=8, head_widths=(32, 32)).eval()
+
+
+@pytest.mark.parametrize(
+    ("keep_rate", "kernel"),
+    [(1.0, (1, 1)), (0.5, (1, 2)), (1 / 3, (1, 3)), (0.25, (2, 2)), (1 / 6, (2, 3)), (0.125, (2, 4))],
+)
+def test_pool_kernel_is_the_squarest_neighbourhood_of_1_over_keep_rate(
+    keep_rate: float, kernel: tuple[int, int]
+) -> None:
+    assert pool_kernel(keep_rate) == kernel
+
+
+def test_pool_averages_neighbouring_tokens_and_the_rest_of_the_model_is_unchanged() -> None:
+    model = tiny_efficientvit()
+    reduced = reduce_tokens(model, TokenConfig(method="pool", keep_rate=0.5, at_blocks=[3]))
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    blocks = [blk for stage in model.stages for blk in stage.blocks]
+    with torch.no_grad():
+        h = model.stem(x)
+        for blk in blocks[:3]:
+            h = blk(h)
+        b, c, rows, cols = h.shape
+        assert (rows, cols) == (4, 4)
+        h = h.reshape(b, c, rows, cols // 2, 2).mean(-1)  # each token with its right-hand neighbour
+        for blk in blocks[3:]:
+            h = blk(h)
+        expected = model.forward_head(h)
+        torch.testing.assert_close(reduced(x), expected, rtol=1e-5, atol=1e-6)
+    assert reduced.state_dict().keys() == model.state_dict().keys()
+    assert type(blocks[3]).__name__ == "EfficientVitBlock"  # the original is untouched
+
+
+@pytest.mark.slow
+def test_pool_halves_the_tokens_of_every_later_linear_attention_in_the_graph() -> None:
+    from accelsim.ir import OpKind
+    from accelsim.lower import lower
+
+    model = tiny_efficientvit()
+    reduced = reduce_tokens(model, TokenConfig(method="pool", keep_rate=0.5, at_blocks=[3]))
+
+    def attention_tokens(m: nn.Module) -> list[int]:
+        graph = lower(m, (1, 3, 64, 64))
+        return [op.attrs["tokens"] for op in graph.ops() if op.kind == OpKind.LINEAR_ATTENTION]
+
+    assert attention_tokens(model) == [16, 16]
+    assert attention_tokens(reduced) == [8, 8]
+
+
+def test_pool_at_an_odd_side_keeps_the_last_token() -> None:
+    model = tiny_efficientvit()
+    reduced = reduce_tokens(model, TokenConfig(method="pool", keep_rate=0.25, at_blocks=[3]))
+    seen: list[tuple[int, ...]] = []
+    blk = [b for stage in reduced.stages for b in stage.blocks][3]
+    hook = blk.context_module.register_forward_hook(lambda m, a, o: seen.append(tuple(a[0].shape[-2:])))
+    with torch.no_grad():
+        reduced(torch.randn(1, 3, 96, 96))  # the grid at block 3 is 6x6 -> 3x3
+        reduced(torch.randn(1, 3, 80, 80))  # 5x5 -> 3x3 (ceil)
+    hook.remove()
+    assert seen == [(3, 3), (3, 3)]
+
+
+def test_bad_grid_token_recipes_are_config_errors() -> None:
+    model = tiny_efficientvit()
+    with pytest.raises(ConfigError, match=r"tokens\.method: EfficientVit keeps its tokens on a spatial grid"):
+        reduce_tokens(model, TokenConfig(method="evit"))
+    with pytest.raises(ConfigError, match=r"tokens\.keep_rate: 'pool' merges whole neighbourhoods.*got 0\.6"):
+        reduce_tokens(model, TokenConfig(method="pool", keep_rate=0.6))
+    with pytest.raises(ConfigError, match=r"tokens\.at_blocks: block 5 does not exist .*blocks 0\.\.4\)"):
+        reduce_tokens(model, TokenConfig(method="pool", at_blocks=[5]))
+    with pytest.raises(ConfigError, match=r"tokens\.method: 'pool' needs tokens on a spatial grid"):
+        reduce_tokens(tiny_vit(), TokenConfig(method="pool"))
