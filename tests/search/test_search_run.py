@@ -258,8 +258,9 @@ from conftest import small_space
 from accelsim.search import SyntheticEvaluator, search
 
 class Slow(SyntheticEvaluator):
+    # slow enough that a poller on a loaded machine sees 3 done trials long before all 12 are
     def simulate(self, graph, configs):
-        time.sleep(0.3)
+        time.sleep(1.0)
         return super().simulate(graph, configs)
 
 search(small_space(population_size=2), trials=12, out={out!r}, evaluator=Slow(), progress=False)
