@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,3 +131,16 @@ def test_check_space_names_the_bad_knob(
 def test_check_space_accepts_the_small_space(space: SearchSpace) -> None:
     check_space(space, SyntheticEvaluator())
     assert math.isfinite(hardware_grid_size(space))
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[2] / "workloads").glob("search_*.yaml")),
+    ids=lambda p: p.stem,
+)
+def test_shipped_search_spaces_pass_the_knob_probes(path: Path) -> None:
+    from accelsim.search.objective import WorkloadEvaluator
+
+    space = SearchSpace.load(path)
+    # constructing the evaluator loads the workload YAML (not the model) and checks its fields
+    check_space(space, WorkloadEvaluator(space.workload, space.hardware.base))
