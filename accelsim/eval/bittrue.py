@@ -29,6 +29,12 @@ complement range of ``accumulator_bits``: beyond it the executor raises
 ``overflow: report``, wraps the value as hardware would and records the event). Only the final
 sum is checked: a two's complement accumulator that wraps on the way still ends right.
 
+An add or subtract of two integer tensors (a residual) also runs on integers: the operands are
+rescaled by fixed-point multipliers onto one grid (an accumulator operand's own, so a shortcut is
+added into the conv's accumulator; else a grid finer than both) and summed in the accumulator,
+range-checked like a MAC's. Other element-wise ops, and an add with a float operand, compute on
+real values in float32.
+
 Special units follow :class:`~accelsim.config.arithmetic.ArithmeticConfig`: softmax as I-BERT's
 shift-based integer exp, GELU as a lookup table, layernorm with integer mean/variance/square
 root, and the linear-attention normaliser as a shift by the nearest power of two. An integer
@@ -1242,15 +1248,74 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+#: guard bits below the finer operand's scale when two narrow integer tensors are added: both are
+#: rescaled up onto this grid (multipliers >= 1, so nothing is rounded away before the sum), as
+#: TFLite's quantised ADD shifts its int8 inputs left by 20 inside int32
+_ADD_GUARD_BITS = 8
+
+
+def _integer_add(ctx: _Ctx, op: Op, fn: str, a: IntVal, b: IntVal) -> IntVal | None:
+    """``a + b`` (or ``a - b``) of two integer tensors in the vector unit's integer datapath.
+
+    Both operands are rescaled by fixed-point multipliers onto one grid and summed in the accumulator;
+    the op's output quantiser then requantises the sum like any accumulator. The grid is that of an
+    accumulator operand when there is one (a residual added into the conv's accumulator, the shortcut
+    rescaled into it), else the finer operand's scale with :data:`_ADD_GUARD_BITS` more bits.
+
+    Returns ``None`` (the caller adds in float) where no single grid exists: different shapes
+    (broadcasting), or two per-channel operands along different axes.
+    """
+    if a.q.shape != b.q.shape:
+        return None
+    if not a.per_tensor and not b.per_tensor and a.axis != b.axis:
+        return None
+    if a.acc != b.acc:
+        base = a if a.acc else b
+        scale, axis = base.scale, base.axis
+    else:
+        finest = min(float(np.min(a.scale)), float(np.min(b.scale)))
+        scale, axis = np.asarray(finest * 2.0**-_ADD_GUARD_BITS), None
+    big = np.iinfo(np.int64).max
+
+    def onto_grid(v: IntVal) -> np.ndarray:
+        if v.scale.shape == scale.shape and np.array_equal(v.scale, scale):
+            return v.centered()
+        # per-channel multipliers along whichever operand is per-channel (at most one axis here)
+        ch_axis = axis if scale.ndim else v.axis
+        return _requant(v.centered(), v.scale / scale, ch_axis, np.zeros(()), -big, big, ctx.arith)
+
+    qa, qb = onto_grid(a), onto_grid(b)
+    total = qa + qb if fn == "add" else qa - qb
+    acc = ctx.check_acc(op, total, "residual add")
+    ctx.stats.integer_ops.add(op.name)
+    return IntVal(acc, scale, np.zeros_like(scale, dtype=np.int64), axis if scale.ndim else None,
+                  ctx.arith.accumulator_bits, True, acc=True)  # fmt: skip
+
+
+def _operand_order(raw: list[Any], n_inputs: int) -> tuple[int, int] | None:
+    """``(i, j)`` when the op's torch arguments are exactly ``(input i, input j)``."""
+    if len(raw) != 2 or n_inputs != 2 or not all(isinstance(r, dict) and set(r) == {"input"} for r in raw):
+        return None
+    return int(raw[0]["input"]), int(raw[1]["input"])
+
+
 @_register(OpKind.ELTWISE)
 def _eltwise(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
-    """Element-wise arithmetic on real values (float32), with torch's argument conventions."""
+    """Element-wise arithmetic with torch's argument conventions: an add/sub of two integer tensors
+    in integers (:func:`_integer_add`), everything else on real values (float32)."""
     fn = str(op.attrs.get("fn", ""))
     raw = op.attrs.get("args")
     if raw is None:  # a hand-made op: inputs, then attrs["scalar"]
         raw = [{"input": i} for i in range(len(vals))] + (
             [op.attrs["scalar"]] if "scalar" in op.attrs else []
         )
+    order = _operand_order(list(raw), len(vals)) if fn in ("add", "sub") else None
+    if order is not None and not op.attrs.get("kwargs"):
+        a, b = vals[order[0]], vals[order[1]]
+        if isinstance(a, IntVal) and isinstance(b, IntVal):
+            summed = _integer_add(ctx, op, fn, a, b)
+            if summed is not None:
+                return [summed]
     args = [_arr(a) for a in _resolve(list(raw), vals)]
     kw = {k: _arr(v) for k, v in _resolve(dict(op.attrs.get("kwargs") or {}), vals).items()}
     ctx.stats.float_ops.add(op.name)

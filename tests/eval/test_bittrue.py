@@ -65,6 +65,69 @@ def test_unquantised_output_is_the_exact_accumulator() -> None:
     np.testing.assert_array_equal(y, np.array([[-7 * 0.125, 19 * 0.0625]], np.float32))
 
 
+def _residual_graph(fn: str = "add") -> Graph:
+    """The GEMM's exact accumulator y (scales 0.125, 0.0625 per channel) + a shortcut s (scale 0.5)."""
+    g = _gemm_graph(out_q=None)
+    g.add_tensor(Tensor("s", (1, 2)))
+    g.add_tensor(Tensor("z", (1, 2)))
+    g.add_op(Op("res", OpKind.ELTWISE, ("y", "s"), ("z",), {"fn": fn}))
+    g.quant["s"] = QuantParams(8, np.array(0.5), np.array(0))
+    g.quant["z"] = OUT_Q
+    return g
+
+
+@pytest.mark.parametrize(("fn", "expected_codes"), [("add", [4, 0]), ("sub", [-16, 30])])
+def test_residual_add_into_the_accumulator_matches_hand_computation(
+    fn: str, expected_codes: list[int]
+) -> None:
+    # accumulator [-7, 19] (scales 0.125, 0.0625); shortcut codes [2, -3] at 0.5 onto the accumulator
+    # grid: multipliers 4 and 8 -> [8, -24]. add: [1, -5]; sub: [-15, 43]. Requantised to 0.1 (+3):
+    # add: 1*1.25 = 1.25 -> 1, -5*0.625 = -3.125 -> -3, so [4, 0];
+    # sub: -15*1.25 = -18.75 -> -19, 43*0.625 = 26.875 -> 27, so [-16, 30]
+    g = _residual_graph(fn)
+    stats = BittrueStats()
+    ins = {"x": np.array([[1.0, -1.5, 2.0]], np.float32), "s": np.array([[1.0, -1.5]], np.float32)}
+    z = execute(g, ins, stats=stats)["z"]
+    np.testing.assert_allclose(z, (np.array([expected_codes]) - 3) * 0.1, rtol=1e-6)
+    assert stats.integer_ops == {"fc", "res"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=-128, max_value=127), min_size=4, max_size=4),
+    st.floats(min_value=1e-3, max_value=10.0),
+    st.floats(min_value=1e-3, max_value=10.0),
+)
+def test_add_of_two_int8_tensors_is_exact_before_the_output_rounding(
+    codes: list[int], sa: float, sb: float
+) -> None:
+    # two narrow operands meet on a grid 8 bits finer than the finer scale: the sum is exact to
+    # the fixed-point multipliers, so the output is the exact sum rounded once (up to a tie)
+    g = Graph("add2")
+    for name in ("a", "b", "c"):
+        g.add_tensor(Tensor(name, (1, 2)))
+    g.add_op(Op("plus", OpKind.ELTWISE, ("a", "b"), ("c",), {"fn": "add"}))
+    qa, qb = np.array(codes[:2], np.float64), np.array(codes[2:], np.float64)
+    g.quant["a"] = QuantParams(8, np.array(sa), np.array(0))
+    g.quant["b"] = QuantParams(8, np.array(sb), np.array(0))
+    out_scale = (sa + sb) / 64
+    g.quant["c"] = QuantParams(8, np.array(out_scale), np.array(0))
+    ins = {"a": (qa * sa)[None].astype(np.float32), "b": (qb * sb)[None].astype(np.float32)}
+    a_codes = quantize_float(ins["a"], g.quant["a"])
+    b_codes = quantize_float(ins["b"], g.quant["b"])
+    exact = (a_codes * sa + b_codes * sb) / out_scale
+    got = execute(g, ins)["c"] / out_scale
+    assert np.all(np.abs(got - np.clip(exact, -128, 127)) <= 0.5 + 1e-6)
+
+
+def test_residual_add_overflowing_the_accumulator_is_reported() -> None:
+    g = _residual_graph()
+    ins = {"x": np.array([[1.0, -1.5, 2.0]], np.float32), "s": np.array([[63.5, 0.0]], np.float32)}
+    # shortcut 127 * 4 = 508 onto the grid, + (-7) = 501: needs 10 bits; 9 bits hold [-256, 255]
+    with pytest.raises(OverflowReport, match=r"'res'.*residual add reaches 501"):
+        execute(g, ins, ArithmeticConfig(accumulator_bits=9, requant_mantissa_bits=31))
+
+
 @pytest.mark.parametrize(
     ("rounding", "expected"),
     # x * 0.5 for x = 5, -5, 3, -7 is 2.5, -2.5, 1.5, -3.5

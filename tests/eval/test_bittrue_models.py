@@ -1,18 +1,18 @@
 """Integration: the shipped reference models at W8A8, bit-true on the simulated hardware's arithmetic
-(integer softmax/GELU-LUT/layernorm, 32-bit accumulators) against the torch fake-quant model.
+(integer softmax/GELU-LUT/layernorm, integer residual adds, 32-bit accumulators) against the torch
+fake-quant model, on the ZCU102 default (no linear-attention unit: the vector unit divides).
 
-Stated tolerance: top-1 agreement >= 99% of the test images, and the largest logit difference at
-most a stated share of the largest fake-quant logit magnitude:
-- ref_deit, 4%: measured 100% agreement, 0.107 at magnitude 4.92 (2.2%) with the integer units,
-  0.054 with float units;
-- ref_efficientvit, 7.5%: measured 100% agreement, 0.266 at magnitude 4.22 (6.3%); 0.306 with float
-  units and the true divider. The largest difference is one sensitive image (the head's layernorm
-  over small pooled features amplifies 1-LSB rounding flips); with float units the mean difference
-  is 0.0146 with the log2 shift divider and 0.0082 with the true one. What remains against fake-quant is not executor
-  error: (1) the zcu102 divider shifts while the w8a8 recipe's model divides exactly (no
-  ``log2_attention``), and (2) a tensor quantised for a conv also feeds a residual add or LiteMLA's
-  concat: the graph (one INT8 tensor, as hardware stores it) adds the quantised value, the fake-quant
-  model the float one.
+Stated tolerance: top-1 agreement >= 99% of the test images; the 99th percentile of the logit
+differences at most 2% of the largest fake-quant logit magnitude; and the single largest difference
+at most a stated share of it:
+- ref_deit, 4%: measured 100% agreement, p99 0.063 and max 0.107 at magnitude 4.92 (1.3%, 2.2%);
+- ref_efficientvit, 10%: measured 100% agreement, p99 0.042 and max 0.372 at magnitude 4.22 (1.0%,
+  8.8%). The largest difference is one sensitive image (test image 182); it is 0.305 with float
+  residual adds and does not move with wider fixed-point formats or float units, so it is 1-LSB
+  rounding flips (integer requantisation and the residual add's rounding into the accumulator,
+  where fake-quant rounds once in float) amplified by the network, not an executor error. On
+  zcu102_trio (log2-shift divider, which the w8a8 recipe's model does not have) it is p99 0.077,
+  max 0.313.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ pytest.importorskip("torch")
 from accelsim.eval.models import WORKLOADS_DIR, reference_spec
 
 MODELS = ["ref_deit", "ref_efficientvit"]
-LOGIT_TOLERANCE = {"ref_deit": 0.04, "ref_efficientvit": 0.075}
+LOGIT_TOLERANCE = {"ref_deit": 0.04, "ref_efficientvit": 0.10}
+P99_TOLERANCE = 0.02
 
 
 @pytest.mark.slow
@@ -47,7 +48,10 @@ def test_w8a8_bittrue_agrees_with_fake_quant(name: str) -> None:
     assert not r.overflows
     # the logits: within the stated share of the largest fake-quant logit (module docstring)
     assert r.max_logit_diff is not None and r.max_abs_logit_fake_quant is not None
+    assert r.p99_logit_diff is not None
+    assert r.p99_logit_diff <= P99_TOLERANCE * r.max_abs_logit_fake_quant
     assert r.max_logit_diff <= LOGIT_TOLERANCE[name] * r.max_abs_logit_fake_quant
+    assert d["arithmetic"]["la_divisor"] == "true_divide"
 
 
 @pytest.mark.slow

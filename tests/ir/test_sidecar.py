@@ -109,5 +109,6 @@ def test_saved_quantised_graph_executes_without_torch(tmp_path: Path) -> None:
     )
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["torch"] is False
-    assert out["int"] == ["act", "fc1", "fc2"]  # both GEMMs in integers, GELU through its LUT
+    # both GEMMs and the residual add in integers, GELU through its LUT
+    assert out["int"] == ["act", "fc1", "fc2", "res"]
     np.testing.assert_array_equal(np.asarray(out["z"], np.float32), want)
