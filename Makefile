@@ -4,7 +4,7 @@ STAMP := .make/installed-$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.v
 
 .PHONY: setup demo test test-explore lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m pip install -e ".[dev,ray]"
 	@mkdir -p .make && touch $(STAMP)
 

@@ -24,11 +24,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from accelsim._paths import data_dir
 from accelsim.config._base import Strict, load_config, validate_config
 from accelsim.errors import ConfigError
 
-#: ``hw_configs/`` at the repository root (accelsim is installed editable from the checkout).
-HW_CONFIG_DIR = Path(__file__).resolve().parents[2] / "hw_configs"
+#: ``hw_configs/`` of the checkout, or of the installed package (:mod:`accelsim._paths`).
+HW_CONFIG_DIR = data_dir("hw_configs")
 BOARD_DIR = HW_CONFIG_DIR / "boards"
 
 Dataflow = Literal["ws", "os", "is"]

@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from accelsim._paths import data_dir
 from accelsim.errors import DataError, UnknownModelError
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
-#: The repository's ``workloads/`` folder (reference checkpoints live in ``checkpoints/`` below it).
-WORKLOADS_DIR = Path(__file__).resolve().parents[2] / "workloads"
+#: ``workloads/`` of the checkout or the installed package (:mod:`accelsim._paths`); reference
+#: checkpoints live in ``checkpoints/`` below it.
+WORKLOADS_DIR = data_dir("workloads")
 CHECKPOINT_DIR = WORKLOADS_DIR / "checkpoints"
 
 
