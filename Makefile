@@ -21,8 +21,8 @@ test-explore: $(STAMP)
 	HYPOTHESIS_PROFILE=explore $(PYTHON) -m pytest -n 2 -q $$(grep -rl '@given' tests)
 
 lint: $(STAMP)
-	$(PYTHON) -m ruff check accelsim tests examples benchmarks
-	$(PYTHON) -m ruff format --check accelsim tests examples benchmarks
+	$(PYTHON) -m ruff check accelsim tests examples benchmarks setup.py
+	$(PYTHON) -m ruff format --check accelsim tests examples benchmarks setup.py
 	$(PYTHON) -m mypy accelsim
 
 bench: $(STAMP)

@@ -1260,7 +1260,8 @@ def _integer_add(ctx: _Ctx, op: Op, fn: str, a: IntVal, b: IntVal) -> IntVal | N
     Both operands are rescaled by fixed-point multipliers onto one grid and summed in the accumulator;
     the op's output quantiser then requantises the sum like any accumulator. The grid is that of an
     accumulator operand when there is one (a residual added into the conv's accumulator, the shortcut
-    rescaled into it), else the finer operand's scale with :data:`_ADD_GUARD_BITS` more bits.
+    rescaled into it; the finer of two accumulators), else the finer operand's scale with
+    :data:`_ADD_GUARD_BITS` more bits.
 
     Returns ``None`` (the caller adds in float) where no single grid exists: different shapes
     (broadcasting), or two per-channel operands along different axes.
@@ -1269,8 +1270,11 @@ def _integer_add(ctx: _Ctx, op: Op, fn: str, a: IntVal, b: IntVal) -> IntVal | N
         return None
     if not a.per_tensor and not b.per_tensor and a.axis != b.axis:
         return None
-    if a.acc != b.acc:
-        base = a if a.acc else b
+    if a.acc or b.acc:
+        # an accumulator's grid is fine already: the other operand joins it (of two accumulators,
+        # the finer one's grid, so neither loses bits)
+        accs = [v for v in (a, b) if v.acc]
+        base = min(accs, key=lambda v: float(np.min(v.scale)))
         scale, axis = base.scale, base.axis
     else:
         finest = min(float(np.min(a.scale)), float(np.min(b.scale)))

@@ -120,6 +120,28 @@ def test_add_of_two_int8_tensors_is_exact_before_the_output_rounding(
     assert np.all(np.abs(got - np.clip(exact, -128, 127)) <= 0.5 + 1e-6)
 
 
+def test_two_accumulators_meet_on_the_finer_grid_without_growing() -> None:
+    # y: the GEMM's accumulator [-7, 19] at (0.125, 0.0625); y2 = [1.0] @ [[1, 2]] * 0.5 is [1, 2] at
+    # 0.5 per channel, onto y's grid (multipliers 4 and 8): [4, 16]. Sum [-3, 35]; to 0.1 (+3):
+    # -3 * 1.25 = -3.75 -> -4, 35 * 0.625 = 21.875 -> 22, so codes [-1, 25]. The sum fits an 8-bit
+    # accumulator: no guard bits are added on top of an accumulator's grid.
+    g = _gemm_graph(out_q=None)
+    g.add_tensor(Tensor("x2", (1, 1)))
+    g.add_tensor(Tensor("w2", (1, 2), weight=True))
+    g.add_tensor(Tensor("y2", (1, 2)))
+    g.add_tensor(Tensor("z", (1, 2)))
+    attrs = {"batch": 1, "M": 1, "K": 1, "N": 2, "operands": "wa"}
+    g.add_op(Op("fc_b", OpKind.MATMUL, ("x2", "w2"), ("y2",), attrs, macs=2))
+    g.add_op(Op("sum", OpKind.ELTWISE, ("y", "y2"), ("z",), {"fn": "add"}))
+    g.quant["x2"] = QuantParams(8, np.array(1.0), np.array(0))
+    g.quant["w2"] = QuantParams(8, np.array([0.5, 0.5]), np.zeros(2), axis=1)
+    g.quant["z"] = OUT_Q
+    g.constants["w2"] = np.array([[0.5, 1.0]], np.float32)
+    ins = {"x": np.array([[1.0, -1.5, 2.0]], np.float32), "x2": np.array([[1.0]], np.float32)}
+    z = execute(g, ins, ArithmeticConfig(accumulator_bits=8))["z"]
+    np.testing.assert_allclose(z, (np.array([[-1, 25]]) - 3) * 0.1, rtol=1e-6)
+
+
 def test_residual_add_overflowing_the_accumulator_is_reported() -> None:
     g = _residual_graph()
     ins = {"x": np.array([[1.0, -1.5, 2.0]], np.float32), "s": np.array([[63.5, 0.0]], np.float32)}
