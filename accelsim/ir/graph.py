@@ -429,7 +429,7 @@ class Graph:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise GraphFormatError(
-                f"{path}: corrupt or truncated graph JSON ({e.msg} at line {e.lineno})"
+                f"{path}: corrupt or truncated graph JSON ({e.msg}: line {e.lineno}, column {e.colno})"
             ) from None
         try:
             return cls.from_dict(data)
