@@ -35,17 +35,32 @@ def _load_or_lower(args: argparse.Namespace) -> Any:
     from accelsim.ir import Graph
 
     if _is_graph_file(args.target):
+        given = [
+            f
+            for f, v in (("--img-size", args.img_size), ("--wbits", args.wbits), ("--abits", args.abits))
+            if v is not None
+        ]
+        if given:
+            # a saved graph carries the shapes and bit widths it was lowered with; ignoring the
+            # option would report numbers for a design the user did not ask for
+            raise AccelsimError(
+                f"options for lowering a model ({', '.join(given)}) do not apply to {args.target}: a saved "
+                "graph keeps the shapes and bit widths it was lowered with (re-lower it with `accelsim lower`)"
+            )
         return Graph.load(args.target)
+    return _lower(args, args.target)
+
+
+def _lower(args: argparse.Namespace, model: str) -> Any:
     from accelsim.lower import lower
 
-    return lower(args.target, img_size=args.img_size, wbits=args.wbits, abits=args.abits)
+    bits = {k: v for k, v in (("wbits", args.wbits), ("abits", args.abits)) if v is not None}
+    return lower(model, img_size=args.img_size, **bits)
 
 
 # -- commands ---------------------------------------------------------------------------------
 def _cmd_lower(args: argparse.Namespace) -> int:
-    from accelsim.lower import lower
-
-    graph = lower(args.model, img_size=args.img_size, wbits=args.wbits, abits=args.abits)
+    graph = _lower(args, args.model)
     if args.format == "json":
         text = json.dumps(graph.to_dict(), separators=(",", ":"))
     elif args.format == "dot":
@@ -124,8 +139,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------------
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--img-size", type=int, default=None, help="input resolution (default: the model's)")
-    p.add_argument("--wbits", type=int, default=8, help="weight bits of the lowered graph (default 8)")
-    p.add_argument("--abits", type=int, default=8, help="activation bits of the lowered graph (default 8)")
+    p.add_argument("--wbits", type=int, default=None, help="weight bits of the lowered graph (default 8)")
+    p.add_argument("--abits", type=int, default=None, help="activation bits of the lowered graph (default 8)")
 
 
 _COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {

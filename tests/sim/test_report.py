@@ -99,6 +99,10 @@ def test_cli_simulate_graph_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert len(err) == 1 and "does not fit kv260" in err[0] and "dsp: 4128 used > 1248" in err[0]
     assert main(["simulate", str(gpath), "--hw", "nope"]) == 2
     assert "unknown hardware config 'nope'" in capsys.readouterr().err
+    # lowering options on a saved graph would be silently ignored: refused instead
+    assert main(["simulate", str(gpath), "--wbits", "4", "--img-size", "64"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "options for lowering a model (--img-size, --wbits) do not apply" in err[0]
 
 
 @pytest.mark.slow
