@@ -30,23 +30,52 @@ def _is_graph_file(target: str) -> bool:
     return target.endswith(".json") or Path(target).is_file()
 
 
+def _lowering_options(args: argparse.Namespace) -> list[str]:
+    given = (("--img-size", args.img_size), ("--wbits", args.wbits), ("--abits", args.abits))
+    return [flag for flag, value in given if value is not None]
+
+
+def _check_simulate_inputs(args: argparse.Namespace) -> None:
+    """One input per run, and no option that the chosen input would silently ignore (the report
+    would then describe a design the user did not ask for)."""
+    scalesim = bool(args.scalesim_config or args.topology)
+    chosen = [
+        name
+        for name, given in (
+            ("MODEL|graph.json", args.target is not None),
+            ("--workload", args.workload is not None),
+            ("--scalesim-config/--topology", scalesim),
+        )
+        if given
+    ]
+    if len(chosen) > 1:
+        raise AccelsimError(f"simulate takes one input, got {' and '.join(chosen)}")
+    if scalesim and not (args.scalesim_config and args.topology):
+        raise AccelsimError("--scalesim-config and --topology go together")
+    if args.accuracy and args.workload is None:
+        raise AccelsimError("--accuracy needs --workload (a model with its weights and a dataset)")
+    lowering = _lowering_options(args)
+    if not lowering:
+        return
+    if args.workload is not None:
+        why = "--workload: its recipe sets the bit widths and its model the input size"
+    elif scalesim:
+        why = "--scalesim-config/--topology: the topology file sets the shapes"
+    elif args.target is not None and _is_graph_file(args.target):
+        why = (
+            f"{args.target}: a saved graph keeps the shapes and bit widths it was lowered with "
+            "(re-lower it with `accelsim lower`)"
+        )
+    else:
+        return
+    raise AccelsimError(f"options for lowering a model ({', '.join(lowering)}) do not apply to {why}")
+
+
 def _load_or_lower(args: argparse.Namespace) -> Any:
     """A saved graph (no torch import) or a timm model name lowered on the fly."""
     from accelsim.ir import Graph
 
     if _is_graph_file(args.target):
-        given = [
-            f
-            for f, v in (("--img-size", args.img_size), ("--wbits", args.wbits), ("--abits", args.abits))
-            if v is not None
-        ]
-        if given:
-            # a saved graph carries the shapes and bit widths it was lowered with; ignoring the
-            # option would report numbers for a design the user did not ask for
-            raise AccelsimError(
-                f"options for lowering a model ({', '.join(given)}) do not apply to {args.target}: a saved "
-                "graph keeps the shapes and bit widths it was lowered with (re-lower it with `accelsim lower`)"
-            )
         return Graph.load(args.target)
     return _lower(args, args.target)
 
@@ -79,9 +108,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from accelsim.sim import simulate, simulate_scalesim
 
     shown: Report | WorkloadReport  # what is printed and written; ``timing`` is its simulation
+    _check_simulate_inputs(args)
     if args.scalesim_config or args.topology:
-        if not (args.scalesim_config and args.topology):
-            raise AccelsimError("--scalesim-config and --topology go together")
         shown = timing = simulate_scalesim(args.scalesim_config, args.topology)
     elif args.workload:
         from accelsim.eval import simulate_workload

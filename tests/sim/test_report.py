@@ -99,10 +99,35 @@ def test_cli_simulate_graph_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert len(err) == 1 and "does not fit kv260" in err[0] and "dsp: 4128 used > 1248" in err[0]
     assert main(["simulate", str(gpath), "--hw", "nope"]) == 2
     assert "unknown hardware config 'nope'" in capsys.readouterr().err
-    # lowering options on a saved graph would be silently ignored: refused instead
-    assert main(["simulate", str(gpath), "--wbits", "4", "--img-size", "64"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--wbits", "4", "--img-size", "64"],
+            "options for lowering a model (--img-size, --wbits) do not apply to",
+        ),
+        (["--accuracy"], "--accuracy needs --workload"),
+        (
+            ["--topology", "t.csv"],
+            "simulate takes one input, got MODEL|graph.json and --scalesim-config/--topology",
+        ),
+        (["--workload", "w.yaml"], "simulate takes one input, got MODEL|graph.json and --workload"),
+    ],
+)
+def test_cli_simulate_refuses_options_it_would_ignore(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gpath = vit_graph((64, 1, 2), img_size=32).save(tmp_path / "g.json")
+    assert main(["simulate", str(gpath), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "options for lowering a model (--img-size, --wbits) do not apply" in err[0]
+    assert len(err) == 1 and message in err[0]
+
+
+def test_cli_lowering_options_do_not_apply_to_workloads(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--workload", "w.yaml", "--abits", "4"]) == 2
+    assert "(--abits) do not apply to --workload: its recipe sets" in capsys.readouterr().err
 
 
 @pytest.mark.slow
