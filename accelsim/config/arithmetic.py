@@ -9,6 +9,7 @@ Example YAML::
     accumulator_bits: 24
     softmax: int
     gelu: lut
+    hardswish: lut
     layernorm: int
     la_divisor: log2_shift
     overflow: raise
@@ -40,6 +41,8 @@ class ArithmeticConfig(Strict):
             arXiv:2101.01321, Alg. 2, then an integer division).
         gelu: ``float`` or ``lut`` (a ``2**lut_bits``-entry table over ``[-lut_range, lut_range]``,
             identity above and zero below the range).
+        hardswish: ``float`` or ``lut`` (EfficientViT's activation, the same kind of table; exact
+            at both tails, where hardswish is 0 below -3 and the identity above 3).
         layernorm: ``float`` or ``int`` (I-BERT's integer layernorm: integer mean, integer variance,
             integer square root, fixed-point affine).
         la_divisor: the linear-attention normaliser: ``log2_shift`` (divide by the nearest power of
@@ -51,8 +54,8 @@ class ArithmeticConfig(Strict):
             whose input is not already an integer tensor with one scale (float or per-channel).
         softmax_out_frac_bits: fractional bits of the integer softmax's probabilities before they
             are requantised to the output tensor's format.
-        lut_bits: index bits of the GELU table.
-        lut_range: the GELU table covers ``[-lut_range, lut_range]``.
+        lut_bits: index bits of the activation tables.
+        lut_range: the activation tables cover ``[-lut_range, lut_range]``.
     """
 
     accumulator_bits: int = Field(default=32, ge=8, le=48)
@@ -60,6 +63,7 @@ class ArithmeticConfig(Strict):
     requant_rounding: Literal["half_up", "half_even", "floor"] = "half_up"
     softmax: Literal["float", "int"] = "int"
     gelu: Literal["float", "lut"] = "lut"
+    hardswish: Literal["float", "lut"] = "lut"
     layernorm: Literal["float", "int"] = "int"
     la_divisor: Literal["log2_shift", "true_divide"] = "log2_shift"
     overflow: Literal["raise", "report"] = "raise"
@@ -81,7 +85,12 @@ class ArithmeticConfig(Strict):
     @classmethod
     def float_units(cls, **overrides: object) -> ArithmeticConfig:
         """Integer MACs, but every special unit in float (the fake-quant model's semantics)."""
-        base: dict[str, object] = {"softmax": "float", "gelu": "float", "layernorm": "float"}
+        base: dict[str, object] = {
+            "softmax": "float",
+            "gelu": "float",
+            "hardswish": "float",
+            "layernorm": "float",
+        }
         base.update(overrides)
         return cls.model_validate(base)
 

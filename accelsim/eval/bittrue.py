@@ -36,8 +36,9 @@ range-checked like a MAC's. Other element-wise ops, and an add with a float oper
 real values in float32.
 
 Special units follow :class:`~accelsim.config.arithmetic.ArithmeticConfig`: softmax as I-BERT's
-shift-based integer exp, GELU as a lookup table, layernorm with integer mean/variance/square
-root, and the linear-attention normaliser as a shift by the nearest power of two. An integer
+shift-based integer exp, GELU and hardswish as lookup tables, layernorm with integer
+mean/variance/square root, and the linear-attention normaliser as a shift by the nearest power of
+two. An integer
 unit takes its input through a fixed-point converter of ``unit_frac_bits`` fractional bits (an
 integer requantisation from codes, a rounding from float).
 """
@@ -1132,6 +1133,12 @@ def gelu_ref(x: np.ndarray, approximate: str = "none") -> np.ndarray:
     return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
 
 
+def hardswish_ref(x: np.ndarray) -> np.ndarray:
+    """Hardswish in float64, as torch's ``F.hardswish``: ``x * relu6(x + 3) / 6``."""
+    x = np.asarray(x, dtype=np.float64)
+    return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
 def _softplus(x: np.ndarray, beta: float = 1.0, threshold: float = 20.0) -> np.ndarray:
     return np.where(x * beta > threshold, x, np.log1p(np.exp(np.minimum(x * beta, threshold))) / beta)
 
@@ -1141,7 +1148,7 @@ _UNARY: dict[str, Callable[[np.ndarray, list[Any], dict[str, Any]], np.ndarray]]
     "relu": lambda x, a, k: np.maximum(x, 0),
     "relu6": lambda x, a, k: np.clip(x, 0, 6),
     "gelu": lambda x, a, k: gelu_ref(x, str(k.get("approximate", a[0] if a else "none"))),
-    "hardswish": lambda x, a, k: x * np.clip(x + 3, 0, 6) / 6,
+    "hardswish": lambda x, a, k: hardswish_ref(x),
     "hardsigmoid": lambda x, a, k: np.clip(x + 3, 0, 6) / 6,
     "hardtanh": lambda x, a, k: np.clip(x, a[0] if a else -1.0, a[1] if len(a) > 1 else 1.0),
     "leaky_relu": lambda x, a, k: np.where(x >= 0, x, x * (a[0] if a else 0.01)),
@@ -1190,21 +1197,25 @@ def _activation(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     if "approximate" in op.attrs:
         kw.setdefault("approximate", op.attrs["approximate"])
     if fn == "gelu" and ctx.arith.gelu == "lut":
-        return [_gelu_lut(ctx, op, vals[0], str(kw.get("approximate", args[1] if len(args) > 1 else "none")))]
+        approx = str(kw.get("approximate", args[1] if len(args) > 1 else "none"))
+        return [_lut_activation(ctx, op, vals[0], lambda xs: gelu_ref(xs, approx))]
+    if fn == "hardswish" and ctx.arith.hardswish == "lut":
+        return [_lut_activation(ctx, op, vals[0], hardswish_ref)]
     ctx.stats.float_ops.add(op.name)
     x = real(vals[0])
     return [np.asarray(_UNARY[fn](x, list(args[1:]), kw), dtype=np.float32)]
 
 
-def _gelu_lut(ctx: _Ctx, op: Op, x: Value, approx: str) -> Value:
-    """GELU through a table: indexed by the input code when it is a narrow integer tensor, else by a
-    ``lut_bits`` fixed-point grid over ``[-lut_range, lut_range]`` (identity above, 0 below). When
-    the output is quantised the table holds output codes, as a hardware LUT would."""
+def _lut_activation(ctx: _Ctx, op: Op, x: Value, f: Callable[[np.ndarray], np.ndarray]) -> Value:
+    """An activation ``f`` (GELU, hardswish: 0 far below zero, the identity far above) through a
+    table: indexed by the input code when it is a narrow integer tensor, else by a ``lut_bits``
+    fixed-point grid over ``[-lut_range, lut_range]`` (identity above, ``f(0)`` = 0 below). When the
+    output is quantised the table holds output codes, as a hardware LUT would."""
     qp = ctx.graph.quant.get(op.outputs[0])
     out_q = qp if qp is not None and qp.mode == "uniform" and qp.scale.ndim == 0 else None
 
     def table_of(xs: np.ndarray) -> np.ndarray:
-        y = gelu_ref(xs, approx).astype(np.float32)
+        y = f(xs).astype(np.float32)
         return quantize_float(y, out_q) if out_q is not None else y
 
     ctx.stats.integer_ops.add(op.name)
@@ -1595,6 +1606,7 @@ __all__ = [
     "fixed_point_multiplier",
     "gelu_ref",
     "handler_for",
+    "hardswish_ref",
     "log2_values",
     "quantize_float",
     "real",

@@ -305,6 +305,8 @@ def _unit_graph(kind: OpKind, attrs: dict, n: int = 24, with_affine: bool = Fals
         (OpKind.SOFTMAX, {"rows": 4, "length": 24, "dim": -1}, False, 3e-3),
         (OpKind.LAYERNORM, {"rows": 4, "length": 24, "eps": 1e-5}, True, 1e-2),
         (OpKind.ACTIVATION, {"fn": "gelu", "elements": 96}, False, 2e-2),
+        # a grid step of 12/1024 times a slope of at most 1.5, halved: 0.009
+        (OpKind.ACTIVATION, {"fn": "hardswish", "elements": 96}, False, 1e-2),
     ],
 )
 def test_integer_units_approximate_their_float_versions(
@@ -319,15 +321,27 @@ def test_integer_units_approximate_their_float_versions(
     assert 0 < np.abs(y_int - y_float).max() < tol
 
 
-def test_gelu_lut_indexed_by_int8_codes_is_exact_per_code() -> None:
-    g = _unit_graph(OpKind.ACTIVATION, {"fn": "gelu", "elements": 96})
+@pytest.mark.parametrize("fn", ["gelu", "hardswish"])
+def test_activation_lut_indexed_by_int8_codes_is_exact_per_code(fn: str) -> None:
+    from accelsim.eval.bittrue import gelu_ref, hardswish_ref
+
+    g = _unit_graph(OpKind.ACTIVATION, {"fn": fn, "elements": 96})
     g.quant["x"] = QuantParams(8, np.array(0.05), np.array(128), signed=False)
     x = {"x": np.random.default_rng(3).normal(0, 2, size=(4, 24)).astype(np.float32)}
     xq = quantize_float(x["x"], g.quant["x"])
-    y = execute(g, x)["y"]
-    from accelsim.eval.bittrue import gelu_ref
+    stats = BittrueStats()
+    y = execute(g, x, stats=stats)["y"]
+    ref = gelu_ref if fn == "gelu" else hardswish_ref
+    np.testing.assert_allclose(y, ref((xq - 128) * 0.05), rtol=1e-6, atol=1e-7)
+    assert stats.integer_ops == {"u"}
 
-    np.testing.assert_allclose(y, gelu_ref((xq - 128) * 0.05), rtol=1e-6, atol=1e-7)
+
+def test_hardswish_lut_is_exact_beyond_its_range() -> None:
+    # below -lut_range the table gives hardswish's 0, above it the identity: both exact
+    g = _unit_graph(OpKind.ACTIVATION, {"fn": "hardswish", "elements": 96})
+    x = np.tile(np.array([-50.0, -6.5, 6.5, 50.0] * 6, np.float32), (4, 1))
+    y = execute(g, {"x": x}, ArithmeticConfig(lut_range=6.0))["y"]
+    np.testing.assert_array_equal(y, np.where(x > 0, x, 0.0))
 
 
 def _la_graph(eps: float = 1e-5) -> Graph:

@@ -1,18 +1,17 @@
 """Integration: the shipped reference models at W8A8, bit-true on the simulated hardware's arithmetic
-(integer softmax/GELU-LUT/layernorm, integer residual adds, 32-bit accumulators) against the torch
-fake-quant model, on the ZCU102 default (no linear-attention unit: the vector unit divides).
+(integer softmax, GELU and hardswish tables, integer layernorm, integer residual adds, 32-bit
+accumulators) against the torch fake-quant model, on the ZCU102 default (no linear-attention unit:
+the vector unit divides).
 
 Stated tolerance: top-1 agreement >= 99% of the test images; the 99th percentile of the logit
 differences at most 2% of the largest fake-quant logit magnitude; and the single largest difference
 at most a stated share of it:
 - ref_deit, 4%: measured 100% agreement, p99 0.063 and max 0.107 at magnitude 4.92 (1.3%, 2.2%);
-- ref_efficientvit, 10%: measured 100% agreement, p99 0.042 and max 0.372 at magnitude 4.22 (1.0%,
-  8.8%). The largest difference is one sensitive image (test image 182); it is 0.305 with float
-  residual adds and does not move with wider fixed-point formats or float units, so it is 1-LSB
-  rounding flips (integer requantisation and the residual add's rounding into the accumulator,
-  where fake-quant rounds once in float) amplified by the network, not an executor error. On
-  zcu102_trio (log2-shift divider, which the w8a8 recipe's model does not have) it is p99 0.077,
-  max 0.313.
+- ref_efficientvit, 7.5%: measured 100% agreement, p99 0.054 and max 0.165 at magnitude 4.22 (1.3%,
+  3.9%). The max is one sensitive image and moves with any 1-LSB rounding change (0.305 with float
+  residual adds and float hardswish, 0.372 with integer adds and float hardswish); the p99 is the
+  steadier figure. On zcu102_trio (log2-shift divider, which the w8a8 recipe's model does not have):
+  p99 0.089, max 0.242.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ pytest.importorskip("torch")
 from accelsim.eval.models import WORKLOADS_DIR, reference_spec
 
 MODELS = ["ref_deit", "ref_efficientvit"]
-LOGIT_TOLERANCE = {"ref_deit": 0.04, "ref_efficientvit": 0.10}
+LOGIT_TOLERANCE = {"ref_deit": 0.04, "ref_efficientvit": 0.075}
 P99_TOLERANCE = 0.02
 
 
