@@ -253,7 +253,9 @@ class Report:
         """A readable terminal summary plus the most expensive layers."""
         fit = "yes" if self.fits else "NO (" + "; ".join(self.overflow) + ")"
         lines = [
-            f"{self.graph} on {self.hardware} ({self.board}, {self.clock_mhz:g} MHz)",
+            # the array's shape printed from the config itself: a copied YAML keeps its old ``name``
+            f"{self.graph} on {self.hardware} ({self.board}, {self._hw.array.rows}x{self._hw.array.cols} "
+            f"{self._hw.array.dataflow}, {self.clock_mhz:g} MHz)",
             f"  latency {self.latency_ms:.3f} ms ({self.total_cycles:,} cycles)   {self.fps:,.1f} FPS",
             f"  {self.gops:,.1f} GOPS   {self.gops_per_dsp:.3f} GOPS/DSP   array utilisation {self.array_utilization:.1%}",
             f"  DSP {self.dsp_used:,}  BRAM36 {self.bram36_used:,}  URAM {self.uram_used:,}  LUT ~{self.lut_used:,}"

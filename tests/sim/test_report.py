@@ -155,3 +155,18 @@ def test_layer_rows_name_the_module_each_op_came_from() -> None:
     ]
     assert r.to_dict()["layers"][0]["module"] == "blocks.0.mlp.fc1"
     assert "blocks.0.mlp.fc1" in r.table()
+
+
+def test_cli_output_into_a_closed_pipe_is_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`accelsim simulate g.json | head -1`: the reader leaves early; exit 141 like other tools, quietly."""
+    import os
+
+    gpath = vit_graph((64, 1, 2), img_size=32).save(tmp_path / "g.json")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "w", buffering=1) as closed_pipe:
+        monkeypatch.setattr("sys.stdout", closed_pipe)
+        assert main(["simulate", str(gpath)]) == 141
+    assert "Traceback" not in capsys.readouterr().err
