@@ -195,6 +195,13 @@ def _requant(
     return out.reshape(x.shape)
 
 
+def _rescale(x: np.ndarray, m: np.ndarray, axis: int | None, arith: ArithmeticConfig) -> np.ndarray:
+    """``round(x * m)`` by fixed-point multipliers with no clamp: a move onto a finer (or wider) grid
+    inside the datapath, not a requantisation to a narrow format."""
+    big = np.iinfo(np.int64).max
+    return _requant(x, m, axis, np.zeros(()), -big, big, arith)
+
+
 def _norm_axis(axis: int | None, ndim: int) -> int | None:
     if axis is None:
         return None
@@ -268,8 +275,7 @@ def _to_fixed(v: Value, frac_bits: int, arith: ArithmeticConfig) -> np.ndarray:
         m = v.scale / s
         if v.per_tensor and float(m) == 1.0:
             return v.centered()
-        big = np.iinfo(np.int64).max
-        return _requant(v.centered(), m, v.axis, np.zeros(()), -big, big, arith)
+        return _rescale(v.centered(), m, v.axis, arith)
     return np.rint(np.asarray(v, dtype=np.float64) / s).astype(np.int64)
 
 
@@ -740,8 +746,7 @@ def _linear_attention(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
         # zero, so its numerator is 0 too: multiplier 0 is exact and spares eps's tiny divisor
         m = np.where(np.isfinite(m) & (den.reshape(-1) != 0), m, 0.0)
         rows = m.shape[0]
-        big = np.iinfo(np.int64).max
-        out = _requant(num.reshape(rows, -1), m, 0, np.zeros(()), -big, big, ctx.arith).reshape(num.shape)
+        out = _rescale(num.reshape(rows, -1), m, 0, ctx.arith).reshape(num.shape)
         ctx.stats.integer_ops.add(op.name)
         out_bits = max(32, v.bits + _LA_OUT_FRAC + 1)
         return [IntVal(out, np.asarray(out_scale), np.zeros((), np.int64), None, out_bits, acc=True)]
@@ -1227,8 +1232,7 @@ def _lut_activation(ctx: _Ctx, op: Op, x: Value, f: Callable[[np.ndarray], np.nd
         step = 2.0 * ctx.arith.lut_range / 2**ctx.arith.lut_bits
         half = 2 ** (ctx.arith.lut_bits - 1)
         if isinstance(x, IntVal):
-            big = np.iinfo(np.int64).max
-            idx = _requant(x.centered(), x.scale / step, x.axis, np.zeros(()), -big, big, ctx.arith)
+            idx = _rescale(x.centered(), x.scale / step, x.axis, ctx.arith)
         else:
             idx = np.rint(np.asarray(x, dtype=np.float64) / step).astype(np.int64)
         table = table_of(np.arange(-half, half, dtype=np.float64) * step)
@@ -1290,14 +1294,13 @@ def _integer_add(ctx: _Ctx, op: Op, fn: str, a: IntVal, b: IntVal) -> IntVal | N
     else:
         finest = min(float(np.min(a.scale)), float(np.min(b.scale)))
         scale, axis = np.asarray(finest * 2.0**-_ADD_GUARD_BITS), None
-    big = np.iinfo(np.int64).max
 
     def onto_grid(v: IntVal) -> np.ndarray:
         if v.scale.shape == scale.shape and np.array_equal(v.scale, scale):
             return v.centered()
         # per-channel multipliers along whichever operand is per-channel (at most one axis here)
         ch_axis = axis if scale.ndim else v.axis
-        return _requant(v.centered(), v.scale / scale, ch_axis, np.zeros(()), -big, big, ctx.arith)
+        return _rescale(v.centered(), v.scale / scale, ch_axis, ctx.arith)
 
     qa, qb = onto_grid(a), onto_grid(b)
     total = qa + qb if fn == "add" else qa - qb
