@@ -70,16 +70,31 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def torch_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
+    """MACs of one forward as torch's ``FlopCounterMode`` counts them (FLOPs / 2: a multiply-add
+    is two FLOPs), with the same answer on every torch release we support.
+
+    The math backend of ``scaled_dot_product_attention`` is forced: from torch 2.14 the counter no
+    longer counts the fused CPU attention kernel, so it under-counts every fused attention (the math
+    backend runs the same products as plain matmuls, which it counts). Inputs may be on the meta
+    device (no weights needed).
+    """
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model(*inputs)
+    return int(counter.get_total_flops()) // 2
+
+
 def count_macs(model: nn.Module, example: torch.Tensor) -> tuple[int, str]:
     """MACs of one forward pass on ``example`` (batch 1 recommended) and where the count came from.
 
     The lowered Graph (``accelsim.lower``) is the source of truth, since it is what is simulated;
-    until lowering is available (or when it rejects the model) torch's ``FlopCounterMode`` is used
-    (FLOPs / 2: it counts a multiply-add as two). The second value is ``"graph"`` or ``"torch"``.
+    until lowering is available (or when it rejects the model) torch's flop counter is used
+    (:func:`torch_macs`). The second value is ``"graph"`` or ``"torch"``.
     """
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
     try:
         from accelsim.lower import lower
 
@@ -89,9 +104,15 @@ def count_macs(model: nn.Module, example: torch.Tensor) -> tuple[int, str]:
     except (AccelsimError, NotImplementedError, TypeError) as e:
         log.warning("lowering the model for MACs failed (%s); counting with torch instead", e)
     model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        model(example)
-    return int(fc.get_total_flops()) // 2, "torch"
+    return torch_macs(model, example), "torch"
 
 
-__all__ = ["Accuracy", "count_macs", "count_params", "measure_accuracy", "predict", "topk_correct"]
+__all__ = [
+    "Accuracy",
+    "count_macs",
+    "count_params",
+    "measure_accuracy",
+    "predict",
+    "topk_correct",
+    "torch_macs",
+]

@@ -44,7 +44,7 @@ FORMAT_NAME = "accelsim.graph"
 FORMAT_VERSION = 1
 
 
-class OpKind(str, enum.Enum):
+class OpKind(enum.StrEnum):
     MATMUL = "matmul"
     CONV2D = "conv2d"
     DWCONV2D = "dwconv2d"
@@ -62,9 +62,6 @@ class OpKind(str, enum.Enum):
     SLICE = "slice"
     PAD = "pad"
     GATHER = "gather"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: Kinds that only move or re-index data; they cost no MACs.

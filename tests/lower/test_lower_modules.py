@@ -247,7 +247,7 @@ class FusedAttention(nn.Module):
 
 @pytest.mark.parametrize("masked", [False, True])
 def test_sdpa_is_decomposed_like_unfused_attention(masked: bool) -> None:
-    from torch.utils.flop_counter import FlopCounterMode
+    from accelsim.eval.accuracy import torch_macs
 
     model = FusedAttention(masked=masked)
     g = lower(model, (2, 7, 16), keep_constants=True)
@@ -260,7 +260,8 @@ def test_sdpa_is_decomposed_like_unfused_attention(masked: bool) -> None:
         (4, 7, 7, 8),
     ]
     x = torch.randn(2, 7, 16)
-    with FlopCounterMode(display=False) as fc, torch.no_grad():
+    # the oracle forces the math SDPA backend: torch 2.14's counter skips the fused CPU kernel
+    assert g.total_macs == torch_macs(model, x)
+    with torch.no_grad():
         ref = model(x)
-    assert g.total_macs == fc.get_total_flops() // 2
     torch.testing.assert_close(replay(g, x)[0], ref)
