@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from accelsim._io import write_text_atomic
 from accelsim.errors import AccelsimError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,7 +26,7 @@ log = logging.getLogger("accelsim")
 
 
 def _write_json(path: str, data: Any) -> None:
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def _is_graph_file(target: str) -> bool:
@@ -99,7 +100,7 @@ def _cmd_lower(args: argparse.Namespace) -> int:
     else:
         text = str(graph.summary())
     if args.output:
-        Path(args.output).write_text(text)
+        write_text_atomic(args.output, text)
         print(f"wrote {args.output}: {graph.summary().ops} ops, {graph.total_macs / 1e9:.3f} GMACs")
     else:
         print(text)
@@ -107,33 +108,40 @@ def _cmd_lower(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from accelsim.sim import simulate, simulate_scalesim
+    from accelsim.sim import build_report, map_graph, run, save_trace
 
     shown: Report | WorkloadReport  # what is printed and written; ``timing`` is its simulation
     _check_simulate_inputs(args)
-    if args.scalesim_config or args.topology:
-        shown = timing = simulate_scalesim(args.scalesim_config, args.topology)
-    elif args.workload:
+    if args.workload:
         from accelsim.eval import simulate_workload
 
         shown = simulate_workload(args.workload, hw=args.hw, accuracy=args.accuracy)
-        timing = shown.report
+        timing, schedule = shown.report, shown.schedule
+        result = None
     else:
-        if args.target is None:
+        if args.scalesim_config or args.topology:
+            from accelsim.sim.scalesim.bridge import load_scalesim
+
+            hw, graph = load_scalesim(args.scalesim_config, args.topology)
+        elif args.target is None:
             raise AccelsimError(
                 "simulate needs a MODEL name or a graph.json (or --scalesim-config/--topology)"
             )
-        from accelsim.config.hardware import HardwareConfig
+        else:
+            from accelsim.config.hardware import HardwareConfig
 
-        hw = HardwareConfig.load(args.hw)
-        shown = timing = simulate(_load_or_lower(args), hw)
+            hw = HardwareConfig.load(args.hw)
+            graph = _load_or_lower(args)
+        schedule = map_graph(graph, hw)
+        result = run(schedule, record=bool(args.trace))
+        shown = timing = build_report(schedule, result)
     print(shown.table())
     if args.json:
         _write_json(args.json, shown.to_dict())
     if args.csv:
         shown.save_csv(args.csv)
     if args.trace:
-        shown.save_trace(args.trace)
+        save_trace(schedule, args.trace, result)
     if not timing.fits:
         print(
             f"accelsim: error: design does not fit {timing.board}: {'; '.join(timing.overflow)}",

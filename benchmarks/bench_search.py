@@ -5,7 +5,7 @@ Usage (from the repository root)::
     python3 benchmarks/bench_search.py                   # inner loop + synthetic end-to-end search
     python3 benchmarks/bench_search.py --space workloads/search_small.yaml --trials 6   # + a real space
 
-Inner loop: one compression point's Graph (the DeiT-Small op sequence of ``accelsim.sim.synthetic``)
+Inner loop: one compression point's Graph (the DeiT-Small op sequence of ``accelsim.ir.builders``)
 simulated on hardware points sampled from a ZCU102 space (array shape, dataflow, buffers, clock,
 vector lanes, DRAM bandwidth), through the search's own path (knobs applied to the base config,
 validated, simulated) and through a bare ``simulate`` on pre-built configs; the ratio is the
@@ -25,11 +25,11 @@ import numpy as np
 
 from accelsim.config.hardware import HardwareConfig
 from accelsim.config.search import SearchSpace
+from accelsim.ir.builders import vit_graph
 from accelsim.search import SyntheticEvaluator, search
 from accelsim.search.objective import accelsim_simulate
 from accelsim.search.space import apply_knobs, sample_hardware
 from accelsim.sim import compile_graph, simulate
-from accelsim.sim.synthetic import vit_graph
 
 HW_KNOBS = {
     "array.rows": [8, 16, 24, 32, 48, 64],

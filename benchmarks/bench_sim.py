@@ -8,7 +8,7 @@
 3. Cold start of ``accelsim simulate graph.json`` in a fresh interpreter (no torch import).
 
 Graphs: ``--graph-dir`` may hold ``deit_base.json`` / ``deit_small.json`` saved by
-``accelsim lower``; otherwise the hand-built DeiT graphs of ``accelsim.sim.synthetic`` are used
+``accelsim lower``; otherwise the hand-built DeiT graphs of ``accelsim.ir.builders`` are used
 (same GEMM shapes; no torch needed). The machine's load average is printed with the figures,
 since a shared machine slows every number.
 """
@@ -26,8 +26,8 @@ from pathlib import Path
 
 from accelsim.config.hardware import HardwareConfig
 from accelsim.ir import Graph
-from accelsim.sim import compile_graph, simulate, simulate_many
-from accelsim.sim.synthetic import vit_graph
+from accelsim.ir.builders import vit_graph
+from accelsim.sim import compile_graph, map_graph, simulate, simulate_many
 
 
 def _graph(graph_dir: Path | None, name: str, size: str) -> Graph:
@@ -84,7 +84,7 @@ def main() -> None:
     compile_s = time.perf_counter() - t
     r = simulate(ga, hw)
     warm = _best_of(lambda: simulate(ga, hw))
-    tiles = int(r._plan.n_tiles.sum())
+    tiles = map_graph(ga, hw).n_tiles
     print(f"[1] {base.name}: {len(base)} ops, {tiles} tiles; compile once {compile_s * 1e3:.1f} ms; "
           f"warm simulate {warm * 1e3:.2f} ms ({tiles / warm / 1e6:.1f} M tiles/s); "
           f"{r.fps:.1f} FPS, {r.gops_per_dsp:.3f} GOPS/DSP on {hw.name}")  # fmt: skip

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from accelsim.sim.scalesim_io import read_scalesim_config, read_scalesim_topology
-from accelsim.sim.systolic import DATAFLOW_CODES, gemm_timing, gemm_timing_batch
+from accelsim.sim.engines.systolic import DATAFLOW_CODES, gemm_timing, gemm_timing_batch
+from accelsim.sim.scalesim.io import read_scalesim_config, read_scalesim_topology
 
 ROOT = Path(__file__).resolve().parents[1]
 REF_DIR = ROOT / "tests" / "data" / "scalesim" / "reference"
@@ -86,12 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         for ref in run["layers"]:
             dims = layers[ref["name"]].gemm_dims()
             hw = (cfg.array_rows, cfg.array_cols)
-            t = gemm_timing(*dims, *hw, cfg.dataflow)
+            t = gemm_timing(*dims, *hw, cfg.dataflow, "scalesim")
             if t.compute_cycles != ref["compute_cycles"]:
                 sys.exit(
                     f"MISMATCH {run['config']} {ref['name']}: {t.compute_cycles} != {ref['compute_cycles']}"
                 )
-            ours_s += _time_per_call(gemm_timing, *dims, *hw, cfg.dataflow)
+            ours_s += _time_per_call(gemm_timing, *dims, *hw, cfg.dataflow, "scalesim")
             batch_rows.append((*dims, *hw, DATAFLOW_CODES[cfg.dataflow]))
         per_cfg[run["config"]].append((run["wall_s"], ours_s))
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'all':16s} {n_rows:6d} {tot_ref:12.2f} {tot_ours * 1e6:12.1f} {tot_ref / tot_ours:12,.0f}x")
 
     a = np.array(batch_rows, dtype=np.int64).T
-    batch_s = _time_per_call(gemm_timing_batch, *a)
+    batch_s = _time_per_call(lambda *x: gemm_timing_batch(*x, timing="scalesim"), *a)
     print(f"gemm_timing_batch over all {a.shape[1]} layers in one call: {batch_s * 1e6:.1f} us "
           f"-> {tot_ref / batch_s:,.0f}x")  # fmt: skip
 

@@ -36,15 +36,42 @@ Dataflow = Literal["ws", "os", "is"]
 DspKind = Literal["dsp48e2", "dsp58"]
 MemoryKind = Literal["bram", "uram"]
 
-#: Default MACs per DSP slice by operand bits, per DSP primitive.
-#: DSP48E2 (UltraScale+): two INT8 products sharing one operand fit the 27x18 multiplier
-#: (Xilinx WP486, "Deep Learning with INT8 Optimization on Xilinx Devices"); four INT4 products
-#: (Xilinx WP521, "Convolutional Neural Network with INT4 Optimization on Xilinx Devices").
-#: DSP58 (Versal): three INT8 MACs per slice in INT8 vector mode (Xilinx AM004, Versal ACAP DSP
-#: Engine Architecture Manual). 16-bit operands: one MAC per slice on both.
-DEFAULT_PACKING: dict[str, dict[int, int]] = {
-    "dsp48e2": {4: 4, 8: 2, 16: 1},
-    "dsp58": {8: 3, 16: 1},
+
+class PackingEntry(Strict):
+    """Products one DSP slice computes per cycle for operands of at most ``wbits`` (the weight, or
+    stationary, operand B) and ``abits`` (the activation operand A): ``m`` along the GEMM's M
+    (tokens), ``k`` along K (a dot product inside the DSP), ``n`` along N (output features). See
+    :mod:`accelsim.sim.engines.systolic` for how each maps onto the array.
+    """
+
+    wbits: int = Field(ge=1, le=64)
+    abits: int = Field(ge=1, le=64)
+    m: int = Field(default=1, ge=1, le=8)
+    k: int = Field(default=1, ge=1, le=8)
+    n: int = Field(default=1, ge=1, le=8)
+
+    @property
+    def macs(self) -> int:
+        return self.m * self.k * self.n
+
+
+#: Default packing per DSP primitive.
+#: DSP48E2 (UltraScale+): two INT8 products sharing one operand fit the 27x18 multiplier, two weights
+#: times one activation (Xilinx WP486, "Deep Learning with INT8 Optimization on Xilinx Devices");
+#: four INT4 products as a 2x2 outer product, two weights x two activations (Sommer et al.,
+#: "DSP-Packing: Squeezing Low-precision Arithmetic into FPGA DSP Blocks", arXiv:2203.11028; Xilinx
+#: WP521 reports the INT4 DPU built this way). DSP58 (Versal): the INT8 vector mode is a three-term
+#: dot product, three weights x three activations summed in one slice (Xilinx AM004, Versal ACAP
+#: DSP Engine Architecture Manual, "INT8 vector dot product"): three MACs along K, not three
+#: independent products. 16-bit operands: one MAC per slice on both. An (8, 8) entry covers W4A8 and
+#: W8A4 as well (no cited packing does better for mixed widths on these slices).
+DEFAULT_PACKING: dict[str, tuple[PackingEntry, ...]] = {
+    "dsp48e2": (
+        PackingEntry(wbits=16, abits=16),
+        PackingEntry(wbits=8, abits=8, n=2),
+        PackingEntry(wbits=4, abits=4, m=2, n=2),
+    ),
+    "dsp58": (PackingEntry(wbits=16, abits=16), PackingEntry(wbits=8, abits=8, k=3)),
 }
 
 
@@ -74,11 +101,44 @@ class BoardSpec(Strict):
 
 
 class ArrayConfig(Strict):
-    """The systolic array of DSP-based PEs (physical DSP grid; packing adds logical columns)."""
+    """The systolic array: ``rows x cols`` physical DSP slices (packing puts several products in a
+    slice, :class:`PackingEntry`).
+
+    ``dataflow`` is one of ``ws``, ``os``, ``is``, or a list of them for a reconfigurable array (the
+    mapper picks, per op, the listed dataflow with the fewest stall-free cycles; ties go to the
+    first listed). ``timing``: ``pipelined`` (folds stream back to back with double-buffered
+    stationary registers, what FPGA arrays build) or ``scalesim`` (SCALE-Sim 3.0.0's per-fold
+    model, for exact agreement with it); see :mod:`accelsim.sim.engines.systolic`.
+    """
 
     rows: int = Field(gt=0, le=4096)
     cols: int = Field(gt=0, le=4096)
-    dataflow: Dataflow = "ws"
+    dataflow: Dataflow | tuple[Dataflow, ...] = "ws"
+    timing: Literal["pipelined", "scalesim"] = "pipelined"
+
+    @field_validator("dataflow", mode="before")
+    @classmethod
+    def _one_or_several_dataflows(cls, v: object) -> object:
+        # one message for a bad name, instead of one per member of the union
+        allowed = ("ws", "os", "is")
+        names = list(v) if isinstance(v, list | tuple) else [v]
+        bad = [n for n in names if n not in allowed]
+        if not names or bad:
+            # the error formatter appends the input when it is a scalar; name the culprit in a list
+            where = f" ({bad[0]!r} in the list)" if bad and isinstance(v, list | tuple) else ""
+            raise ValueError(f"must be one of 'ws', 'os', 'is' or a list of them{where}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"lists a dataflow twice: {names}")
+        return names[0] if len(names) == 1 else tuple(names)
+
+    @property
+    def dataflows(self) -> tuple[Dataflow, ...]:
+        """The dataflows the array can run, in the config's order."""
+        return self.dataflow if isinstance(self.dataflow, tuple) else (self.dataflow,)
+
+    @property
+    def dataflow_label(self) -> str:
+        return "/".join(self.dataflows)
 
 
 class BufferConfig(Strict):
@@ -116,7 +176,7 @@ class VectorUnitConfig(Strict):
     """Vector unit: layernorm, activations (GELU/Hardswish/ReLU...), eltwise, requantisation.
 
     ``lanes`` elements per cycle per pass (layernorm makes 3 passes: mean, variance, normalise);
-    timing in :mod:`accelsim.sim.units`. ``buffer_kib`` of private BRAM (row buffers), if any.
+    timing in :mod:`accelsim.sim.engines.units`. ``buffer_kib`` of private BRAM (row buffers), if any.
     """
 
     lanes: int = Field(gt=0)
@@ -230,7 +290,9 @@ class HardwareConfig(Strict):
     board: BoardSpec
     clock_mhz: float = Field(gt=0, le=2000)
     array: ArrayConfig
-    packing: dict[int, int] = Field(default_factory=dict)
+    #: products per DSP by operand bits; default: the board's DSP primitive (:data:`DEFAULT_PACKING`).
+    #: The short form ``{bits: n}`` is ``{wbits: bits, abits: bits, n: n}``.
+    packing: tuple[PackingEntry, ...] = ()
     buffers: BufferConfig
     dram: DramConfig | None = None
     units: UnitsConfig = UnitsConfig()
@@ -252,19 +314,33 @@ class HardwareConfig(Strict):
             return get_board(v)
         return v
 
+    @field_validator("packing", mode="before")
+    @classmethod
+    def _packing_short_form(cls, v: object) -> object:
+        if isinstance(v, dict):
+            entries = []
+            for bits, n in v.items():
+                if isinstance(bits, bool) or not isinstance(bits, int) or isinstance(n, bool):
+                    raise ValueError(
+                        f"short form wants {{bits: products}} with integers, got {bits!r}: {n!r}"
+                    )
+                entries.append({"wbits": bits, "abits": bits, "n": n})
+            return entries
+        return v
+
     @field_validator("packing")
     @classmethod
-    def _packing_valid(cls, v: dict[int, int]) -> dict[int, int]:
-        for bits, macs in v.items():
-            if not 1 <= bits <= 64 or not 1 <= macs <= 16:
-                raise ValueError(f"entry {bits}: {macs} invalid (bits 1..64, MACs per DSP 1..16)")
+    def _packing_distinct(cls, v: tuple[PackingEntry, ...]) -> tuple[PackingEntry, ...]:
+        keys = [(e.wbits, e.abits) for e in v]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"two entries for the same (wbits, abits): {sorted(keys)}")
         return v
 
     @model_validator(mode="after")
     def _defaults_from_board(self) -> HardwareConfig:
         # Frozen model: fill board-derived defaults in place once, before anyone sees the object.
         if not self.packing:
-            object.__setattr__(self, "packing", dict(DEFAULT_PACKING[self.board.dsp_kind]))
+            object.__setattr__(self, "packing", DEFAULT_PACKING[self.board.dsp_kind])
         if self.dram is None:
             object.__setattr__(self, "dram", DramConfig(bandwidth_gbs=self.board.dram_bandwidth_gbs))
         return self
@@ -276,22 +352,33 @@ class HardwareConfig(Strict):
         assert self.dram is not None
         return self.dram
 
-    def macs_per_dsp(self, bits: int) -> int:
-        """MACs one DSP does per cycle for ``bits``-bit operands (the smallest packing key >= bits).
+    def packing_for(self, wbits: int, abits: int) -> PackingEntry:
+        """The packing of operands of ``wbits`` and ``abits``: of the entries that cover both
+        (``entry.wbits >= wbits`` and ``entry.abits >= abits``), the one with the most products per
+        DSP (so fewer bits never pack fewer products).
 
         Raises:
-            ConfigError: if no packing entry covers ``bits``.
+            ConfigError: if no entry covers the operands.
         """
-        keys = sorted(k for k in self.packing if k >= bits)
-        if not keys:
+        best: PackingEntry | None = None
+        for e in self.packing:
+            if e.wbits >= wbits and e.abits >= abits and (best is None or e.macs > best.macs):
+                best = e
+        if best is None:
+            have = ", ".join(f"w{e.wbits}a{e.abits}" for e in self.packing)
             raise ConfigError(
-                f"{self.name}: packing has no entry for {bits}-bit operands (keys: {sorted(self.packing)})"
+                f"{self.name}: packing has no entry for {wbits}-bit weights and {abits}-bit activations "
+                f"(entries: {have})"
             )
-        return self.packing[keys[0]]
+        return best
 
-    def peak_macs_per_cycle(self, bits: int = 8) -> int:
-        """MACs per cycle of the array for ``bits``-bit operands."""
-        return self.array.rows * self.array.cols * self.macs_per_dsp(bits)
+    def macs_per_dsp(self, wbits: int = 8, abits: int | None = None) -> int:
+        """Products one DSP computes per cycle for these operand bits (``abits`` defaults to ``wbits``)."""
+        return self.packing_for(wbits, wbits if abits is None else abits).macs
+
+    def peak_macs_per_cycle(self, wbits: int = 8, abits: int | None = None) -> int:
+        """MACs per cycle of the array for these operand bits."""
+        return self.array.rows * self.array.cols * self.macs_per_dsp(wbits, abits)
 
     def dram_bytes_per_cycle(self) -> float:
         """Total DRAM bytes per accelerator clock cycle."""

@@ -20,7 +20,7 @@ from accelsim.config.arithmetic import ArithmeticConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from accelsim.config.hardware import HardwareConfig
-    from accelsim.sim.report import Report
+    from accelsim.sim import Report, Schedule
 
 
 def arithmetic_for(hw: HardwareConfig, base: ArithmeticConfig | None = None) -> ArithmeticConfig:
@@ -51,6 +51,7 @@ class WorkloadReport:
 
     workload: str
     report: Report
+    schedule: Schedule
     accuracy: float | None = None
     accuracy_fake_quant: float | None = None
     top1_agreement: float | None = None
@@ -95,11 +96,8 @@ class WorkloadReport:
             )
         return "\n".join(lines)
 
-    def save_csv(self, path: str | Path) -> Path:
-        return self.report.save_csv(path)
-
-    def save_trace(self, path: str | Path) -> Path:
-        return self.report.save_trace(path)
+    def save_csv(self, path: str) -> None:
+        self.report.save_csv(path)
 
 
 def simulate_workload(
@@ -131,7 +129,7 @@ def simulate_workload(
     from accelsim.eval.accuracy import predict
     from accelsim.eval.bittrue import BittrueStats, run_bittrue
     from accelsim.lower import lower
-    from accelsim.sim import simulate
+    from accelsim.sim import build_report, map_graph, run
 
     workload = Workload.load(workload_path)
     hw_cfg = HardwareConfig.load(hw)
@@ -142,8 +140,9 @@ def simulate_workload(
     cw = compress_workload(workload, accuracy=False)
     compressed, test = cw.model, cw.test
     graph = lower(compressed, tuple(cw.example.shape), keep_constants=accuracy, name=workload.name)
-    report = simulate(graph, hw_cfg)
-    out = WorkloadReport(workload.name, report, arithmetic=arith.model_dump())
+    schedule = map_graph(graph, hw_cfg)
+    report = build_report(schedule, run(schedule))
+    out = WorkloadReport(workload.name, report, schedule, arithmetic=arith.model_dump())
     if not accuracy:
         return out
     logits_fq, labels = predict(compressed, test)

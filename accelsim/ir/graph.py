@@ -195,12 +195,26 @@ class Graph:
         self._consumers: dict[str, list[str]] = {}
         self._inputs: list[str] | None = None
         self._outputs: list[str] | None = None
+        self._version = 0
 
     # -- construction -------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """Edit counter: every change through this API bumps it (caches of derived data key on it)."""
+        return self._version
+
     def add_tensor(self, tensor: Tensor) -> None:
         if tensor.name in self.tensors:
             raise GraphFormatError(f"tensor {tensor.name!r} defined twice")
         self.tensors[tensor.name] = tensor
+        self._version += 1
+
+    def replace_tensor(self, tensor: Tensor) -> None:
+        """Swap the tensor of the same name for ``tensor`` (e.g. new bits after quantisation)."""
+        if tensor.name not in self.tensors:
+            raise GraphFormatError(f"replace_tensor({tensor.name!r}): no such tensor")
+        self.tensors[tensor.name] = tensor
+        self._version += 1
 
     def add_op(self, op: Op) -> None:
         """Add ``op``; its input and output tensors must already be added."""
@@ -215,6 +229,7 @@ class Graph:
                     f"op {op.name!r}: tensor {t!r} already produced by {self._producer[t]!r}"
                 )
         self._nx.add_node(op.name, op=op)
+        self._version += 1
         for t in op.outputs:
             self._producer[t] = op.name
             for consumer in self._consumers.get(t, ()):
@@ -240,6 +255,7 @@ class Graph:
         if old.inputs != op.inputs or old.outputs != op.outputs:
             raise GraphFormatError(f"replace_op({op.name!r}) may not change its tensors")
         self._nx.nodes[op.name]["op"] = op
+        self._version += 1
 
     def set_io(self, inputs: Iterable[str] | None = None, outputs: Iterable[str] | None = None) -> None:
         """Pin the graph's inputs and outputs (by default derived from producers/consumers)."""
@@ -247,6 +263,7 @@ class Graph:
             self._inputs = list(inputs)
         if outputs is not None:
             self._outputs = list(outputs)
+        self._version += 1
 
     # -- queries ------------------------------------------------------------------------------
     @property

@@ -205,13 +205,13 @@ class LoweringContext:
         if isinstance(value, Act):
             t = self.graph.tensors[value.name]
             if t.bits != qparams.bits:
-                self.graph.tensors[value.name] = Tensor(t.name, t.shape, qparams.bits, t.weight)
+                self.graph.replace_tensor(Tensor(t.name, t.shape, qparams.bits, t.weight))
             self.graph.quant[value.name] = qparams
         elif isinstance(value, Const):
             self.bits_override[value.name] = qparams.bits
             if value.name in self.graph.tensors:
                 t = self.graph.tensors[value.name]
-                self.graph.tensors[value.name] = Tensor(t.name, t.shape, qparams.bits, t.weight)
+                self.graph.replace_tensor(Tensor(t.name, t.shape, qparams.bits, t.weight))
             self.graph.quant[value.name] = qparams
 
     # -- emitting -----------------------------------------------------------------------------

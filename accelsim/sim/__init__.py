@@ -1,26 +1,36 @@
 """The cycle-level simulator: map a Graph onto an accelerator, run its tiles, report.
 
-``simulate(graph, hw) -> Report`` for one design point, ``simulate_many(graph, hws)`` for a sweep
-(the graph is flattened once), ``simulate_scalesim(cfg, topology)`` for SCALE-Sim inputs.
-No torch on this path: a saved graph simulates without it.
+The flow's three arrows, each a function with a typed input and output:
+``map_graph(graph, hw) -> Schedule``, ``run(schedule) -> RunResult`` and
+``build_report(schedule, result) -> Report``; ``simulate(graph, hw)`` is the three in a row and
+``simulate_many(graph, hws)`` a sweep (the graph is flattened once); ``simulate_scalesim(cfg,
+topology)`` takes SCALE-Sim inputs. No torch on this path: a saved graph simulates without it.
+
+Layout: ``engines/`` (the systolic array's timing modes and the units beside it), ``reference/``
+(the PE-level models the fast timing is checked against), ``scalesim/`` (SCALE-Sim's files in),
+``_kernels.py`` (the Numba kernels and the codes they share).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from accelsim.sim.engine import simulate, simulate_many
+from accelsim.sim.driver import HardwareLike, simulate, simulate_many
 from accelsim.sim.graph_arrays import GraphArrays, compile_graph
-from accelsim.sim.report import LayerRow, Report
+from accelsim.sim.mapping import map_graph
+from accelsim.sim.report import LayerRow, Report, build_report
+from accelsim.sim.schedule import RunResult, Schedule, run
+from accelsim.sim.trace import save_trace
 
 
 def simulate_scalesim(config_path: str | Path, topology_path: str | Path) -> Report:
-    """Simulate a SCALE-Sim config (``.cfg``) and topology (``.csv``) as an accelsim design.
+    """Simulate a SCALE-Sim config (``.cfg``) and topology (``.csv``) as an accelsim design
+    (``scalesim`` timing, so compute cycles equal SCALE-Sim's).
 
     Raises:
         ConfigError: malformed SCALE-Sim files (file, line and field named).
     """
-    from accelsim.sim.scalesim_bridge import load_scalesim
+    from accelsim.sim.scalesim.bridge import load_scalesim
 
     hw, graph = load_scalesim(config_path, topology_path)
     return simulate(graph, hw)
@@ -28,9 +38,16 @@ def simulate_scalesim(config_path: str | Path, topology_path: str | Path) -> Rep
 
 __all__ = [
     "GraphArrays",
+    "HardwareLike",
     "LayerRow",
     "Report",
+    "RunResult",
+    "Schedule",
+    "build_report",
     "compile_graph",
+    "map_graph",
+    "run",
+    "save_trace",
     "simulate",
     "simulate_many",
     "simulate_scalesim",

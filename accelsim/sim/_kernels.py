@@ -1,15 +1,62 @@
 """Numba kernels of the simulator: flat int64/float64 arrays and scalars in, arrays out.
 
 Only numpy and numba are imported here; the typed layer (:mod:`accelsim.sim.mapping`,
-:mod:`accelsim.sim.engine`) validates before calling. The systolic timing functions are called
-from the typed layer, not from these kernels, on purpose: numba's on-disk cache does not notice
-when a callee in another module changes, so a cached kernel would keep a stale inlined formula.
+:mod:`accelsim.sim.schedule`) validates before calling. The integer codes the kernels switch on
+(op classes, engines, streaming edges, dataflows, timing modes, operand roles) are defined here,
+once, and every other module uses them by name. The systolic timing functions are called from the
+typed layer, not from these kernels, on purpose: numba's on-disk cache does not notice when a
+callee in another module changes, so a cached kernel would keep a stale inlined formula.
+
+Kernel arguments and results are named tuples of arrays (numba types them field by field), so
+a call site names what it passes and what it reads back.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
+
+# -- codes ----------------------------------------------------------------------------------------
+# Op classes: what kind of work an op is (the mapping picks an engine per class and config).
+CLS_GEMM = 0  # matmul, conv2d (im2col; grouped = per-group GEMMs)
+CLS_DWCONV = 1  # dwconv2d
+CLS_LINATT = 2  # linear_attention (fused softmax-free attention)
+CLS_SOFTMAX = 3
+CLS_VECTOR = 4  # layernorm, batchnorm, activation, eltwise, pool, token_select
+CLS_MOVE = 5  # reshape, transpose, ...: no work, aliases its input
+CLS_LA_AUX = 6  # the vector work of a linear attention (ReLU of Q and K; the normalising divide)
+
+#: Engine codes; one timeline each in the schedule and one track each in the trace. ``ENG_NONE``:
+#: no engine (data movement, or work a unit absorbs).
+ENG_NONE = -1
+ENG_ARRAY, ENG_VECTOR, ENG_SOFTMAX, ENG_LINATT, ENG_DWCONV = 0, 1, 2, 3, 4
+ENGINE_NAMES: tuple[str, ...] = ("array", "vector", "softmax", "linear_attention", "dwconv")
+
+# Pipelined (streaming) edges producer -> consumer: the consumer's tiles follow the producer's
+# instead of waiting for all of it. PIPE_HEAD: per attention head (QK^T -> softmax -> AV, the
+# parts of a linear attention); PIPE_ELEM: an element-wise consumer behind any producer;
+# PIPE_MBCONV: depthwise conv -> (activation) -> pointwise conv (MBConv fusion).
+PIPE_NONE, PIPE_HEAD, PIPE_ELEM, PIPE_MBCONV = 0, 1, 2, 3
+
+#: Dataflows of the systolic array (names in ``DATAFLOW_NAMES``, same order).
+DF_OS, DF_WS, DF_IS = 0, 1, 2
+DATAFLOW_NAMES: tuple[str, ...] = ("os", "ws", "is")
+#: Array timing modes (see :mod:`accelsim.sim.engines.systolic`).
+TIMING_SCALESIM, TIMING_PIPELINED = 0, 1
+
+# Input roles: the GEMM operands A[M,K] (activations) and B[K,N] (weights or 2nd activation),
+# and everything else an op reads (bias, layernorm affine, vector operands).
+ROLE_A, ROLE_B, ROLE_OTHER = 0, 1, 2
+
+#: Buffers a tile may overflow (``PlanArrays.bad_buffer``).
+BUF_NONE, BUF_INPUT, BUF_WEIGHT = -1, 0, 1
+
+#: Outcome of a schedule run (``RunArrays.error``): no engine could start although ops remained,
+#: which a DAG in topological order never does (a bug, reported rather than returning half-filled
+#: arrays).
+RUN_OK, RUN_STUCK = 0, 1
 
 #: Compute-end times remembered per engine for the buffer-slot (prefetch depth) rule.
 RING = 64
@@ -29,6 +76,65 @@ def _occupancy(nbytes, burst_total, bytes_per_cycle):
 _Q_COMP, _R_COMP, _Q_ONCE, _R_ONCE, _Q_SPILL, _R_SPILL, _Q_ST, _R_ST, _Q_STRM, _R_STRM = range(10)
 _POS, _OUTER, _FIRST, _READY, _PRE = 10, 11, 12, 13, 14
 _NCUR = 15
+
+
+class TileProgram(NamedTuple):
+    """What the schedule kernel runs: per op its engine, tiles and bytes; the dependency CSR; the
+    engines' queues; the streaming edges (see :func:`run_schedule`)."""
+
+    engine: np.ndarray
+    n_tiles: np.ndarray
+    tiles_per_outer: np.ndarray
+    n_outer: np.ndarray
+    strm_reuse: np.ndarray
+    comp: np.ndarray
+    ld_once: np.ndarray
+    ld_strm: np.ndarray
+    spill: np.ndarray
+    store: np.ndarray
+    act_dep: np.ndarray
+    slots: np.ndarray
+    pred_ptr: np.ndarray
+    succ_ptr: np.ndarray
+    succ_idx: np.ndarray
+    eq_ptr: np.ndarray
+    eq_ops: np.ndarray
+    pipe_src: np.ndarray
+    pipe_groups: np.ndarray
+    pipe_span: np.ndarray
+    pipe_on: np.ndarray
+
+
+class DramParams(NamedTuple):
+    """The DRAM channel as the kernel sees it: bytes per accelerator cycle (all channels), bytes
+    per burst (all channels), latency per transfer in cycles."""
+
+    bytes_per_cycle: float
+    burst_total: int
+    latency: int
+
+
+class RunArrays(NamedTuple):
+    """Per op: start, end (compute), finish (incl. its last store), stall cycles, DRAM bytes and
+    cycles; per engine busy cycles; per tile and per transfer records (empty unless recorded);
+    ``error`` (``RUN_OK`` or ``RUN_STUCK``)."""
+
+    start: np.ndarray
+    end: np.ndarray
+    finish: np.ndarray
+    stall: np.ndarray
+    load_bytes: np.ndarray
+    store_bytes: np.ndarray
+    dram_cycles: np.ndarray
+    busy: np.ndarray
+    tile_op: np.ndarray
+    tile_start: np.ndarray
+    tile_end: np.ndarray
+    xfer_op: np.ndarray
+    xfer_store: np.ndarray
+    xfer_start: np.ndarray
+    xfer_end: np.ndarray
+    error: int
 
 
 @njit(cache=True)
@@ -62,35 +168,15 @@ def _pipe_need(k, nt_p, groups, span):
 
 
 @njit(cache=True, nogil=True)
-def run_schedule(
-    engine,
-    n_tiles,
-    tiles_per_outer,
-    n_outer,
-    strm_reuse,
-    comp,
-    ld_once,
-    ld_strm,
-    spill,
-    st,
-    act_dep,
-    slots,
-    pred_ptr,
-    succ_ptr,
-    succ_idx,
-    eq_ptr,
-    eq_ops,
-    pipe_src,
-    pipe_groups,
-    pipe_span,
-    pipe_on,
-    bytes_per_cycle,
-    burst_total,
-    latency,
-    overlap,
-    record,
-):
+def run_schedule(prog, dram, overlap, record):
     """Event-driven run of all tiles of all ops; one timeline per engine and one for DRAM.
+
+    Args:
+        prog: the :class:`TileProgram`.
+        dram: the :class:`DramParams`.
+        overlap: independent ops on different engines run at once (False: one op at a time, in
+            topological order).
+        record: also return every tile and transfer (for the trace).
 
     Pipelined edges (``pipe_on[i]``): op ``i`` streams behind ``pipe_src[i]`` instead of waiting
     for all of it: its tile ``k`` waits for the producer's first :func:`_pipe_need` tiles (their
@@ -98,21 +184,29 @@ def run_schedule(
 
     Ops are given in topological order. Each engine runs its queue (``eq_ops[eq_ptr[e]:eq_ptr[e+1]]``,
     topological order) one tile at a time; at each step the engine whose next tile can start first
-    goes, so independent ops on different engines overlap (``overlap == 0`` runs ops one at a time
-    in topological order). A tile's load waits for a free buffer slot (the compute of the tile
-    ``slots`` places earlier on the same engine has ended) and, if it reads activations from DRAM,
-    for the op's inputs; its compute waits for the engine, the op's inputs and its data (the
-    difference is a stall); its store follows its compute on the DRAM timeline. Engine -1 ops
-    (data movement) cost nothing.
+    goes, so independent ops on different engines overlap. A tile's load waits for a free buffer
+    slot and, if it reads activations from DRAM, for the op's inputs; its
+    compute waits for the engine, the op's inputs and its data (the difference is a stall); its
+    store follows its compute on the DRAM timeline. Engine-less ops (data movement) cost nothing.
 
     An op's totals are spread evenly over its tiles (the first ``total % n`` tiles get one more):
     compute, once-loaded bytes, partial-sum spills (loaded and stored), stores; the streamed
     operand is loaded by the tiles of the first outer fold when reused, else by every tile.
 
-    Returns per op (start, end, finish, stall, load_bytes, store_bytes, dram_cycles), per engine
-    busy cycles, and (when ``record``) per tile (op, start, end) and per transfer (op, is_store,
-    start, end).
+    Returns:
+        The :class:`RunArrays`.
     """
+    engine = prog.engine
+    n_tiles = prog.n_tiles
+    burst_total = dram.burst_total
+    bytes_per_cycle = dram.bytes_per_cycle
+    latency = dram.latency
+    pipe_on = prog.pipe_on
+    pipe_src = prog.pipe_src
+    succ_ptr = prog.succ_ptr
+    succ_idx = prog.succ_idx
+    eq_ptr = prog.eq_ptr
+    eq_ops = prog.eq_ops
     n_ops = engine.shape[0]
     n_eng = eq_ptr.shape[0] - 1
     start = np.full(n_ops, -1, np.int64)
@@ -127,7 +221,7 @@ def run_schedule(
     left = np.zeros(n_ops, np.int64)
     tile_off = np.zeros(n_ops + 1, np.int64)
     for i in range(n_ops):
-        left[i] = pred_ptr[i + 1] - pred_ptr[i] - pipe_on[i]
+        left[i] = prog.pred_ptr[i + 1] - prog.pred_ptr[i] - pipe_on[i]
         tile_off[i + 1] = tile_off[i] + n_tiles[i]
     tile_end = np.zeros(max(1, tile_off[n_ops]), np.int64)
     tdone = np.zeros(n_ops, np.int64)
@@ -146,6 +240,7 @@ def run_schedule(
     xf_e = np.zeros(n_xfer, np.int64)
     n_tr = 0
     n_xf = 0
+    error = RUN_OK
 
     eng_free = np.zeros(n_eng, np.int64)
     ring = np.zeros((n_eng, RING), np.int64)
@@ -216,7 +311,7 @@ def run_schedule(
                 if need_k[e] != tile[e] or need_op[e] != i:
                     need_k[e] = tile[e]
                     need_op[e] = i
-                    need_v[e] = _pipe_need(tile[e], n_tiles[p], pipe_groups[i], pipe_span[i])
+                    need_v[e] = _pipe_need(tile[e], n_tiles[p], prog.pipe_groups[i], prog.pipe_span[i])
                 need = need_v[e]
                 if tdone[p] < need:
                     continue
@@ -231,7 +326,8 @@ def run_schedule(
         for e in range(n_eng):
             if cand[e] < best_t:
                 best, best_t = e, cand[e]
-        if best < 0:  # cannot happen for a DAG in topological order
+        if best < 0:
+            error = RUN_STUCK  # no engine can start: impossible for a DAG in topological order
             break
         e = best
         i = eq_ops[head[e]]
@@ -242,15 +338,15 @@ def run_schedule(
             if not overlap:
                 r = max(r, serial_t)
             cur[e, _READY] = r
-            cur[e, _Q_COMP], cur[e, _R_COMP] = comp[i] // nt, comp[i] % nt
-            cur[e, _Q_ONCE], cur[e, _R_ONCE] = ld_once[i] // nt, ld_once[i] % nt
-            cur[e, _Q_SPILL], cur[e, _R_SPILL] = spill[i] // nt, spill[i] % nt
-            cur[e, _Q_ST], cur[e, _R_ST] = st[i] // nt, st[i] % nt
-            if strm_reuse[i]:
-                n_first = nt // n_outer[i]
-                cur[e, _Q_STRM], cur[e, _R_STRM] = ld_strm[i] // n_first, ld_strm[i] % n_first
+            cur[e, _Q_COMP], cur[e, _R_COMP] = prog.comp[i] // nt, prog.comp[i] % nt
+            cur[e, _Q_ONCE], cur[e, _R_ONCE] = prog.ld_once[i] // nt, prog.ld_once[i] % nt
+            cur[e, _Q_SPILL], cur[e, _R_SPILL] = prog.spill[i] // nt, prog.spill[i] % nt
+            cur[e, _Q_ST], cur[e, _R_ST] = prog.store[i] // nt, prog.store[i] % nt
+            if prog.strm_reuse[i]:
+                n_first = nt // prog.n_outer[i]
+                cur[e, _Q_STRM], cur[e, _R_STRM] = prog.ld_strm[i] // n_first, prog.ld_strm[i] % n_first
             else:
-                tot = ld_strm[i] * n_outer[i]
+                tot = prog.ld_strm[i] * prog.n_outer[i]
                 cur[e, _Q_STRM], cur[e, _R_STRM] = tot // nt, tot % nt
             cur[e, _POS] = 0
             cur[e, _OUTER] = 0
@@ -269,11 +365,11 @@ def run_schedule(
                 hi = min(hi, cand[e2])
         # The op's constants as locals: the kernel's stores to other int64 arrays would
         # otherwise make the compiler reload them on every tile (it cannot rule out aliasing).
-        reuse_i = strm_reuse[i]
-        tpo_i = tiles_per_outer[i]
-        nout_i = n_outer[i]
-        slots_i = slots[i]
-        act_i = act_dep[i]
+        reuse_i = prog.strm_reuse[i]
+        tpo_i = prog.tiles_per_outer[i]
+        nout_i = prog.n_outer[i]
+        slots_i = prog.slots[i]
+        act_i = prog.act_dep[i]
         feeds_i = feeds[i]
         pipe_i = pipe_on[i]
         ready_e = cur[e, _READY]
@@ -306,12 +402,41 @@ def run_schedule(
         pre = cur[e, _PRE]
         while True:
             r = max(ready_e, t_pipe[e])
-            # -- load of tile k (already issued if it was prefetched while tile k-1 ran) --------------
-            if pre >= 0:
-                t_data = pre
-            else:
+            t_data = pre
+            fin = np.int64(0)
+            # Step 0 issues tile k's load unless it was prefetched while tile k-1 ran, step 1
+            # computes tile k, step 2 prefetches tile k+1's data before k's store (the DMA issues in
+            # time order). Both loads go through the one load site below.
+            for step in range(3):
+                if step == 1:
+                    t_can = max(ef, r)
+                    c0 = max(t_can, t_data)
+                    acc_stall += c0 - t_can
+                    c1 = c0 + q_comp + (k < r_comp)
+                    if start_i < 0:
+                        start_i = c0
+                    end_i = c1
+                    acc_busy += c1 - c0
+                    ef = c1
+                    tile_end[toff_i + k] = c1
+                    tdone[i] = k + 1
+                    ring[e, rn & (RING - 1)] = c1
+                    rn += 1
+                    if record:
+                        tr_op[n_tr] = i
+                        tr_s[n_tr] = c0
+                        tr_e[n_tr] = c1
+                        n_tr += 1
+                    fin = c1
+                    pre = -1
+                    continue
+                kk = k + step // 2
+                if (step == 0 and pre >= 0) or kk >= nt:
+                    continue
+                # -- the load site: a free buffer slot (the compute of the tile ``slots`` places
+                # earlier on this engine has ended) and, for activations read from DRAM, the inputs
                 lb, pos, outer, first = _load_bytes(
-                    k,
+                    kk,
                     pos,
                     outer,
                     first,
@@ -325,91 +450,30 @@ def run_schedule(
                     tpo_i,
                     nout_i,
                 )
-                t_slot = np.int64(0)
-                sl = slots_i
-                if rn >= sl:
-                    t_slot = ring[e, (rn - sl) & (RING - 1)]
+                t_ld = np.int64(0)
+                if rn >= slots_i:
+                    t_ld = ring[e, (rn - slots_i) & (RING - 1)]
                 if act_i:
-                    t_slot = max(t_slot, r)
-                t_data = t_slot
+                    t_ld = max(t_ld, r)
                 if lb > 0:
                     if lb != memo_nb:
                         memo_nb = lb
                         memo_occ = _occupancy(lb, burst_total, bytes_per_cycle)
-                    s0 = max(chan_free, t_slot)
-                    occ = memo_occ
-                    t_data = s0 + occ + latency
-                    chan_free = s0 + occ
+                    s0 = max(chan_free, t_ld)
+                    chan_free = s0 + memo_occ
+                    t_ld = chan_free + latency
                     acc_ld += lb
-                    acc_dram += occ
+                    acc_dram += memo_occ
                     if record:
                         xf_op[n_xf] = i
                         xf_store[n_xf] = 0
                         xf_s[n_xf] = s0
-                        xf_e[n_xf] = s0 + occ
+                        xf_e[n_xf] = chan_free
                         n_xf += 1
-            # -- compute ----------------------------------------------------------------------------
-            t_can = max(ef, r)
-            c0 = max(t_can, t_data)
-            acc_stall += c0 - t_can
-            c1 = c0 + q_comp + (k < r_comp)
-            if start_i < 0:
-                start_i = c0
-            end_i = c1
-            acc_busy += c1 - c0
-            ef = c1
-            tile_end[toff_i + k] = c1
-            tdone[i] = k + 1
-            ring[e, rn & (RING - 1)] = c1
-            rn += 1
-            if record:
-                tr_op[n_tr] = i
-                tr_s[n_tr] = c0
-                tr_e[n_tr] = c1
-                n_tr += 1
-            fin = c1
-            # -- prefetch the next tile's data before this tile's store (the DMA issues in time order) --
-            pre = -1
-            if k + 1 < nt:
-                lb, pos, outer, first = _load_bytes(
-                    k + 1,
-                    pos,
-                    outer,
-                    first,
-                    q_once,
-                    r_once,
-                    q_spill,
-                    r_spill,
-                    q_strm,
-                    r_strm,
-                    reuse_i,
-                    tpo_i,
-                    nout_i,
-                )
-                t_slot = np.int64(0)
-                sl = slots_i
-                if rn >= sl:
-                    t_slot = ring[e, (rn - sl) & (RING - 1)]
-                if act_i:
-                    t_slot = max(t_slot, r)
-                t_next = t_slot
-                if lb > 0:
-                    if lb != memo_nb:
-                        memo_nb = lb
-                        memo_occ = _occupancy(lb, burst_total, bytes_per_cycle)
-                    s0 = max(chan_free, t_slot)
-                    occ = memo_occ
-                    t_next = s0 + occ + latency
-                    chan_free = s0 + occ
-                    acc_ld += lb
-                    acc_dram += occ
-                    if record:
-                        xf_op[n_xf] = i
-                        xf_store[n_xf] = 0
-                        xf_s[n_xf] = s0
-                        xf_e[n_xf] = s0 + occ
-                        n_xf += 1
-                pre = t_next
+                if step == 0:
+                    t_data = t_ld
+                else:
+                    pre = t_ld
             # -- store ------------------------------------------------------------------------------
             sb = q_st + (k < r_st) + q_spill + (k < r_spill)
             if sb > 0:
@@ -459,7 +523,7 @@ def run_schedule(
                 if need_k[e] != k + 1 or need_op[e] != i:
                     need_k[e] = k + 1
                     need_op[e] = i
-                    need_v[e] = _pipe_need(k + 1, n_tiles[p], pipe_groups[i], pipe_span[i])
+                    need_v[e] = _pipe_need(k + 1, n_tiles[p], prog.pipe_groups[i], prog.pipe_span[i])
                 need = need_v[e]
                 if tdone[p] < need:
                     break
@@ -485,7 +549,7 @@ def run_schedule(
         st_bytes[i] += acc_st
         dram_cyc[i] += acc_dram
 
-    return (
+    return RunArrays(
         start,
         end,
         finish,
@@ -501,6 +565,7 @@ def run_schedule(
         xf_store[:n_xf],
         xf_s[:n_xf],
         xf_e[:n_xf],
+        error,
     )
 
 
@@ -527,20 +592,20 @@ def _onchip_and_pipes(
             continue
         kind = pipe_kind[i]
         r = pipe_root[i]
-        if kind == 1:  # per head
+        if kind == PIPE_HEAD:
             if not pipeline_heads:
                 continue
             if r >= 0:
                 if not t_can_reside[r] or t_peak_heads[r] > obuf:
                     continue
                 onchip[r] = True
-        elif kind == 3 and mbconv_fusion:
+        elif kind == PIPE_MBCONV and mbconv_fusion:
             if r >= 0:
                 if not t_can_reside[r]:
                     continue
                 onchip[r] = True
         else:  # element-wise (an MBConv activation without fusion streams as element-wise)
-            if kind == 3 and cls[i] != 4:
+            if kind == PIPE_MBCONV and cls[i] != CLS_VECTOR:
                 continue
             if r >= 0 and not onchip[r]:
                 continue
@@ -548,63 +613,122 @@ def _onchip_and_pipes(
     return onchip, pipe_on
 
 
+class GraphColumns(NamedTuple):
+    """The hardware-independent per-op columns :func:`plan_ops` reads (from ``GraphArrays``)."""
+
+    cls: np.ndarray
+    batch: np.ndarray
+    M: np.ndarray
+    K: np.ndarray
+    N: np.ndarray
+    elements: np.ndarray
+    shape_id: np.ndarray
+    shape2_id: np.ndarray
+    in_ptr: np.ndarray
+    in_root: np.ndarray
+    in_bytes: np.ndarray
+    in_role: np.ndarray
+    in_weight: np.ndarray
+    out_root: np.ndarray
+    out_bytes: np.ndarray
+    t_can_reside: np.ndarray
+    t_peak_live: np.ndarray
+    t_peak_heads: np.ndarray
+    pipe_src: np.ndarray
+    pipe_kind: np.ndarray
+    pipe_root: np.ndarray
+    heads: np.ndarray
+
+
+class ShapeTiming(NamedTuple):
+    """Per distinct array GEMM shape (``GraphArrays.shapes``) on one array: stall-free busy cycles
+    of all its batch GEMMs, folds, the dataflow the mapper chose, logical columns of a fold and
+    products per DSP (the array's packing for its operand bits)."""
+
+    busy: np.ndarray
+    row_folds: np.ndarray
+    col_folds: np.ndarray
+    dataflow: np.ndarray
+    logical_cols: np.ndarray
+    macs_per_dsp: np.ndarray
+
+
+class MapParams(NamedTuple):
+    """Buffer sizes (bytes), accumulator bytes, tiling granularity and the streaming switches."""
+
+    ibuf: int
+    wbuf: int
+    obuf: int
+    acc_bytes: int
+    double_buffer: bool
+    t_chunk: int
+    v_chunk: int
+    max_tpo: int
+    overlap: bool
+    pipeline_heads: bool
+    mbconv_fusion: bool
+
+
+class PlanArrays(NamedTuple):
+    """Per-op mapping on one hardware point (see :mod:`accelsim.sim.mapping`): compute cycles,
+    products per DSP, tiles, DRAM bytes by kind, prefetch slots, folds, dataflow, streaming
+    edges; and the first op whose tile does not fit a buffer (``bad_buffer`` a ``BUF_*`` code)
+    and how many do not."""
+
+    comp: np.ndarray
+    pack: np.ndarray
+    n_tiles: np.ndarray
+    tiles_per_outer: np.ndarray
+    n_outer: np.ndarray
+    strm_reuse: np.ndarray
+    ld_once: np.ndarray
+    ld_strm: np.ndarray
+    spill: np.ndarray
+    store: np.ndarray
+    act_dep: np.ndarray
+    slots: np.ndarray
+    row_folds: np.ndarray
+    col_folds: np.ndarray
+    dataflow: np.ndarray
+    pipe_on: np.ndarray
+    pipe_span: np.ndarray
+    bad_op: int
+    bad_buffer: int
+    bad_need: int
+    n_bad: int
+
+
 @njit(cache=True)
-def plan_ops(
-    cls,
-    engine,
-    batch,
-    M,
-    K,
-    N,
-    elements,
-    shape_id,
-    shape2_id,
-    sh_busy,
-    sh_fr,
-    sh_fc,
-    sh_pack,
-    unit_comp,
-    unit_tiles,
-    in_ptr,
-    in_root,
-    in_bytes,
-    in_role,
-    in_weight,
-    out_root,
-    out_bytes,
-    t_can_reside,
-    t_peak_live,
-    t_peak_heads,
-    pipe_src,
-    pipe_kind,
-    pipe_root,
-    heads,
-    dataflow,
-    cols,
-    ibuf,
-    wbuf,
-    obuf,
-    acc_bytes,
-    double_buffer,
-    t_chunk,
-    v_chunk,
-    max_tpo,
-    overlap,
-    pipeline_heads,
-    mbconv_fusion,
-):
+def plan_ops(g, engine, unit_comp, unit_tiles, sh, prm):
     """Per-op mapping on one hardware point (see :mod:`accelsim.sim.mapping` for the model).
 
-    ``shape_id``/``shape2_id`` index the per-shape busy cycles and folds of array GEMMs (-1: none).
-    Returns (compute, pack, n_tiles, tiles_per_outer, n_outer, strm_reuse, ld_once, ld_strm, spill,
-    store, act_dep, slots, row_folds, col_folds, pipe_on, pipe_span, bad_op, bad_buffer, bad_need,
-    n_bad): the first op whose tile does not fit a buffer (``bad_buffer`` 0 input, 1 weight; -1 if
-    none) and how many.
+    Args:
+        g: the :class:`GraphColumns`.
+        engine: engine code per op (``ENG_NONE`` for no work).
+        unit_comp: stall-free cycles of the ops on a unit (zeros elsewhere).
+        unit_tiles: the fewest tiles a unit op is cut into (0: no constraint).
+        sh: the :class:`ShapeTiming` of the array's GEMM shapes (``g.shape_id`` indexes it).
+        prm: the :class:`MapParams`.
+
+    Returns:
+        The :class:`PlanArrays`.
     """
+    cls = g.cls
+    batch = g.batch
+    M = g.M
+    K = g.K
+    N = g.N
+    in_ptr = g.in_ptr
+    in_root = g.in_root
+    in_bytes = g.in_bytes
+    in_role = g.in_role
+    in_weight = g.in_weight
+    pipe_src = g.pipe_src
+    ibuf, wbuf, obuf = prm.ibuf, prm.wbuf, prm.obuf
     n = cls.shape[0]
     onchip, pipe_on = _onchip_and_pipes(
-        engine, cls, t_can_reside, t_peak_live, t_peak_heads, pipe_src, pipe_kind, pipe_root,
-        obuf, overlap, pipeline_heads, mbconv_fusion,
+        engine, cls, g.t_can_reside, g.t_peak_live, g.t_peak_heads, pipe_src, g.pipe_kind, g.pipe_root,
+        obuf, prm.overlap, prm.pipeline_heads, prm.mbconv_fusion,
     )  # fmt: skip
     pipe_span = np.ones(n, np.int64)
     comp = unit_comp.copy()
@@ -621,6 +745,7 @@ def plan_ops(
     slots = np.ones(n, np.int64)
     fr = np.zeros(n, np.int64)
     fc = np.zeros(n, np.int64)
+    dfl = np.full(n, -1, np.int64)
     bad_op = -1
     bad_buf = -1
     bad_need = np.int64(0)
@@ -642,55 +767,57 @@ def plan_ops(
             d = 0 if onchip[r] else nb
             if d > 0 and not in_weight[j]:
                 act_dep[i] = 1
-            if in_role[j] == 0:
+            if in_role[j] == ROLE_A:
                 a_t += nb
                 a_d += d
-            elif in_role[j] == 1:
+            elif in_role[j] == ROLE_B:
                 b_t += nb
                 b_d += d
             else:
                 o_t += nb
                 o_d += d
-        ro = out_root[i]
+        ro = g.out_root[i]
         if ro < 0 or not onchip[ro]:
-            store[i] = out_bytes[i]
-        s = shape_id[i]
+            store[i] = g.out_bytes[i]
+        s = g.shape_id[i]
         i_fp = np.int64(0)
         w_fp = np.int64(0)
         i_tile = np.int64(0)
         w_tile = np.int64(0)
-        if e == 0 and s >= 0:
-            pack[i] = sh_pack[s]
-            comp[i] = batch[i] * sh_busy[s]
-            fr[i] = sh_fr[s]
-            fc[i] = sh_fc[s]
-            s2 = shape2_id[i]
-            if s2 >= 0 or cls[i] == 2:
+        if e == ENG_ARRAY and s >= 0:
+            pack[i] = sh.macs_per_dsp[s]
+            comp[i] = sh.busy[s]
+            fr[i] = sh.row_folds[s]
+            fc[i] = sh.col_folds[s]
+            dataflow = sh.dataflow[s]
+            dfl[i] = dataflow
+            s2 = g.shape2_id[i]
+            if s2 >= 0 or cls[i] == CLS_LINATT:
                 # Linear attention on the array: both GEMMs back to back per head (its ReLU and
                 # divide are separate rows on the vector unit).
                 f2 = 0
                 if s2 >= 0:
-                    comp[i] += batch[i] * sh_busy[s2]
-                    f2 = sh_fr[s2] * sh_fc[s2]
+                    comp[i] += sh.busy[s2]
+                    f2 = sh.row_folds[s2] * sh.col_folds[s2]
                 n_tiles[i] = max(1, batch[i] * (fr[i] * fc[i] + f2))
                 ld_once[i] = a_d + b_d + o_d
                 i_fp = (a_t + b_t + o_t + n_tiles[i] - 1) // n_tiles[i]
                 i_tile = i_fp
             else:
-                if dataflow == 0:  # os: outer M folds, inner N folds, stream K
+                if dataflow == DF_OS:  # os: outer M folds, inner N folds, stream K
                     outer, inner, t_len = fr[i], fc[i], K[i]
-                elif dataflow == 1:  # ws: outer N folds, inner K folds, stream M
+                elif dataflow == DF_WS:  # ws: outer N folds, inner K folds, stream M
                     outer, inner, t_len = fc[i], fr[i], M[i]
                 else:  # is: outer M folds, inner K folds, stream N
                     outer, inner, t_len = fc[i], fr[i], N[i]
-                chunks = max(1, (t_len + t_chunk - 1) // t_chunk)
+                chunks = max(1, (t_len + prm.t_chunk - 1) // prm.t_chunk)
                 n_outer[i] = max(1, outer)
                 # A tile is a run of consecutive fold-chunks of one outer stripe, at most
                 # ``max_tpo`` tiles per stripe: the grouping depends on the array and the op only.
                 fold_chunks = max(1, inner * chunks)
-                tpo[i] = min(fold_chunks, max_tpo)
+                tpo[i] = min(fold_chunks, prm.max_tpo)
                 n_tiles[i] = max(1, batch[i] * n_outer[i] * tpo[i])
-                if dataflow == 1:
+                if dataflow == DF_WS:
                     stat_t, stat_d, strm_t, strm_d, strm_cap = b_t, b_d, a_t, a_d, ibuf
                 else:
                     stat_t, stat_d, strm_t, strm_d, strm_cap = a_t, a_d, b_t, b_d, wbuf
@@ -709,15 +836,15 @@ def plan_ops(
                 #   fits its buffer and stays there (then it costs nothing more).
                 # Only DRAM bytes change: the stall-free compute cycles stay SCALE-Sim's formula
                 # for the whole GEMM (the extra weight fills of the chunked order are not counted).
-                psum_row = cols * pack[i] * acc_bytes
-                if dataflow != 0 and inner > 1 and t_len * psum_row > obuf:
-                    spill_b = (inner - 1) * batch[i] * M[i] * N[i] * acc_bytes
+                psum_row = sh.logical_cols[s] * prm.acc_bytes
+                if dataflow != DF_OS and inner > 1 and t_len * psum_row > obuf:
+                    spill_b = (inner - 1) * batch[i] * M[i] * N[i] * prm.acc_bytes
                     chunk = obuf // psum_row
                     if chunk > 0:
                         n_chunks = (t_len + chunk - 1) // chunk
                         stripes = batch[i] * n_outer[i]
                         stripe = (stat_t + stripes - 1) // stripes
-                        stat_cap = wbuf if dataflow == 1 else ibuf
+                        stat_cap = wbuf if dataflow == DF_WS else ibuf
                         extra = np.int64(0) if stripe <= stat_cap else (n_chunks - 1) * stat_d
                         if extra <= 2 * spill_b:
                             ld_once[i] += extra
@@ -726,7 +853,7 @@ def plan_ops(
                 n_fc = max(1, batch[i] * n_outer[i] * fold_chunks)
                 stat_fp = (stat_t + o_t + n_fc - 1) // n_fc
                 strm_fp = (strm_t + batch[i] * fold_chunks - 1) // max(1, batch[i] * fold_chunks)
-                if dataflow == 1:
+                if dataflow == DF_WS:
                     w_fp, i_fp = stat_fp, strm_fp
                 else:
                     w_fp, i_fp = strm_fp, stat_fp
@@ -738,12 +865,16 @@ def plan_ops(
             # Unit ops stream element chunks; a tile's inputs take at most half the input buffer.
             half = max(1, ibuf // 2)
             n_tiles[i] = max(
-                1, (elements[i] + v_chunk - 1) // v_chunk, unit_tiles[i], (a_t + b_t + o_t + half - 1) // half
+                1,
+                (g.elements[i] + prm.v_chunk - 1) // prm.v_chunk,
+                unit_tiles[i],
+                (a_t + b_t + o_t + half - 1) // half,
             )
             if pipe_on[i]:  # streaming behind a producer: at least its granularity
                 n_tiles[i] = max(n_tiles[i], n_tiles[pipe_src[i]])
-            if heads[i] > 1:  # work split per head: whole tiles per head, so heads can stream
-                n_tiles[i] = heads[i] * ((n_tiles[i] + heads[i] - 1) // heads[i])
+            h = g.heads[i]
+            if h > 1:  # work split per head: whole tiles per head, so heads can stream
+                n_tiles[i] = h * ((n_tiles[i] + h - 1) // h)
             ld_once[i] = a_d + b_d + o_d
             i_fp = (a_t + b_t + o_t + n_tiles[i] - 1) // n_tiles[i]
             i_tile = i_fp
@@ -752,8 +883,8 @@ def plan_ops(
             n_bad += 1
             if bad_op < 0:
                 bad_op = i
-                bad_buf = 0 if (i_fp > 0 and ibuf < i_fp) else 1
-                bad_need = i_fp if bad_buf == 0 else w_fp
+                bad_buf = BUF_INPUT if (i_fp > 0 and ibuf < i_fp) else BUF_WEIGHT
+                bad_need = i_fp if bad_buf == BUF_INPUT else w_fp
         # Prefetch depth: whole tiles that fit each buffer half (at least one).
         fit = np.int64(RING)
         if i_tile > 0:
@@ -762,7 +893,7 @@ def plan_ops(
             fit = min(fit, wbuf // w_tile)
         if fit < 1:
             fit = np.int64(1)
-        if double_buffer:
+        if prm.double_buffer:
             slots[i] = min(2 * fit, RING)
         else:
             slots[i] = 1
@@ -770,9 +901,9 @@ def plan_ops(
         # pointwise conv on the array, which reads it over its first outer stripe under ws (the
         # K folds follow the depthwise engine's channel groups) and needs all of it under os/is.
         pipe_span[i] = n_tiles[i]
-        if pipe_on[i] and e == 0 and pipe_kind[i] == 3 and batch[i] == 1:
-            pipe_span[i] = tpo[i] if dataflow == 1 else 1
-    return (
+        if pipe_on[i] and e == ENG_ARRAY and g.pipe_kind[i] == PIPE_MBCONV and batch[i] == 1:
+            pipe_span[i] = tpo[i] if dfl[i] == DF_WS else 1
+    return PlanArrays(
         comp,
         pack,
         n_tiles,
@@ -787,10 +918,11 @@ def plan_ops(
         slots,
         fr,
         fc,
+        dfl,
         pipe_on,
         pipe_span,
         bad_op,
         bad_buf,
-        bad_need,
+        int(bad_need),
         n_bad,
     )

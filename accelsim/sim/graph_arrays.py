@@ -9,36 +9,35 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from accelsim.errors import GraphFormatError
 from accelsim.ir.graph import MOVEMENT_KINDS, Graph, Op, OpKind
-
-# Op classes: what kind of work an op is (the mapping picks an engine per class and config).
-CLS_GEMM = 0  # matmul, conv2d (im2col; grouped = per-group GEMMs)
-CLS_DWCONV = 1  # dwconv2d
-CLS_LINATT = 2  # linear_attention (fused softmax-free attention)
-CLS_SOFTMAX = 3
-CLS_VECTOR = 4  # layernorm, batchnorm, activation, eltwise, pool, token_select
-CLS_MOVE = 5  # reshape, transpose, ...: no work, aliases its input
-CLS_LA_AUX = 6  # the vector work of a linear attention (ReLU of Q and K; the normalising divide)
-
-# Pipelined (streaming) edges producer -> consumer: the consumer's tiles follow the producer's
-# instead of waiting for all of it. PIPE_HEAD: per attention head (QK^T -> softmax -> AV, the
-# parts of a linear attention); PIPE_ELEM: an element-wise consumer behind any producer;
-# PIPE_MBCONV: depthwise conv -> (activation) -> pointwise conv (MBConv fusion).
-PIPE_NONE, PIPE_HEAD, PIPE_ELEM, PIPE_MBCONV = 0, 1, 2, 3
+from accelsim.sim._kernels import (
+    CLS_DWCONV,
+    CLS_GEMM,
+    CLS_LA_AUX,
+    CLS_LINATT,
+    CLS_MOVE,
+    CLS_SOFTMAX,
+    CLS_VECTOR,
+    PIPE_ELEM,
+    PIPE_HEAD,
+    PIPE_MBCONV,
+    PIPE_NONE,
+    ROLE_A,
+    ROLE_B,
+    ROLE_OTHER,
+    GraphColumns,
+)
 
 #: Roles of the rows of a linear-attention op: it is split into its ReLU (vector work), its two
 #: GEMMs and its normalising divide (vector work), so that without a linear-attention unit the
 #: array and the vector unit share it head by head. With the unit, ReLU and divide are absorbed.
 _ROLE_NORMAL, _ROLE_LA_RELU, _ROLE_LA_CORE, _ROLE_LA_DIV = 0, 1, 2, 3
-
-# Input roles: the GEMM operands A[M,K] (activations) and B[K,N] (weights or 2nd activation),
-# and everything else an op reads (bias, layernorm affine, vector operands).
-ROLE_A, ROLE_B, ROLE_OTHER = 0, 1, 2
 
 _VECTOR_KINDS = {
     OpKind.LAYERNORM,
@@ -84,6 +83,8 @@ class GraphArrays:
     N2: np.ndarray
     macs: np.ndarray
     bits: np.ndarray
+    wbits: np.ndarray
+    abits: np.ndarray
     elements: np.ndarray
     passes: np.ndarray
     rows: np.ndarray
@@ -124,6 +125,14 @@ class GraphArrays:
     @property
     def n_ops(self) -> int:
         return len(self.names)
+
+    @cached_property
+    def columns(self) -> GraphColumns:
+        """The columns the mapping kernel reads, as its named tuple."""
+        return GraphColumns(
+            **{f: getattr(self, f) for f in GraphColumns._fields if f != "t_peak_heads"},
+            t_peak_heads=self.t_peak_live_heads,
+        )
 
 
 def _int_attr(op: Op, key: str, default: int | None = None) -> int:
@@ -254,8 +263,8 @@ def _build(graph: Graph) -> GraphArrays:
     cols: dict[str, list[int]] = {
         k: []
         for k in (
-            "cls", "batch", "M", "K", "N", "M2", "K2", "N2", "bits", "elements", "passes",
-            "rows", "length", "kh", "kw", "stride", "channels", "out_hw", "in_hw",
+            "cls", "batch", "M", "K", "N", "M2", "K2", "N2", "bits", "wbits", "abits", "elements",
+            "passes", "rows", "length", "kh", "kw", "stride", "channels", "out_hw", "in_hw",
         )
     }  # fmt: skip
     names: list[str] = []
@@ -288,9 +297,10 @@ def _build(graph: Graph) -> GraphArrays:
             names.append(op.name)
             kinds.append(op.kind.value)
             macs.append(op.macs)
+        passes = VECTOR_PASSES.get(op.kind, 1) if role == _ROLE_NORMAL else 1
         for col, v in zip(
             ("cls", "batch", "M", "K", "N", "M2", "K2", "N2", "bits", "elements", "passes"),
-            (c, b, m, k, nn, m2, k2, n2, bits, elements, VECTOR_PASSES.get(op.kind, 1) if role == 0 else 1),
+            (c, b, m, k, nn, m2, k2, n2, bits, elements, passes),
             strict=True,
         ):
             cols[col].append(v)
@@ -313,20 +323,24 @@ def _build(graph: Graph) -> GraphArrays:
             for o in outs:
                 produced[o] = True
         # GEMM operands: A = first activation input, B = the weight (or the second activation).
+        # Their bits pick the array's packing (both operands of a linear attention: the widest).
         a_done = b_done = False
+        wbits = abits = bits
         for t in ins:
             w = bool(is_weight[root[t]])
             r_ = ROLE_OTHER
             if c in (CLS_GEMM, CLS_DWCONV):
                 if not w and not a_done:
-                    r_, a_done = ROLE_A, True
+                    r_, a_done, abits = ROLE_A, True, tensors[t].bits
                 elif not b_done:  # the first weight, or the second activation of an "aa" matmul
-                    r_, b_done = ROLE_B, True
+                    r_, b_done, wbits = ROLE_B, True, tensors[t].bits
             in_op.append(i)
             in_root.append(int(root[t]))
             in_bytes.append(int(t_bytes[t]))
             in_role.append(r_)
             in_weight.append(w)
+        cols["wbits"].append(wbits)
+        cols["abits"].append(abits)
         in_ptr.append(len(in_root))
         out_root.append(int(root[outs[0]]) if outs else -1)
         out_bytes.append(0 if c == CLS_MOVE else int(sum(t_bytes[o] for o in outs)))
@@ -379,9 +393,9 @@ def _build(graph: Graph) -> GraphArrays:
             head_bytes[r] = min(head_bytes[r], 2 * -(-int(t_bytes[r]) // g))
     peak_heads = _peak_live(birth, death, head_bytes, cand, n)
 
-    # Distinct GEMM shapes (M, K, N, bits) of the ops the array may run: a hardware point times
-    # each shape once, however many layers share it.
-    shape_key: dict[tuple[int, int, int, int], int] = {}
+    # Distinct GEMM shapes (M, K, N, weight bits, activation bits, batch) of the ops the array may
+    # run: a hardware point times each shape once, however many layers share it.
+    shape_key: dict[tuple[int, ...], int] = {}
     shape_id = np.full(n, -1, dtype=np.int64)
     shape2_id = np.full(n, -1, dtype=np.int64)
     for i in range(n):
@@ -391,9 +405,9 @@ def _build(graph: Graph) -> GraphArrays:
                 ((cols["M2"][i], cols["K2"][i], cols["N2"][i]), shape2_id),
             ):
                 if min(dims) > 0:
-                    key = (*dims, cols["bits"][i])
+                    key = (*dims, cols["wbits"][i], cols["abits"][i], cols["batch"][i])
                     target[i] = shape_key.setdefault(key, len(shape_key))
-    shapes = np.array(list(shape_key), dtype=np.int64).reshape(-1, 4)
+    shapes = np.array(list(shape_key), dtype=np.int64).reshape(-1, 6)
 
     def arr(x: list[int] | list[bool], dt: Any = np.int64) -> np.ndarray:
         return np.asarray(x, dtype=dt)
@@ -525,23 +539,19 @@ def _pipe_candidates(
     return {"pipe_src": src, "pipe_kind": kind, "pipe_groups": groups, "pipe_root": proot, "heads": heads}
 
 
-# Graph defines __eq__ (so it is unhashable): cache by identity, dropped when the graph dies.
-_CACHE: dict[int, tuple[weakref.ref[Graph], tuple[int, int], GraphArrays]] = {}
-
-
-def _signature(graph: Graph) -> tuple[int, int]:
-    # Graphs only grow (add_op/add_tensor); replace_op keeps tensors but may change attributes,
-    # so call compile_graph(graph.copy()) or clear_cache() after replace_op.
-    return (len(graph), len(graph.tensors))
+# Graph defines __eq__ (so it is unhashable): cache by identity and the graph's edit counter
+# (every mutation through the Graph API bumps it), dropped when the graph dies.
+_CACHE: dict[int, tuple[weakref.ref[Graph], int, GraphArrays]] = {}
 
 
 def clear_cache() -> None:
-    """Forget every compiled graph (e.g. after editing a graph in place with ``replace_op``)."""
+    """Forget every compiled graph."""
     _CACHE.clear()
 
 
 def compile_graph(graph: Graph | GraphArrays) -> GraphArrays:
-    """The :class:`GraphArrays` of ``graph``, built on first use and cached per graph object.
+    """The :class:`GraphArrays` of ``graph``, built on first use and cached per graph object
+    until the graph is edited (``add_op``, ``replace_op``, ...).
 
     Raises:
         GraphFormatError: an op lacks the attributes its kind needs, or has an unknown kind.
@@ -550,13 +560,13 @@ def compile_graph(graph: Graph | GraphArrays) -> GraphArrays:
         return graph
     key = id(graph)
     hit = _CACHE.get(key)
-    sig = _signature(graph)
-    if hit is not None and hit[0]() is graph and hit[1] == sig:
+    version = graph.version
+    if hit is not None and hit[0]() is graph and hit[1] == version:
         return hit[2]
     ga = _build(graph)
 
     def _forget(_ref: weakref.ref[Graph], k: int = key) -> None:
         _CACHE.pop(k, None)
 
-    _CACHE[key] = (weakref.ref(graph, _forget), sig, ga)
+    _CACHE[key] = (weakref.ref(graph, _forget), version, ga)
     return ga

@@ -1,6 +1,8 @@
-"""Mapping: each op gets an engine and a tiling that fits the buffers; vectorised over all ops.
+"""``map_graph(graph, hw) -> Schedule``: each op gets an engine and a tiling that fits the buffers.
 
-Engines: :mod:`accelsim.sim.units` routes each op (array, vector, softmax, linear-attention or
+Vectorised over all ops: Python touches distinct GEMM shapes, not ops, per hardware point.
+
+Engines: :mod:`accelsim.sim.engines.units` routes each op (array, vector, softmax, linear-attention or
 depthwise unit, from what the config has) and times the unit ops. Streaming edges (attention
 per head, element-wise consumers, MBConv dwconv -> pointwise) are switched on here per config
 (``overlap``, ``pipeline_heads``, ``mbconv_fusion``) and decide which tensors stay on chip.
@@ -25,24 +27,28 @@ When they do not, the mapper picks, per op, the loop order with fewer DRAM bytes
 reload them every K fold, or the output-stationary order that cuts the stream into chunks whose
 accumulators fit and finishes each chunk's K reduction first, re-reading the stationary
 operand's stripe per chunk unless the stripe fits its buffer (``_kernels.plan_ops``).
-The op's stall-free compute cycles come from SCALE-Sim's formula for the *whole* GEMM and are
-shared out over its tiles, so fill and drain are counted once per fold and the per-layer
-``compute_cycles`` equals the formula exactly; stalls come only from memory. Buffer sizes decide
+The op's stall-free compute cycles come from the array's timing formula for the *whole* op (all its
+batch GEMMs; :mod:`accelsim.sim.engines.systolic`, ``pipelined`` or ``scalesim``) and are shared out
+over its tiles, so the per-layer ``compute_cycles`` equals the formula exactly; stalls come only
+from memory. A reconfigurable array (several ``array.dataflow``) runs each op in the dataflow with
+the fewest stall-free cycles. Buffer sizes decide
 operand reuse, partial-sum spills, on-chip residency of activations, and how many tiles ahead
 the DRAM may prefetch (``slots``): a bigger buffer only ever removes traffic or waiting.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from accelsim.config.hardware import HardwareConfig
 from accelsim.errors import ConfigError
-from accelsim.sim import _kernels, systolic
-from accelsim.sim.graph_arrays import GraphArrays
-from accelsim.sim.units import ENGINE_NAMES, assign_engines, registered_units, unit_cycles, unit_min_tiles
+from accelsim.ir.graph import Graph
+from accelsim.sim import _kernels
+from accelsim.sim._kernels import BUF_INPUT, ENGINE_NAMES, MapParams, ShapeTiming
+from accelsim.sim.engines import systolic
+from accelsim.sim.engines.units import assign_engines, registered_units, unit_cycles, unit_min_tiles
+from accelsim.sim.graph_arrays import GraphArrays, compile_graph
+from accelsim.sim.schedule import Schedule
 
 #: Streaming rows per tile: long streams (e.g. a 112x112 conv's 12,544 output pixels under ws) are
 #: cut so one tile's streamed data stays small; the array keeps streaming across the cut.
@@ -53,74 +59,66 @@ V_CHUNK = 4096
 #: many tiles, so that small arrays (many folds) stay cheap to simulate.
 MAX_TILES_PER_STRIPE = 4
 
-DF_OS, DF_WS, DF_IS = (systolic.DATAFLOW_CODES[k] for k in ("os", "ws", "is"))
-
-
-@dataclass(frozen=True, eq=False)
-class Plan:
-    """Everything the schedule kernel needs for one (graph, hardware) pair, plus report columns."""
-
-    engine: np.ndarray
-    pack: np.ndarray
-    compute_cycles: np.ndarray
-    n_tiles: np.ndarray
-    tiles_per_outer: np.ndarray
-    n_outer: np.ndarray
-    strm_reuse: np.ndarray
-    ld_once: np.ndarray
-    ld_strm: np.ndarray
-    spill: np.ndarray
-    store: np.ndarray
-    act_dep: np.ndarray
-    slots: np.ndarray
-    row_folds: np.ndarray
-    col_folds: np.ndarray
-    eq_ptr: np.ndarray
-    eq_ops: np.ndarray
-    pipe_on: np.ndarray
-    pipe_span: np.ndarray
-    buffer_overflow: str
-
-
 # Busy cycles and folds of one GEMM shape on one array geometry never change: memoise them.
 _GEMM_MEMO: dict[tuple[int, ...], tuple[int, int, int]] = {}
 
 
-def _gemm(m: int, k: int, n: int, rows: int, cols: int, df: int) -> tuple[int, int, int]:
-    key = (m, k, n, rows, cols, df)
+def _gemm(key: tuple[int, ...]) -> tuple[int, int, int]:
+    """(busy, row folds, col folds) of ``key = (M, K, N, batch, rows, cols, df, timing, pm, pk, pn)``."""
     hit = _GEMM_MEMO.get(key)
     if hit is None:
-        fr, fc = systolic.gemm_folds(m, k, n, rows, cols, df)
-        # Busy cycles (folds x fold cycles): what tiles laid end to end add up to. SCALE-Sim's
-        # "compute cycles" are one less (index of the last busy cycle); the report converts.
-        hit = (int(systolic.gemm_busy_cycles(m, k, n, rows, cols, df)), int(fr), int(fc))
+        busy, fr, fc = systolic.array_busy_cycles(*key)
+        hit = (int(busy), int(fr), int(fc))
         if len(_GEMM_MEMO) > 200_000:
             _GEMM_MEMO.clear()
         _GEMM_MEMO[key] = hit
     return hit
 
 
-def _shape_timing(
-    ga: GraphArrays, hw: HardwareConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Busy cycles, row folds, col folds and packing of each distinct array GEMM shape on ``hw``."""
-    rows, cols, df = hw.array.rows, hw.array.cols, systolic.DATAFLOW_CODES[hw.array.dataflow]
+def _shape_timing(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.ndarray]:
+    """Timing of each distinct array GEMM shape on ``hw`` in the best of its dataflows, and the
+    packing ``(pm, pk, pn)`` per shape; cached per array (a sweep over buffers or DRAM reuses it)."""
+    a = hw.array
+    key = ("shapes", a.rows, a.cols, a.dataflow, a.timing, hw.packing)
+    hit = ga._cache.get(key)
+    if hit is None:
+        if len(ga._cache) > 256:
+            ga._cache.clear()
+        hit = ga._cache[key] = _time_shapes(ga, hw)
+    return hit
+
+
+def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.ndarray]:
+    a = hw.array
+    rows, cols = a.rows, a.cols
+    timing = systolic.TIMING_CODES[a.timing]
+    dfs = [systolic.DATAFLOW_CODES[d] for d in a.dataflows]
     n = ga.shapes.shape[0]
-    busy = np.zeros(n, dtype=np.int64)
-    fr = np.zeros(n, dtype=np.int64)
-    fc = np.zeros(n, dtype=np.int64)
-    pack = np.ones(n, dtype=np.int64)
-    packs: dict[int, int] = {}
-    for s, (m, k, nn, bits) in enumerate(ga.shapes.tolist()):
-        if bits not in packs:
+    cols_out = {f: np.zeros(n, dtype=np.int64) for f in ShapeTiming._fields}
+    packs = np.ones((n, 3), dtype=np.int64)
+    entries: dict[tuple[int, int], tuple[int, int, int]] = {}
+    for s, (m, k, nn, wbits, abits, batch) in enumerate(ga.shapes.tolist()):
+        pk_key = (wbits, abits)
+        if pk_key not in entries:
             try:
-                packs[bits] = hw.macs_per_dsp(bits)
-            except ConfigError as e:
+                e = hw.packing_for(wbits, abits)
+            except ConfigError as err:
                 ops = [ga.names[i] for i in np.flatnonzero(ga.shape_id == s)[:3]]
-                raise ConfigError(f"{e} (needed by ops {', '.join(ops)})") from None
-        pack[s] = packs[bits]
-        busy[s], fr[s], fc[s] = _gemm(m, k, nn, rows, cols * packs[bits], df)
-    return busy, fr, fc, pack
+                raise ConfigError(f"{err} (needed by ops {', '.join(ops)})") from None
+            entries[pk_key] = (e.m, e.k, e.n)
+        pm, pk, pn = entries[pk_key]
+        best = None
+        for df in dfs:
+            busy, fr, fc = _gemm((m, k, nn, batch, rows, cols, df, timing, pm, pk, pn))
+            if best is None or busy < best[0]:
+                best = (busy, fr, fc, df)
+        assert best is not None
+        busy, fr, fc, df = best
+        p_cols = systolic.packed_dims(df, pm, pk, pn)[1]
+        for f, v in zip(ShapeTiming._fields, (busy, fr, fc, df, cols * p_cols, pm * pk * pn), strict=True):
+            cols_out[f][s] = v
+        packs[s] = (pm, pk, pn)
+    return ShapeTiming(**cols_out), packs
 
 
 def _engines(
@@ -158,92 +156,51 @@ def _unit_cycles(
     return hit
 
 
-def plan(ga: GraphArrays, hw: HardwareConfig) -> Plan:
-    """Map every op of ``ga`` onto ``hw``: engines, compute cycles, tiles, DRAM bytes, slots.
+def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
+    """Map every op of ``graph`` onto ``hw``: engines, dataflows, compute cycles, tiles, DRAM bytes,
+    prefetch slots. The result is what :func:`accelsim.sim.run` executes.
 
     Raises:
         ConfigError: an op's operand bits are not in the packing table.
+        GraphFormatError: an op lacks the attributes its kind needs.
     """
+    ga = compile_graph(graph)
     buf = hw.buffers
-    ibuf, wbuf, obuf = buf.input_kib * 1024, buf.weight_kib * 1024, buf.output_kib * 1024
     engine, eq_ptr, eq_ops, engines_key = _engines(ga, hw)
-    busy, sfr, sfc, spack = _shape_timing(ga, hw)
+    shapes, packs = _shape_timing(ga, hw)
     u_cycles, u_tiles = _unit_cycles(ga, engine, engines_key, hw)
-    out = _kernels.plan_ops(
-        ga.cls,
-        engine,
-        ga.batch,
-        ga.M,
-        ga.K,
-        ga.N,
-        ga.elements,
-        ga.shape_id,
-        ga.shape2_id,
-        busy,
-        sfr,
-        sfc,
-        spack,
-        u_cycles,
-        u_tiles,
-        ga.in_ptr,
-        ga.in_root,
-        ga.in_bytes,
-        ga.in_role,
-        ga.in_weight,
-        ga.out_root,
-        ga.out_bytes,
-        ga.t_can_reside,
-        ga.t_peak_live,
-        ga.t_peak_live_heads,
-        ga.pipe_src,
-        ga.pipe_kind,
-        ga.pipe_root,
-        ga.heads,
-        systolic.DATAFLOW_CODES[hw.array.dataflow],
-        hw.array.cols,
-        ibuf,
-        wbuf,
-        obuf,
-        buf.acc_bits // 8,
-        buf.double_buffer,
-        T_CHUNK,
-        V_CHUNK,
-        MAX_TILES_PER_STRIPE,
-        hw.overlap,
-        hw.pipeline_heads,
-        hw.mbconv_fusion,
+    prm = MapParams(
+        ibuf=buf.input_kib * 1024,
+        wbuf=buf.weight_kib * 1024,
+        obuf=buf.output_kib * 1024,
+        acc_bytes=buf.acc_bits // 8,
+        double_buffer=buf.double_buffer,
+        t_chunk=T_CHUNK,
+        v_chunk=V_CHUNK,
+        max_tpo=MAX_TILES_PER_STRIPE,
+        overlap=hw.overlap,
+        pipeline_heads=hw.pipeline_heads,
+        mbconv_fusion=hw.mbconv_fusion,
     )
-    (comp, pack, n_tiles, tpo, n_outer, reuse, ld_once, ld_strm, spill, store, act_dep, slots, fr, fc) = out[
-        :14
-    ]
-    pipe_on, pipe_span = out[14], out[15]
-    bad_op, bad_buf, bad_need, n_bad = (int(x) for x in out[16:])
+    plan = _kernels.plan_ops(ga.columns, engine, u_cycles, u_tiles, shapes, prm)
     overflow = ""
-    if bad_op >= 0:
-        which = "input_kib" if bad_buf == 0 else "weight_kib"
+    if plan.bad_op >= 0:
+        which = "input_kib" if plan.bad_buffer == BUF_INPUT else "weight_kib"
         overflow = (
-            f"buffers.{which}: one tile of op {ga.names[bad_op]!r} needs {bad_need} B "
-            f"({n_bad} ops do not fit a tile)"
+            f"buffers.{which}: one tile of op {ga.names[plan.bad_op]!r} needs {plan.bad_need} B "
+            f"({plan.n_bad} ops do not fit a tile)"
         )
-    return Plan(
+    return Schedule(
+        graph=ga,
+        hardware=hw,
         engine=engine,
-        pack=pack,
-        compute_cycles=comp,
-        n_tiles=n_tiles,
-        tiles_per_outer=tpo,
-        n_outer=n_outer,
-        strm_reuse=reuse,
-        ld_once=ld_once,
-        ld_strm=ld_strm,
-        spill=spill,
-        store=store,
-        act_dep=act_dep,
-        slots=slots,
-        row_folds=fr,
-        col_folds=fc,
         eq_ptr=eq_ptr,
         eq_ops=eq_ops,
-        pipe_on=pipe_on,
-        pipe_span=pipe_span,
+        shapes=shapes,
+        shape_packing=packs,
+        plan=plan,
         buffer_overflow=overflow,
     )
+
+
+__all__ = ["MAX_TILES_PER_STRIPE", "T_CHUNK", "V_CHUNK", "map_graph"]

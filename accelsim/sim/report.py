@@ -1,41 +1,57 @@
 """The simulation report: what FPGA accelerator papers report, per design and per layer.
 
-Scalars are computed eagerly (cheap: a search builds thousands of reports); the per-layer rows
-and the timeline are built on first use from the arrays the schedule returned.
+:func:`build_report` turns a :class:`~accelsim.sim.schedule.Schedule` and its
+:class:`~accelsim.sim.schedule.RunResult` into a :class:`Report`: plain data, cheap to build (a
+search builds thousands). The scalars are computed at once; the per-layer columns are read from
+the schedule's and the run's arrays on first use (nothing is run again).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from accelsim.config.hardware import HardwareConfig
-from accelsim.sim.graph_arrays import CLS_DWCONV, CLS_GEMM, CLS_LA_AUX, CLS_MOVE, GraphArrays
-from accelsim.sim.mapping import Plan
-from accelsim.sim.units import ENG_ARRAY, ENG_LINATT, ENGINE_NAMES
+from accelsim._io import write_text_atomic
+from accelsim.sim._kernels import (
+    CLS_DWCONV,
+    CLS_GEMM,
+    CLS_LA_AUX,
+    DATAFLOW_NAMES,
+    ENG_ARRAY,
+    ENG_DWCONV,
+    ENG_LINATT,
+    ENGINE_NAMES,
+)
+from accelsim.sim.engines import systolic
+from accelsim.sim.power import energy_pj
+from accelsim.sim.resources import estimate_resources
+from accelsim.sim.schedule import RunResult, Schedule
 
 LAYER_FIELDS = (
     "name",
     "kind",
     "engine",
+    "dataflow",
     "macs",
     "cycles",
-    "total_cycles",
     "compute_cycles",
     "stall_cycles",
     "bound",
-    "mapping_efficiency",
-    "compute_utilization",
+    "utilization",
+    "scalesim_mapping_efficiency",
+    "scalesim_compute_utilization",
     "dram_load_bytes",
     "dram_store_bytes",
     "start",
     "end",
+    "module",
 )
 
 
@@ -44,24 +60,27 @@ class LayerRow:
     """One op of the graph as it ran.
 
     ``compute_cycles`` are stall-free; for a GEMM on the array they follow SCALE-Sim's convention
-    (index of the last busy cycle, i.e. busy cycles - 1), so they equal SCALE-Sim's numbers.
-    ``cycles`` = ``total_cycles`` = compute + stall cycles on its engine. ``mapping_efficiency``
-    and ``compute_utilization`` (SCALE-Sim's definitions) are given for GEMMs on the array only.
-    ``start``/``end`` are absolute cycles (``end`` includes its last store); ``bound`` is
-    ``memory`` when the op's DRAM transfers take longer than its compute.
+    (index of the last busy cycle, i.e. busy cycles - 1) in both timing modes. ``cycles`` = compute
+    + stall cycles on its engine. ``utilization`` = MACs / (``cycles`` x the engine's peak MACs per
+    cycle for the op's operand bits), for ops on a MAC engine (array, linear-attention unit,
+    depthwise engine). ``scalesim_mapping_efficiency`` and ``scalesim_compute_utilization`` are
+    SCALE-Sim's fold averages (GEMMs on the array only). ``dataflow`` is the one the mapper chose
+    (array GEMMs). ``start``/``end`` are absolute cycles (``end`` includes its last store);
+    ``bound`` is ``memory`` when the op's DRAM transfers take longer than its compute.
     """
 
     name: str
     kind: str
     engine: str
+    dataflow: str
     macs: int
     cycles: int
-    total_cycles: int
     compute_cycles: int
     stall_cycles: int
     bound: str
-    mapping_efficiency: float | None
-    compute_utilization: float | None
+    utilization: float | None
+    scalesim_mapping_efficiency: float | None
+    scalesim_compute_utilization: float | None
     dram_load_bytes: int
     dram_store_bytes: int
     start: int
@@ -70,29 +89,75 @@ class LayerRow:
 
 
 @dataclass(frozen=True, eq=False)
-class ScheduleArrays:
-    """Raw per-op results of the schedule kernel (see ``_kernels.run_schedule``)."""
+class LayerTable:
+    """The per-layer columns (one entry per op, topological order); see :class:`LayerRow`.
 
+    Float columns hold NaN where a value does not apply; ``engine`` and ``dataflow`` are codes
+    (-1: none).
+    """
+
+    names: list[str]
+    kinds: list[str]
+    modules: list[str]
+    engine: np.ndarray
+    dataflow: np.ndarray
+    macs: np.ndarray
+    compute_cycles: np.ndarray
+    stall_cycles: np.ndarray
+    memory_bound: np.ndarray
+    utilization: np.ndarray
+    scalesim_mapping_efficiency: np.ndarray
+    scalesim_compute_utilization: np.ndarray
+    dram_load_bytes: np.ndarray
+    dram_store_bytes: np.ndarray
     start: np.ndarray
     end: np.ndarray
-    finish: np.ndarray
-    stall: np.ndarray
-    load_bytes: np.ndarray
-    store_bytes: np.ndarray
-    dram_cycles: np.ndarray
-    busy: np.ndarray
+
+    def rows(self) -> list[LayerRow]:
+        def opt(x: float) -> float | None:
+            return None if math.isnan(x) else float(x)
+
+        out = []
+        for i, name in enumerate(self.names):
+            e, df = int(self.engine[i]), int(self.dataflow[i])
+            c, st = int(self.compute_cycles[i]), int(self.stall_cycles[i])
+            out.append(
+                LayerRow(
+                    name=name,
+                    kind=self.kinds[i],
+                    engine=ENGINE_NAMES[e] if e >= 0 else "none",
+                    dataflow=DATAFLOW_NAMES[df] if df >= 0 else "",
+                    macs=int(self.macs[i]),
+                    cycles=c + st,
+                    compute_cycles=c,
+                    stall_cycles=st,
+                    bound="memory" if self.memory_bound[i] else "compute",
+                    utilization=opt(self.utilization[i]),
+                    scalesim_mapping_efficiency=opt(self.scalesim_mapping_efficiency[i]),
+                    scalesim_compute_utilization=opt(self.scalesim_compute_utilization[i]),
+                    dram_load_bytes=int(self.dram_load_bytes[i]),
+                    dram_store_bytes=int(self.dram_store_bytes[i]),
+                    start=int(self.start[i]),
+                    end=int(self.end[i]),
+                    module=self.modules[i],
+                )
+            )
+        return out
 
 
 @dataclass(frozen=True, eq=False)
 class Report:
     """Result of :func:`accelsim.simulate`. GOPS = 2 x MACs / latency; ``*_estimate`` fields come
     from the energy coefficients of the config and are estimates, not measurements.
-    ``engine_busy_cycles`` / ``engine_utilization``: cycles each engine computed, and that over
-    ``total_cycles`` (engines run concurrently when the config overlaps them)."""
+    ``array_utilization``: DSP-cycles of the array's MACs (MACs / products per DSP) over
+    ``total_cycles x rows x cols``. ``engine_busy_cycles`` / ``engine_utilization``: cycles each
+    engine computed, and that over ``total_cycles`` (engines run concurrently when the config
+    overlaps them). ``array`` describes the array (``32x64 ws, pipelined``)."""
 
     graph: str
     hardware: str
     board: str
+    array: str
     clock_mhz: float
     total_cycles: int
     latency_ms: float
@@ -115,147 +180,54 @@ class Report:
     gops_per_watt_estimate: float
     engine_busy_cycles: dict[str, int]
     engine_utilization: dict[str, float]
-    _ga: GraphArrays = field(repr=False, compare=False)
-    _plan: Plan = field(repr=False, compare=False)
-    _sched: ScheduleArrays = field(repr=False, compare=False)
-    _hw: HardwareConfig = field(repr=False, compare=False)
+    # the arrays the per-layer columns are read from (never run again): built on first use, since
+    # a sweep reads only the scalars of most of its reports
+    _source: tuple[Schedule, RunResult] = field(repr=False, compare=False)
 
-    # -- per layer --------------------------------------------------------------------------------
+    @cached_property
+    def layer_table(self) -> LayerTable:
+        """The per-layer columns."""
+        return _layer_table(*self._source)
+
     @cached_property
     def layers(self) -> list[LayerRow]:
         """One row per op, in topological order (data-movement ops included, with zero cycles)."""
-        from accelsim.sim import systolic
-
-        ga, p, s, hw = self._ga, self._plan, self._sched, self._hw
-        gemm = (p.engine == ENG_ARRAY) & np.isin(ga.cls, (CLS_GEMM, CLS_DWCONV)) & (ga.shape_id >= 0)
-        idx = np.flatnonzero(gemm)
-        me = np.full(ga.n_ops, np.nan)
-        cu = np.full(ga.n_ops, np.nan)
-        if idx.size:
-            # Dims were validated when the graph was compiled: call the kernel directly.
-            _, me[idx], cu[idx] = systolic.gemm_timing_kernel(
-                ga.M[idx],
-                ga.K[idx],
-                ga.N[idx],
-                np.full(idx.size, hw.array.rows, dtype=np.int64),
-                (hw.array.cols * p.pack[idx]).astype(np.int64),
-                np.full(idx.size, systolic.DATAFLOW_CODES[hw.array.dataflow], dtype=np.int64),
-            )
-        # SCALE-Sim counts a GEMM's compute cycles as the index of its last busy cycle (busy - 1).
-        comp = p.compute_cycles - gemm
-        rows: list[LayerRow] = []
-        for i, name in enumerate(ga.names):
-            eng = int(p.engine[i])
-            if eng < 0 and ga.cls[i] == CLS_LA_AUX:
-                eng = ENG_LINATT  # ReLU and divide done inside the linear-attention unit
-            c, st = int(comp[i]), int(s.stall[i])
-            rows.append(
-                LayerRow(
-                    name=name,
-                    kind=ga.kinds[i],
-                    engine=ENGINE_NAMES[eng] if eng >= 0 else "none",
-                    macs=int(ga.macs[i]),
-                    cycles=c + st,
-                    total_cycles=c + st,
-                    compute_cycles=c,
-                    stall_cycles=st,
-                    bound="memory" if int(s.dram_cycles[i]) > int(p.compute_cycles[i]) else "compute",
-                    mapping_efficiency=None if np.isnan(me[i]) else float(me[i]),
-                    compute_utilization=None if np.isnan(cu[i]) else float(cu[i]),
-                    dram_load_bytes=int(s.load_bytes[i]),
-                    dram_store_bytes=int(s.store_bytes[i]),
-                    start=int(s.start[i]),
-                    end=int(s.finish[i]),
-                    module=ga.modules[i],
-                )
-            )
-        return rows
+        return self.layer_table.rows()
 
     # -- export -----------------------------------------------------------------------------------
     def to_dict(self, layers: bool = True) -> dict[str, Any]:
         """JSON-ready dict: the scalars above, ``engine_busy_cycles`` and (optionally) ``layers``."""
-        d = {k: v for k, v in self.__dict__.items() if not k.startswith("_") and k != "layers"}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("_source", "layer_table", "layers")}
         d["overflow"] = list(self.overflow)
         if layers:
             d["layers"] = [asdict(r) for r in self.layers]
         return d
 
-    def save_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
+    def to_json(self) -> str:
+        """The report as strict JSON (no NaN or Infinity)."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
 
-    def save_csv(self, path: str | Path) -> Path:
-        """Write the per-layer rows as CSV (one row per op; empty cells for n/a)."""
-        path = Path(path)
-        with path.open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(LAYER_FIELDS)
-            for r in self.layers:
-                w.writerow(["" if v is None else v for v in (getattr(r, k) for k in LAYER_FIELDS)])
-        return path
+    def to_csv(self) -> str:
+        """The per-layer rows as CSV (one row per op; empty cells for n/a)."""
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(LAYER_FIELDS)
+        for r in self.layers:
+            w.writerow(["" if v is None else v for v in (getattr(r, k) for k in LAYER_FIELDS)])
+        return buf.getvalue()
 
-    def trace_events(self) -> list[dict[str, Any]]:
-        """Chrome-trace events (``ph: X``, microseconds): one track per engine and per DRAM channel."""
-        from accelsim.sim.engine import record_schedule
+    def save_json(self, path: str) -> None:
+        write_text_atomic(path, self.to_json())
 
-        rec = record_schedule(self._ga, self._plan, self._hw)
-        us = 1.0 / self.clock_mhz
-        events: list[dict[str, Any]] = [
-            {"name": "process_name", "ph": "M", "pid": 0, "args": {"name": f"{self.hardware} | {self.graph}"}}
-        ]
-        for e, name in enumerate(ENGINE_NAMES):
-            events.append({"name": "thread_name", "ph": "M", "pid": 0, "tid": e, "args": {"name": name}})
-        n_ch = self._hw.dram_cfg.channels
-        for c in range(n_ch):
-            tid = len(ENGINE_NAMES) + c
-            events.append(
-                {"name": "thread_name", "ph": "M", "pid": 0, "tid": tid, "args": {"name": f"dram{c}"}}
-            )
-        names = self._ga.names
-        for op, s, e in zip(rec["tile_op"], rec["tile_start"], rec["tile_end"], strict=True):
-            events.append(
-                {
-                    "name": names[op],
-                    "cat": self._ga.kinds[op],
-                    "ph": "X",
-                    "pid": 0,
-                    "tid": int(self._plan.engine[op]),
-                    "ts": float(s) * us,
-                    "dur": float(e - s) * us,
-                }
-            )
-        # Addresses interleave over the channels, so every transfer occupies all of them at once.
-        for op, st, s, e in zip(
-            rec["xfer_op"], rec["xfer_store"], rec["xfer_start"], rec["xfer_end"], strict=True
-        ):
-            for c in range(n_ch):
-                events.append(
-                    {
-                        "name": f"{'store' if st else 'load'} {names[op]}",
-                        "cat": "dram",
-                        "ph": "X",
-                        "pid": 0,
-                        "tid": len(ENGINE_NAMES) + c,
-                        "ts": float(s) * us,
-                        "dur": float(e - s) * us,
-                    }
-                )
-        return events
-
-    def save_trace(self, path: str | Path) -> Path:
-        """Write a Chrome-trace / Perfetto JSON timeline (open in ui.perfetto.dev)."""
-        path = Path(path)
-        path.write_text(json.dumps({"traceEvents": self.trace_events(), "displayTimeUnit": "ns"}))
-        return path
+    def save_csv(self, path: str) -> None:
+        write_text_atomic(path, self.to_csv())
 
     def table(self, max_layers: int = 40) -> str:
         """A readable terminal summary plus the most expensive layers."""
         fit = "yes" if self.fits else "NO (" + "; ".join(self.overflow) + ")"
         lines = [
-            # the array's shape printed from the config itself: a copied YAML keeps its old ``name``
-            f"{self.graph} on {self.hardware} ({self.board}, {self._hw.array.rows}x{self._hw.array.cols} "
-            f"{self._hw.array.dataflow}, {self.clock_mhz:g} MHz)",
+            # the array printed from the config itself: a copied YAML keeps its old ``name``
+            f"{self.graph} on {self.hardware} ({self.board}, {self.array}, {self.clock_mhz:g} MHz)",
             f"  latency {self.latency_ms:.3f} ms ({self.total_cycles:,} cycles)   {self.fps:,.1f} FPS",
             f"  {self.gops:,.1f} GOPS   {self.gops_per_dsp:.3f} GOPS/DSP   array utilisation {self.array_utilization:.1%}",
             f"  DSP {self.dsp_used:,}  BRAM36 {self.bram36_used:,}  URAM {self.uram_used:,}  LUT ~{self.lut_used:,}"
@@ -274,14 +246,14 @@ class Report:
         rows = sorted((r for r in self.layers if r.engine != "none"), key=lambda r: -r.cycles)[:max_layers]
         if rows:
             lines.append(
-                f"  {'layer':<18}{'module':<26}{'kind':<11}{'engine':<9}{'MMACs':>9}{'cycles':>11}"
+                f"  {'layer':<18}{'module':<26}{'kind':<11}{'engine':<9}{'df':<4}{'MMACs':>9}{'cycles':>11}"
                 f"{'stall':>9}{'bound':>8}{'util':>7}"
             )
             for r in rows:
-                util = "" if r.compute_utilization is None else f"{r.compute_utilization:.0%}"
+                util = "" if r.utilization is None else f"{r.utilization:.0%}"
                 lines.append(
-                    f"  {r.name[:17]:<18}{r.module[-25:]:<26}{r.kind[:10]:<11}{r.engine[:8]:<9}{r.macs / 1e6:>9.2f}"
-                    f"{r.cycles:>11,}{r.stall_cycles:>9,}{r.bound:>8}{util:>7}"
+                    f"  {r.name[:17]:<18}{r.module[-25:]:<26}{r.kind[:10]:<11}{r.engine[:8]:<9}{r.dataflow:<4}"
+                    f"{r.macs / 1e6:>9.2f}{r.cycles:>11,}{r.stall_cycles:>9,}{r.bound:>8}{util:>7}"
                 )
             n_more = sum(1 for r in self.layers if r.engine != "none") - len(rows)
             if n_more > 0:
@@ -292,6 +264,117 @@ class Report:
         return self.table()
 
 
-def layer_macs_on_engine(ga: GraphArrays, plan: Plan, engine: int) -> int:
-    """MACs of the ops mapped to ``engine``."""
-    return int(ga.macs[(plan.engine == engine) & (ga.cls != CLS_MOVE)].sum())
+def _layer_table(schedule: Schedule, result: RunResult) -> LayerTable:
+    ga, p, hw, s = schedule.graph, schedule.plan, schedule.hardware, result.arrays
+    engine = schedule.engine.copy()
+    # ReLU and divide of a linear attention done inside its unit: shown on that unit
+    engine[(engine < 0) & (ga.cls == CLS_LA_AUX)] = ENG_LINATT
+    gemm = (schedule.engine == ENG_ARRAY) & np.isin(ga.cls, (CLS_GEMM, CLS_DWCONV)) & (ga.shape_id >= 0)
+    # SCALE-Sim counts a GEMM's compute cycles as the index of its last busy cycle (busy - 1).
+    comp = p.comp - gemm
+    n = ga.n_ops
+    mapping = np.full(n, np.nan)
+    s_util = np.full(n, np.nan)
+    idx = np.flatnonzero(gemm)
+    if idx.size:
+        sid = ga.shape_id[idx]
+        pk = schedule.shape_packing[sid]
+        ones = np.ones(idx.size, dtype=np.int64)
+        # Dims were validated when the graph was compiled: call the kernel directly. SCALE-Sim's
+        # fold averages describe one GEMM (batch 1), like its reports.
+        _, _, mapping[idx], s_util[idx] = systolic.gemm_timing_kernel(
+            ga.M[idx],
+            ga.K[idx],
+            ga.N[idx],
+            ones * hw.array.rows,
+            ones * hw.array.cols,
+            p.dataflow[idx],
+            ones * systolic.TIMING_CODES[hw.array.timing],
+            np.ascontiguousarray(pk[:, 0]),
+            np.ascontiguousarray(pk[:, 1]),
+            np.ascontiguousarray(pk[:, 2]),
+        )
+    # Peak MACs per cycle of the engine each op ran on (0: not a MAC engine).
+    peak = np.zeros(n, dtype=np.float64)
+    array_ops = schedule.engine == ENG_ARRAY
+    peak[array_ops] = hw.array.rows * hw.array.cols * p.pack[array_ops]
+    la, dw = hw.units.linear_attention, hw.units.dwconv
+    if la is not None:
+        peak[schedule.engine == ENG_LINATT] = la.macs
+    if dw is not None:
+        peak[schedule.engine == ENG_DWCONV] = dw.macs
+    cycles = p.comp + s.stall
+    with np.errstate(divide="ignore", invalid="ignore"):
+        util = np.where((peak > 0) & (cycles > 0) & (ga.macs > 0), ga.macs / (cycles * peak), np.nan)
+    return LayerTable(
+        names=ga.names,
+        kinds=ga.kinds,
+        modules=ga.modules,
+        engine=engine,
+        dataflow=p.dataflow,
+        macs=ga.macs,
+        compute_cycles=comp,
+        stall_cycles=s.stall,
+        memory_bound=s.dram_cycles > p.comp,
+        utilization=util,
+        scalesim_mapping_efficiency=mapping,
+        scalesim_compute_utilization=s_util,
+        dram_load_bytes=s.load_bytes,
+        dram_store_bytes=s.store_bytes,
+        start=s.start,
+        end=s.finish,
+    )
+
+
+def build_report(schedule: Schedule, result: RunResult) -> Report:
+    """The :class:`Report` of a schedule and its run."""
+    ga, p, hw, s = schedule.graph, schedule.plan, schedule.hardware, result.arrays
+    res = estimate_resources(hw)
+    overflow = list(res.overflow)
+    if schedule.buffer_overflow:
+        overflow.append(schedule.buffer_overflow)
+    total = result.total_cycles
+    latency_s = total / (hw.clock_mhz * 1e6)
+    macs = ga.total_macs
+    gops = 2 * macs / latency_s / 1e9 if total else 0.0
+    array_ops = schedule.engine == ENG_ARRAY
+    dsp_cycles = float(np.dot(array_ops * ga.macs, 1.0 / p.pack))
+    util = dsp_cycles / (total * hw.array.rows * hw.array.cols) if total else 0.0
+    load, store = int(s.load_bytes.sum()), int(s.store_bytes.sum())
+    e_pj = energy_pj(schedule, load + store)
+    power = (e_pj * 1e-12 / latency_s if total else 0.0) + hw.energy.static_w
+    a = hw.array
+    return Report(
+        graph=ga.name,
+        hardware=hw.name,
+        board=hw.board.name,
+        array=f"{a.rows}x{a.cols} {a.dataflow_label}, {a.timing}",
+        clock_mhz=hw.clock_mhz,
+        total_cycles=total,
+        latency_ms=latency_s * 1e3,
+        fps=1.0 / latency_s if total else 0.0,
+        total_macs=macs,
+        gops=gops,
+        gops_per_dsp=gops / res.dsp if res.dsp else 0.0,
+        dsp_used=res.dsp,
+        bram36_used=res.bram36,
+        uram_used=res.uram,
+        lut_used=res.lut,
+        array_utilization=min(util, 1.0),
+        dram_bytes=load + store,
+        dram_load_bytes=load,
+        dram_store_bytes=store,
+        fits=not overflow,
+        overflow=overflow,
+        energy_mj_estimate=e_pj * 1e-9,
+        power_w_estimate=power,
+        gops_per_watt_estimate=gops / power if power > 0 else 0.0,
+        engine_busy_cycles={name: int(s.busy[e]) for e, name in enumerate(ENGINE_NAMES)},
+        engine_utilization={
+            name: float(s.busy[e]) / total if total else 0.0 for e, name in enumerate(ENGINE_NAMES)
+        },
+        _source=(schedule, result),
+    )
+
+
+__all__ = ["LAYER_FIELDS", "LayerRow", "LayerTable", "Report", "build_report"]

@@ -5,8 +5,9 @@
 - Buffers: per buffer, max(capacity need, port need of the array edge), doubled when double
   buffered. A BRAM36 holds 4 KiB of data and has a 72-bit port in simple dual-port mode; a URAM288
   holds 36 KiB with a 72-bit port (Xilinx UG573, UltraScale Architecture Memory Resources).
-  Edges: the input buffer feeds ``rows`` operands per cycle, the weight buffer ``cols x packing``
-  operands, the output buffer takes ``cols x packing`` partial sums of ``acc_bits``.
+  Edges, for the widest packing entry that packs more than one product (the datapath the ports are
+  built for): the input buffer feeds ``rows x m x k`` activations per cycle, the weight buffer
+  ``cols x k x n`` weights, the output buffer takes ``cols x m x n`` partial sums of ``acc_bits``.
 - LUT (an estimate, not a synthesis result): ``LUT_BASE`` for the DMA, AXI interconnect and
   controller, ``LUT_PER_PE`` per array PE (operand skew registers, packing correction and
   accumulation muxes), plus each unit's lanes/MACs times its configured LUTs per lane/MAC.
@@ -18,8 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from accelsim.config.hardware import HardwareConfig
-from accelsim.sim.units import unit_resources
+from accelsim.config.hardware import HardwareConfig, PackingEntry
+from accelsim.sim.engines.units import unit_resources
 
 LUT_BASE = 20_000
 LUT_PER_PE = 40
@@ -48,10 +49,14 @@ def _blocks(kib: int, edge_bits: int, memory: str, double: bool) -> tuple[int, i
     return (n, 0) if memory == "bram" else (0, n)
 
 
-def datapath_bits(hw: HardwareConfig) -> int:
-    """Operand width the buffers' ports are built for: the widest packing key that packs > 1 MAC."""
-    packed = [b for b, m in hw.packing.items() if m > 1]
-    return max(packed) if packed else min(hw.packing)
+def datapath_packing(hw: HardwareConfig) -> PackingEntry:
+    """The packing entry the buffers' ports are built for: the widest operands that pack more than
+    one product per DSP (else the narrowest entry)."""
+    packed = [e for e in hw.packing if e.macs > 1]
+    pool = packed or list(hw.packing)
+    return (
+        max(pool, key=lambda e: (e.wbits + e.abits, e.macs)) if packed else min(pool, key=lambda e: e.wbits)
+    )
 
 
 # Configs are frozen: remember the last few by identity (a sweep asks once per point, a report
@@ -73,12 +78,11 @@ def estimate_resources(hw: HardwareConfig) -> Resources:
 
 def _estimate(hw: HardwareConfig) -> Resources:
     a, b = hw.array, hw.buffers
-    bits = datapath_bits(hw)
-    pack = hw.macs_per_dsp(bits)
+    p = datapath_packing(hw)
     edges = {
-        "input": a.rows * bits,
-        "weight": a.cols * pack * bits,
-        "output": a.cols * pack * b.acc_bits,
+        "input": a.rows * p.m * p.k * p.abits,
+        "weight": a.cols * p.k * p.n * p.wbits,
+        "output": a.cols * p.m * p.n * b.acc_bits,
     }
     sizes = {"input": b.input_kib, "weight": b.weight_kib, "output": b.output_kib}
     mems = {"input": b.input_memory, "weight": b.weight_memory, "output": b.output_memory}

@@ -3,7 +3,14 @@
 import pytest
 from _helpers import tiny_hw
 
-from accelsim.config.hardware import HardwareConfig, get_board, list_boards, list_configs
+from accelsim.config.hardware import (
+    DEFAULT_PACKING,
+    HardwareConfig,
+    PackingEntry,
+    get_board,
+    list_boards,
+    list_configs,
+)
 from accelsim.errors import ConfigError
 from accelsim.sim.resources import estimate_resources
 
@@ -41,7 +48,8 @@ def test_every_shipped_config_loads_and_fits_its_board(name: str) -> None:
 def test_default_zcu102_design() -> None:
     hw = HardwareConfig.load("zcu102")
     assert (hw.array.rows, hw.array.cols, hw.array.dataflow, hw.clock_mhz) == (32, 64, "ws", 200)
-    assert hw.packing == {4: 4, 8: 2, 16: 1}  # DSP48E2 default
+    assert hw.array.timing == "pipelined"
+    assert hw.packing == DEFAULT_PACKING["dsp48e2"]
     assert hw.peak_macs_per_cycle(8) == 32 * 64 * 2
     assert hw.dram_bytes_per_cycle() == pytest.approx(96.0)  # 19.2 GB/s at 200 MHz
     res = estimate_resources(hw)
@@ -53,10 +61,24 @@ def test_default_zcu102_design() -> None:
 
 def test_packing_lookup() -> None:
     hw = HardwareConfig.load("vck190")
-    assert hw.packing == {8: 3, 16: 1}
+    # DSP58 INT8 vector mode: a three-term dot product (along K), not three independent products
+    assert hw.packing_for(8, 8) == PackingEntry(wbits=8, abits=8, k=3)
     assert hw.macs_per_dsp(8) == 3 and hw.macs_per_dsp(6) == 3 and hw.macs_per_dsp(12) == 1
-    with pytest.raises(ConfigError, match=r"no entry for 32-bit operands \(keys: \[8, 16\]\)"):
+    with pytest.raises(
+        ConfigError, match=r"no entry for 32-bit weights and 32-bit activations \(entries: w16a16, w8a8\)"
+    ):
         hw.macs_per_dsp(32)
+    zcu = HardwareConfig.load("zcu102")
+    # keyed by (weight, activation) bits: W4A8 and W8A4 take the INT8 packing, W4A4 the 2x2 INT4 one
+    assert zcu.packing_for(4, 8) == zcu.packing_for(8, 4) == PackingEntry(wbits=8, abits=8, n=2)
+    assert zcu.packing_for(4, 4) == PackingEntry(wbits=4, abits=4, m=2, n=2)
+    assert zcu.macs_per_dsp(12, 16) == 1
+    # fewer bits never pack fewer products
+    for w in range(1, 17):
+        for a in range(1, 17):
+            assert zcu.macs_per_dsp(w, a) >= zcu.macs_per_dsp(min(w + 1, 16), a)
+    # the short form {bits: products} packs along N
+    assert tiny_hw(packing={8: 2}).packing == (PackingEntry(wbits=8, abits=8, n=2),)
 
 
 def test_port_need_can_exceed_capacity_need() -> None:
@@ -73,12 +95,13 @@ def test_port_need_can_exceed_capacity_need() -> None:
         ({"array": {"rows": 0, "cols": 4, "dataflow": "ws"}}, r"array\.rows: Input should be greater than 0"),
         (
             {"array": {"rows": 4, "cols": 4, "dataflow": "xs"}},
-            r"array\.dataflow: Input should be 'ws', 'os' or 'is'",
+            r"array\.dataflow: Value error, must be one of 'ws', 'os', 'is' or a list of them \(got 'xs'\)$",
         ),
         ({"buffers__input_kib": -1}, r"buffers\.input_kib: Input should be greater than 0"),
         ({"dram__bandwidth_gbs": 0}, r"dram\.bandwidth_gbs: Input should be greater than 0"),
         ({"clock_mhz": "fast"}, r"clock_mhz: Input should be a valid number"),
-        ({"packing": {8: 0}}, r"packing: Value error, entry 8: 0 invalid"),
+        ({"packing": {8: 0}}, r"packing\.0\.n: Input should be greater than or equal to 1"),
+        ({"array": {"rows": 4, "cols": 4, "dataflow": ["ws", "ws"]}}, r"lists a dataflow twice"),
         ({"buffers__input_kb": 4}, r"buffers\.input_kb: unknown field"),
     ],
 )

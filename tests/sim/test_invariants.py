@@ -76,7 +76,7 @@ def test_rooflines_conservation_and_bounds(g: Graph, design: dict) -> None:
     assert 0.0 <= r.array_utilization <= 1.0
     for row in r.layers:
         assert row.stall_cycles >= 0 and row.end >= row.start >= 0
-        for v in (row.mapping_efficiency, row.compute_utilization):
+        for v in (row.scalesim_mapping_efficiency, row.scalesim_compute_utilization):
             assert v is None or 0.0 < v <= 1.0
 
 

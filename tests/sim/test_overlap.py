@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accelsim.ir import Graph, Op, OpKind, Tensor
-from accelsim.sim import simulate
-from accelsim.sim.synthetic import add_linear_attention, add_mbconv, add_softmax_attention
+from accelsim.ir.builders import add_linear_attention, add_mbconv, add_softmax_attention
+from accelsim.sim import map_graph, simulate
 
 UNITS = {
     "vector": {"lanes": 4, "latency_cycles": 2},
@@ -141,8 +141,9 @@ def test_serial_mode_disables_streaming() -> None:
     g = Graph("mb")
     add_mbconv(g, "m", ch=8, hw=16, out_ch=8)
     add_softmax_attention(g, "a", heads=2, tokens=8, hd=4)
-    r = simulate(g, tiny_hw(units=UNITS, overlap=False))
-    assert int(r._plan.pipe_on.sum()) == 0
+    hw = tiny_hw(units=UNITS, overlap=False)
+    r = simulate(g, hw)
+    assert int(map_graph(g, hw).plan.pipe_on.sum()) == 0
     ordered = sorted((row for row in r.layers if row.engine != "none"), key=lambda x: x.start)
     for a, b in itertools.pairwise(ordered):
         assert b.start >= a.start + a.compute_cycles  # one op at a time

@@ -12,8 +12,8 @@ from _helpers import chain_graph, tiny_hw
 
 from accelsim.cli import main
 from accelsim.config.hardware import HardwareConfig
-from accelsim.sim import simulate, simulate_many
-from accelsim.sim.synthetic import vit_graph
+from accelsim.ir.builders import vit_graph
+from accelsim.sim import map_graph, save_trace, simulate, simulate_many
 
 
 def test_to_dict_csv_and_trace(tmp_path: Path) -> None:
@@ -26,18 +26,21 @@ def test_to_dict_csv_and_trace(tmp_path: Path) -> None:
     assert {
         "name",
         "compute_cycles",
-        "mapping_efficiency",
-        "compute_utilization",
-        "total_cycles",
+        "scalesim_mapping_efficiency",
+        "scalesim_compute_utilization",
+        "utilization",
+        "cycles",
         "stall_cycles",
     } <= set(d["layers"][0])
     # GOPS = 2 MACs / latency; latency = cycles / clock.
     assert d["gops"] == pytest.approx(2 * r.total_macs / (r.total_cycles / 100e6) / 1e9)
     assert d["latency_ms"] == pytest.approx(r.total_cycles / 100e3)
-    rows = list(csv.DictReader(r.save_csv(tmp_path / "l.csv").open()))
+    r.save_csv(tmp_path / "l.csv")
+    rows = list(csv.DictReader((tmp_path / "l.csv").open()))
     assert [row["name"] for row in rows] == ["fc1", "gelu", "fc2"]
     assert int(rows[0]["compute_cycles"]) == r.layers[0].compute_cycles
-    trace = json.loads(r.save_trace(tmp_path / "t.json").read_text())["traceEvents"]
+    save_trace(map_graph(chain_graph(8, 4, 16), tiny_hw()), tmp_path / "t.json")
+    trace = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
     threads = {e["args"]["name"] for e in trace if e["name"] == "thread_name"}
     assert {"array", "vector", "dram0"} <= threads
     busy = [e for e in trace if e["ph"] == "X" and e["tid"] == 0]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from accelsim.errors import ConfigError
-from accelsim.sim.scalesim_io import ScaleSimConfig, read_scalesim_config, read_scalesim_topology
+from accelsim.sim.scalesim.io import ScaleSimConfig, read_scalesim_config, read_scalesim_topology
 
 DATA = Path(__file__).parents[1] / "data" / "scalesim"
 

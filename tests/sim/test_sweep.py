@@ -9,10 +9,8 @@ from _helpers import tiny_hw
 from accelsim.config.hardware import HardwareConfig
 from accelsim.errors import ConfigError
 from accelsim.ir import Graph
-from accelsim.sim import _kernels, compile_graph, simulate, simulate_many
-from accelsim.sim.engine import _kernel_args
-from accelsim.sim.mapping import plan
-from accelsim.sim.synthetic import add_linear_attention, add_mbconv, add_softmax_attention
+from accelsim.ir.builders import add_linear_attention, add_mbconv, add_softmax_attention
+from accelsim.sim import _kernels, compile_graph, map_graph, simulate, simulate_many
 
 
 def _mixed() -> Graph:
@@ -49,13 +47,16 @@ def test_kernel_matches_python_original() -> None:
     """The compiled schedule kernel and its Python original agree on every output array."""
     ga = compile_graph(_mixed())
     for hw in _points():
-        args = _kernel_args(plan(ga, hw), ga, hw)
+        schedule = map_graph(ga, hw)
+        args = (schedule.program(), schedule.dram(), hw.overlap)
         for record in (False, True):
             fast = _kernels.run_schedule(*args, record)
             slow = _kernels.run_schedule.py_func(*args, record)
-            assert len(fast) == len(slow) == 15
+            assert fast._fields == slow._fields
             for a, b in zip(fast, slow, strict=True):
                 np.testing.assert_array_equal(a, b)
+            if record:
+                assert len(fast.tile_op) == schedule.n_tiles
 
 
 def test_occupancy_whole_bursts() -> None:
@@ -74,3 +75,13 @@ def test_sweep_error_names_the_point() -> None:
     bad = tiny_hw(packing={4: 1})  # 8-bit operands have no packing entry
     with pytest.raises(ConfigError, match="no entry for 8-bit"):
         simulate_many(_mixed(), [tiny_hw(), bad], workers=2)
+
+
+def test_a_stuck_schedule_is_an_error_not_half_filled_arrays() -> None:
+    schedule = map_graph(_mixed(), tiny_hw())
+    prog = schedule.program()
+    # every op waits for one more predecessor than it has: nothing can ever start
+    stuck = prog._replace(pred_ptr=prog.pred_ptr - np.arange(prog.pred_ptr.size))
+    out = _kernels.run_schedule(stuck, schedule.dram(), True, False)
+    assert out.error == _kernels.RUN_STUCK
+    assert _kernels.run_schedule(prog, schedule.dram(), True, False).error == _kernels.RUN_OK

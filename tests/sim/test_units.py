@@ -8,10 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim.ir import Graph, Op, OpKind, Tensor
+from accelsim.ir.builders import add_linear_attention, add_softmax_attention, dw_attrs
 from accelsim.sim import simulate
-from accelsim.sim.resources import estimate_resources
-from accelsim.sim.synthetic import add_linear_attention, add_softmax_attention, dw_attrs
-from accelsim.sim.units import (
+from accelsim.sim.engines.units import (
     LUT_DIVIDER_LANE,
     LUT_SHIFT_LANE,
     linear_attention_int,
@@ -20,6 +19,7 @@ from accelsim.sim.units import (
     log2_shift_divide,
     true_divide_round,
 )
+from accelsim.sim.resources import estimate_resources
 
 VEC = {"lanes": 4, "latency_cycles": 2}
 

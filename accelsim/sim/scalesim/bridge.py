@@ -1,6 +1,6 @@
 """SCALE-Sim inputs as an accelsim design: a ``.cfg`` becomes a HardwareConfig, a topology a Graph.
 
-Parsing is :mod:`accelsim.sim.scalesim_io`'s; this module only translates:
+Parsing is :mod:`accelsim.sim.scalesim.io`'s; this module only translates:
 
 - the array (rows x cols, dataflow) as is, one MAC per PE (SCALE-Sim has no DSP packing), 1-byte
   words, ifmap/filter/ofmap SRAM sizes as the input/weight/output buffers, double-buffered as in
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from accelsim.config.hardware import HardwareConfig
 from accelsim.ir.graph import Graph, Op, OpKind, Tensor
-from accelsim.sim.scalesim_io import (
+from accelsim.sim.scalesim.io import (
     ScaleSimConfig,
     ScaleSimLayer,
     read_scalesim_config,
@@ -52,7 +52,12 @@ def hardware_from_scalesim(cfg: ScaleSimConfig) -> HardwareConfig:
             "source": "virtual board sized to fit the SCALE-Sim design",
         },
         "clock_mhz": CLOCK_MHZ,
-        "array": {"rows": cfg.array_rows, "cols": cfg.array_cols, "dataflow": cfg.dataflow},
+        "array": {
+            "rows": cfg.array_rows,
+            "cols": cfg.array_cols,
+            "dataflow": cfg.dataflow,
+            "timing": "scalesim",
+        },
         "packing": {8: 1},
         "buffers": {
             "input_kib": cfg.ifmap_sram_kb,

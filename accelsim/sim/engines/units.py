@@ -51,19 +51,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from accelsim.config.hardware import HardwareConfig, SoftmaxUnitConfig, VectorUnitConfig, bram36_for_bytes
-from accelsim.sim.graph_arrays import (
+from accelsim.sim._kernels import (
     CLS_DWCONV,
     CLS_GEMM,
     CLS_LA_AUX,
     CLS_LINATT,
     CLS_SOFTMAX,
     CLS_VECTOR,
-    GraphArrays,
+    ENG_ARRAY,
+    ENG_DWCONV,
+    ENG_LINATT,
+    ENG_NONE,
+    ENG_SOFTMAX,
+    ENG_VECTOR,
+    ENGINE_NAMES,
 )
-
-#: Engine codes; one timeline each in the schedule and one track each in the trace.
-ENG_ARRAY, ENG_VECTOR, ENG_SOFTMAX, ENG_LINATT, ENG_DWCONV = 0, 1, 2, 3, 4
-ENGINE_NAMES: tuple[str, ...] = ("array", "vector", "softmax", "linear_attention", "dwconv")
+from accelsim.sim.graph_arrays import GraphArrays
 
 #: LUTs of one log2-shift normaliser lane: a leading-one detector and rounding bit on the 32-bit
 #: divisor plus a 5-level 32-bit barrel shifter with rounding (an estimate: ~160 2:1 muxes).
@@ -216,8 +219,9 @@ def _dwconv_cycles(ga: GraphArrays, idx: np.ndarray, hw: HardwareConfig) -> np.n
 
 # -- resources ------------------------------------------------------------------------------------
 def _mac_unit_dsp(hw: HardwareConfig, macs: int) -> int:
-    # A MAC engine packs like the array: INT8 MACs per DSP from the config's packing table.
-    return math.ceil(macs / hw.macs_per_dsp(8)) if any(k >= 8 for k in hw.packing) else macs
+    # A MAC engine packs like the array: INT8 products per DSP from the config's packing table.
+    covers_int8 = any(e.wbits >= 8 and e.abits >= 8 for e in hw.packing)
+    return math.ceil(macs / hw.macs_per_dsp(8, 8)) if covers_int8 else macs
 
 
 def _lane_resources(u: VectorUnitConfig | SoftmaxUnitConfig | None) -> UnitResources:
@@ -310,8 +314,8 @@ ARRAY_CLASSES = frozenset({CLS_GEMM, CLS_DWCONV, CLS_LINATT})
 
 
 def assign_engines(ga: GraphArrays, hw: HardwareConfig) -> np.ndarray:
-    """Engine code per op (-1 for data movement and work absorbed by a unit)."""
-    engine = np.full(ga.n_ops, -1, dtype=np.int64)
+    """Engine code per op (``ENG_NONE`` for data movement and work absorbed by a unit)."""
+    engine = np.full(ga.n_ops, ENG_NONE, dtype=np.int64)
     taken = np.zeros(ga.n_ops, dtype=bool)
     for unit in registered_units():
         if not unit.present(hw):

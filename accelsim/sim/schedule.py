@@ -1,0 +1,126 @@
+"""The Schedule (a graph mapped onto one accelerator) and ``run(schedule) -> RunResult``.
+
+:func:`accelsim.sim.map_graph` builds a :class:`Schedule`; :func:`run` executes it in the event-driven
+schedule kernel (:func:`accelsim.sim._kernels.run_schedule`), one Numba call, and returns the
+per-op timeline as plain arrays; :func:`accelsim.sim.report.build_report` summarises the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from accelsim.config.hardware import HardwareConfig
+from accelsim.sim import _kernels
+from accelsim.sim._kernels import RUN_OK, DramParams, PlanArrays, RunArrays, ShapeTiming, TileProgram
+from accelsim.sim.graph_arrays import GraphArrays
+
+# The numba dispatcher, typed loosely (its signature is the kernel's docstring).
+_RUN: Any = _kernels.run_schedule
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """One graph mapped onto one accelerator: per op its engine, dataflow, compute cycles, tiles and
+    DRAM bytes (``plan``), the engines' queues, the timing of each GEMM shape on the array.
+
+    Attributes:
+        graph: the flattened graph (:class:`~accelsim.sim.graph_arrays.GraphArrays`).
+        hardware: the accelerator.
+        engine: engine code per op (``ENG_NONE``: no work).
+        eq_ptr: CSR offsets of each engine's queue in ``eq_ops`` (ops in topological order).
+        eq_ops: op indices, engine by engine.
+        shapes: the :class:`~accelsim.sim._kernels.ShapeTiming` of the graph's GEMM shapes.
+        shape_packing: ``(pm, pk, pn)`` per GEMM shape.
+        plan: the :class:`~accelsim.sim._kernels.PlanArrays` (per op).
+        buffer_overflow: why a tile does not fit a buffer ("" if every tile fits).
+    """
+
+    graph: GraphArrays
+    hardware: HardwareConfig
+    engine: np.ndarray
+    eq_ptr: np.ndarray
+    eq_ops: np.ndarray
+    shapes: ShapeTiming
+    shape_packing: np.ndarray
+    plan: PlanArrays
+    buffer_overflow: str
+
+    @property
+    def n_tiles(self) -> int:
+        """Tiles the schedule runs (the kernel's work)."""
+        return int(self.plan.n_tiles.sum())
+
+    def program(self) -> TileProgram:
+        """The schedule kernel's input."""
+        p, ga = self.plan, self.graph
+        return TileProgram(
+            engine=self.engine,
+            n_tiles=p.n_tiles,
+            tiles_per_outer=p.tiles_per_outer,
+            n_outer=p.n_outer,
+            strm_reuse=p.strm_reuse,
+            comp=p.comp,
+            ld_once=p.ld_once,
+            ld_strm=p.ld_strm,
+            spill=p.spill,
+            store=p.store,
+            act_dep=p.act_dep,
+            slots=p.slots,
+            pred_ptr=ga.pred_ptr,
+            succ_ptr=ga.succ_ptr,
+            succ_idx=ga.succ_idx,
+            eq_ptr=self.eq_ptr,
+            eq_ops=self.eq_ops,
+            pipe_src=ga.pipe_src,
+            pipe_groups=ga.pipe_groups,
+            pipe_span=p.pipe_span,
+            pipe_on=p.pipe_on,
+        )
+
+    def dram(self) -> DramParams:
+        d = self.hardware.dram_cfg
+        return DramParams(
+            bytes_per_cycle=float(self.hardware.dram_bytes_per_cycle()),
+            burst_total=int(d.burst_bytes * d.channels),
+            latency=int(d.latency_cycles),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class RunResult:
+    """What the schedule kernel returned (:class:`~accelsim.sim._kernels.RunArrays`): per op start,
+    end, finish, stall, DRAM bytes and cycles; per engine busy cycles; per tile and transfer records
+    when ``recorded``."""
+
+    arrays: RunArrays
+    recorded: bool
+
+    @property
+    def total_cycles(self) -> int:
+        return int(self.arrays.finish.max(initial=0))
+
+
+def run(schedule: Schedule, record: bool = False) -> RunResult:
+    """Execute ``schedule``: every tile of every op on its engine's timeline and the DRAM's.
+
+    Args:
+        schedule: from :func:`accelsim.sim.map_graph`.
+        record: also keep every tile and transfer (what the Chrome trace shows).
+
+    Raises:
+        RuntimeError: the kernel could not schedule every op (a bug: a DAG in topological order
+            always can).
+    """
+    out: RunArrays = _RUN(schedule.program(), schedule.dram(), bool(schedule.hardware.overlap), bool(record))
+    if out.error != RUN_OK:
+        raise RuntimeError(
+            f"schedule kernel stopped with ops left to run on {schedule.hardware.name} "
+            f"(graph {schedule.graph.name!r}): the dependency order is inconsistent"
+        )
+    return RunResult(out, bool(record))
+
+
+__all__ = ["RunResult", "Schedule", "run"]
