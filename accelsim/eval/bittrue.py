@@ -54,11 +54,11 @@ from typing import Any
 import numpy as np
 
 from accelsim.config.arithmetic import ArithmeticConfig
+from accelsim.datapath import log2_round_pow2
 from accelsim.errors import GraphFormatError, OverflowReport, UnsupportedOpError
 from accelsim.eval import _int_kernels as K
 from accelsim.ir.graph import MOVEMENT_KINDS, Graph, Op, OpKind
 from accelsim.ir.quant import QuantParams
-from accelsim.sim.units import log2_round_pow2
 
 _ROUNDING = {"half_up": K.ROUND_HALF_UP, "half_even": K.ROUND_HALF_EVEN, "floor": K.ROUND_FLOOR}
 #: operands wider than this are accumulators, not MAC operands
@@ -670,7 +670,7 @@ def _la_divisor(op: Op, den: np.ndarray, arith: ArithmeticConfig) -> np.ndarray:
     ``true_divide``: ``den`` itself. ``log2_shift``: a power of two times a constant, so that the
     division is a shift: the log2 code of ``attrs["quant"]["divisor"]`` (a :class:`QuantParams` dict
     recorded by lowering from the model's log2 divisor quantiser) when present, else the nearest
-    power of two, ``2**round(log2(den))`` (:func:`accelsim.sim.units.log2_round_pow2`: ``den`` is a
+    power of two, ``2**round(log2(den))`` (:func:`accelsim.datapath.log2_round_pow2`: ``den`` is a
     real-valued divisor here, the scaled accumulator plus ``eps``, not the unit's integer one).
     """
     if arith.la_divisor == "true_divide":
