@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from accelsim.config.arithmetic import ArithmeticConfig
 from accelsim.errors import ConfigError, GraphFormatError, OverflowReport, UnsupportedOpError
-from accelsim.eval import _int_kernels as K
 from accelsim.eval.bittrue import (
     BittrueStats,
     Executor,
@@ -23,6 +22,7 @@ from accelsim.eval.bittrue import (
     quantize_float,
     run_bittrue,
 )
+from accelsim.eval.bittrue import _kernels as K
 from accelsim.ir import Graph, Op, OpKind, QuantParams, Tensor
 
 SW = np.array([0.25, 0.125])
