@@ -9,8 +9,8 @@ Layout, one job per module:
 - :mod:`~accelsim.eval.bittrue.formats`: the number formats (:class:`IntVal`) and the conversions
   between them (quantise, requantise by a fixed-point multiplier, the units' fixed-point input);
 - :mod:`~accelsim.eval.bittrue.executor`: the op-by-op run, its context and statistics;
-- :mod:`~accelsim.eval.bittrue._registry`: the table of execution rules and the choice of a rule
-  for an op;
+- :mod:`~accelsim.eval.bittrue._registry`: the table of execution rules, one handler shape keyed by
+  op kind or ATen target (:func:`register_handler`), and the choice of a rule for an op;
 - :mod:`~accelsim.eval.bittrue.mac`: matmul, conv and linear attention on exact integer accumulators;
 - :mod:`~accelsim.eval.bittrue.units`: softmax, norms, activations and element-wise ops as the
   special units compute them;
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 # importing the rule modules fills the registry
 from accelsim.eval.bittrue import aten, mac, units  # noqa: F401
-from accelsim.eval.bittrue._registry import executable_targets, handler_for
+from accelsim.eval.bittrue._registry import aten_args, executable_targets, handler_for, register_handler
 from accelsim.eval.bittrue.executor import BittrueStats, Executor, OverflowEvent, execute, run_bittrue
 from accelsim.eval.bittrue.formats import (
     IntVal,
@@ -44,6 +44,7 @@ __all__ = [
     "Executor",
     "IntVal",
     "OverflowEvent",
+    "aten_args",
     "executable_targets",
     "execute",
     "fixed_point_multiplier",
@@ -53,6 +54,7 @@ __all__ = [
     "log2_values",
     "quantize_float",
     "real",
+    "register_handler",
     "run_bittrue",
     "to_quant",
 ]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from accelsim.errors import GraphFormatError, UnsupportedOpError
-from accelsim.eval.bittrue._registry import _aten, _register
+from accelsim.eval.bittrue._registry import aten_args, register_handler
 from accelsim.eval.bittrue.formats import IntVal, Value, _arr, real
 from accelsim.ir.graph import MOVEMENT_KINDS, Op, OpKind
 
@@ -49,13 +49,13 @@ def _nd(v: Value) -> int:
     return int((v.q if isinstance(v, IntVal) else np.asarray(v)).ndim)
 
 
-@_aten(
+@register_handler(
     "aten.view.default", "aten.reshape.default", "aten._unsafe_view.default", "aten.flatten.using_ints",
     "aten.unflatten.int", "aten.squeeze.dim", "aten.squeeze.dims", "aten.squeeze.default",
     "aten.unsqueeze.default", "aten.expand.default", "aten.view_as.default", "aten.reshape_as.default",
     "aten.expand_as.default",
 )  # fmt: skip
-def _a_reshape(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Value]) -> list[Value]:
+def _a_reshape(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     shape = ctx.shape_of(op.outputs[0])
     x = vals[0]
     size = (x.q if isinstance(x, IntVal) else np.asarray(x)).size
@@ -64,14 +64,15 @@ def _a_reshape(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: lis
     return [_moved(x, lambda a: a.reshape(shape))]
 
 
-@_aten(
+@register_handler(
     "aten.permute.default",
     "aten.transpose.int",
     "aten.t.default",
     "aten.swapaxes.default",
     "aten.movedim.int",
 )
-def _a_permute(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Value]) -> list[Value]:
+def _a_permute(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
+    args, kw = aten_args(op, vals)
     nd = _nd(vals[0])
     name = op.target
     if name == "aten.permute.default":
@@ -89,9 +90,16 @@ def _a_permute(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: lis
     return [_moved(vals[0], lambda a: a.transpose(perm))]
 
 
-@_aten("aten.cat.default", "aten.concat.default", "aten.stack.default", "aten.hstack.default")
-def _a_cat(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Value]) -> list[Value]:
+@register_handler("aten.cat.default", "aten.concat.default", "aten.stack.default", "aten.hstack.default")
+def _a_cat(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
+    args, kw = aten_args(op, vals)
     tensors, dim = _bound(args, kw, ("tensors", "dim"), (0,))
+    return _concat(op, tensors, dim)
+
+
+def _concat(op: Op, tensors: list[Value], dim: int) -> list[Value]:
+    """``cat`` (or ``stack``/``hstack``, by ``op.target``) of ``tensors``: codes stay codes when all
+    share one per-tensor format."""
     stack = op.target == "aten.stack.default"
     if op.target == "aten.hstack.default":
         dim = 1 if _nd(tensors[0]) > 1 else 0
@@ -109,11 +117,12 @@ def _a_cat(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Va
     return [ints[0].with_q(out) if same else out]
 
 
-@_aten(
+@register_handler(
     "aten.slice.Tensor", "aten.select.int", "aten.narrow.default", "aten.split.Tensor",
     "aten.split_with_sizes.default", "aten.chunk.default", "aten.unbind.int", "aten.tensor_split.sections",
 )  # fmt: skip
-def _a_slice(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Value]) -> list[Value]:
+def _a_slice(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
+    args, kw = aten_args(op, vals)
     x = vals[0]
     nd = _nd(x)
     name = op.target
@@ -164,13 +173,14 @@ def _np_pad(a: np.ndarray, pads: list[int], value: float, mode: str) -> np.ndarr
     return np.pad(a, width, mode=np_mode)
 
 
-@_aten(
+@register_handler(
     "aten.pad.default",
     "aten.constant_pad_nd.default",
     "aten.reflection_pad2d.default",
     "aten.replication_pad2d.default",
 )
-def _a_pad(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Value]) -> list[Value]:
+def _a_pad(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
+    args, kw = aten_args(op, vals)
     name = op.target
     if name == "aten.pad.default":
         _, pads, mode, value = _bound(args, kw, ("self", "pad", "mode", "value"), ("constant", None))
@@ -190,14 +200,15 @@ def _a_pad(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Va
     return [_np_pad(real(x), pads, v, mode).astype(np.float32)]
 
 
-@_aten(
+@register_handler(
     "aten.roll.default",
     "aten.flip.default",
     "aten.repeat.default",
     "aten.tile.default",
     "aten.repeat_interleave.self_int",
 )
-def _a_reindex(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Value]) -> list[Value]:
+def _a_reindex(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
+    args, kw = aten_args(op, vals)
     name = op.target
     if name == "aten.roll.default":
         _, shifts, dims = _bound(args, kw, ("self", "shifts", "dims"), ([],))
@@ -212,8 +223,11 @@ def _a_reindex(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: lis
     return [_moved(vals[0], lambda a: np.tile(a, reps))]
 
 
-@_aten("aten.gather.default", "aten.take_along_dim.default", "aten.index_select.default", "aten.index.Tensor")
-def _a_gather(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Value]) -> list[Value]:
+@register_handler(
+    "aten.gather.default", "aten.take_along_dim.default", "aten.index_select.default", "aten.index.Tensor"
+)
+def _a_gather(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
+    args, kw = aten_args(op, vals)
     name = op.target
     if name == "aten.index.Tensor":
         _, indices = _bound(args, kw, ("self", "indices"), ())
@@ -232,9 +246,10 @@ def _a_gather(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list
     ]
 
 
-@_aten("aten.topk.default")
-def _a_topk(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Value]) -> list[Value]:
+@register_handler("aten.topk.default")
+def _a_topk(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     """Top-k along ``dim``; ties keep the lower index (a stable sort)."""
+    args, kw = aten_args(op, vals)
     x, k, dim, largest, _ = _bound(args, kw, ("self", "k", "dim", "largest", "sorted"), (-1, True, True))
     a = real(x)
     d = int(dim) % a.ndim
@@ -243,11 +258,12 @@ def _a_topk(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[V
     return [np.take_along_axis(a, idx, axis=d), idx.astype(np.int64)][: len(op.outputs)]
 
 
-@_aten(
+@register_handler(
     "aten.mean.dim", "aten.mean.default", "aten.sum.dim_IntList", "aten.sum.default", "aten.amax.default",
     "aten.amin.default",
 )  # fmt: skip
-def _a_reduce(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Value]) -> list[Value]:
+def _a_reduce(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
+    args, kw = aten_args(op, vals)
     x = real(vals[0])
     _, dims, keep = _bound(args, kw, ("self", "dim", "keepdim"), (None, False))
     if op.target in ("aten.mean.default", "aten.sum.default"):
@@ -275,12 +291,12 @@ def _adaptive_bounds(n_in: int, n_out: int) -> list[tuple[int, int]]:
     return [((i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)) for i in range(n_out)]
 
 
-@_aten(
+@register_handler(
     "aten.adaptive_avg_pool2d.default",
     "aten._adaptive_avg_pool2d.default",
     "aten.adaptive_max_pool2d.default",
 )
-def _a_adaptive(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Value]) -> list[Value]:
+def _a_adaptive(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     x = real(vals[0])
     oh, ow = ctx.shape_of(op.outputs[0])[-2:]
     red = np.max if "max" in op.target else np.mean
@@ -291,8 +307,11 @@ def _a_adaptive(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: li
     return [out][: len(op.outputs)]
 
 
-@_aten("aten.avg_pool2d.default", "aten.max_pool2d.default", "aten.max_pool2d_with_indices.default")
-def _a_pool2d(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Value]) -> list[Value]:
+@register_handler(
+    "aten.avg_pool2d.default", "aten.max_pool2d.default", "aten.max_pool2d_with_indices.default"
+)
+def _a_pool2d(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
+    args, kw = aten_args(op, vals)
     x = real(vals[0])
     is_max = "max" in op.target
     if is_max:
@@ -346,8 +365,8 @@ def _pair(v: Any) -> tuple[int, int]:
     return (int(v[0]), int(v[-1]))
 
 
-@_aten("aten.upsample_nearest2d.vec", "aten.upsample_nearest2d.default")
-def _a_nearest(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: list[Value]) -> list[Value]:
+@register_handler("aten.upsample_nearest2d.vec", "aten.upsample_nearest2d.default")
+def _a_nearest(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     oh, ow = ctx.shape_of(op.outputs[0])[-2:]
 
     def up(a: np.ndarray) -> np.ndarray:
@@ -358,7 +377,7 @@ def _a_nearest(ctx: _Ctx, op: Op, args: list[Any], kw: dict[str, Any], vals: lis
     return [_moved(vals[0], up)]
 
 
-@_register(OpKind.POOL)
+@register_handler(OpKind.POOL)
 def _pool(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     """Hand-made pool ops (no ATen target): a global ``fn`` over the axes the output shape drops."""
     x = real(vals[0])
@@ -386,7 +405,7 @@ def _reduced_axes(shape_in: tuple[int, ...], shape_out: tuple[int, ...]) -> tupl
     return tuple(axes)
 
 
-@_register(OpKind.TOKEN_SELECT)
+@register_handler(OpKind.TOKEN_SELECT)
 def _token_select(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     """Hand-made token selection (no ATen target): keep the CLS token and the ``tokens_out - 1``
     tokens of largest score (EViT, Liang et al., ICLR 2022, arXiv:2202.07800).
@@ -414,12 +433,12 @@ def _fallback_movement(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     at = op.attrs
     nd = _nd(x)
     if op.kind == OpKind.RESHAPE:
-        return _a_reshape(ctx, op, [], {}, vals)
+        return _a_reshape(ctx, op, vals)
     if op.kind == OpKind.TRANSPOSE:
         perm = [int(d) % nd for d in at.get("perm", list(range(nd))[::-1])]
         return [_moved(x, lambda a: a.transpose(perm))]
     if op.kind == OpKind.CONCAT:
-        return _a_cat(ctx, op, [vals, int(at.get("dim", 0))], {}, vals)
+        return _concat(op, vals, int(at.get("dim", 0)))
     if op.kind == OpKind.SLICE:
         idx: list[Any] = [slice(None)] * nd
         idx[int(at.get("dim", 0)) % nd] = slice(at.get("start"), at.get("end"), int(at.get("step", 1)))
@@ -433,4 +452,4 @@ def _fallback_movement(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
 
 
 for _k in MOVEMENT_KINDS:
-    _register(_k)(_fallback_movement)
+    register_handler(_k)(_fallback_movement)

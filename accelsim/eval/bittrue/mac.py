@@ -18,7 +18,7 @@ import numpy as np
 from accelsim.config.arithmetic import ArithmeticConfig
 from accelsim.datapath import log2_round_pow2
 from accelsim.errors import GraphFormatError, OverflowReport
-from accelsim.eval.bittrue._registry import _register
+from accelsim.eval.bittrue._registry import register_handler
 from accelsim.eval.bittrue.formats import IntVal, Value, _is_operand, _rescale, log2_values, real, to_quant
 from accelsim.ir.graph import Op, OpKind
 from accelsim.ir.quant import QuantParams
@@ -114,7 +114,7 @@ def _b_matrix(op: Op, a_shape: tuple[int, ...], b: np.ndarray) -> tuple[np.ndarr
     return b, False
 
 
-@_register(OpKind.MATMUL)
+@register_handler(OpKind.MATMUL)
 def _matmul(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     a, b = vals[0], vals[1]
     bias = _bias_real(vals, 2)
@@ -211,7 +211,7 @@ def _conv2d_core(
     return res.reshape(bsz, oh, ow, cout).transpose(0, 3, 1, 2)
 
 
-@_register(OpKind.CONV2D, OpKind.DWCONV2D)
+@register_handler(OpKind.CONV2D, OpKind.DWCONV2D)
 def _conv(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     x, w = vals[0], vals[1]
     bias = _bias_real(vals, 2)
@@ -277,7 +277,7 @@ def _la_operand(ctx: _Ctx, op: Op, v: Value, role: str, relu: bool) -> Value:
     return to_quant(v, qp, ctx.arith)
 
 
-@_register(OpKind.LINEAR_ATTENTION)
+@register_handler(OpKind.LINEAR_ATTENTION)
 def _linear_attention(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     """EfficientViT's ReLU linear attention: ``ReLU(Q)(ReLU(K)^T V) / (ReLU(Q) sum_n ReLU(K) + eps)``.
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from accelsim.errors import UnsupportedOpError
 from accelsim.eval.bittrue import _kernels as K
-from accelsim.eval.bittrue._registry import _register, _resolve
+from accelsim.eval.bittrue._registry import _resolve, register_handler
 from accelsim.eval.bittrue.formats import (
     IntVal,
     Value,
@@ -46,7 +46,7 @@ def _axis_of(op: Op, ndim: int) -> int:
     return int(a) % ndim
 
 
-@_register(OpKind.SOFTMAX)
+@register_handler(OpKind.SOFTMAX)
 def _softmax(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     x = vals[0]
     ndim = (x.q if isinstance(x, IntVal) else np.asarray(x)).ndim
@@ -96,7 +96,7 @@ def _norm_params(op: Op, vals: list[Value], positions: tuple[int, ...]) -> list[
     ]
 
 
-@_register(OpKind.LAYERNORM)
+@register_handler(OpKind.LAYERNORM)
 def _layernorm(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     x = vals[0]
     params = _norm_params(op, vals, (2, 3))
@@ -127,7 +127,7 @@ def _layernorm(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     return [IntVal(y * g_q + b_q, np.asarray(2.0**-out_frac), np.zeros((), np.int64), None, 48, acc=True)]
 
 
-@_register(OpKind.BATCHNORM)
+@register_handler(OpKind.BATCHNORM)
 def _batchnorm(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     """Inference batchnorm over axis 1: inputs (x, weight, bias, running_mean, running_var)."""
     ctx.stats.float_ops.add(op.name)
@@ -211,7 +211,7 @@ def _opt(a: list[Any], i: int, k: dict[str, Any], name: str) -> Any:
     return None if v is None else _arr(v)
 
 
-@_register(OpKind.ACTIVATION)
+@register_handler(OpKind.ACTIVATION)
 def _activation(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     fn = str(op.attrs.get("fn", ""))
     if fn not in _UNARY:
@@ -338,7 +338,7 @@ def _operand_order(raw: list[Any], n_inputs: int) -> tuple[int, int] | None:
     return int(raw[0]["input"]), int(raw[1]["input"])
 
 
-@_register(OpKind.ELTWISE)
+@register_handler(OpKind.ELTWISE)
 def _eltwise(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     """Element-wise arithmetic with torch's argument conventions: an add/sub of two integer tensors
     in integers (:func:`_integer_add`), everything else on real values (float32)."""
