@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim.config.arithmetic import ArithmeticConfig
-from accelsim.errors import ConfigError, GraphFormatError, OverflowReport, UnsupportedOpError
+from accelsim.errors import AccumulatorOverflowError, ConfigError, GraphFormatError, UnsupportedOpError
 from accelsim.eval.bittrue import (
     BittrueStats,
     Executor,
@@ -150,7 +150,7 @@ def test_residual_add_overflowing_the_accumulator_is_reported() -> None:
     g = _residual_graph()
     ins = {"x": np.array([[1.0, -1.5, 2.0]], np.float32), "s": np.array([[63.5, 0.0]], np.float32)}
     # shortcut 127 * 4 = 508 onto the grid, + (-7) = 501: needs 10 bits; 9 bits hold [-256, 255]
-    with pytest.raises(OverflowReport, match=r"'res'.*residual add reaches 501"):
+    with pytest.raises(AccumulatorOverflowError, match=r"'res'.*residual add reaches 501"):
         execute(g, ins, ArithmeticConfig(accumulator_bits=9, requant_mantissa_bits=31))
 
 
@@ -196,12 +196,14 @@ def _wide_graph(k: int) -> Graph:
     return g
 
 
-def test_narrow_accumulator_raises_the_overflow_report() -> None:
+def test_narrow_accumulator_raises_an_accumulator_overflow_error() -> None:
     # 8 * 127 * 127 = 129032 needs 18 bits (signed); a 16-bit accumulator holds 32767
     g = _wide_graph(8)
     x = {"x": np.full((1, 8), 127.0, np.float32)}
     assert execute(g, x, ArithmeticConfig(accumulator_bits=18))["y"][0, 0] == 129032
-    with pytest.raises(OverflowReport, match=r"'big_fc'.*129032.*18 bits.*16-bit range \[-32768, 32767\]"):
+    with pytest.raises(
+        AccumulatorOverflowError, match=r"'big_fc'.*129032.*18 bits.*16-bit range \[-32768, 32767\]"
+    ):
         execute(g, x, ArithmeticConfig(accumulator_bits=16))
 
 

@@ -2,7 +2,7 @@
 every result to its tensor's format; also the run's context and statistics.
 
 MAC ops accumulate exactly and are checked against the two's complement range of
-``accumulator_bits``: beyond it the executor raises :class:`~accelsim.errors.OverflowReport`
+``accumulator_bits``: beyond it the executor raises :class:`~accelsim.errors.AccumulatorOverflowError`
 naming the op and the largest magnitude (or, with ``overflow: report``, wraps the value as
 hardware would and records an :class:`OverflowEvent`). Only the final sum is checked: a two's
 complement accumulator that wraps on the way still ends right.
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from accelsim.config.arithmetic import ArithmeticConfig
-from accelsim.errors import GraphFormatError, OverflowReport
+from accelsim.errors import AccumulatorOverflowError, GraphFormatError
 from accelsim.eval.bittrue._registry import handler_for
 from accelsim.eval.bittrue.formats import Value, real, to_quant
 from accelsim.ir.graph import Graph, Op
@@ -63,7 +63,7 @@ class _Ctx:
             return acc.astype(np.int64)
         worst = int(max(abs(amax), abs(amin)))
         if self.arith.overflow == "raise":
-            raise OverflowReport(
+            raise AccumulatorOverflowError(
                 f"op {op.name!r} ({op.kind.value}): {where} reaches {worst} "
                 f"(needs {worst.bit_length() + 1} bits), beyond the {bits}-bit range [{lo}, {hi}]"
             )
@@ -170,7 +170,7 @@ def execute(
         The graph outputs by name, as float32 real values.
 
     Raises:
-        OverflowReport: an accumulator exceeded ``arith.accumulator_bits`` (``overflow: raise``).
+        AccumulatorOverflowError: an accumulator exceeded ``arith.accumulator_bits`` (``overflow: raise``).
         GraphFormatError: a weight has no value, or an input is missing or mis-shaped.
         UnsupportedOpError: an op kind has no execution rule.
     """

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from accelsim.config.arithmetic import ArithmeticConfig
-from accelsim.errors import GraphFormatError, OverflowReport
+from accelsim.errors import AccumulatorOverflowError, GraphFormatError
 from accelsim.eval.bittrue import _kernels as K
 from accelsim.ir.quant import QuantParams
 
@@ -105,7 +105,7 @@ def fixed_point_multiplier(m: np.ndarray, mantissa_bits: int) -> tuple[np.ndarra
     Returns int64 ``(m0, n)``; a zero ``m`` gives ``(0, 0)``.
 
     Raises:
-        OverflowReport: ``m >= 2**B`` (the right shift would be negative: a multiplier no
+        AccumulatorOverflowError: ``m >= 2**B`` (the right shift would be negative: a multiplier no
             requantiser implements).
 
     Examples:
@@ -124,7 +124,7 @@ def fixed_point_multiplier(m: np.ndarray, mantissa_bits: int) -> tuple[np.ndarra
     zero = m == 0
     m0[zero], n[zero] = 0, 0
     if np.any(n < 0):
-        raise OverflowReport(
+        raise AccumulatorOverflowError(
             f"requantisation multiplier {m.max():.4g} >= 2**{mantissa_bits}: scales are inconsistent"
         )
     return m0, n

@@ -17,7 +17,7 @@ import numpy as np
 
 from accelsim.config.arithmetic import ArithmeticConfig
 from accelsim.datapath import log2_round_pow2
-from accelsim.errors import GraphFormatError, OverflowReport
+from accelsim.errors import AccumulatorOverflowError, GraphFormatError
 from accelsim.eval.bittrue._registry import register_handler
 from accelsim.eval.bittrue.formats import IntVal, Value, _is_operand, _rescale, log2_values, real, to_quant
 from accelsim.ir.graph import Op, OpKind
@@ -67,7 +67,9 @@ def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return out
     if bound * ka < 2**53:
         return _mm(a.astype(np.float64), b.astype(np.float64))
-    raise OverflowReport(f"operands of magnitude {amax:.0f} x {bmax:.0f} over K={ka}: sums beyond 2**53")
+    raise AccumulatorOverflowError(
+        f"operands of magnitude {amax:.0f} x {bmax:.0f} over K={ka}: sums beyond 2**53"
+    )
 
 
 def _weight_channel_scale(v: IntVal, ch_axis: int, n_ch: int, op: Op) -> np.ndarray | None:
