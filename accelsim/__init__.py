@@ -12,13 +12,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from accelsim import errors as _errors
 from accelsim.errors import (
     AccelsimError,
+    AccumulatorOverflowError,
     ConfigError,
     DataError,
     GraphFormatError,
     InputShapeError,
-    OverflowReport,
     ResourceError,
     UnknownModelError,
     UnsupportedOpError,
@@ -56,6 +57,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def __getattr__(name: str) -> Any:
+    if name in _errors.DEPRECATED_NAMES:
+        return _errors.deprecated_name(__name__, name)
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
@@ -69,6 +72,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AccelsimError",
+    "AccumulatorOverflowError",
     "BoardSpec",
     "CompressionRecipe",
     "ConfigError",
@@ -79,7 +83,6 @@ __all__ = [
     "InputShapeError",
     "Op",
     "OpKind",
-    "OverflowReport",
     "Report",
     "ResourceError",
     "SearchSpace",

@@ -6,6 +6,9 @@ keeps its traceback.
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 
 class AccelsimError(Exception):
     """Base class of the errors a user can cause (bad input), as opposed to bugs."""
@@ -42,5 +45,25 @@ class DataError(AccelsimError, FileNotFoundError):
     """A dataset path or checkpoint is missing or unreadable."""
 
 
-class OverflowReport(AccelsimError, ArithmeticError):
-    """The bit-true executor saw an accumulator exceed its configured width."""
+class AccumulatorOverflowError(AccelsimError, ArithmeticError):
+    """The bit-true executor saw an integer outgrow the datapath: an accumulator beyond its
+    configured width, or a requantisation multiplier or exact sum beyond what it can represent."""
+
+
+#: renamed errors, old name -> new; the old name still works and warns
+DEPRECATED_NAMES = {"OverflowReport": "AccumulatorOverflowError"}
+
+
+def deprecated_name(module: str, name: str) -> type[AccelsimError]:
+    """The error an old ``name`` stands for, with a :class:`FutureWarning` naming the new one
+    (a FutureWarning, as timm's renamed helpers give, so that script users see it too)."""
+    new = DEPRECATED_NAMES[name]
+    warnings.warn(f"{module}.{name} is deprecated; use {module}.{new}", FutureWarning, stacklevel=3)
+    cls: type[AccelsimError] = globals()[new]
+    return cls
+
+
+def __getattr__(name: str) -> Any:
+    if name in DEPRECATED_NAMES:
+        return deprecated_name(__name__, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,3 +24,23 @@ def test_flow_functions_stay_callable_once_their_subpackages_are_imported() -> N
 def test_importing_accelsim_does_not_import_torch() -> None:
     code = "import sys, accelsim, accelsim.sim, accelsim.eval; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_overflow_report_is_a_deprecated_name_of_accumulator_overflow_error() -> None:
+    import pytest
+
+    from accelsim.errors import AccumulatorOverflowError
+
+    with pytest.warns(
+        FutureWarning, match=r"accelsim\.OverflowReport is deprecated; use accelsim\.Accum"
+    ) as w:
+        assert accelsim.OverflowReport is AccumulatorOverflowError
+    with pytest.warns(FutureWarning, match=r"accelsim\.errors\.OverflowReport is deprecated") as w2:
+        from accelsim.errors import OverflowReport
+    assert w[0].filename == w2[0].filename == __file__  # the warning points at the caller
+    assert OverflowReport is AccumulatorOverflowError
+    with pytest.raises(OverflowReport):  # old except clauses still catch the new error
+        raise AccumulatorOverflowError("x")
+    assert "OverflowReport" not in accelsim.__all__ and "OverflowReport" not in dir(accelsim)
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchError'"):
+        accelsim.errors.NoSuchError  # noqa: B018

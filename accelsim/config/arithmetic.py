@@ -47,7 +47,7 @@ class ArithmeticConfig(Strict):
             integer square root, fixed-point affine).
         la_divisor: the linear-attention normaliser: ``log2_shift`` (divide by the nearest power of
             two, a shift) or ``true_divide``.
-        overflow: ``raise`` an :class:`~accelsim.errors.OverflowReport` on the first accumulator
+        overflow: ``raise`` an :class:`~accelsim.errors.AccumulatorOverflowError` on the first accumulator
             overflow, or ``report`` it (the value wraps as two's complement hardware would and the
             event is collected).
         unit_frac_bits: fractional bits of the fixed-point converter in front of an integer unit

@@ -121,7 +121,7 @@ def simulate_workload(
     Raises:
         ConfigError: a bad workload, hardware or arithmetic config.
         DataError: a missing checkpoint or dataset.
-        OverflowReport: an accumulator overflowed (with ``overflow: raise``).
+        AccumulatorOverflowError: an accumulator overflowed (with ``overflow: raise``).
     """
     from accelsim.config.hardware import HardwareConfig
     from accelsim.config.workload import Workload

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim.config.arithmetic import ArithmeticConfig
-from accelsim.errors import ConfigError, GraphFormatError, OverflowReport, UnsupportedOpError
-from accelsim.eval import _int_kernels as K
+from accelsim.errors import AccumulatorOverflowError, ConfigError, GraphFormatError, UnsupportedOpError
 from accelsim.eval.bittrue import (
     BittrueStats,
     Executor,
@@ -19,6 +22,7 @@ from accelsim.eval.bittrue import (
     quantize_float,
     run_bittrue,
 )
+from accelsim.eval.bittrue import _kernels as K
 from accelsim.ir import Graph, Op, OpKind, QuantParams, Tensor
 
 SW = np.array([0.25, 0.125])
@@ -146,7 +150,7 @@ def test_residual_add_overflowing_the_accumulator_is_reported() -> None:
     g = _residual_graph()
     ins = {"x": np.array([[1.0, -1.5, 2.0]], np.float32), "s": np.array([[63.5, 0.0]], np.float32)}
     # shortcut 127 * 4 = 508 onto the grid, + (-7) = 501: needs 10 bits; 9 bits hold [-256, 255]
-    with pytest.raises(OverflowReport, match=r"'res'.*residual add reaches 501"):
+    with pytest.raises(AccumulatorOverflowError, match=r"'res'.*residual add reaches 501"):
         execute(g, ins, ArithmeticConfig(accumulator_bits=9, requant_mantissa_bits=31))
 
 
@@ -192,12 +196,14 @@ def _wide_graph(k: int) -> Graph:
     return g
 
 
-def test_narrow_accumulator_raises_the_overflow_report() -> None:
+def test_narrow_accumulator_raises_an_accumulator_overflow_error() -> None:
     # 8 * 127 * 127 = 129032 needs 18 bits (signed); a 16-bit accumulator holds 32767
     g = _wide_graph(8)
     x = {"x": np.full((1, 8), 127.0, np.float32)}
     assert execute(g, x, ArithmeticConfig(accumulator_bits=18))["y"][0, 0] == 129032
-    with pytest.raises(OverflowReport, match=r"'big_fc'.*129032.*18 bits.*16-bit range \[-32768, 32767\]"):
+    with pytest.raises(
+        AccumulatorOverflowError, match=r"'big_fc'.*129032.*18 bits.*16-bit range \[-32768, 32767\]"
+    ):
         execute(g, x, ArithmeticConfig(accumulator_bits=16))
 
 
@@ -381,6 +387,60 @@ def test_linear_attention_log2_shift_divides_by_a_power_of_two() -> None:
     np.testing.assert_allclose(yi, want, atol=1e-9)
 
 
+def _ref_unit_linear_attention(q: list, k: list, v: list, divider: str) -> list:  # type: ignore[type-arg]
+    """The linear-attention unit on one head in plain Python integers (lists of T rows of d ints):
+    ``ReLU(Q) (ReLU(K)^T [V, 1])``, each numerator divided by the last (k-sum) column, by a
+    rounding shift by ``e = round(log2 den)`` or by an exact division rounded half up."""
+    t, d = len(q), len(q[0])
+    relu = [[max(x, 0) for x in row] for row in k]
+    kv = [
+        [sum(relu[n][i] * (v[n][j] if j < d else 1) for n in range(t)) for j in range(d + 1)]
+        for i in range(d)
+    ]
+    out = []
+    for n in range(t):
+        qr = [max(x, 0) for x in q[n]]
+        acc = [sum(qr[i] * kv[i][j] for i in range(d)) for j in range(d + 1)]
+        den = acc[d]
+        if divider == "true_divide":
+            out.append([(2 * acc[j] + den) // (2 * den) if den > 0 else 0 for j in range(d)])
+            continue
+        kb = max(den, 1).bit_length() - 1
+        e = kb + (1 if den * den >= 1 << (2 * kb + 1) else 0)  # den >= 2**(kb + 1/2)
+        out.append([(acc[j] + (1 << (e - 1))) >> e if e > 0 else acc[j] for j in range(d)])
+    return out
+
+
+@pytest.mark.parametrize("divider", ["log2_shift", "true_divide"])
+def test_integer_linear_attention_is_the_units_integer_arithmetic(divider: str) -> None:
+    # unit scales and eps = 0 make the executor's fixed-point rescale of the exact accumulators the
+    # unit's own divide: 2**-e is an exact multiplier (the shift); 1/den is a 31-bit one, which can
+    # part from the exact divider only on a tie num/den = x.5, and this data has none (asserted)
+    g = _la_graph(eps=0.0)
+    for t in ("q", "k", "v", "o"):
+        g.quant[t] = QuantParams(16 if t == "o" else 8, np.array(1.0), np.array(0))
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.integers(-128, 128, size=(2, 2, 6, 4)) for _ in range(3))
+    q[0, 1, 2] = -np.abs(q[0, 1, 2])  # a row with ReLU(q) = 0: divisor 0, output 0
+    stats = BittrueStats()
+    ins = {"q": q.astype(np.float32), "k": k.astype(np.float32), "v": v.astype(np.float32)}
+    y = execute(g, ins, ArithmeticConfig(la_divisor=divider), stats=stats)["o"]
+    assert stats.integer_ops == {"la"}
+    ref = [
+        [
+            _ref_unit_linear_attention(q[b, h].tolist(), k[b, h].tolist(), v[b, h].tolist(), divider)
+            for h in range(2)
+        ]
+        for b in range(2)
+    ]
+    np.testing.assert_array_equal(y, np.array(ref, dtype=np.float32))
+    kv1 = np.swapaxes(np.maximum(k, 0), -1, -2) @ np.concatenate([v, np.ones((2, 2, 6, 1), np.int64)], -1)
+    acc = np.maximum(q, 0) @ kv1
+    num, den = acc[..., :-1], np.maximum(acc[..., -1:], 1)
+    assert not np.any(((2 * num) % den == 0) & ((2 * num // den) % 2 == 1))  # no ties
+    assert np.all(acc[0, 1, 2] == 0)
+
+
 def test_arithmetic_config_validates_fields() -> None:
     from accelsim.config._base import validate_config
 
@@ -477,3 +537,10 @@ def test_linear_attention_quotient_is_rounded_once_at_the_next_quantiser() -> No
     want = quantize_float((num / den).reshape(2, 2, 24), out_q) / 128
     # v's grid (1/16) is 8x coarser than the output's: rounding to it first would miss by up to 4 LSBs
     np.testing.assert_array_equal(y, want)
+
+
+def test_the_executor_does_not_import_the_simulator() -> None:
+    # the datapath arithmetic it shares with the timing units lives in accelsim.datapath
+    code = "import json, sys, accelsim.eval.bittrue; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert [m for m in json.loads(out) if m.startswith("accelsim.sim")] == []

@@ -1,24 +1,15 @@
-"""Special units: hand-computed latencies, routing, resources, the log2 divider bit for bit, and
-how attention cost grows with tokens (linear attention linearly, softmax attention quadratically)."""
+"""Special units: hand-computed latencies, routing, resources, and how attention cost grows with
+tokens (linear attention linearly, softmax attention quadratically). The divider's arithmetic is
+tested in tests/test_datapath.py."""
 
 import numpy as np
 import pytest
 from _helpers import tiny_hw
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from accelsim.ir import Graph, Op, OpKind, Tensor
 from accelsim.ir.builders import add_linear_attention, add_softmax_attention, dw_attrs
 from accelsim.sim import simulate
-from accelsim.sim.engines.units import (
-    LUT_DIVIDER_LANE,
-    LUT_SHIFT_LANE,
-    linear_attention_int,
-    log2_round_exponent,
-    log2_round_pow2,
-    log2_shift_divide,
-    true_divide_round,
-)
+from accelsim.sim.engines.units import LUT_DIVIDER_LANE, LUT_SHIFT_LANE
 from accelsim.sim.resources import estimate_resources
 
 VEC = {"lanes": 4, "latency_cycles": 2}
@@ -120,80 +111,6 @@ def test_unit_resources_in_the_report() -> None:
         tiny_hw(packing={8: 2}, units={"vector": VEC, "dwconv": {"macs": 18, "buffer_kib": 4}})
     )
     assert dw.dsp - estimate_resources(tiny_hw(packing={8: 2})).dsp == 9  # two INT8 MACs per DSP
-
-
-# -- the log2 divider, bit for bit -------------------------------------------------------------------
-def ref_log2_shift_divide(num: int, den: int) -> int:
-    """Plain-integer reference: e = round(log2(den)); (num + 2**(e-1)) >> e (Python's >> floors)."""
-    if den <= 1:
-        return num
-    k = den.bit_length() - 1
-    e = k + (1 if den * den >= 1 << (2 * k + 1) else 0)  # den >= 2**(k + 1/2)
-    return (num + (1 << (e - 1))) >> e if e > 0 else num
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(-(2**40), 2**40), st.integers(-3, 2**50)), min_size=1, max_size=20))
-def test_log2_shift_divide_matches_integer_reference(pairs: list[tuple[int, int]]) -> None:
-    num = np.array([p[0] for p in pairs], dtype=np.int64)
-    den = np.array([p[1] for p in pairs], dtype=np.int64)
-    got = log2_shift_divide(num, den)
-    assert got.tolist() == [ref_log2_shift_divide(n, d) for n, d in pairs]
-
-
-def test_log2_exponent_is_nearest_power_of_two_in_log_domain() -> None:
-    den = np.arange(1, 1 << 16, dtype=np.int64)
-    assert np.array_equal(log2_round_exponent(den), np.rint(np.log2(den)).astype(np.int64))
-    big = np.array([2**62 - 1, 2**61 + 2**60, 3037000499, 3037000500, 2**53 + 1], dtype=np.int64)
-    ref = []
-    for d in big.tolist():
-        k = d.bit_length() - 1
-        ref.append(k + (1 if d * d >= 1 << (2 * k + 1) else 0))
-    assert log2_round_exponent(big).tolist() == ref
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(1, 2**52), min_size=1, max_size=20))
-def test_float_nearest_power_of_two_agrees_with_integer_exponent(dens: list[int]) -> None:
-    # the executor's real-valued divisor and the unit's integer one round to the same power of two
-    den = np.array(dens, dtype=np.int64)
-    assert np.array_equal(log2_round_pow2(den.astype(np.float64)), np.exp2(log2_round_exponent(den)))
-
-
-def test_float_nearest_power_of_two_by_hand() -> None:
-    # 2**1.5 = 2.83: 2.8 -> 2, 2.9 -> 4; 0.3 -> 2**round(-1.74) = 1/4; den <= 0 -> 2**-1022
-    got = log2_round_pow2(np.array([2.8, 2.9, 0.3, 1e-5 + 1.0, 0.0, -1.0]))
-    assert got.tolist() == [2.0, 4.0, 0.25, 1.0, 2.0**-1022, 2.0**-1022]
-
-
-def _ref_linear_attention(q: list, k: list, v: list, divider: str) -> list:  # type: ignore[type-arg]
-    """Plain-Python integer linear attention on one head: lists of T rows of d ints."""
-    t, d = len(q), len(q[0])
-    relu = [[max(x, 0) for x in row] for row in k]
-    kv = [
-        [sum(relu[n][i] * (v[n][j] if j < d else 1) for n in range(t)) for j in range(d + 1)]
-        for i in range(d)
-    ]
-    out = []
-    for n in range(t):
-        qr = [max(x, 0) for x in q[n]]
-        acc = [sum(qr[i] * kv[i][j] for i in range(d)) for j in range(d + 1)]
-        den = acc[d]
-        if divider == "shift":
-            out.append([ref_log2_shift_divide(acc[j], den) for j in range(d)])
-        else:
-            out.append([(2 * acc[j] + den) // (2 * den) if den > 0 else 0 for j in range(d)])
-    return out
-
-
-@pytest.mark.parametrize("divider", ["shift", "true"])
-def test_linear_attention_unit_arithmetic_matches_reference(divider: str) -> None:
-    rng = np.random.default_rng(7)
-    q, k, v = (rng.integers(-128, 128, size=(3, 12, 5)) for _ in range(3))
-    got = linear_attention_int(q, k, v, divider)
-    for h in range(3):
-        assert got[h].tolist() == _ref_linear_attention(q[h].tolist(), k[h].tolist(), v[h].tolist(), divider)
-    assert np.array_equal(true_divide_round(np.array([7, 5, -5]), np.array([2, 2, 2])), [4, 3, -2])
 
 
 # -- growth with tokens ------------------------------------------------------------------------------

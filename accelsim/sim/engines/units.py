@@ -28,7 +28,7 @@ Timing models (stall-free cycles of one op; memory stalls come from the schedule
       cycles = B H (p + max(p, dv)) + latency + (1 if shift else divider_latency)
 
   The ``shift`` divider quantises the divisor to the nearest power of two (log2) so the divide
-  is a rounding right shift (:func:`log2_shift_divide`); ``true`` is a pipelined divider.
+  is a rounding right shift (:func:`accelsim.datapath.log2_shift_divide`); ``true`` is a pipelined divider.
 - **depthwise engine**: ``macs // kernel_macs`` channel lanes each reading one k x k window per
   ``ceil(kh kw / kernel_macs)`` cycles; a line buffer shifts in one input column per cycle, so
   stride s costs at least s cycles per output::
@@ -356,73 +356,3 @@ def unit_min_tiles(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> n
 def unit_resources(hw: HardwareConfig) -> dict[str, UnitResources]:
     """Resources of each unit present in ``hw``."""
     return {u.name: u.resources(hw) for u in registered_units() if u.present(hw)}
-
-
-# -- the linear-attention unit's arithmetic ----------------------------------------------------
-def _pow2_thresholds() -> np.ndarray:
-    # Smallest integer >= 2**(k + 1/2): isqrt(2**(2k+1)) + 1, since 2**(2k+1) is never a square.
-    return np.array([math.isqrt(1 << (2 * k + 1)) + 1 for k in range(63)], dtype=np.int64)
-
-
-_POW2_HALF = _pow2_thresholds()
-
-
-def log2_round_exponent(den: np.ndarray) -> np.ndarray:
-    """``round(log2(den))`` of positive integers, exactly, in integer arithmetic (0 for den <= 1).
-
-    The nearest power of two in the log domain: ``k = floor(log2 den)``, plus one when
-    ``den >= 2**(k + 1/2)``. There are no ties (``log2`` of an integer is never ``k + 1/2``), so
-    this equals ``numpy.rint(numpy.log2(den))`` wherever float64 resolves it.
-    """
-    d = np.asarray(den, dtype=np.int64)
-    safe = np.maximum(d, 1)
-    k = np.floor(np.log2(safe.astype(np.float64))).astype(np.int64)
-    # float64 may be off by one next to powers of two above 2**53: correct exactly.
-    k = np.where(np.left_shift(np.int64(1), k) > safe, k - 1, k)
-    k = np.where((k < 62) & (np.left_shift(np.int64(1), np.minimum(k + 1, 62)) <= safe), k + 1, k)
-    return np.where(d <= 1, 0, k + (safe >= _POW2_HALF[np.clip(k, 0, 62)]))
-
-
-def log2_round_pow2(den: np.ndarray) -> np.ndarray:
-    """The same nearest power of two, ``2**round(log2(den))``, of a real-valued divisor (float64).
-
-    For a divisor that is not an integer (a scaled accumulator plus an epsilon, as the bit-true
-    executor divides by); ``den <= 0`` is clamped to the smallest normal float64. For integers
-    ``1 <= den < 2**53`` it is ``2.0**log2_round_exponent(den)``.
-    """
-    d = np.asarray(den, dtype=np.float64)
-    return np.exp2(np.rint(np.log2(np.maximum(d, np.finfo(np.float64).tiny))))
-
-
-def log2_shift_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """The linear-attention unit's normaliser: ``num / den`` with ``den`` quantised to a power of
-    two, as a rounding arithmetic right shift: ``(num + 2**(e-1)) >> e``, ``e = round(log2 den)``.
-
-    Integer in, integer out (int64, broadcasting); ``den <= 1`` leaves ``num`` unchanged.
-    """
-    e = log2_round_exponent(den)
-    n = np.asarray(num, dtype=np.int64)
-    half = np.where(e > 0, np.left_shift(np.int64(1), np.maximum(e - 1, 0)), 0)
-    return np.right_shift(n + half, e)
-
-
-def true_divide_round(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """The exact divider option: ``num / den`` rounded half up, ``floor((2 num + den) / (2 den))``
-    (``den <= 0`` gives 0)."""
-    n = np.asarray(num, dtype=np.int64)
-    d = np.asarray(den, dtype=np.int64)
-    safe = np.where(d > 0, d, 1)
-    return np.where(d > 0, np.floor_divide(2 * n + safe, 2 * safe), 0)
-
-
-def linear_attention_int(q: np.ndarray, k: np.ndarray, v: np.ndarray, divider: str = "shift") -> np.ndarray:
-    """Integer model of the unit on ``[..., T, d]`` int operands: ``ReLU(Q) (ReLU(K)^T [V, 1])``,
-    the numerators divided by the last (k-sum) column with ``divider`` (``shift`` or ``true``)."""
-    qi = np.maximum(np.asarray(q, dtype=np.int64), 0)
-    ki = np.maximum(np.asarray(k, dtype=np.int64), 0)
-    vi = np.asarray(v, dtype=np.int64)
-    v1 = np.concatenate([vi, np.ones((*vi.shape[:-1], 1), dtype=np.int64)], axis=-1)
-    kv = np.swapaxes(ki, -1, -2) @ v1  # [..., d, d+1]: the k-sum is the last column
-    out = qi @ kv
-    num, den = out[..., :-1], out[..., -1:]
-    return log2_shift_divide(num, den) if divider == "shift" else true_divide_round(num, den)

@@ -1,7 +1,9 @@
-"""Numba kernels of the bit-true executor: int64 arrays and scalars in, int64 arrays out.
+"""Numba kernels of the bit-true executor: int64 arrays and scalars in, int64 arrays out; the
+requantiser, I-BERT's integer softmax and layernorm, and an exact integer square root.
 
-Only numpy and numba here. The typed wrappers in :mod:`accelsim.eval.bittrue` validate shapes,
-widths and constants before calling across the jit boundary.
+Only numpy and numba here. The typed callers (:mod:`~accelsim.eval.bittrue.formats`,
+:mod:`~accelsim.eval.bittrue.units`) validate shapes, widths and constants before calling across
+the jit boundary.
 
 Rounding codes (``rounding``): 0 = half up (add half, arithmetic shift right; gemmlowp's
 ``RoundingDivideByPOT`` for non-negative values), 1 = half to even, 2 = floor (plain shift).
