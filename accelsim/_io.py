@@ -30,6 +30,10 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     except OSError as e:
         raise AccelsimError(f"{path}: cannot write: {e.strerror or e}") from None
     try:
+        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)

@@ -105,8 +105,8 @@ class ArrayConfig(Strict):
     slice, :class:`PackingEntry`).
 
     ``dataflow`` is one of ``ws``, ``os``, ``is``, or a list of them for a reconfigurable array (the
-    mapper picks, per op, the listed dataflow with the fewest stall-free cycles; ties go to the
-    first listed). ``timing``: ``pipelined`` (folds stream back to back with double-buffered
+    mapper picks, per op, the listed dataflow whose max(stall-free cycles, DRAM bytes / bandwidth)
+    is least; ties go to the first listed). ``timing``: ``pipelined`` (folds stream back to back with double-buffered
     stationary registers, what FPGA arrays build) or ``scalesim`` (SCALE-Sim 3.0.0's per-fold
     model, for exact agreement with it); see :mod:`accelsim.sim.engines.systolic`.
     """

@@ -641,9 +641,10 @@ class GraphColumns(NamedTuple):
 
 
 class ShapeTiming(NamedTuple):
-    """Per distinct array GEMM shape (``GraphArrays.shapes``) on one array: stall-free busy cycles
-    of all its batch GEMMs, folds, the dataflow the mapper chose, logical columns of a fold and
-    products per DSP (the array's packing for its operand bits)."""
+    """Per distinct array GEMM shape (``GraphArrays.shapes``, rows) and per dataflow the array
+    offers (columns, in the config's order): stall-free busy cycles of all its batch GEMMs, folds,
+    the dataflow code and the logical columns of a fold; per shape the products per DSP (the
+    array's packing for its operand bits)."""
 
     busy: np.ndarray
     row_folds: np.ndarray
@@ -660,9 +661,11 @@ class MapParams(NamedTuple):
     wbuf: int
     obuf: int
     acc_bytes: int
+    bytes_per_cycle: float
     double_buffer: bool
     t_chunk: int
     v_chunk: int
+    unit_tile_bytes: int
     max_tpo: int
     overlap: bool
     pipeline_heads: bool
@@ -696,6 +699,92 @@ class PlanArrays(NamedTuple):
     bad_buffer: int
     bad_need: int
     n_bad: int
+
+
+class GemmPlan(NamedTuple):
+    """The loop order's tiles and DRAM bytes of one array GEMM in one dataflow (see plan_ops)."""
+
+    n_outer: int
+    tiles_per_outer: int
+    n_tiles: int
+    reuse: int
+    ld_once: int
+    ld_strm: int
+    spill: int
+    i_fp: int
+    w_fp: int
+    i_tile: int
+    w_tile: int
+
+
+@njit(cache=True)
+def _gemm_plan(dataflow, fr, fc, lcols, batch, M, K, N, a_t, a_d, b_t, b_d, o_t, o_d, prm):
+    """Tiles, footprints and DRAM bytes of an array GEMM (operand bytes: ``*_t`` total, ``*_d``
+    from DRAM) under ``dataflow``, with ``fr x fc`` folds of ``lcols`` logical columns."""
+    ibuf, wbuf, obuf = prm.ibuf, prm.wbuf, prm.obuf
+    if dataflow == DF_OS:  # os: outer M folds, inner N folds, stream K
+        outer, inner, t_len = fr, fc, K
+    elif dataflow == DF_WS:  # ws: outer N folds, inner K folds, stream M
+        outer, inner, t_len = fc, fr, M
+    else:  # is: outer M folds, inner K folds, stream N
+        outer, inner, t_len = fc, fr, N
+    chunks = max(1, (t_len + prm.t_chunk - 1) // prm.t_chunk)
+    n_outer = max(1, outer)
+    # A tile is a run of consecutive fold-chunks of one outer stripe, at most ``max_tpo`` tiles
+    # per stripe: the grouping depends on the array and the op only.
+    fold_chunks = max(1, inner * chunks)
+    tpo = min(fold_chunks, prm.max_tpo)
+    n_tiles = max(1, batch * n_outer * tpo)
+    if dataflow == DF_WS:
+        stat_t, stat_d, strm_t, strm_d, strm_cap = b_t, b_d, a_t, a_d, ibuf
+    else:
+        stat_t, stat_d, strm_t, strm_d, strm_cap = a_t, a_d, b_t, b_d, wbuf
+    ld_once = stat_d + o_d
+    reuse = 1
+    if n_outer > 1 and strm_t > strm_cap * batch:
+        reuse = 0
+    # Partial sums: a fold's accumulators (t_len streamed rows x the logical columns) stay in the
+    # output buffer over the K folds if they fit. If not, there are two loop orders, and the
+    # mapper takes the one that moves fewer DRAM bytes:
+    # - the plain order spills every K fold's partial sums but the last to DRAM and reads them
+    #   back ((inner - 1) x the output, both ways);
+    # - the output-stationary order cuts the stream into chunks whose accumulators fit and
+    #   finishes the whole K reduction of a chunk before the next, so the stationary operand's
+    #   stripe is re-read once per extra chunk, unless the stripe fits its buffer and stays there
+    #   (then it costs nothing more).
+    # Only DRAM bytes change: the stall-free compute cycles stay the array's formula for the
+    # whole GEMM (the extra weight fills of the chunked order are not counted).
+    spill = np.int64(0)
+    psum_row = lcols * prm.acc_bytes
+    if dataflow != DF_OS and inner > 1 and t_len * psum_row > obuf:
+        spill = (inner - 1) * batch * M * N * prm.acc_bytes
+        chunk = obuf // psum_row
+        if chunk > 0:
+            n_chunks = (t_len + chunk - 1) // chunk
+            stripes = batch * n_outer
+            stripe = (stat_t + stripes - 1) // stripes
+            stat_cap = wbuf if dataflow == DF_WS else ibuf
+            extra = np.int64(0) if stripe <= stat_cap else (n_chunks - 1) * stat_d
+            if extra <= 2 * spill:
+                ld_once += extra
+                spill = np.int64(0)
+    n_fc = max(1, batch * n_outer * fold_chunks)
+    stat_fp = (stat_t + o_t + n_fc - 1) // n_fc
+    strm_fp = (strm_t + batch * fold_chunks - 1) // max(1, batch * fold_chunks)
+    if dataflow == DF_WS:
+        w_fp, i_fp = stat_fp, strm_fp
+    else:
+        w_fp, i_fp = strm_fp, stat_fp
+    # Tiles group fold-chunks: per-tile footprints for the prefetch depth.
+    grp = (fold_chunks + tpo - 1) // tpo
+    return GemmPlan(n_outer, tpo, n_tiles, reuse, ld_once, strm_d, int(spill), i_fp, w_fp, i_fp * grp, w_fp * grp)
+
+
+@njit(cache=True)
+def _roofline(plan, busy, store, bytes_per_cycle):
+    """The time an array GEMM needs at least: its compute, or its DRAM bytes at full bandwidth."""
+    strm = plan.ld_strm * (1 if plan.reuse else plan.n_outer)
+    return max(float(busy), (plan.ld_once + strm + 2 * plan.spill + store) / bytes_per_cycle)
 
 
 @njit(cache=True)
@@ -786,89 +875,68 @@ def plan_ops(g, engine, unit_comp, unit_tiles, sh, prm):
         w_tile = np.int64(0)
         if e == ENG_ARRAY and s >= 0:
             pack[i] = sh.macs_per_dsp[s]
-            comp[i] = sh.busy[s]
-            fr[i] = sh.row_folds[s]
-            fc[i] = sh.col_folds[s]
-            dataflow = sh.dataflow[s]
-            dfl[i] = dataflow
             s2 = g.shape2_id[i]
             if s2 >= 0 or cls[i] == CLS_LINATT:
                 # Linear attention on the array: both GEMMs back to back per head (its ReLU and
-                # divide are separate rows on the vector unit).
+                # divide are separate rows on the vector unit), in the dataflow they take least in.
+                best = 0
+                for c in range(1, sh.busy.shape[1]):
+                    if sh.busy[s, c] + (sh.busy[s2, c] if s2 >= 0 else 0) < sh.busy[s, best] + (
+                        sh.busy[s2, best] if s2 >= 0 else 0
+                    ):
+                        best = c
+                comp[i] = sh.busy[s, best]
+                fr[i] = sh.row_folds[s, best]
+                fc[i] = sh.col_folds[s, best]
+                dfl[i] = sh.dataflow[s, best]
                 f2 = 0
                 if s2 >= 0:
-                    comp[i] += sh.busy[s2]
-                    f2 = sh.row_folds[s2] * sh.col_folds[s2]
+                    comp[i] += sh.busy[s2, best]
+                    f2 = sh.row_folds[s2, best] * sh.col_folds[s2, best]
                 n_tiles[i] = max(1, batch[i] * (fr[i] * fc[i] + f2))
                 ld_once[i] = a_d + b_d + o_d
                 i_fp = (a_t + b_t + o_t + n_tiles[i] - 1) // n_tiles[i]
                 i_tile = i_fp
             else:
-                if dataflow == DF_OS:  # os: outer M folds, inner N folds, stream K
-                    outer, inner, t_len = fr[i], fc[i], K[i]
-                elif dataflow == DF_WS:  # ws: outer N folds, inner K folds, stream M
-                    outer, inner, t_len = fc[i], fr[i], M[i]
-                else:  # is: outer M folds, inner K folds, stream N
-                    outer, inner, t_len = fc[i], fr[i], N[i]
-                chunks = max(1, (t_len + prm.t_chunk - 1) // prm.t_chunk)
-                n_outer[i] = max(1, outer)
-                # A tile is a run of consecutive fold-chunks of one outer stripe, at most
-                # ``max_tpo`` tiles per stripe: the grouping depends on the array and the op only.
-                fold_chunks = max(1, inner * chunks)
-                tpo[i] = min(fold_chunks, prm.max_tpo)
-                n_tiles[i] = max(1, batch[i] * n_outer[i] * tpo[i])
-                if dataflow == DF_WS:
-                    stat_t, stat_d, strm_t, strm_d, strm_cap = b_t, b_d, a_t, a_d, ibuf
-                else:
-                    stat_t, stat_d, strm_t, strm_d, strm_cap = a_t, a_d, b_t, b_d, wbuf
-                ld_once[i] = stat_d + o_d
-                ld_strm[i] = strm_d
-                if n_outer[i] > 1 and strm_t > strm_cap * batch[i]:
-                    reuse[i] = 0
-                # Partial sums: a fold's accumulators (t_len streamed rows x the logical columns)
-                # stay in the output buffer over the K folds if they fit. If not, there are two
-                # loop orders, and the mapper takes the one that moves fewer DRAM bytes:
-                # - the plain order spills every K fold's partial sums but the last to DRAM and
-                #   reads them back ((inner - 1) x the output, both ways);
-                # - the output-stationary order cuts the stream into chunks whose accumulators
-                #   fit and finishes the whole K reduction of a chunk before the next, so the
-                #   stationary operand's stripe is re-read once per extra chunk, unless the stripe
-                #   fits its buffer and stays there (then it costs nothing more).
-                # Only DRAM bytes change: the stall-free compute cycles stay SCALE-Sim's formula
-                # for the whole GEMM (the extra weight fills of the chunked order are not counted).
-                psum_row = sh.logical_cols[s] * prm.acc_bytes
-                if dataflow != DF_OS and inner > 1 and t_len * psum_row > obuf:
-                    spill_b = (inner - 1) * batch[i] * M[i] * N[i] * prm.acc_bytes
-                    chunk = obuf // psum_row
-                    if chunk > 0:
-                        n_chunks = (t_len + chunk - 1) // chunk
-                        stripes = batch[i] * n_outer[i]
-                        stripe = (stat_t + stripes - 1) // stripes
-                        stat_cap = wbuf if dataflow == DF_WS else ibuf
-                        extra = np.int64(0) if stripe <= stat_cap else (n_chunks - 1) * stat_d
-                        if extra <= 2 * spill_b:
-                            ld_once[i] += extra
-                            spill_b = 0
-                    spill[i] = spill_b
-                n_fc = max(1, batch[i] * n_outer[i] * fold_chunks)
-                stat_fp = (stat_t + o_t + n_fc - 1) // n_fc
-                strm_fp = (strm_t + batch[i] * fold_chunks - 1) // max(1, batch[i] * fold_chunks)
-                if dataflow == DF_WS:
-                    w_fp, i_fp = stat_fp, strm_fp
-                else:
-                    w_fp, i_fp = strm_fp, stat_fp
-                # Tiles group fold-chunks: per-tile footprints for the prefetch depth.
-                grp = (fold_chunks + tpo[i] - 1) // tpo[i]
-                w_tile = w_fp * grp
-                i_tile = i_fp * grp
+                # The dataflows the array offers, each with its own loop order and DRAM bytes:
+                # take the one whose roofline estimate, max(compute, DRAM bytes / bandwidth), is
+                # least (ties: the first listed).
+                best = 0
+                plan = _gemm_plan(
+                    sh.dataflow[s, 0], sh.row_folds[s, 0], sh.col_folds[s, 0], sh.logical_cols[s, 0],
+                    batch[i], M[i], K[i], N[i], a_t, a_d, b_t, b_d, o_t, o_d, prm,
+                )  # fmt: skip
+                best_est = _roofline(plan, sh.busy[s, 0], store[i], prm.bytes_per_cycle)
+                for c in range(1, sh.busy.shape[1]):
+                    gp = _gemm_plan(
+                        sh.dataflow[s, c], sh.row_folds[s, c], sh.col_folds[s, c], sh.logical_cols[s, c],
+                        batch[i], M[i], K[i], N[i], a_t, a_d, b_t, b_d, o_t, o_d, prm,
+                    )  # fmt: skip
+                    est = _roofline(gp, sh.busy[s, c], store[i], prm.bytes_per_cycle)
+                    if est < best_est:
+                        best, best_est, plan = c, est, gp
+                comp[i] = sh.busy[s, best]
+                fr[i] = sh.row_folds[s, best]
+                fc[i] = sh.col_folds[s, best]
+                dfl[i] = sh.dataflow[s, best]
+                n_outer[i] = plan.n_outer
+                tpo[i] = plan.tiles_per_outer
+                n_tiles[i] = plan.n_tiles
+                reuse[i] = plan.reuse
+                ld_once[i] = plan.ld_once
+                ld_strm[i] = plan.ld_strm
+                spill[i] = plan.spill
+                i_fp, w_fp, i_tile, w_tile = plan.i_fp, plan.w_fp, plan.i_tile, plan.w_tile
         else:
-            # Unit ops stream element chunks; a tile's inputs take at most half the input buffer.
-            half = max(1, ibuf // 2)
+            # Unit ops stream element chunks of at most ``unit_tile_bytes`` of inputs, fewer when
+            # half the input buffer is smaller: above that the tiling (and so how closely
+            # consumers stream behind) does not depend on the buffer size.
+            chunk = max(1, min(prm.unit_tile_bytes, ibuf // 2))
             n_tiles[i] = max(
                 1,
                 (g.elements[i] + prm.v_chunk - 1) // prm.v_chunk,
                 unit_tiles[i],
-                (a_t + b_t + o_t + half - 1) // half,
+                (a_t + b_t + o_t + chunk - 1) // chunk,
             )
             if pipe_on[i]:  # streaming behind a producer: at least its granularity
                 n_tiles[i] = max(n_tiles[i], n_tiles[pipe_src[i]])

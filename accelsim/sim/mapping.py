@@ -30,8 +30,9 @@ operand's stripe per chunk unless the stripe fits its buffer (``_kernels.plan_op
 The op's stall-free compute cycles come from the array's timing formula for the *whole* op (all its
 batch GEMMs; :mod:`accelsim.sim.engines.systolic`, ``pipelined`` or ``scalesim``) and are shared out
 over its tiles, so the per-layer ``compute_cycles`` equals the formula exactly; stalls come only
-from memory. A reconfigurable array (several ``array.dataflow``) runs each op in the dataflow with
-the fewest stall-free cycles. Buffer sizes decide
+from memory. A reconfigurable array (several ``array.dataflow``) runs each op in the dataflow whose
+roofline estimate, max(stall-free cycles, DRAM bytes of its loop order / bandwidth), is least
+(ties: the first listed). Buffer sizes decide
 operand reuse, partial-sum spills, on-chip residency of activations, and how many tiles ahead
 the DRAM may prefetch (``slots``): a bigger buffer only ever removes traffic or waiting.
 """
@@ -55,6 +56,8 @@ from accelsim.sim.schedule import Schedule
 T_CHUNK = 1024
 #: Elements per tile of a unit op (vector, softmax, ...).
 V_CHUNK = 4096
+#: Input bytes per tile of a unit op (fewer where half the input buffer is smaller).
+UNIT_TILE_BYTES = 8192
 #: Tiles per outer stripe of an array GEMM: consecutive fold-chunks are grouped into at most this
 #: many tiles, so that small arrays (many folds) stay cheap to simulate.
 MAX_TILES_PER_STRIPE = 4
@@ -93,32 +96,27 @@ def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.n
     rows, cols = a.rows, a.cols
     timing = systolic.TIMING_CODES[a.timing]
     dfs = [systolic.DATAFLOW_CODES[d] for d in a.dataflows]
-    n = ga.shapes.shape[0]
-    cols_out = {f: np.zeros(n, dtype=np.int64) for f in ShapeTiming._fields}
+    n, n_df = ga.shapes.shape[0], len(dfs)
+    busy, fr, fc, df, lcols = (np.zeros((n, n_df), dtype=np.int64) for _ in range(5))
+    macs = np.ones(n, dtype=np.int64)
     packs = np.ones((n, 3), dtype=np.int64)
     entries: dict[tuple[int, int], tuple[int, int, int]] = {}
     for s, (m, k, nn, wbits, abits, batch) in enumerate(ga.shapes.tolist()):
-        pk_key = (wbits, abits)
-        if pk_key not in entries:
+        if (wbits, abits) not in entries:
             try:
                 e = hw.packing_for(wbits, abits)
             except ConfigError as err:
                 ops = [ga.names[i] for i in np.flatnonzero(ga.shape_id == s)[:3]]
                 raise ConfigError(f"{err} (needed by ops {', '.join(ops)})") from None
-            entries[pk_key] = (e.m, e.k, e.n)
-        pm, pk, pn = entries[pk_key]
-        best = None
-        for df in dfs:
-            busy, fr, fc = _gemm((m, k, nn, batch, rows, cols, df, timing, pm, pk, pn))
-            if best is None or busy < best[0]:
-                best = (busy, fr, fc, df)
-        assert best is not None
-        busy, fr, fc, df = best
-        p_cols = systolic.packed_dims(df, pm, pk, pn)[1]
-        for f, v in zip(ShapeTiming._fields, (busy, fr, fc, df, cols * p_cols, pm * pk * pn), strict=True):
-            cols_out[f][s] = v
+            entries[(wbits, abits)] = (e.m, e.k, e.n)
+        pm, pk, pn = entries[(wbits, abits)]
+        for c, d in enumerate(dfs):
+            busy[s, c], fr[s, c], fc[s, c] = _gemm((m, k, nn, batch, rows, cols, d, timing, pm, pk, pn))
+            df[s, c] = d
+            lcols[s, c] = cols * systolic.packed_dims(d, pm, pk, pn)[1]
+        macs[s] = pm * pk * pn
         packs[s] = (pm, pk, pn)
-    return ShapeTiming(**cols_out), packs
+    return ShapeTiming(busy, fr, fc, df, lcols, macs), packs
 
 
 def _engines(
@@ -174,9 +172,11 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
         wbuf=buf.weight_kib * 1024,
         obuf=buf.output_kib * 1024,
         acc_bytes=buf.acc_bits // 8,
+        bytes_per_cycle=float(hw.dram_bytes_per_cycle()),
         double_buffer=buf.double_buffer,
         t_chunk=T_CHUNK,
         v_chunk=V_CHUNK,
+        unit_tile_bytes=UNIT_TILE_BYTES,
         max_tpo=MAX_TILES_PER_STRIPE,
         overlap=hw.overlap,
         pipeline_heads=hw.pipeline_heads,

@@ -41,15 +41,22 @@ schedule is fixed, unused PEs see zeros.
 - ``pipelined`` (what FPGA arrays build, the default): folds stream back to back and the skew is
   paid once per run of folds, over the *physical* array::
 
-      busy = fold_cycles(T', R, C) + (F - 1) * max(T', R)
+      busy = fold_cycles(T', R, C) + (F - 1) * max(T', R)           (every fold full)
 
   *ws / is*: each PE has two weight banks (ping-pong "shadow" registers) and a per-column load
-  chain: fold ``n + 1``'s weights shift down the chain (``R`` cycles, deepest row first, the
-  column ``j`` chain ``j`` cycles behind column 0, like the operands) and latch into the idle
-  bank while fold ``n`` streams; fold ``n + 1``'s first vector follows fold ``n``'s last one, and
-  each PE switches bank with the first vector of the new fold (the switch travels with the
-  data). A fold waits only when its load is not done: when ``T' < R``, the chain (one row of
-  weights per cycle) is slower than the stream. The TPU's weight FIFO double-buffers its tiles
+  chain: fold ``n + 1``'s weights shift down the chain (deepest row first, the column ``j`` chain
+  ``j`` cycles behind column 0, like the operands) and latch into the idle bank while fold ``n``
+  streams; fold ``n + 1``'s first vector follows fold ``n``'s last one, and each PE switches bank
+  with the first vector of the new fold (the switch travels with the data). A load shifts in only
+  the ``L`` rows that hold data (``R``, fewer in the last row fold of a reduction shorter than a
+  multiple of ``R``: the rows below meet zero activations, so their stale weights do not matter).
+  A fold waits only when its load is not done, i.e. it costs ``max(T', L)`` after the first, whose
+  load is ``L_0``::
+
+      busy = L_0 + sum over folds n >= 1 of max(T', L_n) + T' + R + C - 2
+
+  which is the formula above when every fold is full: the chain (one row of weights per cycle) is
+  slower than the stream only when ``T' < L``. The TPU's weight FIFO double-buffers its tiles
   the same way (Jouppi et al., "In-Datacenter Performance Analysis of a Tensor Processing Unit",
   ISCA 2017, Sec. 2: "the weights for the next tile are loaded while the current tile computes").
   *os*: each PE has two accumulator banks; fold ``n + 1`` accumulates in one while the other
@@ -57,10 +64,10 @@ schedule is fixed, unused PEs see zeros.
   may start every ``max(T', R)`` cycles (the output port of a column drains ``R`` results per
   fold). ``R = 1`` is the degenerate case: ``max(T', 1) = T'``.
 
-  For GEMV-like layers (``M = 1`` under ws, ``T' < R``) the array is bound by its weight chain,
-  ``C p_cols`` weights per cycle: faster than DRAM supplies them on every shipped design
-  (e.g. 128 INT8 weights/cycle against 96 B/cycle on the ZCU102 at 200 MHz), so such layers run
-  at DRAM speed in the schedule (the weights are streamed tile by tile, double-buffered).
+  For GEMV-like layers (``M = 1`` under ws, ``T' < R``) the array is bound by its weight chains,
+  ``C p_cols`` weights per cycle whatever ``R``: where that is faster than DRAM supplies them
+  (128 INT8 weights/cycle against 96 B/cycle on the default ZCU102 design at 200 MHz) such layers
+  run at DRAM speed in the schedule (their weights stream tile by tile, double-buffered).
 
 The PE-level models in :mod:`accelsim.sim.reference.pe` move operands register by register for both
 modes and reproduce these counts exactly; ``tests/sim/rtl/`` checks them against the Verilog of the
@@ -205,7 +212,15 @@ def array_busy_cycles(
     folds = batch * fr * fc
     if timing == TIMING_SCALESIM:
         return folds * fold_cycles(ts, lr, lc, dataflow), fr, fc
-    return fold_cycles(ts, rows, cols, dataflow) + (folds - 1) * max(ts, rows), fr, fc
+    if dataflow == DF_OS:
+        return fold_cycles(ts, rows, cols, dataflow) + (folds - 1) * max(ts, rows), fr, fc
+    # ws / is: fold n costs max(T', L_n) after the first, L_n the physical rows its load shifts in:
+    # R, except the last row fold of each column fold, which loads only the rows holding data.
+    p_rows = lr // rows
+    last = (sr - (fr - 1) * lr + p_rows - 1) // p_rows
+    first = rows if fr > 1 else last
+    total = batch * fc * ((fr - 1) * max(ts, rows) + max(ts, last))
+    return first + total - max(ts, first) + ts + rows + cols - 2, fr, fc
 
 
 @njit(cache=True)

@@ -26,12 +26,13 @@ zeros into its unused rows/columns and takes as long as a full one, as SCALE-Sim
 PEs, each computing ``p_rows x p_cols x p_stream`` products per cycle (packing):
 
 - **ws / is**: each PE has two banks of stationary registers. Column ``j``'s load chain (``R``
-  stages) shifts a fold's tile in, deepest row first, starting ``j`` cycles after column 0; after
-  ``R`` shift cycles every PE of the column latches its chain stage into the bank the fold uses
-  (fold ``n`` uses bank ``n mod 2``). The controller starts a load when the chain is free and the
-  bank's previous fold (``n - 2``) has entered the array's last vector, and starts a fold's stream
-  when its load is done and the previous fold's stream has ended. Vectors carry their fold: a PE
-  multiplies by the bank of that fold (the switch travels with the data).
+  stages) shifts a fold's rows in, deepest first, starting ``j`` cycles after column 0: ``L`` shifts
+  for the ``L`` rows that hold data (``R``, or fewer in the last fold of a short reduction); then
+  those rows latch their chain stage into the bank the fold uses (fold ``n`` uses bank ``n mod
+  2``; rows past the data keep stale weights, which meet zero activations). The controller loads
+  fold ``n`` into the idle bank when fold ``n - 1`` starts streaming from the other, and starts a
+  fold's stream when its load is done and the previous fold's stream has ended. Vectors carry
+  their fold: a PE multiplies by the bank of that fold (the switch travels with the data).
 - **os**: each PE has two accumulator banks. A fold may start ``max(T, R)`` cycles after the previous
   one (the rate at which a column's output port drains ``R`` results) once its bank has begun to
   drain; a finished bank shifts down its column one row per cycle, the bottom row leaving through
@@ -197,11 +198,13 @@ def _ws_pipelined(
     out = np.zeros((T, Sc), np.int64)
     f_r0 = np.zeros(F, np.int64)
     f_c0 = np.zeros(F, np.int64)
+    f_len = np.zeros(F, np.int64)  # rows of the fold that hold real data: what its load shifts in
     n = 0
     for cf in range(fc):  # column folds outer, row folds inner (SCALE-Sim's order)
         for rf in range(fr):
             f_r0[n] = rf * lr
             f_c0[n] = cf * lc
+            f_len[n] = (min(lr, Sr - rf * lr) + pr - 1) // pr
             n += 1
     bank = np.zeros((2, R, C, pr, pc), np.int64)
     bank_fold = np.full((2, R, C), -1, np.int64)
@@ -220,23 +223,18 @@ def _ws_pipelined(
     macs_left = F * tp * R * C
     c = 0
     while macs_left > 0:
-        # -- controller: start a load (chain free, bank's previous fold has entered its last vector)
-        if next_load < F:
-            ok = next_load == 0 or c >= load_start[next_load - 1] + R
-            if next_load >= 2:
-                p = next_load - 2
-                ok = ok and stream_start[p] >= 0 and c >= stream_start[p] + tp - 1
-            if ok:
-                load_start[next_load] = c
-                next_load += 1
         # -- controller: start a stream (its load is done, the previous stream has ended)
         if next_stream < next_load:
-            ok = c >= load_start[next_stream] + R
+            ok = c >= load_start[next_stream] + f_len[next_stream]
             if next_stream >= 1:
                 ok = ok and c >= stream_start[next_stream - 1] + tp
             if ok:
                 stream_start[next_stream] = c
                 next_stream += 1
+        # -- controller: load fold n into the idle bank as fold n-1 starts streaming from the other
+        if next_load < F and (next_load == 0 or next_stream == next_load):
+            load_start[next_load] = c
+            next_load += 1
         # -- datapath during cycle c: far edge first, so each PE reads last cycle's neighbour
         busy = False
         for i in range(R - 1, -1, -1):
@@ -265,7 +263,8 @@ def _ws_pipelined(
                     continue
                 q = xf[i, j]
                 b = q % 2
-                if bank_fold[b, i, j] != q:
+                # rows past the fold's data keep stale weights: their activations are zero
+                if i < f_len[q] and bank_fold[b, i, j] != q:
                     raise RuntimeError("ws: a vector met the bank of another fold")
                 if i > 0 and (pf[i - 1, j] != q or pt[i - 1, j] != xt[i, j]):
                     raise RuntimeError("ws: partial sums misaligned")
@@ -288,22 +287,24 @@ def _ws_pipelined(
                                 out[t, col] += pv[i, j, a, u]
         if busy:
             last_busy = c
-        # -- end of cycle c: the chains shift; after R shifts a column latches into the fold's bank
+        # -- end of cycle c: the chains shift, deepest real row first; after a fold's ``f_len``
+        # shifts its rows latch into the fold's bank (a partial fold loads only its real rows)
         for j in range(C):
             for q in range(next_load):
                 lc_ = c - load_start[q] - j
-                if 0 <= lc_ < R:
+                ln = f_len[q]
+                if 0 <= lc_ < ln:
                     for i in range(R - 1, 0, -1):
                         chain[i, j] = chain[i - 1, j]
-                    row = R - 1 - lc_  # deepest row first
+                    row = ln - 1 - lc_
                     for r in range(pr):
                         k = f_r0[q] + row * pr + r
                         for a in range(pc):
                             col = f_c0[q] + j * pc + a
                             chain[0, j, r, a] = S[k, col] if (k < Sr and col < Sc) else 0
-                    if lc_ == R - 1:
+                    if lc_ == ln - 1:
                         b = q % 2
-                        for i in range(R):
+                        for i in range(ln):
                             bank[b, i, j] = chain[i, j]
                             bank_fold[b, i, j] = q
         c += 1
