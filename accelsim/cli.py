@@ -19,7 +19,7 @@ from accelsim._io import write_text_atomic
 from accelsim.errors import AccelsimError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from accelsim.eval.workload_sim import WorkloadReport
+    from accelsim.pipeline import WorkloadReport
     from accelsim.sim import Report
 
 log = logging.getLogger("accelsim")
@@ -113,7 +113,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     shown: Report | WorkloadReport  # what is printed and written; ``timing`` is its simulation
     _check_simulate_inputs(args)
     if args.workload:
-        from accelsim.eval import simulate_workload
+        from accelsim.pipeline import simulate_workload
 
         shown = simulate_workload(args.workload, hw=args.hw, accuracy=args.accuracy)
         timing, schedule = shown.report, shown.schedule

@@ -26,10 +26,11 @@ import numpy as np
 from accelsim.config.hardware import HardwareConfig
 from accelsim.config.search import SearchSpace
 from accelsim.ir.builders import vit_graph
-from accelsim.search import SyntheticEvaluator, search
+from accelsim.search import search
 from accelsim.search.objective import accelsim_simulate
 from accelsim.search.space import apply_knobs, sample_hardware
 from accelsim.sim import compile_graph, simulate
+from accelsim.testing import SyntheticEvaluator
 
 HW_KNOBS = {
     "array.rows": [8, 16, 24, 32, 48, 64],

@@ -66,7 +66,7 @@ def compress(
                 raise ConfigError(
                     "prune.hw: latency_aware pruning needs a hardware config name or path (got None)"
                 )
-            latency_fn = simulator_latency_fn(recipe.prune.hw)
+            latency_fn = simulator_latency_fn(recipe.prune.hw, recipe)
         out = prune_model(out, recipe.prune, calib_data, latency_fn=latency_fn)
     if recipe.lowrank is not None:
         from accelsim.compress.lowrank import factorize_lowrank

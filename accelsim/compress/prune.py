@@ -45,7 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from accelsim.compress._saliency import ParamSlice, gradient_saliency, magnitude_saliency
-from accelsim.config.compression import PruneConfig
+from accelsim.config.compression import CompressionRecipe, PruneConfig
 from accelsim.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -532,29 +532,29 @@ def latency_costs(
 
 
 def simulator_latency_fn(
-    hw: Any, input_shape: tuple[int, ...] | None = None, *, wbits: int = 8, abits: int = 8
+    hw: Any, recipe: CompressionRecipe | None = None, input_shape: tuple[int, ...] | None = None
 ) -> Callable[[nn.Module], float]:
     """A ``latency_fn`` for :func:`prune_model`: the simulated cycles of a candidate on ``hw``.
 
     Args:
         hw: a :class:`~accelsim.config.hardware.HardwareConfig`, or a config name/path for
             ``HardwareConfig.load`` (e.g. ``PruneConfig.hw``).
+        recipe: the whole recipe being applied: its quantisation sets the bits the candidate is
+            lowered with (:func:`accelsim.lower.lower_compressed`, as everywhere else).
         input_shape: the model input ``(N, C, H, W)`` to lower with (default: the model's own,
             from its ``pretrained_cfg``).
-        wbits: weight bits of the lowered graph (the recipe's quantisation, if any).
-        abits: activation bits of the lowered graph.
 
     Returns:
-        ``model -> total cycles`` via ``accelsim.lower`` and ``accelsim.simulate``.
+        ``model -> total cycles`` via ``accelsim.lower.lower_compressed`` and ``accelsim.simulate``.
     """
     from accelsim.config.hardware import HardwareConfig
-    from accelsim.lower import lower
+    from accelsim.lower import lower_compressed
     from accelsim.sim import simulate
 
     config = hw if isinstance(hw, HardwareConfig) else HardwareConfig.load(hw)
 
     def latency(model: nn.Module) -> float:
-        graph = lower(model, tuple(input_shape) if input_shape else None, wbits=wbits, abits=abits)
+        graph = lower_compressed(model, recipe, tuple(input_shape) if input_shape else None)
         return float(simulate(graph, config).total_cycles)
 
     return latency

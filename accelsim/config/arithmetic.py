@@ -18,11 +18,14 @@ Example YAML::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from accelsim.config._base import Strict, load_config
+
+if TYPE_CHECKING:  # pragma: no cover
+    from accelsim.config.hardware import HardwareConfig
 
 
 class ArithmeticConfig(Strict):
@@ -100,4 +103,21 @@ class ArithmeticConfig(Strict):
         return load_config(path, cls)
 
 
-__all__ = ["ArithmeticConfig"]
+def arithmetic_for(hw: HardwareConfig, base: ArithmeticConfig | None = None) -> ArithmeticConfig:
+    """The datapath arithmetic a hardware config implies: its accumulator width
+    (``buffers.acc_bits``, at most the 48 the executor emulates exactly) and its linear-attention
+    divider (the unit's ``shift`` -> ``log2_shift``, ``true`` -> ``true_divide``; without the unit
+    the normaliser runs on the vector unit, which divides: the log2 shift is the dedicated unit's
+    saving); everything else from ``base``."""
+    base = base or ArithmeticConfig()
+    acc = min(hw.buffers.acc_bits, 48)
+    upd: dict[str, Any] = {
+        "accumulator_bits": acc,
+        "requant_mantissa_bits": min(base.requant_mantissa_bits, 63 - acc),
+    }
+    la = hw.units.linear_attention
+    upd["la_divisor"] = "log2_shift" if la is not None and la.divider == "shift" else "true_divide"
+    return ArithmeticConfig.model_validate({**base.model_dump(), **upd})
+
+
+__all__ = ["ArithmeticConfig", "arithmetic_for"]

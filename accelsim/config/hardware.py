@@ -353,24 +353,12 @@ class HardwareConfig(Strict):
         return self.dram
 
     def packing_for(self, wbits: int, abits: int) -> PackingEntry:
-        """The packing of operands of ``wbits`` and ``abits``: of the entries that cover both
-        (``entry.wbits >= wbits`` and ``entry.abits >= abits``), the one with the most products per
-        DSP (so fewer bits never pack fewer products).
+        """The packing of operands of ``wbits`` and ``abits`` (:func:`select_packing`).
 
         Raises:
             ConfigError: if no entry covers the operands.
         """
-        best: PackingEntry | None = None
-        for e in self.packing:
-            if e.wbits >= wbits and e.abits >= abits and (best is None or e.macs > best.macs):
-                best = e
-        if best is None:
-            have = ", ".join(f"w{e.wbits}a{e.abits}" for e in self.packing)
-            raise ConfigError(
-                f"{self.name}: packing has no entry for {wbits}-bit weights and {abits}-bit activations "
-                f"(entries: {have})"
-            )
-        return best
+        return select_packing(self.packing, wbits, abits, self.name)
 
     def macs_per_dsp(self, wbits: int = 8, abits: int | None = None) -> int:
         """Products one DSP computes per cycle for these operand bits (``abits`` defaults to ``wbits``)."""
@@ -418,6 +406,28 @@ class HardwareConfig(Strict):
                 raise ConfigError(f"{self.name}: no config field {dotted!r}")
             node[keys[-1]] = value
         return validate_config(type(self), data, self.name)
+
+
+def select_packing(
+    entries: tuple[PackingEntry, ...], wbits: int, abits: int, where: str = "packing"
+) -> PackingEntry:
+    """Of the entries that cover the operands (``entry.wbits >= wbits`` and ``entry.abits >=
+    abits``), the one with the most products per DSP, so fewer bits never pack fewer products.
+
+    Raises:
+        ConfigError: if no entry covers the operands.
+    """
+    best: PackingEntry | None = None
+    for e in entries:
+        if e.wbits >= wbits and e.abits >= abits and (best is None or e.macs > best.macs):
+            best = e
+    if best is None:
+        have = ", ".join(f"w{e.wbits}a{e.abits}" for e in entries)
+        raise ConfigError(
+            f"{where}: packing has no entry for {wbits}-bit weights and {abits}-bit activations "
+            f"(entries: {have})"
+        )
+    return best
 
 
 def bram36_for_bytes(nbytes: int) -> int:

@@ -21,20 +21,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
     from torch.utils.data import DataLoader
 
+    from accelsim.config.arithmetic import ArithmeticConfig
     from accelsim.eval.accuracy import Accuracy
     from accelsim.eval.datasets import DataSplits
-    from accelsim.eval.workload_sim import WorkloadReport, simulate_workload
-
-#: Names defined elsewhere in accelsim.eval, imported on first use (``accelsim simulate --workload``).
-_LAZY = {"simulate_workload": "accelsim.eval.workload_sim", "WorkloadReport": "accelsim.eval.workload_sim"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'accelsim.eval' has no attribute {name!r}")
+    from accelsim.ir import Graph
 
 
 @dataclass(frozen=True)
@@ -54,6 +44,7 @@ class EvalResult:
     recipe: dict[str, Any] = field(default_factory=dict)
     compress_seconds: float = 0.0
     eval_seconds: float = 0.0
+    bittrue: BittrueComparison | None = None  # with ``evaluate(..., bittrue=...)``
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +61,8 @@ class EvalResult:
             ("params", f"{self.params / 1e6:.3f} M"),
             ("time", f"compress {self.compress_seconds:.1f} s, eval {self.eval_seconds:.1f} s"),
         ]
+        if self.bittrue is not None:
+            rows.append(("bit-true", self.bittrue.summary()))
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -198,6 +191,67 @@ def compress_workload(
     )
 
 
+@dataclass
+class BittrueComparison:
+    """The bit-true executor's logits next to the fake-quant model's, image by image.
+
+    ``accuracy`` is the accuracy of the simulated hardware (the lowered graph run with the
+    accelerator's integer arithmetic); ``accuracy_fake_quant`` the torch fake-quant model's;
+    ``top1_agreement`` the fraction of images on which both predict the same class.
+    """
+
+    accuracy: float
+    accuracy_fake_quant: float
+    top1_agreement: float
+    max_logit_diff: float
+    p99_logit_diff: float
+    max_abs_logit_fake_quant: float
+    images: int
+    arithmetic: dict[str, Any] = field(default_factory=dict)
+    overflows: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{100 * self.accuracy:.2f}% on {self.images} images (fake-quant {100 * self.accuracy_fake_quant:.2f}%, "
+            f"top-1 agreement {100 * self.top1_agreement:.2f}%, |logit diff| p99 {self.p99_logit_diff:.4f} "
+            f"max {self.max_logit_diff:.4f}; {self.seconds:.1f} s)"
+        )
+
+
+def compare_bittrue(
+    cw: CompressedWorkload, graph: Graph, arith: ArithmeticConfig, batch_size: int = 256
+) -> BittrueComparison:
+    """Run ``graph`` (lowered from ``cw.model`` with its constants) bit-true on the test split and
+    compare it with the fake-quant model image by image (the "evaluate -> bit-true" arrow)."""
+    import numpy as np
+
+    from accelsim.eval.accuracy import predict
+    from accelsim.eval.bittrue import BittrueStats, run_bittrue
+
+    logits_fq, labels = predict(cw.model, cw.test)
+    images = np.concatenate([x.numpy() for x, _ in cw.test])
+    stats = BittrueStats()
+    t0 = time.perf_counter()
+    logits_bt = run_bittrue(graph, images, arith, batch_size, stats=stats)
+    seconds = round(time.perf_counter() - t0, 3)
+    y = labels.numpy()
+    fq = logits_fq.numpy()
+    diff = np.abs(logits_bt - fq)
+    return BittrueComparison(
+        accuracy=float((logits_bt.argmax(1) == y).mean()),
+        accuracy_fake_quant=float((fq.argmax(1) == y).mean()),
+        top1_agreement=float((logits_bt.argmax(1) == fq.argmax(1)).mean()),
+        max_logit_diff=float(diff.max()),
+        p99_logit_diff=float(np.quantile(diff, 0.99)),
+        max_abs_logit_fake_quant=float(np.abs(fq).max()),
+        images=int(y.size),
+        arithmetic=arith.model_dump(),
+        overflows=[vars(e) for e in stats.overflows],
+        seconds=seconds,
+    )
+
+
 def evaluate(
     workload: Workload | str | Path,
     *,
@@ -205,6 +259,7 @@ def evaluate(
     model: nn.Module | None = None,
     data: DataSplits | None = None,
     macs: bool = True,
+    bittrue: ArithmeticConfig | None = None,
 ) -> EvalResult:
     """Compress the workload's model (calibrating on the train split) and measure it on the test split.
 
@@ -214,9 +269,12 @@ def evaluate(
         model: the uncompressed model, if already loaded (not modified).
         data: the splits, if already loaded.
         macs: count MACs (lowers the compressed model once); ``False`` reports 0 from ``"skipped"``.
+        bittrue: also run the lowered model bit-true with this datapath arithmetic
+            (e.g. ``arithmetic_for(hw)``) and compare it with the fake-quant model
+            (:func:`compare_bittrue`).
 
     Returns:
-        Top-1/top-5 on the test split, MACs of one image, parameters.
+        Top-1/top-5 on the test split, MACs of one image, parameters (and the bit-true comparison).
     """
     from accelsim.eval.accuracy import count_macs, count_params
 
@@ -226,6 +284,12 @@ def evaluate(
     acc = cw.accuracy
     assert acc is not None  # measured: accuracy=True
     n_macs, source = count_macs(cw.model, cw.example) if macs else (0, "skipped")
+    comparison = None
+    if bittrue is not None:
+        from accelsim.lower import lower_compressed
+
+        graph = lower_compressed(cw.model, cw.recipe, tuple(cw.example.shape), keep_constants=True)
+        comparison = compare_bittrue(cw, graph, bittrue)
     return EvalResult(
         workload=workload.name,
         model=workload.model,
@@ -240,6 +304,7 @@ def evaluate(
         recipe=cw.recipe.model_dump(exclude_none=True),
         compress_seconds=cw.compress_seconds,
         eval_seconds=cw.eval_seconds,
+        bittrue=comparison,
     )
 
 
@@ -249,13 +314,13 @@ def evaluate_workload(path: str | Path) -> EvalResult:
 
 
 __all__ = [
+    "BittrueComparison",
     "CompressedWorkload",
     "EvalResult",
-    "WorkloadReport",
+    "compare_bittrue",
     "compress_workload",
     "evaluate",
     "evaluate_workload",
     "load_data",
     "load_model",
-    "simulate_workload",
 ]

@@ -1,4 +1,5 @@
-"""Hand-built graphs with the IR's attribute conventions, no torch needed.
+"""Hand-built graphs with the IR's attribute conventions, no torch needed (tests, benchmarks, the
+search's synthetic evaluator).
 
 :func:`vit_graph` builds the op sequence of a timm ``VisionTransformer`` (DeiT): patch-embed conv,
 class token, position embedding, ``depth`` pre-norm blocks (LN, qkv, per-head QK^T, softmax, AV,
@@ -11,6 +12,8 @@ Building blocks for the special units (each adds ops to a graph, inputs are grap
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 from accelsim.ir.graph import Graph, Op, OpKind, Tensor
 
@@ -29,22 +32,44 @@ def vit_graph(
     num_classes: int = 1000,
     bits: int = 8,
     mlp_ratio: int = 4,
+    *,
+    head_dim: int | None = None,
+    hidden: int | None = None,
+    bits_for: Callable[[str], tuple[int, int]] | None = None,
+    token_keep: tuple[Sequence[int], float] | None = None,
+    lowrank: tuple[Sequence[str], float] | None = None,
+    name: str | None = None,
 ) -> Graph:
     """A DeiT/ViT graph: ``size`` is ``tiny|small|base`` or ``(embed_dim, depth, heads)``.
+
+    The keyword options shape it the way compression does (the search's synthetic evaluator uses
+    them): ``head_dim`` (default ``embed_dim // heads``) and ``hidden`` (default ``mlp_ratio x
+    embed_dim``) are kept attention and MLP widths; ``bits_for(op_type)`` gives ``(wbits, abits)``
+    per op type (``qkv, proj, fc1, fc2, attn_qk, attn_av, conv, head``; default ``bits`` for all);
+    ``token_keep = (blocks, rate)`` keeps ``rate`` of the patch tokens before each of those blocks
+    (a ``token_select`` op, as EViT lowers); ``lowrank = (op_types, rank_ratio)`` factorises those
+    linears into two thinner ones where that has fewer MACs.
 
     Raises:
         KeyError: unknown size name.
     """
     dim, depth, heads = DEIT_SIZES[size] if isinstance(size, str) else size
-    name = f"vit_{size}_patch{patch}_{img_size}" if isinstance(size, str) else f"vit_{dim}x{depth}h{heads}"
+    if name is None:
+        name = (
+            f"vit_{size}_patch{patch}_{img_size}" if isinstance(size, str) else f"vit_{dim}x{depth}h{heads}"
+        )
     g = Graph(name, meta={"synthetic": True})
     grid = img_size // patch
     tokens = grid * grid + 1
-    hd = dim // heads
-    hidden = dim * mlp_ratio
+    hd = head_dim if head_dim is not None else dim // heads
+    attn = heads * hd
+    hidden = hidden if hidden is not None else dim * mlp_ratio
 
-    def t(n: str, shape: tuple[int, ...], weight: bool = False) -> str:
-        g.add_tensor(Tensor(n, shape, bits=bits, weight=weight))
+    def bits_of(op_type: str) -> tuple[int, int]:
+        return bits_for(op_type) if bits_for is not None else (bits, bits)
+
+    def t(n: str, shape: tuple[int, ...], weight: bool = False, b: int = bits) -> str:
+        g.add_tensor(Tensor(n, shape, bits=b, weight=weight))
         return n
 
     def op(
@@ -52,10 +77,19 @@ def vit_graph(
     ) -> None:
         g.add_op(Op(n, kind, ins, outs, dict(attrs), macs=macs))
 
-    def linear(n: str, x: str, m: int, k: int, nn: int) -> str:
-        w, b, y = t(f"{n}.w", (k, nn), True), t(f"{n}.b", (nn,), True), t(f"{n}.y", (1, m, nn))
-        op(n, OpKind.MATMUL, (x, w, b), (y,), m * k * nn, batch=1, M=m, K=k, N=nn, operands="wa", bias=True)
+    def dense(n: str, x: str, m: int, k: int, nn: int, op_type: str) -> str:
+        wb, ab = bits_of(op_type)
+        w, b_ = t(f"{n}.w", (k, nn), True, wb), t(f"{n}.b", (nn,), True, wb)
+        y = t(f"{n}.y", (1, m, nn), b=ab)
+        op(n, OpKind.MATMUL, (x, w, b_), (y,), m * k * nn, batch=1, M=m, K=k, N=nn, operands="wa", bias=True)
         return y
+
+    def linear(n: str, x: str, m: int, k: int, nn: int, op_type: str) -> str:
+        if lowrank is not None and op_type in lowrank[0]:
+            r = max(1, round(lowrank[1] * min(k, nn)))
+            if r * (k + nn) < k * nn:  # factorising only pays when the rank is low enough
+                return dense(f"{n}.v", dense(f"{n}.u", x, m, k, r, op_type), m, r, nn, op_type)
+        return dense(n, x, m, k, nn, op_type)
 
     def layernorm(n: str, x: str) -> str:
         y = t(f"{n}.y", (1, tokens, dim))
@@ -63,8 +97,9 @@ def vit_graph(
         op(n, OpKind.LAYERNORM, (x, gamma, beta), (y,), rows=tokens, length=dim, eps=1e-6)
         return y
 
-    img = t("image", (1, 3, img_size, img_size))
-    pw, pb = t("patch_embed.w", (dim, 3, patch, patch), True), t("patch_embed.b", (dim,), True)
+    wb, ab = bits_of("conv")
+    img = t("image", (1, 3, img_size, img_size), b=ab)
+    pw, pb = t("patch_embed.w", (dim, 3, patch, patch), True, wb), t("patch_embed.b", (dim,), True, wb)
     pe = t("patch_embed.y", (1, dim, grid, grid))
     op(
         "patch_embed", OpKind.CONV2D, (img, pw, pb), (pe,), grid * grid * 3 * patch * patch * dim,
@@ -82,38 +117,53 @@ def vit_graph(
 
     for i in range(depth):
         p = f"blocks.{i}"
+        if token_keep is not None and i in token_keep[0]:
+            kept = 1 + max(1, round(token_keep[1] * (tokens - 1)))
+            y = t(f"{p}.tokens", (1, kept, dim))
+            op(
+                f"{p}.select_tokens",
+                OpKind.TOKEN_SELECT,
+                (x,),
+                (y,),
+                tokens_in=tokens,
+                tokens_out=kept,
+                channels=dim,
+            )
+            x, tokens = y, kept
         h = layernorm(f"{p}.norm1", x)
-        qkv = linear(f"{p}.attn.qkv", h, tokens, dim, 3 * dim)
-        q, k, v = (t(f"{p}.attn.{s}", (heads, tokens, hd)) for s in "qkv")
+        qkv = linear(f"{p}.attn.qkv", h, tokens, dim, 3 * attn, "qkv")
+        qk_bits, av_bits = bits_of("attn_qk")[1], bits_of("attn_av")[1]
+        q, k = (t(f"{p}.attn.{s}", (heads, tokens, hd), b=qk_bits) for s in "qk")
+        v = t(f"{p}.attn.v", (heads, tokens, hd), b=av_bits)
         for s, tt in zip("qkv", (q, k, v), strict=True):
             op(f"{p}.attn.split_{s}", OpKind.SLICE, (qkv,), (tt,))
-        kt = t(f"{p}.attn.kT", (heads, hd, tokens))
+        kt = t(f"{p}.attn.kT", (heads, hd, tokens), b=qk_bits)
         op(f"{p}.attn.k_transpose", OpKind.TRANSPOSE, (k,), (kt,))
         s_ = t(f"{p}.attn.scores", (heads, tokens, tokens))
         op(f"{p}.attn.qk", OpKind.MATMUL, (q, kt), (s_,), heads * tokens * hd * tokens,
            batch=heads, M=tokens, K=hd, N=tokens, operands="aa", bias=False)  # fmt: skip
-        pr = t(f"{p}.attn.probs", (heads, tokens, tokens))
+        pr = t(f"{p}.attn.probs", (heads, tokens, tokens), b=av_bits)
         op(f"{p}.attn.softmax", OpKind.SOFTMAX, (s_,), (pr,), rows=heads * tokens, length=tokens)
         ctx = t(f"{p}.attn.ctx", (heads, tokens, hd))
         op(f"{p}.attn.av", OpKind.MATMUL, (pr, v), (ctx,), heads * tokens * tokens * hd,
            batch=heads, M=tokens, K=tokens, N=hd, operands="aa", bias=False)  # fmt: skip
-        merged = t(f"{p}.attn.merged", (1, tokens, dim))
+        merged = t(f"{p}.attn.merged", (1, tokens, attn))
         op(f"{p}.attn.merge_heads", OpKind.TRANSPOSE, (ctx,), (merged,))
-        pj = linear(f"{p}.attn.proj", merged, tokens, dim, dim)
+        pj = linear(f"{p}.attn.proj", merged, tokens, attn, dim, "proj")
         x1 = t(f"{p}.res1", (1, tokens, dim))
         op(f"{p}.add1", OpKind.ELTWISE, (x, pj), (x1,), fn="add", elements=tokens * dim)
         h2 = layernorm(f"{p}.norm2", x1)
-        f1 = linear(f"{p}.mlp.fc1", h2, tokens, dim, hidden)
-        a = t(f"{p}.mlp.act", (1, tokens, hidden))
+        f1 = linear(f"{p}.mlp.fc1", h2, tokens, dim, hidden, "fc1")
+        a = t(f"{p}.mlp.act", (1, tokens, hidden), b=bits_of("fc2")[1])
         op(f"{p}.mlp.gelu", OpKind.ACTIVATION, (f1,), (a,), fn="gelu", elements=tokens * hidden)
-        f2 = linear(f"{p}.mlp.fc2", a, tokens, hidden, dim)
+        f2 = linear(f"{p}.mlp.fc2", a, tokens, hidden, dim, "fc2")
         x2 = t(f"{p}.res2", (1, tokens, dim))
         op(f"{p}.add2", OpKind.ELTWISE, (x1, f2), (x2,), fn="add", elements=tokens * dim)
         x = x2
     xn = layernorm("norm", x)
     cls_out = t("cls_out", (1, 1, dim))
     op("select_cls", OpKind.SLICE, (xn,), (cls_out,))
-    linear("head", cls_out, 1, dim, num_classes)
+    linear("head", cls_out, 1, dim, num_classes, "head")
     return g.validate()
 
 

@@ -1,6 +1,7 @@
 """Lowering: a timm model (or any ``nn.Module``) -> ``torch.export`` -> the dataflow IR.
 
-``lower(model)`` is the entry point. Rules (one function per ATen op, in
+``lower(model)`` is the entry point; ``lower_compressed(model, recipe)`` lowers a compressed model
+with the bits every part of accelsim uses for it. Rules (one function per ATen op, in
 :mod:`accelsim.lower.rules`) are registered with :func:`register_lowering`; graph passes
 (linear-attention fusion, dead-op removal) live in :mod:`accelsim.lower.passes`.
 """
@@ -10,6 +11,7 @@ from accelsim.lower._registry import get_lowering, register_lowering, registered
 from accelsim.lower.context import Act, Const, LoweringContext
 from accelsim.lower.frontend import lower
 from accelsim.lower.passes import fuse_linear_attention, remove_dead_ops, run_passes
+from accelsim.lower.workload import graph_bits, lower_compressed
 
 make_module_callable(__name__, lower)
 
@@ -19,7 +21,9 @@ __all__ = [
     "LoweringContext",
     "fuse_linear_attention",
     "get_lowering",
+    "graph_bits",
     "lower",
+    "lower_compressed",
     "register_lowering",
     "registered_ops",
     "remove_dead_ops",

@@ -13,7 +13,6 @@ from accelsim._callable import make_module_callable
 from accelsim.search.objective import CompressedPoint, DesignEvaluator, HardwareResult, WorkloadEvaluator
 from accelsim.search.optimizer import run_search_cli, search
 from accelsim.search.outputs import DesignRecord, collect_designs, non_dominated, pareto_front, write_outputs
-from accelsim.search.synthetic import SyntheticEvaluator
 
 make_module_callable(__name__, search)
 
@@ -22,7 +21,6 @@ __all__ = [
     "DesignEvaluator",
     "DesignRecord",
     "HardwareResult",
-    "SyntheticEvaluator",
     "WorkloadEvaluator",
     "collect_designs",
     "non_dominated",

@@ -10,7 +10,7 @@ executor can run each in parallel and the expensive one is done once per compres
 :func:`summarise` turns the design points into the trial's objective values and constraint
 violation. A :class:`DesignEvaluator` does the actual compressing and simulating:
 :class:`WorkloadEvaluator` for a real workload, and
-:class:`~accelsim.search.synthetic.SyntheticEvaluator` (analytic, no torch) for tests and benchmarks.
+:class:`accelsim.testing.SyntheticEvaluator` (analytic, no torch) for tests and benchmarks.
 Nothing here imports optuna or ray.
 """
 
@@ -274,7 +274,8 @@ def _file_digest(path: str) -> str:
 
 class WorkloadEvaluator:
     """A real workload: ``accelsim.compress`` -> accuracy on the workload's test split ->
-    ``accelsim.lower``, then ``accelsim.simulate`` on each hardware point.
+    ``accelsim.lower.lower_compressed`` (the workload pipeline's lowering, :mod:`accelsim.pipeline`),
+    then ``accelsim.simulate`` on each hardware point.
 
     Compression and accuracy are :func:`accelsim.eval.compress_workload`, the step
     :func:`accelsim.eval.evaluate` runs, so a design point's accuracy is the one ``accelsim eval``
@@ -323,17 +324,14 @@ class WorkloadEvaluator:
     def compress(self, recipe: CompressionRecipe) -> CompressedPoint:
         from accelsim.eval import compress_workload
         from accelsim.eval.accuracy import count_params
-        from accelsim.lower import lower
+        from accelsim.lower import lower_compressed
 
         model, data = self._assets()
         cw = compress_workload(self._workload, recipe=recipe, model=model, data=data)
         acc = cw.accuracy
         assert acc is not None  # measured: accuracy=True
         t2 = time.perf_counter()
-        # Tensors no fake-quantiser covers (all of them in an FP32 recipe) are lowered at 16 bits:
-        # an unquantised model on an FPGA runs in 16-bit fixed point, not in float.
-        wbits, abits = (recipe.quant.wbits, recipe.quant.abits) if recipe.quant is not None else (16, 16)
-        graph = lower(cw.model, input_shape=tuple(cw.example.shape), wbits=wbits, abits=abits)
+        graph = lower_compressed(cw.model, recipe, tuple(cw.example.shape))
         t3 = time.perf_counter()
         info = {
             "top5": float(acc.top5),

@@ -777,7 +777,9 @@ def _gemm_plan(dataflow, fr, fc, lcols, batch, M, K, N, a_t, a_d, b_t, b_d, o_t,
         w_fp, i_fp = strm_fp, stat_fp
     # Tiles group fold-chunks: per-tile footprints for the prefetch depth.
     grp = (fold_chunks + tpo - 1) // tpo
-    return GemmPlan(n_outer, tpo, n_tiles, reuse, ld_once, strm_d, int(spill), i_fp, w_fp, i_fp * grp, w_fp * grp)
+    return GemmPlan(
+        n_outer, tpo, n_tiles, reuse, ld_once, strm_d, int(spill), i_fp, w_fp, i_fp * grp, w_fp * grp
+    )
 
 
 @njit(cache=True)

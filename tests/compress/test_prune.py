@@ -337,7 +337,7 @@ def test_latency_aware_pruning_with_the_simulator_is_no_slower_than_uniform() ->
     from accelsim.compress.prune import simulator_latency_fn
 
     model = tiny_vit()
-    cycles = simulator_latency_fn("zcu102", (1, 3, 32, 32))
+    cycles = simulator_latency_fn("zcu102", None, (1, 3, 32, 32))
     aware = prune_model(
         model,
         PruneConfig(heads_keep=0.5, mlp_keep=0.5, scope="cross_type", latency_aware=True, hw="zcu102"),

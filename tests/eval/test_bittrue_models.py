@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from accelsim.eval.models import WORKLOADS_DIR, reference_spec
+from accelsim.eval.models import WORKLOADS_DIR
 
 MODELS = ["ref_deit", "ref_efficientvit"]
 LOGIT_TOLERANCE = {"ref_deit": 0.04, "ref_efficientvit": 0.075}
@@ -32,36 +32,28 @@ P99_TOLERANCE = 0.02
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_w8a8_bittrue_agrees_with_fake_quant(name: str) -> None:
-    from accelsim.eval.workload_sim import simulate_workload
+    from accelsim.pipeline import simulate_workload
 
-    if not reference_spec(name).checkpoint.is_file():
-        pytest.skip(f"{name}: no shipped checkpoint yet (run workloads/train_reference.py --model {name})")
     r = simulate_workload(WORKLOADS_DIR / f"{name}_w8a8.yaml", "zcu102", accuracy=True)
-    assert r.images >= 300
-    assert r.top1_agreement is not None and r.top1_agreement >= 0.99
-    assert r.accuracy is not None and r.accuracy_fake_quant is not None
-    assert abs(r.accuracy - r.accuracy_fake_quant) <= 0.01
+    bt = r.bittrue
+    assert bt is not None and bt.images >= 300
+    assert bt.top1_agreement >= 0.99
+    assert abs(bt.accuracy - bt.accuracy_fake_quant) <= 0.01
     d = r.to_dict()
-    assert {"accuracy", "accuracy_fake_quant", "top1_agreement", "fps", "total_cycles"} <= set(d)
-    assert d["arithmetic"]["softmax"] == "int" and d["arithmetic"]["accumulator_bits"] == 32
-    assert not r.overflows
+    assert {"fps", "total_cycles", "bittrue"} <= set(d)
+    assert {"accuracy", "accuracy_fake_quant", "top1_agreement"} <= set(d["bittrue"])
+    assert bt.arithmetic["softmax"] == "int" and bt.arithmetic["accumulator_bits"] == 32
+    assert not bt.overflows
     # the logits: within the stated share of the largest fake-quant logit (module docstring)
-    assert r.max_logit_diff is not None and r.max_abs_logit_fake_quant is not None
-    assert r.p99_logit_diff is not None
-    assert r.p99_logit_diff <= P99_TOLERANCE * r.max_abs_logit_fake_quant
-    assert r.max_logit_diff <= LOGIT_TOLERANCE[name] * r.max_abs_logit_fake_quant
-    assert d["arithmetic"]["la_divisor"] == "true_divide"
+    assert bt.p99_logit_diff <= P99_TOLERANCE * bt.max_abs_logit_fake_quant
+    assert bt.max_logit_diff <= LOGIT_TOLERANCE[name] * bt.max_abs_logit_fake_quant
+    assert bt.arithmetic["la_divisor"] == "true_divide"
 
 
 @pytest.mark.slow
 def test_cli_simulate_workload_accuracy_json(tmp_path) -> None:
-    import accelsim.eval
     from accelsim.cli import main
 
-    if not hasattr(accelsim.eval, "simulate_workload"):
-        pytest.skip("accelsim.eval does not export simulate_workload yet (the lead wires it for the CLI)")
-    if not reference_spec("ref_deit").checkpoint.is_file():
-        pytest.skip("ref_deit: no shipped checkpoint yet (run workloads/train_reference.py)")
     out = tmp_path / "r.json"
     rc = main(
         [
@@ -74,6 +66,19 @@ def test_cli_simulate_workload_accuracy_json(tmp_path) -> None:
         ]
     )
     assert rc == 0
-    d = json.loads(out.read_text())
+    d = json.loads(out.read_text())["bittrue"]
     assert d["top1_agreement"] >= 0.99
     assert abs(d["accuracy"] - d["accuracy_fake_quant"]) <= 0.01
+
+
+def test_evaluate_gives_the_bittrue_accuracy_of_a_design() -> None:
+    """The "evaluate -> bit-true" arrow as one call: fake-quant top-1 and the simulated hardware's."""
+    import accelsim
+    from accelsim.config.arithmetic import arithmetic_for
+    from accelsim.config.hardware import HardwareConfig
+
+    arith = arithmetic_for(HardwareConfig.load("zcu102"))
+    r = accelsim.evaluate(WORKLOADS_DIR / "ref_deit_w8a8.yaml", macs=False, bittrue=arith)
+    assert r.bittrue is not None and r.bittrue.images == r.images
+    assert r.bittrue.accuracy_fake_quant == r.accuracy  # the same model on the same images
+    assert r.bittrue.top1_agreement >= 0.99

@@ -17,9 +17,10 @@ from accelsim.config.compression import CompressionRecipe
 from accelsim.config.search import METRIC_DIRECTIONS
 from accelsim.errors import ConfigError
 from accelsim.ir import Graph
-from accelsim.search import SyntheticEvaluator, search
+from accelsim.search import search
 from accelsim.search.objective import CompressedPoint, HardwareResult
 from accelsim.search.outputs import collect_designs, pareto_front
+from accelsim.testing import SyntheticEvaluator
 
 
 def _dominates(a: Mapping[str, float], b: Mapping[str, float], objectives: Sequence[str]) -> bool:
@@ -255,7 +256,8 @@ _KILLED_RUN = """
 import sys, time
 sys.path.insert(0, {conftest_dir!r})
 from conftest import small_space
-from accelsim.search import SyntheticEvaluator, search
+from accelsim.search import search
+from accelsim.testing import SyntheticEvaluator
 
 class Slow(SyntheticEvaluator):
     # slow enough that a poller on a loaded machine sees 3 done trials long before all 12 are

@@ -25,7 +25,7 @@ from accelsim.search.space import (
     sample_hardware,
     suggest_compression,
 )
-from accelsim.search.synthetic import SyntheticEvaluator
+from accelsim.testing import SyntheticEvaluator
 
 
 def test_apply_knobs_sets_paths_and_copies() -> None:

@@ -1,11 +1,12 @@
-"""An analytic stand-in for a workload and the simulator, to exercise the search machinery fast.
+"""Test doubles (not part of the public API): an analytic stand-in for a workload and the simulator.
 
 :class:`SyntheticEvaluator` builds the :class:`~accelsim.ir.Graph` of a small ViT whose shapes and
-bit widths follow the recipe (kept heads, MLP neurons and tokens, low-rank factors, per-op bits),
-gives it an accuracy from a smooth made-up penalty model, and times it on a roofline of a
-``rows x cols`` array. Its numbers are NOT a model of any real accelerator: it exists so that the
-search, its storage, resume, executors and outputs can be tested (and benchmarked) in milliseconds
-without torch, and so that a test can know what the front must look like. Real searches use
+bit widths follow the recipe (kept heads, MLP neurons and tokens, low-rank factors, per-op bits) with
+the one graph builder (:func:`accelsim.ir.builders.vit_graph`), gives it an accuracy from a smooth
+made-up penalty model, and times it on a roofline of a ``rows x cols`` array with the DSP48E2's real
+packing table. Its numbers are NOT a model of any real accelerator: it exists so that the search,
+its storage, resume, executors and outputs can be tested (and benchmarked) in milliseconds without
+torch, and so that a test can know what the front must look like. Real searches use
 :class:`~accelsim.search.objective.WorkloadEvaluator`.
 """
 
@@ -19,8 +20,10 @@ from pydantic import Field
 
 from accelsim.config._base import Strict, validate_config
 from accelsim.config.compression import CompressionRecipe
+from accelsim.config.hardware import DEFAULT_PACKING, bram36_for_bytes, select_packing
 from accelsim.errors import ConfigError
-from accelsim.ir import Graph, Op, OpKind, Tensor
+from accelsim.ir import Graph, Op, OpKind
+from accelsim.ir.builders import vit_graph
 from accelsim.search.objective import (
     CompressedPoint,
     HardwareResult,
@@ -53,9 +56,8 @@ class SyntheticHardware(Strict):
 
 
 def _pack(wbits: int, abits: int) -> int:
-    """MACs per DSP per cycle (DSP48E2-style packing: 2 at <= 8 bits, 4 at <= 4 bits)."""
-    bits = max(wbits, abits)
-    return 4 if bits <= 4 else 2 if bits <= 8 else 1
+    """Products per DSP48E2 per cycle for these operands (the simulator's own default table)."""
+    return select_packing(DEFAULT_PACKING["dsp48e2"], max(wbits, 1), max(abits, 1)).macs
 
 
 class SyntheticEvaluator:
@@ -131,81 +133,25 @@ class SyntheticEvaluator:
         )
 
     def build_graph(self, recipe: CompressionRecipe) -> Graph:
-        """The synthetic ViT's Graph with the recipe's shapes and bits (matmuls, softmax, GELU)."""
+        """The synthetic ViT's Graph with the recipe's shapes and bits (:func:`vit_graph`)."""
         prune, tok, low, q = recipe.prune, recipe.tokens, recipe.lowrank, recipe.quant
         heads = max(1, round(self.heads * (prune.heads_keep if prune else 1.0)))
         if prune is not None and prune.heads_keep < 1.0 and heads == self.heads and self.heads > 1:
             heads -= 1  # any pruning below 1.0 removes at least one head, as a real pruner would
         dim = max(8, round(self.embed_dim * (prune.embed_keep if prune else 1.0)))
         hidden = max(8, round(4 * self.embed_dim * (prune.mlp_keep if prune else 1.0)))
-        g = Graph("synthetic_vit", meta={"synthetic": True})
-        n_tokens = self.tokens + 1
-        counter = iter(range(10**9))
-
-        def bits(op_type: str) -> tuple[int, int]:
-            return q.bits_for(op_type) if q is not None else (16, 16)
-
-        def tensor(shape: tuple[int, ...], b: int, weight: bool = False) -> str:
-            name = f"t{next(counter)}"
-            g.add_tensor(Tensor(name, shape, bits=b, weight=weight))
-            return name
-
-        def matmul(
-            name: str, x: str, m: int, k: int, n: int, op_type: str, batch: int = 1, w: str = ""
-        ) -> str:
-            wb, ab = bits(op_type)
-            if not w:
-                w = tensor((k, n), wb, weight=True)
-            y = tensor((batch, m, n), ab)
-            attrs = {
-                "batch": batch,
-                "M": m,
-                "K": k,
-                "N": n,
-                "operands": "aa" if batch > 1 else "wa",
-                "bias": False,
-            }
-            g.add_op(Op(name, OpKind.MATMUL, (x, w), (y,), attrs, macs=batch * m * k * n))
-            return y
-
-        def linear(name: str, x: str, m: int, k: int, n: int, op_type: str) -> str:
-            if low is not None and op_type in low.targets:
-                r = max(1, round(low.rank_ratio * min(k, n)))
-                if r * (k + n) < k * n:  # factorising only pays when the rank is low enough
-                    return matmul(f"{name}_v", matmul(f"{name}_u", x, m, k, r, op_type), m, r, n, op_type)
-            return matmul(name, x, m, k, n, op_type)
-
-        x = tensor((1, n_tokens, dim), bits("conv")[1])
-        for b in range(self.depth):
-            if tok is not None and b in tok.at_blocks:
-                kept = 1 + max(1, round(tok.keep_rate * (n_tokens - 1)))
-                y = tensor((1, kept, dim), bits("linear")[1])
-                attrs = {"tokens_in": n_tokens, "tokens_out": kept, "channels": dim}
-                g.add_op(Op(f"b{b}_tokens", OpKind.TOKEN_SELECT, (x,), (y,), attrs))
-                x, n_tokens = y, kept
-            qkv = linear(f"b{b}_qkv", x, n_tokens, dim, 3 * 64 * heads, "qkv")
-            k_t = tensor((heads, 64, n_tokens), bits("attn_qk")[1])
-            g.add_op(Op(f"b{b}_split", OpKind.RESHAPE, (qkv,), (k_t,), {}))
-            s = matmul(f"b{b}_attn_qk", qkv, n_tokens, 64, n_tokens, "attn_qk", batch=heads, w=k_t)
-            p = tensor((heads, n_tokens, n_tokens), bits("attn_av")[1])
-            g.add_op(
-                Op(
-                    f"b{b}_softmax",
-                    OpKind.SOFTMAX,
-                    (s,),
-                    (p,),
-                    {"rows": heads * n_tokens, "length": n_tokens},
-                )
-            )
-            o = matmul(f"b{b}_attn_av", p, n_tokens, n_tokens, 64, "attn_av", batch=heads, w=k_t)
-            x = linear(f"b{b}_proj", o, n_tokens, 64 * heads, dim, "proj")
-            h = linear(f"b{b}_fc1", x, n_tokens, dim, hidden, "fc1")
-            a = tensor((1, n_tokens, hidden), bits("fc2")[1])
-            g.add_op(
-                Op(f"b{b}_gelu", OpKind.ACTIVATION, (h,), (a,), {"fn": "gelu", "elements": n_tokens * hidden})
-            )
-            x = linear(f"b{b}_fc2", a, n_tokens, hidden, dim, "fc2")
-        return g
+        patch = 16
+        return vit_graph(
+            (dim, self.depth, heads),
+            img_size=patch * math.isqrt(self.tokens),
+            patch=patch,
+            head_dim=64,
+            hidden=hidden,
+            bits_for=(q.bits_for if q is not None else lambda _: (16, 16)),
+            token_keep=(tok.at_blocks, tok.keep_rate) if tok is not None else None,
+            lowrank=(low.targets, low.rank_ratio) if low is not None else None,
+            name="synthetic_vit",
+        )
 
     # -- hardware -------------------------------------------------------------------------------
     def simulate(self, graph: Graph, configs: Sequence[Mapping[str, Any]]) -> list[HardwareResult]:
@@ -244,7 +190,7 @@ class SyntheticEvaluator:
         latency_s = cycles / (hw.clock_mhz * 1e6)
         dsp = rows * cols + hw.vector_lanes
         # BRAM36 = max(capacity need, port need): one bank per array edge lane
-        bram = max(math.ceil(hw.buffer_kib * 1024 * 8 / 36864), rows + cols)
+        bram = max(bram36_for_bytes(hw.buffer_kib * 1024), rows + cols)
         gops = 2 * macs / latency_s / 1e9
         metrics = {
             "fps": 1.0 / latency_s,

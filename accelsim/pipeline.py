@@ -1,0 +1,102 @@
+"""The workload pipeline: compress -> lower -> simulate (-> bit-true) of a workload, in one place.
+
+``accelsim simulate --workload FILE [--accuracy]`` and :class:`~accelsim.search.objective.WorkloadEvaluator`
+run a workload through the same three steps: :func:`accelsim.eval.compress_workload` (the compressed
+model, with the same calibration data and seed as ``accelsim eval``),
+:func:`accelsim.lower.lower_compressed` (the one rule for the bits of uncovered tensors) and the
+simulator; with ``accuracy`` the lowered graph also runs bit-true with the accelerator's arithmetic
+(:func:`accelsim.eval.compare_bittrue`). Latency-aware pruning lowers its candidates the same way
+(:func:`accelsim.compress.prune.simulator_latency_fn`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from accelsim.config.arithmetic import ArithmeticConfig
+    from accelsim.eval import BittrueComparison
+    from accelsim.sim import Report, Schedule
+
+
+@dataclass
+class WorkloadReport:
+    """The simulator's :class:`~accelsim.sim.Report` of a workload, the schedule it came from (for
+    the trace) and, with ``accuracy``, the bit-true comparison."""
+
+    workload: str
+    report: Report
+    schedule: Schedule
+    bittrue: BittrueComparison | None = None
+
+    @property
+    def fits(self) -> bool:
+        return bool(self.report.fits)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        d = self.report.to_dict()
+        d["workload"] = self.workload
+        d["bittrue"] = asdict(self.bittrue) if self.bittrue is not None else None
+        return d
+
+    def table(self) -> str:
+        lines = [self.report.table()]
+        if self.bittrue is not None:
+            lines.append(f"accuracy bit-true {self.bittrue.summary()}")
+        return "\n".join(lines)
+
+    def save_csv(self, path: str) -> None:
+        self.report.save_csv(path)
+
+
+def simulate_workload(
+    workload_path: str | Path,
+    hw: str = "zcu102",
+    accuracy: bool = False,
+    *,
+    arith: ArithmeticConfig | str | Path | None = None,
+    batch_size: int = 256,
+) -> WorkloadReport:
+    """Compress, lower and simulate a workload on ``hw``; with ``accuracy``, also run it bit-true.
+
+    Args:
+        workload_path: a workload YAML (model + weights + recipe + dataset).
+        hw: an accelerator config name in ``hw_configs/`` or a YAML path.
+        accuracy: measure bit-true and fake-quant accuracy on the workload's test split.
+        arith: the datapath arithmetic (a config or a YAML path); default: derived from ``hw``
+            by :func:`accelsim.config.arithmetic.arithmetic_for`.
+        batch_size: images per bit-true batch.
+
+    Raises:
+        ConfigError: a bad workload, hardware or arithmetic config.
+        DataError: a missing checkpoint or dataset.
+        AccumulatorOverflowError: an accumulator overflowed (with ``overflow: raise``).
+    """
+    from accelsim.config.arithmetic import ArithmeticConfig, arithmetic_for
+    from accelsim.config.hardware import HardwareConfig
+    from accelsim.config.workload import Workload
+    from accelsim.eval import compare_bittrue, compress_workload
+    from accelsim.lower import lower_compressed
+    from accelsim.sim import build_report, map_graph, run
+
+    workload = Workload.load(workload_path)
+    hw_cfg = HardwareConfig.load(hw)
+    if isinstance(arith, str | Path):
+        arith = ArithmeticConfig.load(arith)
+    arith = arith if arith is not None else arithmetic_for(hw_cfg)
+    cw = compress_workload(workload, accuracy=False)
+    graph = lower_compressed(
+        cw.model, cw.recipe, tuple(cw.example.shape), keep_constants=accuracy, name=workload.name
+    )
+    schedule = map_graph(graph, hw_cfg)
+    out = WorkloadReport(workload.name, build_report(schedule, run(schedule)), schedule)
+    if accuracy:
+        out.bittrue = compare_bittrue(cw, graph, arith, batch_size)
+    return out
+
+
+__all__ = ["WorkloadReport", "simulate_workload"]
