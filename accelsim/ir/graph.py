@@ -106,7 +106,9 @@ class Op:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     attrs: dict[str, Any] = field(default_factory=dict)
-    macs: int = 0
+    #: derived from the attributes when not given (:mod:`accelsim.ir.schema`); a given count is
+    #: checked against them by :meth:`Graph.validate`
+    macs: int = None  # type: ignore[assignment]
     target: str = ""
     module: str = ""
     module_type: str = ""
@@ -121,8 +123,14 @@ class Op:
             ) from None
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
-        if self.macs < 0:
-            raise GraphFormatError(f"op {self.name!r}: negative MAC count {self.macs}")
+        if self.macs is None:
+            from accelsim.ir.schema import derived_macs
+
+            object.__setattr__(self, "macs", derived_macs(self))
+        elif isinstance(self.macs, bool) or not isinstance(self.macs, int) or self.macs < 0:
+            raise GraphFormatError(
+                f"op {self.name!r}: macs must be a non-negative integer (got {self.macs!r})"
+            )
 
     @property
     def is_movement(self) -> bool:
@@ -162,6 +170,16 @@ class GraphSummary:
             share = s.macs / self.macs if self.macs else 0.0
             lines.append(f"{kind:<18}{s.count:>7}{s.macs / 1e9:>12.4f}{share:>8.1%}")
         return "\n".join(lines)
+
+
+def _typed(record: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    """``record[key]`` if it has the JSON type ``kind`` (no coercion: ``"false"`` is not a bool, 197.9
+    is not an int, ``true`` is not a number)."""
+    v = record[key]
+    ok = isinstance(v, kind) and (kind is bool or not isinstance(v, bool))
+    if not ok:
+        raise GraphFormatError(f"{where}: {key!r} must be a JSON {kind.__name__} (got {v!r})")
+    return v
 
 
 class Graph:
@@ -344,13 +362,25 @@ class Graph:
         )
 
     def validate(self) -> Graph:
-        """Check the graph is a DAG whose every tensor is defined; returns ``self``."""
+        """Check the graph: a non-empty DAG whose every tensor is defined, every op's attributes as
+        :mod:`accelsim.ir.schema` requires and its MAC count equal to what its shapes give; returns
+        ``self``.
+
+        Raises:
+            GraphFormatError: naming the first problem.
+        """
+        from accelsim.ir.schema import check_op
+
+        if len(self) == 0:
+            raise GraphFormatError(f"graph {self.name!r} has no ops")
         if not nx.is_directed_acyclic_graph(self._nx):
             cycle = nx.find_cycle(self._nx)
             raise GraphFormatError(f"graph {self.name!r} has a cycle through {[u for u, _ in cycle]}")
         for t in (*self.inputs, *self.outputs):
             if t not in self.tensors:
                 raise GraphFormatError(f"graph {self.name!r}: input/output {t!r} is not a tensor")
+        for op in self.ops():
+            check_op(op)
         return self
 
     def copy(self) -> Graph:
@@ -400,16 +430,23 @@ class Graph:
         try:
             g = cls(str(data["name"]), data.get("meta") or {})
             for t in data["tensors"]:
-                g.add_tensor(Tensor(t["name"], tuple(t["shape"]), int(t["bits"]), bool(t["weight"])))
+                name = _typed(t, "name", str, "tensor")
+                where = f"tensor {name!r}"
+                shape = _typed(t, "shape", list, where)
+                if not all(type(d) is int and d > 0 for d in shape):
+                    raise GraphFormatError(f"{where}: shape must be positive integers (got {shape!r})")
+                bits = _typed(t, "bits", int, where)
+                g.add_tensor(Tensor(name, tuple(shape), bits, _typed(t, "weight", bool, where)))
             for o in data["ops"]:
+                name = _typed(o, "name", str, "op")
                 g.add_op(
                     Op(
-                        name=o["name"],
+                        name=name,
                         kind=o["kind"],
                         inputs=tuple(o["inputs"]),
                         outputs=tuple(o["outputs"]),
                         attrs=dict(o.get("attrs") or {}),
-                        macs=int(o.get("macs", 0)),
+                        macs=_typed(o, "macs", int, f"op {name!r}") if "macs" in o else None,  # type: ignore[arg-type]
                         target=str(o.get("target", "")),
                         module=str(o.get("module", "")),
                         module_type=str(o.get("module_type", "")),

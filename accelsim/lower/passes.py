@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from accelsim.errors import GraphFormatError
 from accelsim.ir import Graph, Op, OpKind
 
 #: A graph pass.
@@ -229,7 +230,17 @@ DEFAULT_PASSES: tuple[Pass, ...] = (remove_dead_ops, fuse_linear_attention, remo
 
 
 def run_passes(g: Graph, passes: Sequence[Pass] = DEFAULT_PASSES) -> Graph:
-    """Run ``passes`` in order, validating the graph after each."""
-    for p in passes:
-        g = p(g).validate()
+    """Run ``passes`` in order, validating the graph after each.
+
+    Raises:
+        GraphFormatError: a pass left an invalid graph; the message names it and those before it.
+    """
+    for i, p in enumerate(passes):
+        try:
+            g = p(g).validate()
+        except GraphFormatError as e:
+            before = ", ".join(q.__name__ for q in passes[:i]) or "none"
+            raise GraphFormatError(
+                f"pass {p.__name__} (after: {before}) left an invalid graph: {e}"
+            ) from None
     return g

@@ -79,6 +79,25 @@ def test_loading_a_graph_does_not_import_torch(tmp_path) -> None:
         (lambda text: text.replace('"version":1', '"version":99'), "unsupported graph version"),
         (lambda text: text.replace('"kind":"eltwise"', '"kind":"teleport"'), "unknown kind 'teleport'"),
         (lambda text: text.replace('"inputs":["y","x"]', '"inputs":["y","nope"]'), "unknown tensor 'nope'"),
+        # numbers a graph file gives are checked, never trusted (issue 11)
+        (
+            lambda text: text.replace('"macs":512', '"macs":51200'),
+            r"macs=51200 does not match its shapes \(512",
+        ),
+        (
+            lambda text: text.replace('"M":4,"K":8', '"M":-4,"K":8'),
+            r"attribute 'M' must be a positive integer \(got -4\)",
+        ),
+        (
+            lambda text: text.replace('"shape":[1,4,8]', '"shape":[1,4,7.9]'),
+            r"shape must be positive integers",
+        ),
+        (
+            lambda text: text.replace('"weight":true', '"weight":"false"', 1),
+            r"'weight' must be a JSON bool \(got 'false'\)",
+        ),
+        (lambda text: text.replace('"bits":8', '"bits":true', 1), r"'bits' must be a JSON int \(got True\)"),
+        (lambda text: text.replace('"macs":512', '"macs":512.0'), r"'macs' must be a JSON int"),
     ],
 )
 def test_corrupt_graph_files_raise_one_clear_error(tmp_path, mutate, message) -> None:
@@ -87,6 +106,39 @@ def test_corrupt_graph_files_raise_one_clear_error(tmp_path, mutate, message) ->
     path.write_text(mutate(text))
     with pytest.raises(GraphFormatError, match=message):
         Graph.load(path)
+
+
+def test_a_graph_without_ops_is_an_error(tmp_path) -> None:
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps({"format": "accelsim.graph", "version": 1, "name": "e", "tensors": [],
+                                "ops": [], "inputs": [], "outputs": []}))  # fmt: skip
+    with pytest.raises(GraphFormatError, match="has no ops"):
+        Graph.load(path)
+
+
+def test_macs_are_derived_when_not_given_and_checked_when_given() -> None:
+    op = Op("mm", OpKind.MATMUL, ("x", "w"), ("y",), {"batch": 2, "M": 3, "K": 4, "N": 5})
+    assert op.macs == 120
+    assert Op("n", OpKind.LAYERNORM, ("x",), ("y",), {"rows": 2, "length": 3}).macs == 0
+    g = _mlp()
+    g.replace_op(Op("fc1", OpKind.MATMUL, ("x", "w1"), ("h",), {"batch": 1, "M": 4, "K": 8, "N": 16}, macs=1))
+    with pytest.raises(GraphFormatError, match=r"op 'fc1' \(matmul\): macs=1 does not match"):
+        g.validate()
+
+
+def test_a_failing_pass_is_named() -> None:
+    from accelsim.lower.passes import run_passes
+
+    def break_macs(g: Graph) -> Graph:
+        out = g.copy()
+        op = out.op("fc1")
+        out.replace_op(Op(op.name, op.kind, op.inputs, op.outputs, op.attrs, macs=7))
+        return out
+
+    with pytest.raises(
+        GraphFormatError, match=r"pass break_macs \(after: none\) left an invalid graph: op 'fc1'"
+    ):
+        run_passes(_mlp(), [break_macs])
 
 
 def test_cycle_is_rejected() -> None:
