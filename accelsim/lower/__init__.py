@@ -6,7 +6,13 @@
 """
 
 from accelsim._callable import make_module_callable
-from accelsim.lower._registry import get_lowering, register_lowering, registered_ops
+from accelsim.lower._registry import (
+    get_lowering,
+    refuse_lowering,
+    refused_ops,
+    register_lowering,
+    registered_ops,
+)
 from accelsim.lower.context import Act, Const, LoweringContext
 from accelsim.lower.frontend import lower
 from accelsim.lower.passes import fuse_linear_attention, remove_dead_ops, run_passes
@@ -20,6 +26,8 @@ __all__ = [
     "fuse_linear_attention",
     "get_lowering",
     "lower",
+    "refuse_lowering",
+    "refused_ops",
     "register_lowering",
     "registered_ops",
     "remove_dead_ops",
