@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -265,3 +267,57 @@ def test_sdpa_is_decomposed_like_unfused_attention(masked: bool) -> None:
     with torch.no_grad():
         ref = model(x)
     torch.testing.assert_close(replay(g, x)[0], ref)
+
+
+class Overwrite(nn.Module):
+    """MViTv2's write-back of the relative-position sum over the logits (timm ``mvitv2.py``
+    ``cal_rel_pos_type``); ``offset=1`` is its class-token variant, a true slice assignment."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 6)
+        self.offset = offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        attn = self.fc(x)
+        o = self.offset
+        attn[:, o:, o:] = attn[:, o:, o:] * 2.0 + 1.0
+        return attn.softmax(-1)
+
+
+def test_copy_over_a_whole_tensor_is_its_new_value() -> None:
+    model = Overwrite(0).eval()
+    g = lower(model, (1, 3, 4), keep_constants=True)
+    assert [op.target for op in g.ops()] == [
+        "aten.linear.default", "aten.mul.Tensor", "aten.add.Tensor", "aten.softmax.int",
+    ]  # fmt: skip
+    # the softmax reads what was written, not the linear's output
+    (softmax,) = [op for op in g.ops() if op.kind == OpKind.SOFTMAX]
+    assert g.op(g.producer(softmax.inputs[0])).target == "aten.add.Tensor"
+    x = torch.randn(1, 3, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(replay(g, x)[0], model(x), rtol=1e-6, atol=1e-6)
+
+
+class LateView(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.fc(x)
+        v = a.view(-1)  # taken before the copy, read after it: sees the new values in eager torch
+        a.copy_(a * 3.0)
+        return v + 1.0
+
+
+@pytest.mark.parametrize(
+    ("model", "needle"),
+    [
+        (Overwrite(1), "a view of another tensor or an input (a slice assignment), has no rule"),
+        (LateView(), "in-place copy over 'linear' while its view 'view' is read after it has no rule"),
+    ],
+)
+def test_copies_a_dataflow_graph_cannot_express_are_refused(model: nn.Module, needle: str) -> None:
+    with pytest.raises(UnsupportedOpError, match=re.escape(needle)):
+        lower(model.eval(), (1, 3, 4))
