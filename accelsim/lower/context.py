@@ -114,6 +114,8 @@ class LoweringContext:
     #: module-stack entries inherited by the nodes of an inlined sub-graph
     outer_stack: dict[str, Any] = field(default_factory=dict)
     current: fx.Node | None = None
+    #: MACs of the constant computations folded so far (torch's flop count of them)
+    folded_macs: int = 0
     _quantizer_cache: dict[str, Any] = field(default_factory=dict)
 
     # -- values -------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Views and reshapes become ``reshape``; axis permutations ``transpose``; ``cat``/``stack``
 ``concat``; slicing and splitting ``slice`` (one op with one output per piece); padding ``pad``;
-re-indexing (``roll``, ``flip``, ``repeat``, indexing by a constant index) ``gather``.
+re-indexing (``roll``, ``flip``, ``repeat``, indexing by a constant index, and the sliding
+windows of ``nn.Unfold``/``Tensor.unfold``: TNT's pixel patches, HaloNet's halo blocks)
+``gather``.
 Aliases, copies, dtype casts and eval-mode dropout are elided: the node's value is its input.
 
 ``copy_(dst, src)`` writes ``src`` over all of ``dst``: later readers of ``dst`` see ``src`` (the
@@ -82,7 +84,7 @@ register_lowering(
 )(_movement(OpKind.PAD))  # fmt: skip
 register_lowering(
     aten.roll.default, aten.flip.default, aten.repeat.default, aten.tile.default,
-    aten.repeat_interleave.self_int,
+    aten.repeat_interleave.self_int, aten.im2col.default, aten.unfold.default,
 )(_movement(OpKind.GATHER))  # fmt: skip
 
 

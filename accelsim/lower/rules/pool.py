@@ -93,3 +93,13 @@ def lower_vector_norm(node: fx.Node, ctx: LoweringContext) -> Any:
         "keepdim": bool(a["keepdim"]),
     }
     return ctx.emit(OpKind.POOL, [x], attrs)
+
+
+@register_lowering(aten.avg_pool1d.default)
+def lower_avg_pool1d(node: fx.Node, ctx: LoweringContext) -> Any:
+    """Average pooling along the last axis (Next-ViT's ``E_MHSA`` reduces its keys and values
+    with ``nn.AvgPool1d``, timm ``nextvit.py``)."""
+    a = bind(node)
+    kernel = int(a["kernel_size"][0])
+    attrs = {"fn": "avg", "elements": numel(ctx.shape(node)) * kernel, "kernel": [kernel]}
+    return ctx.emit(OpKind.POOL, [a["self"]], attrs)
