@@ -401,3 +401,19 @@ def test_affine_windows_and_1d_pooling(model: nn.Module, shape: tuple[int, ...],
     assert g.total_macs == torch_macs(model, x) == 0
     with torch.no_grad():
         torch.testing.assert_close(replay(g, x)[0], model(x), rtol=1e-6, atol=1e-6)
+
+
+def test_bittrue_executor_refuses_windows_and_1d_pooling_clearly() -> None:
+    """im2col/unfold and avg_pool1d have no executor rule yet: each says so, by op and target."""
+    from accelsim.eval.bittrue import handler_for
+
+    g = lower(Windows().eval(), (1, 3, 8, 8), keep_constants=True)
+    refused = [
+        op for op in g.ops() if op.target.endswith(("im2col.default", "unfold.default", "avg_pool1d.default"))
+    ]
+    assert len(refused) == 4
+    for op in refused:
+        with pytest.raises(
+            UnsupportedOpError, match=rf"no rule for '{op.kind.value}' op {re.escape(op.target)}"
+        ):
+            handler_for(op)
