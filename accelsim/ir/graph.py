@@ -12,10 +12,12 @@ simulator and the bit-true executor read them):
   padding, dilation`` (the last three as ``[h, w]``), ``groups``, ``bias``.
 - ``linear_attention``: ``batch, heads, tokens, head_dim, kernel`` (``"relu"``), ``eps``; the fused
   softmax-free attention ReLU(Q)·(ReLU(K)ᵀ·[V, 1]) with the k-sum normaliser.
-- ``softmax`` / ``layernorm`` / ``batchnorm``: ``rows, length`` (the normalised axis), ``eps``.
+- ``softmax`` / ``layernorm`` / ``batchnorm``: ``rows, length`` (the normalised axis), ``eps``; a
+  layernorm lowered from a group norm also has ``groups`` (its rows are the groups).
 - ``activation``: ``fn`` (``gelu``, ``relu``, ``hardswish``, ``silu``, ...), ``elements``.
 - ``eltwise``: ``fn`` (``add``, ``sub``, ``mul``, ``div``), ``elements``.
-- ``pool``: ``fn`` (``avg``, ``max``, ``mean``), ``elements`` (inputs read).
+- ``pool``: ``fn`` (``avg``, ``max``, ``mean``, ``sum``, ``norm``...), ``elements`` (inputs read); a
+  ``norm`` (vector p-norm) also has ``ord`` (a float, or ``"inf"``/``"-inf"``), ``dim``, ``keepdim``.
 - ``token_select``: ``tokens_in, tokens_out, channels``.
 - data movement (``reshape``, ``transpose``, ``concat``, ``slice``, ``pad``, ``gather``): no MACs.
 

@@ -7,7 +7,13 @@ with the bits every part of accelsim uses for it. Rules (one function per ATen o
 """
 
 from accelsim._callable import make_module_callable
-from accelsim.lower._registry import get_lowering, register_lowering, registered_ops
+from accelsim.lower._registry import (
+    get_lowering,
+    refuse_lowering,
+    refused_ops,
+    register_lowering,
+    registered_ops,
+)
 from accelsim.lower.context import Act, Const, LoweringContext
 from accelsim.lower.frontend import lower
 from accelsim.lower.passes import fuse_linear_attention, remove_dead_ops, run_passes
@@ -24,6 +30,8 @@ __all__ = [
     "graph_bits",
     "lower",
     "lower_compressed",
+    "refuse_lowering",
+    "refused_ops",
     "register_lowering",
     "registered_ops",
     "remove_dead_ops",

@@ -114,6 +114,8 @@ class LoweringContext:
     #: module-stack entries inherited by the nodes of an inlined sub-graph
     outer_stack: dict[str, Any] = field(default_factory=dict)
     current: fx.Node | None = None
+    #: MACs of the constant computations folded so far (torch's flop count of them)
+    folded_macs: int = 0
     _quantizer_cache: dict[str, Any] = field(default_factory=dict)
 
     # -- values -------------------------------------------------------------------------------
@@ -310,6 +312,100 @@ class LoweringContext:
             )
         )
         return result
+
+
+@dataclass(frozen=True)
+class Step:
+    """A handle on the output of one planned op of a :class:`Decomposition`."""
+
+    index: int
+
+
+@dataclass
+class _Planned:
+    suffix: str
+    kind: OpKind
+    inputs: list[str | Step]
+    out_shape: tuple[int, ...]
+    attrs: dict[str, Any]
+    macs: int
+    target: str
+    args: Any
+
+
+class Decomposition:
+    """The ops one FX node becomes (einsum into transposes and a matmul, group norm into a
+    layernorm over groups and an affine): planned with :meth:`add`, emitted by :meth:`finish`.
+
+    Planning first lets a rule decide late which op is the last one: every op but the last
+    writes an inner tensor ``<node>.<suffix>``, the last writes the node's own output tensor,
+    so the ops that follow in the graph see the node as usual.
+    """
+
+    def __init__(self, ctx: LoweringContext) -> None:
+        self.ctx = ctx
+        self._steps: list[_Planned] = []
+
+    def shape(self, value: str | Step) -> tuple[int, ...]:
+        """The shape of a graph tensor (by name) or of a planned op's output."""
+        if isinstance(value, Step):
+            return self._steps[value.index].out_shape
+        return self.ctx.graph.tensors[value].shape
+
+    def add(
+        self,
+        suffix: str,
+        kind: OpKind,
+        inputs: Sequence[str | Step],
+        out_shape: Sequence[int],
+        attrs: dict[str, Any],
+        *,
+        target: str,
+        args: Any,
+        macs: int = 0,
+    ) -> Step:
+        """Plan one op; ``inputs`` are graph tensor names or earlier steps; ``args`` encode a
+        tensor argument as ``{"input": i}`` like every op's ``attrs["args"]``."""
+        shape = tuple(int(d) for d in out_shape)
+        self._steps.append(_Planned(suffix, kind, list(inputs), shape, attrs, int(macs), target, args))
+        return Step(len(self._steps) - 1)
+
+    def finish(self, result: str | Step) -> Any:
+        """Emit the ops up to ``result`` (later ones are dead) and return the node's value: the
+        last op writes the node's output; a graph tensor ``result`` (nothing to compute) is the
+        value itself."""
+        ctx = self.ctx
+        if not isinstance(result, Step):
+            return Act(result)
+        names: list[str] = []
+        last = result.index
+        for i, st in enumerate(self._steps[: last + 1]):
+            ins = [names[x.index] if isinstance(x, Step) else x for x in st.inputs]
+            if i < last:
+                names.append(
+                    ctx.emit_inner(
+                        st.suffix, st.kind, ins, st.out_shape, st.attrs, macs=st.macs, target=st.target,
+                        args=st.args,
+                    )
+                )  # fmt: skip
+                continue
+            node = ctx.current
+            assert node is not None
+            if ctx.shape(node) != st.out_shape:
+                raise AssertionError(
+                    f"{ctx.where()}: decomposition ends in {st.out_shape}, not {ctx.shape(node)}"
+                )
+            return ctx.emit(
+                st.kind,
+                [],
+                st.attrs,
+                macs=st.macs,
+                input_names=ins,
+                target=st.target,
+                args=st.args,
+                kwargs={},
+            )
+        raise AssertionError("unreachable")
 
 
 def check_bits(name: str, bits: int) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import fx
+from torch.utils.flop_counter import FlopCounterMode
 
 from accelsim.errors import AccelsimError, ConfigError, InputShapeError, UnknownModelError, UnsupportedOpError
 from accelsim.ir import Graph, Tensor
@@ -71,7 +72,9 @@ def lower(
         **timm_kwargs: passed to ``timm.create_model``.
 
     Returns:
-        The graph, validated; ``graph.meta`` records the model, input shape and bits.
+        The graph, validated; ``graph.meta`` records the model, input shape and bits, and
+        ``folded_macs``: the MACs of weight-only computations folded into constants at lowering
+        time (they run once, offline, not per frame), as ``torch.utils.flop_counter`` counts them.
 
     Raises:
         UnknownModelError: ``model`` is not a timm model name (the message suggests close ones).
@@ -121,6 +124,7 @@ def lower(
         )
         ctx = LoweringContext(graph, wbits=wbits, abits=abits, keep_constants=keep_constants, model=module)
         _walk_exported(ep, ctx)
+        graph.meta["folded_macs"] = ctx.folded_macs
     graph = run_passes(graph)
     log.info("lowered %s in %.2f s: %d ops", graph_name, time.perf_counter() - start, len(graph))
     return graph
@@ -362,10 +366,14 @@ def _fold(node: fx.Node, ctx: LoweringContext) -> Any:
     args = [concrete(ctx.value(a)) for a in node.args]
     kwargs = {k: concrete(ctx.value(v)) for k, v in node.kwargs.items()}
     try:
-        with torch.no_grad():
+        # Counted as torch's flop counter counts them: MACs spent on weights at lowering time
+        # (SwinV2's position-bias MLP, XCiT's Fourier position encoding) that the accelerator
+        # never runs, so that graph MACs + folded MACs is the model's own count exactly.
+        with torch.no_grad(), FlopCounterMode(display=False) as flops:
             out = node.target(*args, **kwargs)  # type: ignore[operator]
     except Exception as e:
         raise UnsupportedOpError(f"cannot fold constant {node.target}: {ctx.where(node)}: {e}") from e
+    ctx.folded_macs += flops.get_total_flops() // 2
 
     def wrap(v: Any, suffix: str) -> Any:
         if isinstance(v, torch.Tensor):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from lower_testing import FakeQuant, replay
 from torch import nn
 
 from accelsim.errors import ConfigError, InputShapeError, UnknownModelError, UnsupportedOpError
+from accelsim.eval.accuracy import torch_macs
 from accelsim.ir import OpKind
 from accelsim.lower import lower
 
@@ -247,8 +250,6 @@ class FusedAttention(nn.Module):
 
 @pytest.mark.parametrize("masked", [False, True])
 def test_sdpa_is_decomposed_like_unfused_attention(masked: bool) -> None:
-    from accelsim.eval.accuracy import torch_macs
-
     model = FusedAttention(masked=masked)
     g = lower(model, (2, 7, 16), keep_constants=True)
     kinds = [op.kind for op in g.ops() if op.module == ""]
@@ -265,3 +266,154 @@ def test_sdpa_is_decomposed_like_unfused_attention(masked: bool) -> None:
     with torch.no_grad():
         ref = model(x)
     torch.testing.assert_close(replay(g, x)[0], ref)
+
+
+class Overwrite(nn.Module):
+    """MViTv2's write-back of the relative-position sum over the logits (timm ``mvitv2.py``
+    ``cal_rel_pos_type``); ``offset=1`` is its class-token variant, a true slice assignment."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 6)
+        self.offset = offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        attn = self.fc(x)
+        o = self.offset
+        attn[:, o:, o:] = attn[:, o:, o:] * 2.0 + 1.0
+        return attn.softmax(-1)
+
+
+def test_copy_over_a_whole_tensor_is_its_new_value() -> None:
+    model = Overwrite(0).eval()
+    g = lower(model, (1, 3, 4), keep_constants=True)
+    assert [op.target for op in g.ops()] == [
+        "aten.linear.default", "aten.mul.Tensor", "aten.add.Tensor", "aten.softmax.int",
+    ]  # fmt: skip
+    # the softmax reads what was written, not the linear's output
+    (softmax,) = [op for op in g.ops() if op.kind == OpKind.SOFTMAX]
+    assert g.op(g.producer(softmax.inputs[0])).target == "aten.add.Tensor"
+    x = torch.randn(1, 3, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(replay(g, x)[0], model(x), rtol=1e-6, atol=1e-6)
+
+
+class LateView(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.fc(x)
+        v = a.view(-1)  # taken before the copy, read after it: sees the new values in eager torch
+        a.copy_(a * 3.0)
+        return v + 1.0
+
+
+@pytest.mark.parametrize(
+    ("model", "needle"),
+    [
+        (Overwrite(1), "a view of another tensor or an input (a slice assignment), has no rule"),
+        (LateView(), "in-place copy over 'linear' while its view 'view' is read after it has no rule"),
+    ],
+)
+def test_copies_a_dataflow_graph_cannot_express_are_refused(model: nn.Module, needle: str) -> None:
+    with pytest.raises(UnsupportedOpError, match=re.escape(needle)):
+        lower(model.eval(), (1, 3, 4))
+
+
+class PositionMLP(nn.Module):
+    """A position bias computed from a constant table by an MLP, as SwinV2's continuous position
+    bias (timm ``swin_transformer_v2.py`` ``cpb_mlp``): weights only, so it folds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("coords", torch.randn(5, 2))
+        self.cpb = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 3))
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) + self.cpb(self.coords)
+
+
+def test_folded_macs_are_recorded() -> None:
+    model = PositionMLP().eval()
+    g = lower(model, (1, 5, 3), keep_constants=True)
+    assert [op.kind for op in g.ops()] == [OpKind.MATMUL, OpKind.ELTWISE]
+    assert g.meta["folded_macs"] == 5 * 2 * 16 + 5 * 16 * 3
+    x = torch.randn(1, 5, 3)
+    assert g.total_macs == 5 * 3 * 3 and g.total_macs + g.meta["folded_macs"] == torch_macs(model, x)
+    with torch.no_grad():
+        torch.testing.assert_close(replay(g, x)[0], model(x), rtol=1e-6, atol=1e-6)
+
+
+class Affine(nn.Module):
+    """ResMLP's affine (timm ``mlp_mixer.py`` ``Affine``): ``beta + alpha * x`` via ``addcmul``."""
+
+    def __init__(self, value: float = 1.0) -> None:
+        super().__init__()
+        self.alpha, self.beta = nn.Parameter(torch.randn(6)), nn.Parameter(torch.randn(6))
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.beta, self.alpha, x, value=self.value)
+
+
+class Windows(nn.Module):
+    """TNT's pixel patches (``nn.Unfold``) and HaloNet's blocks (``Tensor.unfold``), pooled along
+    the tokens as Next-ViT's ``nn.AvgPool1d`` does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unfold = nn.Unfold(kernel_size=2, stride=2)
+        self.pool = nn.AvgPool1d(kernel_size=2, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        patches = self.unfold(x)  # (1, 3 * 4, 16)
+        blocks = x.unfold(2, 4, 2).unfold(3, 4, 2).reshape(1, 3 * 9, 16)  # overlapping 4x4 windows
+        return self.pool(torch.cat([patches, blocks], dim=1))
+
+
+@pytest.mark.parametrize(
+    ("model", "shape", "targets"),
+    [
+        (Affine(), (2, 5, 6), ["aten.mul.Tensor", "aten.add.Tensor"]),
+        (Affine(0.5), (2, 5, 6), ["aten.mul.Tensor", "aten.mul.Tensor", "aten.add.Tensor"]),
+        (
+            Windows(),
+            (1, 3, 8, 8),
+            ["aten.im2col.default", "aten.unfold.default", "aten.unfold.default", "aten.reshape.default",
+             "aten.cat.default", "aten.avg_pool1d.default"],
+        ),
+    ],
+)  # fmt: skip
+def test_affine_windows_and_1d_pooling(model: nn.Module, shape: tuple[int, ...], targets: list[str]) -> None:
+    torch.manual_seed(0)
+    g = lower(model.eval(), shape, keep_constants=True)
+    assert [op.target for op in g.ops()] == targets
+    assert all(
+        op.kind == OpKind.GATHER for op in g.ops() if op.target.endswith(("im2col.default", "unfold.default"))
+    )
+    if "aten.avg_pool1d.default" in targets:
+        pool = next(op for op in g.ops() if op.kind == OpKind.POOL)
+        assert pool.attrs == {**pool.attrs, "fn": "avg", "kernel": [2], "elements": 1 * 39 * 8 * 2}
+    x = torch.randn(shape)
+    assert g.total_macs == torch_macs(model, x) == 0
+    with torch.no_grad():
+        torch.testing.assert_close(replay(g, x)[0], model(x), rtol=1e-6, atol=1e-6)
+
+
+def test_bittrue_executor_refuses_windows_and_1d_pooling_clearly() -> None:
+    """im2col/unfold and avg_pool1d have no executor rule yet: each says so, by op and target."""
+    from accelsim.eval.bittrue import handler_for
+
+    g = lower(Windows().eval(), (1, 3, 8, 8), keep_constants=True)
+    refused = [
+        op for op in g.ops() if op.target.endswith(("im2col.default", "unfold.default", "avg_pool1d.default"))
+    ]
+    assert len(refused) == 4
+    for op in refused:
+        with pytest.raises(
+            UnsupportedOpError, match=rf"no rule for '{op.kind.value}' op {re.escape(op.target)}"
+        ):
+            handler_for(op)

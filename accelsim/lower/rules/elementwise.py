@@ -3,6 +3,11 @@
 ``elements`` is the output element count; a scalar operand is kept in ``attrs["scalar"]``; a
 tensor operand that is a constant (a layer scale, a position embedding, an attention mask)
 becomes a weight input. In-place variants (``relu_``) lower like their functional forms.
+
+``addcmul(x, t1, t2, value)`` = ``x + value * t1 * t2`` lowers as torch decomposes it
+(``torch/_refs/__init__.py`` ``addcmul``): ``mul`` (and a ``mul`` by ``value`` unless 1), then
+``add``, ops the executor runs. ResMLP's ``Affine`` (timm ``mlp_mixer.py``) and the global
+response norm of ConvNeXt-V2 / CSATv2 (timm ``layers/grn.py``) use it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from torch import fx
 
 from accelsim.ir import OpKind
 from accelsim.lower._registry import register_lowering
-from accelsim.lower.context import LoweringContext, numel
+from accelsim.lower.context import Decomposition, LoweringContext, bind, numel
 
 aten = torch.ops.aten
 
@@ -63,3 +68,26 @@ def lower_eltwise(node: fx.Node, ctx: LoweringContext) -> Any:
     if scalars and len(inputs) < 2:
         attrs["scalar"] = scalars[0]
     return ctx.emit(OpKind.ELTWISE, inputs, attrs)
+
+
+@register_lowering(aten.addcmul.default)
+def lower_addcmul(node: fx.Node, ctx: LoweringContext) -> Any:
+    a = bind(node)
+    x, t1, t2, value = a["self"], a["tensor1"], a["tensor2"], a["value"]
+    d = Decomposition(ctx)
+    shape = tuple(torch.broadcast_shapes(ctx.shape(t1), ctx.shape(t2)))
+    prod = d.add(
+        "mul", OpKind.ELTWISE, [ctx.tensor(t1), ctx.tensor(t2)], shape, {"fn": "mul", "elements": numel(shape)},
+        target="aten.mul.Tensor", args=[{"input": 0}, {"input": 1}],
+    )  # fmt: skip
+    if value != 1:
+        prod = d.add(
+            "scaled", OpKind.ELTWISE, [prod], shape, {"fn": "mul", "elements": numel(shape), "scalar": value},
+            target="aten.mul.Tensor", args=[{"input": 0}, value],
+        )  # fmt: skip
+    out = ctx.shape(node)
+    total = d.add(
+        "add", OpKind.ELTWISE, [ctx.tensor(x), prod], out, {"fn": "add", "elements": numel(out)},
+        target="aten.add.Tensor", args=[{"input": 0}, {"input": 1}],
+    )  # fmt: skip
+    return d.finish(total)

@@ -23,19 +23,19 @@ from accelsim.lower.context import LoweringContext, bind
 aten = torch.ops.aten
 
 
-def _gemm(
-    ctx: LoweringContext, node: fx.Node, a: fx.Node, b: fx.Node, inputs: list[fx.Node], *, bias: bool
-) -> Any:
-    """Emit ``a @ b`` (torch.matmul broadcasting rules) as one matmul op."""
-    sa, sb = list(ctx.shape(a)), list(ctx.shape(b))
-    a_w, b_w = ctx.is_const(a), ctx.is_const(b)
+def gemm_attrs(
+    sa: list[int], sb: list[int], a_w: bool, b_w: bool, *, bias: bool, where: str
+) -> dict[str, Any]:
+    """Attributes of ``A @ B`` (torch.matmul broadcasting) for operand shapes ``sa``, ``sb``;
+    ``a_w``/``b_w``: the operand is a weight (a constant). MACs are ``batch * M * K * N``."""
+    sa, sb = list(sa), list(sb)
     if len(sa) == 1:
         sa = [1, *sa]
     if len(sb) == 1:
         sb = [*sb, 1]
     k = sa[-1]
     if sb[-2] != k:
-        raise ValueError(f"{ctx.where(node)}: inner dimensions differ ({sa} @ {sb})")
+        raise ValueError(f"{where}: inner dimensions differ ({sa} @ {sb})")
     batch_a, batch_b = sa[:-2], sb[:-2]
     attrs: dict[str, Any]
     if b_w and not a_w and math.prod(batch_b) == 1:
@@ -52,8 +52,26 @@ def _gemm(
         if a_w:
             attrs["weight_side"] = "A"
     attrs["bias"] = bias
-    macs = attrs["batch"] * attrs["M"] * attrs["K"] * attrs["N"]
-    return ctx.emit(OpKind.MATMUL, inputs, attrs, macs=macs)
+    return attrs
+
+
+def gemm_macs(attrs: dict[str, Any]) -> int:
+    return int(attrs["batch"] * attrs["M"] * attrs["K"] * attrs["N"])
+
+
+def _gemm(
+    ctx: LoweringContext, node: fx.Node, a: fx.Node, b: fx.Node, inputs: list[fx.Node], *, bias: bool
+) -> Any:
+    """Emit ``a @ b`` (torch.matmul broadcasting rules) as one matmul op."""
+    attrs = gemm_attrs(
+        list(ctx.shape(a)),
+        list(ctx.shape(b)),
+        ctx.is_const(a),
+        ctx.is_const(b),
+        bias=bias,
+        where=ctx.where(node),
+    )
+    return ctx.emit(OpKind.MATMUL, inputs, attrs, macs=gemm_macs(attrs))
 
 
 @register_lowering(aten.linear.default)

@@ -2,8 +2,17 @@
 
 Views and reshapes become ``reshape``; axis permutations ``transpose``; ``cat``/``stack``
 ``concat``; slicing and splitting ``slice`` (one op with one output per piece); padding ``pad``;
-re-indexing (``roll``, ``flip``, ``repeat``, indexing by a constant index) ``gather``.
+re-indexing (``roll``, ``flip``, ``repeat``, indexing by a constant index, and the sliding
+windows of ``nn.Unfold``/``Tensor.unfold``: TNT's pixel patches, HaloNet's halo blocks)
+``gather``.
 Aliases, copies, dtype casts and eval-mode dropout are elided: the node's value is its input.
+
+``copy_(dst, src)`` writes ``src`` over all of ``dst``: later readers of ``dst`` see ``src`` (the
+node's value; an ``expand`` when it broadcasts). MViTv2 writes its relative-position sum back
+over the attention logits this way (timm ``mvitv2.py`` ``cal_rel_pos_type``). A copy into a view
+of another tensor (a slice assignment such as ``attn[:, :, 1:, 1:] = ...``) changes that other
+tensor, which a dataflow graph cannot express without a scatter, so it is refused, as is a copy
+whose old value is still read through a view after it.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from typing import Any
 import torch
 from torch import fx
 
+from accelsim.errors import UnsupportedOpError
 from accelsim.ir import OpKind
 from accelsim.lower._registry import register_lowering
 from accelsim.lower.context import LoweringContext
@@ -74,7 +84,7 @@ register_lowering(
 )(_movement(OpKind.PAD))  # fmt: skip
 register_lowering(
     aten.roll.default, aten.flip.default, aten.repeat.default, aten.tile.default,
-    aten.repeat_interleave.self_int,
+    aten.repeat_interleave.self_int, aten.im2col.default, aten.unfold.default,
 )(_movement(OpKind.GATHER))  # fmt: skip
 
 
@@ -96,3 +106,51 @@ def lower_elided(node: fx.Node, ctx: LoweringContext) -> Any:
 def lower_sym_size(node: fx.Node, ctx: LoweringContext) -> Any:
     """Shapes are static: the size export recorded."""
     return int(node.meta["val"])
+
+
+def _is_view(node: fx.Node) -> bool:
+    """The node's result aliases its input (``Tensor(a) -> Tensor(a)`` in the ATen schema)."""
+    schema = getattr(node.target, "_schema", None)
+    if node.op != "call_function" or schema is None or not schema.returns:
+        return False
+    alias = schema.returns[0].alias_info
+    return alias is not None and not alias.is_write
+
+
+def _views_read_after(dst: fx.Node, copy: fx.Node) -> list[fx.Node]:
+    """Views of ``dst`` that something reads after ``copy`` has overwritten ``dst``."""
+    order = {n: i for i, n in enumerate(copy.graph.nodes)}
+    late, stack = [], [u for u in dst.users if u is not copy and _is_view(u)]
+    while stack:
+        view = stack.pop()
+        for u in view.users:
+            if _is_view(u):
+                stack.append(u)
+            elif order[u] > order[copy]:
+                late.append(view)
+    return late
+
+
+@register_lowering(aten.copy_.default)
+def lower_copy_(node: fx.Node, ctx: LoweringContext) -> Any:
+    dst, src = node.args[0], node.args[1]
+    assert isinstance(dst, fx.Node) and isinstance(src, fx.Node)
+    if dst.op != "call_function" or _is_view(dst):
+        raise UnsupportedOpError(
+            f"in-place copy into {dst.name!r}, a view of another tensor or an input (a slice assignment), "
+            f"has no rule: {ctx.where(node)}"
+        )
+    late = _views_read_after(dst, node)
+    if late:
+        raise UnsupportedOpError(
+            f"in-place copy over {dst.name!r} while its view {late[0].name!r} is read after it has no rule: "
+            f"{ctx.where(node)}"
+        )
+    if ctx.shape(src) == ctx.shape(node):
+        value = ctx.value(src)
+    else:
+        value = ctx.emit(
+            OpKind.RESHAPE, [src], args=[src, list(ctx.shape(node))], target="aten.expand.default"
+        )
+    ctx.env[dst] = value  # readers of dst after the copy see what was written
+    return value
