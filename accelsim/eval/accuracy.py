@@ -76,15 +76,24 @@ def torch_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
 
     The math backend of ``scaled_dot_product_attention`` is forced: from torch 2.14 the counter no
     longer counts the fused CPU attention kernel, so it under-counts every fused attention (the math
-    backend runs the same products as plain matmuls, which it counts). Inputs may be on the meta
-    device (no weights needed).
+    backend runs the same products as plain matmuls, which it counts). Parameters are counted with
+    ``requires_grad`` off (restored after): torch 2.14's counter raises "Expected gradient function
+    to be set" where a parameter is handed straight to a submodule (timm PiT, CaiT). Inputs may be on
+    the meta device (no weights needed).
     """
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        model(*inputs)
+    grads = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in grads:
+            p.requires_grad_(False)
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+            model(*inputs)
+    finally:
+        for p, flag in grads:
+            p.requires_grad_(flag)
     return int(counter.get_total_flops()) // 2
 
 

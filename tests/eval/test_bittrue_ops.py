@@ -98,8 +98,22 @@ class LinearAttention(nn.Module):
         return out[..., :-1] / (out[..., -1:] + 1e-5)
 
 
+class Norms(nn.Module):
+    """L2-normalised q/k as cosine attention and XCiT use them (``F.normalize``), a max norm and a
+    group norm (PoolFormer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gn = nn.GroupNorm(2, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 4, 6, 5)
+        y = F.normalize(x, dim=-1) * torch.linalg.vector_norm(x, ord=float("inf"), dim=(2, 3), keepdim=True)
+        return self.gn(y)
+
+
 CASES = [
     ("movement", Movement, (2, 4, 6)),
+    ("norms", Norms, (2, 4, 6, 5)),
     ("convs", Convs, (2, 3, 12, 12)),
     ("attention", Attention, (2, 7, 16)),
     ("linear_attention", LinearAttention, (2, 2, 9, 4)),

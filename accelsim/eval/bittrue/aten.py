@@ -286,6 +286,29 @@ def _a_reduce(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     return [np.asarray(out, dtype=np.float32).reshape(ctx.shape_of(op.outputs[0]))]
 
 
+@register_handler("aten.linalg_vector_norm.default")
+def _a_vector_norm(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
+    """``(sum |x|^p)^(1/p)`` over ``dim`` (all axes when None), in float: the executor has no
+    integer square root, so this op is recorded among the float ops. ``ord`` is a number, or
+    ``"inf"``/``"-inf"`` (max / min of ``|x|``); 0 counts the non-zeros."""
+    ctx.stats.float_ops.add(op.name)
+    x = np.abs(real(vals[0]).astype(np.float64))
+    dims = op.attrs.get("dim")
+    axes = None if dims is None else tuple(int(d) for d in dims)
+    keep = bool(op.attrs.get("keepdim", False))
+    order = op.attrs.get("ord", 2.0)
+    if order == "inf":
+        out = x.max(axis=axes, keepdims=keep)
+    elif order == "-inf":
+        out = x.min(axis=axes, keepdims=keep)
+    elif float(order) == 0.0:
+        out = (x != 0).sum(axis=axes, keepdims=keep).astype(np.float64)
+    else:
+        p = float(order)
+        out = (x**p).sum(axis=axes, keepdims=keep) ** (1.0 / p)
+    return [np.asarray(out, dtype=np.float32).reshape(ctx.shape_of(op.outputs[0]))]
+
+
 def _adaptive_bounds(n_in: int, n_out: int) -> list[tuple[int, int]]:
     """torch's adaptive pooling windows: ``[floor(i n / m), ceil((i + 1) n / m))``."""
     return [((i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)) for i in range(n_out)]
