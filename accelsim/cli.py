@@ -1,6 +1,7 @@
 """The ``accelsim`` command line: it parses arguments and calls the public API, nothing more.
 
-Every :class:`~accelsim.errors.AccelsimError` becomes one line on stderr and exit code 2.
+Every :class:`~accelsim.errors.AccelsimError` becomes one line on stderr and exit code 2 (3 for a
+:class:`~accelsim.errors.ResourceError`: a design that does not fit its board).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accelsim._io import write_text_atomic
-from accelsim.errors import AccelsimError
+from accelsim.errors import AccelsimError, ResourceError
 
 if TYPE_CHECKING:  # pragma: no cover
     from accelsim.pipeline import WorkloadReport
@@ -143,11 +144,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.trace:
         save_trace(schedule, args.trace, result)
     if not timing.fits:
-        print(
-            f"accelsim: error: design does not fit {timing.board}: {'; '.join(timing.overflow)}",
-            file=sys.stderr,
-        )
-        return 3
+        raise ResourceError(f"design does not fit {timing.board}: {'; '.join(timing.overflow)}")
     return 0
 
 
@@ -242,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
+    except ResourceError as e:  # the report was printed: the design just does not fit its board
+        print(f"accelsim: error: {e}", file=sys.stderr)
+        return 3
     except AccelsimError as e:
         print(f"accelsim: error: {e}", file=sys.stderr)
         return 2

@@ -38,7 +38,11 @@ class InputShapeError(AccelsimError, ValueError):
 
 
 class ResourceError(AccelsimError):
-    """A hardware design does not fit its board; the message names the overflowing resource."""
+    """A hardware design does not fit its board; the message names the overflowing resource.
+
+    The simulator still reports such a design (``Report.fits`` False); the CLI raises this after
+    printing it, and exits 3.
+    """
 
 
 class DataError(AccelsimError, FileNotFoundError):

@@ -115,6 +115,9 @@ class ArrayConfig(Strict):
     cols: int = Field(gt=0, le=4096)
     dataflow: Dataflow | tuple[Dataflow, ...] = "ws"
     timing: Literal["pipelined", "scalesim"] = "pipelined"
+    #: LUTs per PE (operand skew registers, packing correction, accumulation muxes): an estimate
+    #: of the order FPGA ViT accelerator papers report, like the units' ``lut_per_lane``.
+    lut_per_pe: int = Field(default=40, ge=0)
 
     @field_validator("dataflow", mode="before")
     @classmethod
@@ -305,6 +308,9 @@ class HardwareConfig(Strict):
     #: a depthwise conv -> (activation) -> pointwise 1x1 conv chain streams through on-chip
     #: buffers instead of a DRAM round trip, the two engines pipelined (MBConv fusion).
     mbconv_fusion: bool = True
+    #: LUTs of what every design has besides its engines: DMA, AXI interconnect and controller
+    #: (an estimate of the order FPGA ViT accelerator papers report).
+    control_luts: int = Field(default=20_000, ge=0)
     energy: EnergyConfig = EnergyConfig()
 
     @field_validator("board", mode="before")

@@ -145,9 +145,23 @@ def build_recipe(space: SearchSpace, values: Mapping[str, Scalar]) -> Compressio
 
 
 def recipe_key(recipe: CompressionRecipe, identity: Mapping[str, Any]) -> str:
-    """A short stable hash naming (workload, recipe): the key of the compression cache."""
+    """A short stable hash naming (workload, recipe): the key of the compression cache.
+
+    It includes accelsim's version and the graph format's, so a cached graph lowered by another
+    release (whose lowering or format may differ) is a miss, not a silently stale hit.
+    """
+    from accelsim import __version__
+    from accelsim.ir.graph import FORMAT_VERSION
+
     blob = json.dumps(
-        {"workload": identity, "recipe": recipe.model_dump(mode="json")}, sort_keys=True, default=str
+        {
+            "workload": identity,
+            "recipe": recipe.model_dump(mode="json"),
+            "accelsim": __version__,
+            "graph_format": FORMAT_VERSION,
+        },
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

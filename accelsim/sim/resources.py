@@ -8,10 +8,10 @@
   Edges, for the widest packing entry that packs more than one product (the datapath the ports are
   built for): the input buffer feeds ``rows x m x k`` activations per cycle, the weight buffer
   ``cols x k x n`` weights, the output buffer takes ``cols x m x n`` partial sums of ``acc_bits``.
-- LUT (an estimate, not a synthesis result): ``LUT_BASE`` for the DMA, AXI interconnect and
-  controller, ``LUT_PER_PE`` per array PE (operand skew registers, packing correction and
-  accumulation muxes), plus each unit's lanes/MACs times its configured LUTs per lane/MAC.
-  These are round figures of the order reported by FPGA ViT accelerator papers; change them here.
+- LUT (an estimate, not a synthesis result): the config's ``control_luts`` for the DMA, AXI
+  interconnect and controller, ``array.lut_per_pe`` per array PE (operand skew registers, packing
+  correction and accumulation muxes), plus each unit's lanes/MACs times its configured LUTs per
+  lane/MAC. Round figures of the order reported by FPGA ViT accelerator papers.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from accelsim.config.hardware import HardwareConfig, PackingEntry
 from accelsim.sim.engines.units import unit_resources
 
-LUT_BASE = 20_000
-LUT_PER_PE = 40
 BRAM36_BYTES = 4096
 URAM_BYTES = 36 * 1024
 PORT_BITS = 72
@@ -94,7 +92,7 @@ def _estimate(hw: HardwareConfig) -> Resources:
     units = unit_resources(hw)
     dsp = a.rows * a.cols + sum(u.dsp for u in units.values())
     bram += sum(u.bram36 for u in units.values())
-    lut = LUT_BASE + LUT_PER_PE * a.rows * a.cols + sum(u.lut for u in units.values())
+    lut = hw.control_luts + a.lut_per_pe * a.rows * a.cols + sum(u.lut for u in units.values())
     board = hw.board
     overflow = [
         f"{name}: {used} used > {avail} on {board.name}"

@@ -1,0 +1,61 @@
+"""Regression pins: whole-model cycles of two synthetic models on every shipped config.
+
+These are not oracles (the hand-computed, PE-level and SCALE-Sim tests are): they catch a change
+in simulated cycles that nobody meant to make. When a change is meant to move them, rerun
+``python tests/sim/test_golden.py`` (it prints the table to paste below) and say why in the commit.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.config.hardware import HardwareConfig, list_configs
+from accelsim.ir import Graph
+from accelsim.ir.builders import add_linear_attention, add_mbconv, vit_graph
+from accelsim.sim import simulate
+
+
+def _models() -> dict[str, Graph]:
+    mb = Graph("mbconv_linear_attention")
+    add_mbconv(mb, "m", ch=32, hw=28, out_ch=64)
+    add_linear_attention(mb, "la", heads=4, tokens=196, hd=16)
+    return {"deit_tiny": vit_graph("tiny"), "mbconv_la": mb.validate()}
+
+
+#: (config, model) -> total cycles
+GOLDEN: dict[tuple[str, str], int] = {
+    ("kv260", "deit_tiny"): 949213,
+    ("kv260", "mbconv_la"): 28934,
+    ("u250", "deit_tiny"): 145077,
+    ("u250", "mbconv_la"): 28930,
+    ("u280", "deit_tiny"): 149431,
+    ("u280", "mbconv_la"): 28807,
+    ("vck190", "deit_tiny"): 367655,
+    ("vck190", "mbconv_la"): 28951,
+    ("vcu118", "deit_tiny"): 176352,
+    ("vcu118", "mbconv_la"): 28730,
+    ("zcu102", "deit_tiny"): 584647,
+    ("zcu102", "mbconv_la"): 28972,
+    ("zcu102_softmax", "deit_tiny"): 492867,
+    ("zcu102_softmax", "mbconv_la"): 28972,
+    ("zcu102_trio", "deit_tiny"): 689947,
+    ("zcu102_trio", "mbconv_la"): 3016,
+    ("zcu104", "deit_tiny"): 765648,
+    ("zcu104", "mbconv_la"): 28983,
+}
+
+
+@pytest.mark.parametrize(("config", "model"), sorted(GOLDEN))
+def test_whole_model_cycles_are_pinned(config: str, model: str) -> None:
+    assert simulate(_models()[model], HardwareConfig.load(config)).total_cycles == GOLDEN[(config, model)]
+
+
+def test_every_shipped_config_is_pinned() -> None:
+    assert {c for c, _ in GOLDEN} == set(list_configs())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    models = _models()
+    for config in list_configs():
+        for name, g in models.items():
+            print(f'    ("{config}", "{name}"): {simulate(g, HardwareConfig.load(config)).total_cycles},')
