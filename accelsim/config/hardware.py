@@ -100,24 +100,65 @@ class BoardSpec(Strict):
     source: str = ""
 
 
+class LutMacConfig(Strict):
+    """Multipliers built in LUTs beside the array (Auto-ViT-Acc's mixed scheme: Li et al., FPL 2022,
+    arXiv:2208.05163, runs the power-of-two-quantised rows of each weight matrix as shift-adds in
+    LUTs, in parallel with the fixed-point rows on DSPs).
+
+    ``fraction`` of the output channels (rows of the weight matrix) of every weight x activation
+    GEMM go to the ``macs`` LUT multipliers; the rest run on the array; the op takes the longer of
+    the two. Costed in LUTs (``lut_per_mac``, checked against the board), not DSPs. The quantisation
+    of those rows (power-of-two) is the recipe's concern; the split here is the hardware's.
+    """
+
+    macs: int = Field(gt=0)
+    fraction: float = Field(gt=0.0, lt=1.0)
+    #: a shift-add multiplier-accumulator for a power-of-two weight and an 8-bit activation: a
+    #: barrel shifter of the activation (3-bit shift amount) and a 16-bit adder, ~8 + 16 LUT6 plus
+    #: sign handling (an estimate from the structure, not a synthesis result)
+    lut_per_mac: int = Field(default=30, ge=1)
+    latency_cycles: int = Field(default=4, ge=0)
+
+
 class ArrayConfig(Strict):
-    """The systolic array: ``rows x cols`` physical DSP slices (packing puts several products in a
+    """The GEMM engine: ``rows x cols`` physical DSP slices (packing puts several products in a
     slice, :class:`PackingEntry`).
+
+    ``kind``: ``systolic`` (the default) or ``adder_tree``, a multiplier + adder-tree engine
+    (Trio-ViT's and EfficientViT-FPGA's MAT, the "group-vector" style: Shi et al., arXiv:2405.03882;
+    Shao et al., arXiv:2403.20230): ``rows`` lanes (pixels / tokens in parallel), each with
+    ``cols`` output channels fed by adder trees over ``tree`` input channels, so it has
+    ``rows x cols x tree`` DSPs; no systolic skew (see :mod:`accelsim.sim.engines.systolic`).
 
     ``dataflow`` is one of ``ws``, ``os``, ``is``, or a list of them for a reconfigurable array (the
     mapper picks, per op, the listed dataflow whose max(stall-free cycles, DRAM bytes / bandwidth)
-    is least; ties go to the first listed). ``timing``: ``pipelined`` (folds stream back to back with double-buffered
-    stationary registers, what FPGA arrays build) or ``scalesim`` (SCALE-Sim 3.0.0's per-fold
-    model, for exact agreement with it); see :mod:`accelsim.sim.engines.systolic`.
+    is least; ties go to the first listed; an adder tree has one loop order and ignores it).
+    ``timing``: ``pipelined`` (folds stream back to back with double-buffered stationary
+    registers, what FPGA arrays build) or ``scalesim`` (SCALE-Sim 3.0.0's per-fold model, for exact
+    agreement with it); see :mod:`accelsim.sim.engines.systolic`.
     """
 
     rows: int = Field(gt=0, le=4096)
     cols: int = Field(gt=0, le=4096)
+    kind: Literal["systolic", "adder_tree"] = "systolic"
+    tree: int = Field(default=1, ge=1, le=256)
     dataflow: Dataflow | tuple[Dataflow, ...] = "ws"
     timing: Literal["pipelined", "scalesim"] = "pipelined"
+    lut_macs: LutMacConfig | None = None
     #: LUTs per PE (operand skew registers, packing correction, accumulation muxes): an estimate
     #: of the order FPGA ViT accelerator papers report, like the units' ``lut_per_lane``.
     lut_per_pe: int = Field(default=40, ge=0)
+
+    @model_validator(mode="after")
+    def _tree_only_for_adder_trees(self) -> ArrayConfig:
+        if self.kind == "systolic" and self.tree != 1:
+            raise ValueError(f"tree: {self.tree} is for kind: adder_tree (a systolic array has tree: 1)")
+        return self
+
+    @property
+    def dsps(self) -> int:
+        """DSP slices of the engine."""
+        return self.rows * self.cols * self.tree
 
     @field_validator("dataflow", mode="before")
     @classmethod
@@ -141,6 +182,8 @@ class ArrayConfig(Strict):
 
     @property
     def dataflow_label(self) -> str:
+        if self.kind == "adder_tree":
+            return f"adder tree of {self.tree}"
         return "/".join(self.dataflows)
 
 
@@ -247,15 +290,59 @@ class DwconvUnitConfig(Strict):
         return self
 
 
+class ReconfigurableUnitConfig(Strict):
+    """One pool of multipliers shared, time-multiplexed, by several op kinds: EfficientViT-FPGA's
+    reconfigurable processing engine (RPE: depthwise convs and the linear attention; Shao et al.,
+    arXiv:2403.20230) and Trio-ViT's R-MAC (depthwise convs, then the attention's divisors and
+    dividends; Shi et al., arXiv:2405.03882). Its ``macs`` are counted once; each op kind it
+    ``runs`` is timed as that kind's dedicated unit would be with those MACs (depthwise: windows of
+    ``kernel_macs`` taps per channel lane, or ``None`` for any tap anywhere; linear attention: the
+    two phases and the ``divider`` normalisers)."""
+
+    macs: int = Field(gt=0)
+    runs: tuple[Literal["dwconv", "linear_attention"], ...] = ("dwconv", "linear_attention")
+    kernel_macs: int | None = Field(default=None, gt=0)
+    latency_cycles: int = Field(default=8, ge=0)
+    divider: Literal["shift", "true"] = "shift"
+    divider_lanes: int = Field(default=16, gt=0)
+    divider_latency_cycles: int = Field(default=34, ge=0)
+    lut_per_mac: int = Field(default=40, ge=0)
+    buffer_kib: int = Field(default=32, ge=0)
+
+    @field_validator("runs")
+    @classmethod
+    def _runs_something(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v or len(set(v)) != len(v):
+            raise ValueError(f"must list 'dwconv' and/or 'linear_attention' once each (got {list(v)})")
+        return v
+
+
 class UnitsConfig(Strict):
     """Special units beside the array; ``None`` means the unit is absent (its ops fall back:
     softmax to the vector unit, linear attention to the array plus the vector unit, depthwise
-    convolutions to the array)."""
+    convolutions to the array). A ``reconfigurable`` unit takes the kinds it ``runs`` before the
+    dedicated units do."""
 
     vector: VectorUnitConfig = VectorUnitConfig(lanes=64)
     softmax: SoftmaxUnitConfig | None = None
     linear_attention: LinearAttentionUnitConfig | None = None
     dwconv: DwconvUnitConfig | None = None
+    reconfigurable: ReconfigurableUnitConfig | None = None
+
+
+class EpilogueConfig(Strict):
+    """Work done on data already flowing, instead of in a vector-unit pass of its own.
+
+    ``activation``: ReLU/GELU/Hardswish (and the bias and requantisation every GEMM output gets)
+    applied in the GEMM engine's drain path, so an activation right after a GEMM costs no pass and
+    its input never leaves the engine. ``layernorm_stats``: a layernorm's mean and variance gathered
+    while its producer streams the row out, so only the normalising pass remains (1 pass, not 3).
+    Both are what published FPGA ViT accelerators do (e.g. Huang et al., TCAS-I 2023, fuse
+    integer-only layernorm and GELU into the datapath; EfficientViT-FPGA fuses its post-processing).
+    """
+
+    activation: bool = False
+    layernorm_stats: bool = False
 
 
 class EnergyConfig(Strict):
@@ -308,6 +395,7 @@ class HardwareConfig(Strict):
     #: a depthwise conv -> (activation) -> pointwise 1x1 conv chain streams through on-chip
     #: buffers instead of a DRAM round trip, the two engines pipelined (MBConv fusion).
     mbconv_fusion: bool = True
+    epilogue: EpilogueConfig = EpilogueConfig()
     #: LUTs of what every design has besides its engines: DMA, AXI interconnect and controller
     #: (an estimate of the order FPGA ViT accelerator papers report).
     control_luts: int = Field(default=20_000, ge=0)
@@ -371,8 +459,9 @@ class HardwareConfig(Strict):
         return self.packing_for(wbits, wbits if abits is None else abits).macs
 
     def peak_macs_per_cycle(self, wbits: int = 8, abits: int | None = None) -> int:
-        """MACs per cycle of the array for these operand bits."""
-        return self.array.rows * self.array.cols * self.macs_per_dsp(wbits, abits)
+        """MACs per cycle of the array for these operand bits (its LUT multipliers included)."""
+        lut = self.array.lut_macs.macs if self.array.lut_macs is not None else 0
+        return self.array.dsps * self.macs_per_dsp(wbits, abits) + lut
 
     def dram_bytes_per_cycle(self) -> float:
         """Total DRAM bytes per accelerator clock cycle."""

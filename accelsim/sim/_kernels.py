@@ -31,8 +31,8 @@ CLS_LA_AUX = 6  # the vector work of a linear attention (ReLU of Q and K; the no
 #: Engine codes; one timeline each in the schedule and one track each in the trace. ``ENG_NONE``:
 #: no engine (data movement, or work a unit absorbs).
 ENG_NONE = -1
-ENG_ARRAY, ENG_VECTOR, ENG_SOFTMAX, ENG_LINATT, ENG_DWCONV = 0, 1, 2, 3, 4
-ENGINE_NAMES: tuple[str, ...] = ("array", "vector", "softmax", "linear_attention", "dwconv")
+ENG_ARRAY, ENG_VECTOR, ENG_SOFTMAX, ENG_LINATT, ENG_DWCONV, ENG_RECONF = 0, 1, 2, 3, 4, 5
+ENGINE_NAMES: tuple[str, ...] = ("array", "vector", "softmax", "linear_attention", "dwconv", "reconfigurable")
 
 # Pipelined (streaming) edges producer -> consumer: the consumer's tiles follow the producer's
 # instead of waiting for all of it. PIPE_HEAD: per attention head (QK^T -> softmax -> AV, the
@@ -40,9 +40,11 @@ ENGINE_NAMES: tuple[str, ...] = ("array", "vector", "softmax", "linear_attention
 # PIPE_MBCONV: depthwise conv -> (activation) -> pointwise conv (MBConv fusion).
 PIPE_NONE, PIPE_HEAD, PIPE_ELEM, PIPE_MBCONV = 0, 1, 2, 3
 
-#: Dataflows of the systolic array (names in ``DATAFLOW_NAMES``, same order).
-DF_OS, DF_WS, DF_IS = 0, 1, 2
-DATAFLOW_NAMES: tuple[str, ...] = ("os", "ws", "is")
+#: Dataflows of the array (names in ``DATAFLOW_NAMES``, same order); ``DF_TREE`` is the loop
+#: order of a multiplier + adder-tree engine (weights of an output block resident, activations
+#: streamed, every output finished in its lane before the next: no partial sums leave it).
+DF_OS, DF_WS, DF_IS, DF_TREE = 0, 1, 2, 3
+DATAFLOW_NAMES: tuple[str, ...] = ("os", "ws", "is", "tree")
 #: Array timing modes (see :mod:`accelsim.sim.engines.systolic`).
 TIMING_SCALESIM, TIMING_PIPELINED = 0, 1
 
@@ -724,10 +726,11 @@ def _gemm_plan(dataflow, fr, fc, lcols, batch, M, K, N, a_t, a_d, b_t, b_d, o_t,
     ibuf, wbuf, obuf = prm.ibuf, prm.wbuf, prm.obuf
     if dataflow == DF_OS:  # os: outer M folds, inner N folds, stream K
         outer, inner, t_len = fr, fc, K
-    elif dataflow == DF_WS:  # ws: outer N folds, inner K folds, stream M
+    elif dataflow in (DF_WS, DF_TREE):  # ws, tree: outer N folds, inner K folds, stream M
         outer, inner, t_len = fc, fr, M
     else:  # is: outer M folds, inner K folds, stream N
         outer, inner, t_len = fc, fr, N
+    stat_ws = dataflow in (DF_WS, DF_TREE)
     chunks = max(1, (t_len + prm.t_chunk - 1) // prm.t_chunk)
     n_outer = max(1, outer)
     # A tile is a run of consecutive fold-chunks of one outer stripe, at most ``max_tpo`` tiles
@@ -735,7 +738,7 @@ def _gemm_plan(dataflow, fr, fc, lcols, batch, M, K, N, a_t, a_d, b_t, b_d, o_t,
     fold_chunks = max(1, inner * chunks)
     tpo = min(fold_chunks, prm.max_tpo)
     n_tiles = max(1, batch * n_outer * tpo)
-    if dataflow == DF_WS:
+    if stat_ws:
         stat_t, stat_d, strm_t, strm_d, strm_cap = b_t, b_d, a_t, a_d, ibuf
     else:
         stat_t, stat_d, strm_t, strm_d, strm_cap = a_t, a_d, b_t, b_d, wbuf
@@ -756,14 +759,14 @@ def _gemm_plan(dataflow, fr, fc, lcols, batch, M, K, N, a_t, a_d, b_t, b_d, o_t,
     # whole GEMM (the extra weight fills of the chunked order are not counted).
     spill = np.int64(0)
     psum_row = lcols * prm.acc_bytes
-    if dataflow != DF_OS and inner > 1 and t_len * psum_row > obuf:
+    if (dataflow in (DF_WS, DF_IS)) and inner > 1 and t_len * psum_row > obuf:
         spill = (inner - 1) * batch * M * N * prm.acc_bytes
         chunk = obuf // psum_row
         if chunk > 0:
             n_chunks = (t_len + chunk - 1) // chunk
             stripes = batch * n_outer
             stripe = (stat_t + stripes - 1) // stripes
-            stat_cap = wbuf if dataflow == DF_WS else ibuf
+            stat_cap = wbuf if stat_ws else ibuf
             extra = np.int64(0) if stripe <= stat_cap else (n_chunks - 1) * stat_d
             if extra <= 2 * spill:
                 ld_once += extra
@@ -771,7 +774,7 @@ def _gemm_plan(dataflow, fr, fc, lcols, batch, M, K, N, a_t, a_d, b_t, b_d, o_t,
     n_fc = max(1, batch * n_outer * fold_chunks)
     stat_fp = (stat_t + o_t + n_fc - 1) // n_fc
     strm_fp = (strm_t + batch * fold_chunks - 1) // max(1, batch * fold_chunks)
-    if dataflow == DF_WS:
+    if stat_ws:
         w_fp, i_fp = stat_fp, strm_fp
     else:
         w_fp, i_fp = strm_fp, stat_fp
@@ -790,12 +793,13 @@ def _roofline(plan, busy, store, bytes_per_cycle):
 
 
 @njit(cache=True)
-def plan_ops(g, engine, unit_comp, unit_tiles, sh, prm):
+def plan_ops(g, engine, fused, unit_comp, unit_tiles, sh, prm):
     """Per-op mapping on one hardware point (see :mod:`accelsim.sim.mapping` for the model).
 
     Args:
         g: the :class:`GraphColumns`.
         engine: engine code per op (``ENG_NONE`` for no work).
+        fused: per op, the GEMM whose drain path applies it (an epilogue), or -1.
         unit_comp: stall-free cycles of the ops on a unit (zeros elsewhere).
         unit_tiles: the fewest tiles a unit op is cut into (0: no constraint).
         sh: the :class:`ShapeTiming` of the array's GEMM shapes (``g.shape_id`` indexes it).
@@ -821,6 +825,11 @@ def plan_ops(g, engine, unit_comp, unit_tiles, sh, prm):
         engine, cls, g.t_can_reside, g.t_peak_live, g.t_peak_heads, pipe_src, g.pipe_kind, g.pipe_root,
         obuf, prm.overlap, prm.pipeline_heads, prm.mbconv_fusion,
     )  # fmt: skip
+    # An epilogue's input goes from the GEMM's accumulators through the drain path: never to DRAM.
+    for i in range(cls.shape[0]):
+        r = g.pipe_root[i]
+        if fused[i] >= 0 and r >= 0 and g.t_can_reside[r]:
+            onchip[r] = True
     pipe_span = np.ones(n, np.int64)
     comp = unit_comp.copy()
     pack = np.ones(n, np.int64)
@@ -972,7 +981,13 @@ def plan_ops(g, engine, unit_comp, unit_tiles, sh, prm):
         # K folds follow the depthwise engine's channel groups) and needs all of it under os/is.
         pipe_span[i] = n_tiles[i]
         if pipe_on[i] and e == ENG_ARRAY and g.pipe_kind[i] == PIPE_MBCONV and batch[i] == 1:
-            pipe_span[i] = tpo[i] if dfl[i] == DF_WS else 1
+            pipe_span[i] = tpo[i] if (dfl[i] == DF_WS or dfl[i] == DF_TREE) else 1
+    # The GEMM writes its epilogue's output: what that output stores, the GEMM stores.
+    for i in range(n):
+        if fused[i] >= 0:
+            ro = g.out_root[i]
+            if ro < 0 or not onchip[ro]:
+                store[fused[i]] += g.out_bytes[i]
     return PlanArrays(
         comp,
         pack,

@@ -85,6 +85,7 @@ class GraphArrays:
     bits: np.ndarray
     wbits: np.ndarray
     abits: np.ndarray
+    b_weight: np.ndarray
     elements: np.ndarray
     passes: np.ndarray
     rows: np.ndarray
@@ -100,6 +101,8 @@ class GraphArrays:
     pipe_groups: np.ndarray
     pipe_root: np.ndarray
     heads: np.ndarray
+    epi_src: np.ndarray
+    ln_src: np.ndarray
     in_ptr: np.ndarray
     in_op: np.ndarray
     in_root: np.ndarray
@@ -263,7 +266,7 @@ def _build(graph: Graph) -> GraphArrays:
     cols: dict[str, list[int]] = {
         k: []
         for k in (
-            "cls", "batch", "M", "K", "N", "M2", "K2", "N2", "bits", "wbits", "abits", "elements",
+            "cls", "batch", "M", "K", "N", "M2", "K2", "N2", "bits", "wbits", "abits", "b_weight", "elements",
             "passes", "rows", "length", "kh", "kw", "stride", "channels", "out_hw", "in_hw",
         )
     }  # fmt: skip
@@ -326,6 +329,7 @@ def _build(graph: Graph) -> GraphArrays:
         # Their bits pick the array's packing (both operands of a linear attention: the widest).
         a_done = b_done = False
         wbits = abits = bits
+        b_weight = False
         for t in ins:
             w = bool(is_weight[root[t]])
             r_ = ROLE_OTHER
@@ -333,13 +337,14 @@ def _build(graph: Graph) -> GraphArrays:
                 if not w and not a_done:
                     r_, a_done, abits = ROLE_A, True, tensors[t].bits
                 elif not b_done:  # the first weight, or the second activation of an "aa" matmul
-                    r_, b_done, wbits = ROLE_B, True, tensors[t].bits
+                    r_, b_done, wbits, b_weight = ROLE_B, True, tensors[t].bits, w
             in_op.append(i)
             in_root.append(int(root[t]))
             in_bytes.append(int(t_bytes[t]))
             in_role.append(r_)
             in_weight.append(w)
         cols["wbits"].append(wbits)
+        cols["b_weight"].append(int(b_weight))
         cols["abits"].append(abits)
         in_ptr.append(len(in_root))
         out_root.append(int(root[outs[0]]) if outs else -1)
@@ -393,8 +398,8 @@ def _build(graph: Graph) -> GraphArrays:
             head_bytes[r] = min(head_bytes[r], 2 * -(-int(t_bytes[r]) // g))
     peak_heads = _peak_live(birth, death, head_bytes, cand, n)
 
-    # Distinct GEMM shapes (M, K, N, weight bits, activation bits, batch) of the ops the array may
-    # run: a hardware point times each shape once, however many layers share it.
+    # Distinct GEMM shapes (M, K, N, weight bits, activation bits, batch, B is a weight) of the ops
+    # the array may run: a hardware point times each shape once, however many layers share it.
     shape_key: dict[tuple[int, ...], int] = {}
     shape_id = np.full(n, -1, dtype=np.int64)
     shape2_id = np.full(n, -1, dtype=np.int64)
@@ -405,9 +410,9 @@ def _build(graph: Graph) -> GraphArrays:
                 ((cols["M2"][i], cols["K2"][i], cols["N2"][i]), shape2_id),
             ):
                 if min(dims) > 0:
-                    key = (*dims, cols["wbits"][i], cols["abits"][i], cols["batch"][i])
+                    key = (*dims, cols["wbits"][i], cols["abits"][i], cols["batch"][i], cols["b_weight"][i])
                     target[i] = shape_key.setdefault(key, len(shape_key))
-    shapes = np.array(list(shape_key), dtype=np.int64).reshape(-1, 6)
+    shapes = np.array(list(shape_key), dtype=np.int64).reshape(-1, 7)
 
     def arr(x: list[int] | list[bool], dt: Any = np.int64) -> np.ndarray:
         return np.asarray(x, dtype=dt)
@@ -476,9 +481,15 @@ def _pipe_candidates(
     - ``PIPE_MBCONV``: a depthwise conv -> [element-wise activation ->] 1x1 conv chain whose
       intermediates have no other consumer.
     - ``PIPE_ELEM``: an element-wise consumer (activation, eltwise) of any other producer.
+
+    Also the epilogue candidates (the hardware's ``epilogue`` switches decide): ``epi_src``, the
+    GEMM whose drain path could apply an activation that is its output's only consumer; and
+    ``ln_src``, the producer whose output stream a layernorm could gather its statistics from.
     """
     n = len(nodes)
     src = [-1] * n
+    epi = [-1] * n
+    ln = [-1] * n
     kind = [PIPE_NONE] * n
     groups = [0] * n
     proot = [-1] * n
@@ -519,6 +530,10 @@ def _pipe_candidates(
         if p < 0:
             continue
         single[i] = len(graph.consumers(t)) == 1
+        if op.kind == OpKind.ACTIVATION and single[i] and cols["cls"][p] == CLS_GEMM:
+            epi[i] = p
+        if op.kind == OpKind.LAYERNORM:
+            ln[i] = p
         rt = int(root[tensor_ids[t]])
         from_dw = cols["cls"][p] == CLS_DWCONV
         via_act = kind[p] == PIPE_ELEM and single[p] and cols["cls"][src[p]] == CLS_DWCONV
@@ -536,7 +551,15 @@ def _pipe_candidates(
                 kind[p] = PIPE_MBCONV  # the activation between them streams as part of the chain
         elif op.kind in _ELEMENTWISE_KINDS:
             src[i], kind[i], proot[i] = p, PIPE_ELEM, rt
-    return {"pipe_src": src, "pipe_kind": kind, "pipe_groups": groups, "pipe_root": proot, "heads": heads}
+    return {
+        "pipe_src": src,
+        "pipe_kind": kind,
+        "pipe_groups": groups,
+        "pipe_root": proot,
+        "heads": heads,
+        "epi_src": epi,
+        "ln_src": ln,
+    }
 
 
 # Graph defines __eq__ (so it is unhashable): cache by identity and the graph's edit counter

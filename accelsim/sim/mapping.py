@@ -39,13 +39,23 @@ the DRAM may prefetch (``slots``): a bigger buffer only ever removes traffic or 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from accelsim.config.hardware import HardwareConfig
 from accelsim.errors import ConfigError
 from accelsim.ir.graph import Graph
 from accelsim.sim import _kernels
-from accelsim.sim._kernels import BUF_INPUT, ENGINE_NAMES, MapParams, ShapeTiming
+from accelsim.sim._kernels import (
+    BUF_INPUT,
+    DF_TREE,
+    ENG_ARRAY,
+    ENG_NONE,
+    ENGINE_NAMES,
+    MapParams,
+    ShapeTiming,
+)
 from accelsim.sim.engines import systolic
 from accelsim.sim.engines.units import assign_engines, registered_units, unit_cycles, unit_min_tiles
 from accelsim.sim.graph_arrays import GraphArrays, compile_graph
@@ -66,23 +76,26 @@ MAX_TILES_PER_STRIPE = 4
 _GEMM_MEMO: dict[tuple[int, ...], tuple[int, int, int]] = {}
 
 
-def _gemm(key: tuple[int, ...]) -> tuple[int, int, int]:
-    """(busy, row folds, col folds) of ``key = (M, K, N, batch, rows, cols, df, timing, pm, pk, pn)``."""
-    hit = _GEMM_MEMO.get(key)
+def _gemm(key: tuple[int, ...], tree: bool = False) -> tuple[int, int, int]:
+    """(busy, row folds, col folds) of ``key = (M, K, N, batch, rows, cols, df, timing, pm, pk, pn)``
+    on a systolic array, or of ``(M, K, N, batch, lanes, cols, tree, pm, pk, pn)`` on an adder tree."""
+    memo = (tree, *key)
+    hit = _GEMM_MEMO.get(memo)
     if hit is None:
-        busy, fr, fc = systolic.array_busy_cycles(*key)
+        busy, fr, fc = systolic.adder_tree_busy_cycles(*key) if tree else systolic.array_busy_cycles(*key)
         hit = (int(busy), int(fr), int(fc))
         if len(_GEMM_MEMO) > 200_000:
             _GEMM_MEMO.clear()
-        _GEMM_MEMO[key] = hit
+        _GEMM_MEMO[memo] = hit
     return hit
 
 
-def _shape_timing(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.ndarray]:
-    """Timing of each distinct array GEMM shape on ``hw`` in the best of its dataflows, and the
-    packing ``(pm, pk, pn)`` per shape; cached per array (a sweep over buffers or DRAM reuses it)."""
+def _shape_timing(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.ndarray, np.ndarray]:
+    """Timing of each distinct array GEMM shape on ``hw`` in each of its dataflows, the packing
+    ``(pm, pk, pn)`` per shape and the share of its MACs on DSPs; cached per array (a sweep over
+    buffers or DRAM reuses it)."""
     a = hw.array
-    key = ("shapes", a.rows, a.cols, a.dataflow, a.timing, hw.packing)
+    key = ("shapes", a.rows, a.cols, a.kind, a.tree, a.dataflow, a.timing, a.lut_macs, hw.packing)
     hit = ga._cache.get(key)
     if hit is None:
         if len(ga._cache) > 256:
@@ -91,17 +104,19 @@ def _shape_timing(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.
     return hit
 
 
-def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.ndarray]:
+def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.ndarray, np.ndarray]:
     a = hw.array
     rows, cols = a.rows, a.cols
     timing = systolic.TIMING_CODES[a.timing]
-    dfs = [systolic.DATAFLOW_CODES[d] for d in a.dataflows]
+    dfs = [DF_TREE] if a.kind == "adder_tree" else [systolic.DATAFLOW_CODES[d] for d in a.dataflows]
+    lut = a.lut_macs
     n, n_df = ga.shapes.shape[0], len(dfs)
     busy, fr, fc, df, lcols = (np.zeros((n, n_df), dtype=np.int64) for _ in range(5))
     macs = np.ones(n, dtype=np.int64)
     packs = np.ones((n, 3), dtype=np.int64)
+    share = np.ones(n, dtype=np.float64)  # of the MACs done on DSPs (the rest: LUT multipliers)
     entries: dict[tuple[int, int], tuple[int, int, int]] = {}
-    for s, (m, k, nn, wbits, abits, batch) in enumerate(ga.shapes.tolist()):
+    for s, (m, k, nn, wbits, abits, batch, b_weight) in enumerate(ga.shapes.tolist()):
         if (wbits, abits) not in entries:
             try:
                 e = hw.packing_for(wbits, abits)
@@ -110,25 +125,49 @@ def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.n
                 raise ConfigError(f"{err} (needed by ops {', '.join(ops)})") from None
             entries[(wbits, abits)] = (e.m, e.k, e.n)
         pm, pk, pn = entries[(wbits, abits)]
+        # A mixed scheme sends ``fraction`` of a weight GEMM's output channels to the LUT
+        # multipliers; the two halves run side by side and the op takes the longer.
+        n_lut = round(lut.fraction * nn) if lut is not None and b_weight else 0
+        n_dsp = nn - n_lut
+        lut_busy = (
+            -(-batch * m * k * n_lut // lut.macs) + lut.latency_cycles if lut is not None and n_lut else 0
+        )
         for c, d in enumerate(dfs):
-            busy[s, c], fr[s, c], fc[s, c] = _gemm((m, k, nn, batch, rows, cols, d, timing, pm, pk, pn))
+            if n_dsp == 0:
+                b_, r_, c_ = 0, 0, 0
+            elif d == DF_TREE:
+                b_, r_, c_ = _gemm((m, k, n_dsp, batch, rows, cols, a.tree, pm, pk, pn), tree=True)
+            else:
+                b_, r_, c_ = _gemm((m, k, n_dsp, batch, rows, cols, d, timing, pm, pk, pn))
+            busy[s, c], fr[s, c], fc[s, c] = max(b_, lut_busy), r_, c_
             df[s, c] = d
-            lcols[s, c] = cols * systolic.packed_dims(d, pm, pk, pn)[1]
+            lcols[s, c] = cols * (pn if d == DF_TREE else systolic.packed_dims(d, pm, pk, pn)[1])
         macs[s] = pm * pk * pn
         packs[s] = (pm, pk, pn)
-    return ShapeTiming(busy, fr, fc, df, lcols, macs), packs
+        share[s] = n_dsp / nn
+    return ShapeTiming(busy, fr, fc, df, lcols, macs), packs, share
 
 
 def _engines(
     ga: GraphArrays, hw: HardwareConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Engine per op and the per-engine queues (CSR), cached per set of units present."""
-    key = ("engines", *(u.name for u in registered_units() if u.present(hw)))
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[Any, ...]]:
+    """Engine per op and the per-engine queues (CSR), cached per set of units present.
+
+    An activation the GEMM engine applies in its drain path (``epilogue.activation``) has no
+    engine: it costs nothing and its input never leaves the array (``plan_ops`` keeps it on chip).
+    """
+    runs = hw.units.reconfigurable.runs if hw.units.reconfigurable is not None else ()
+    fuse = hw.epilogue.activation
+    key = ("engines", *(u.name for u in registered_units() if u.present(hw)), runs, fuse)
     hit = ga._cache.get(key)
     if hit is None:
         if len(ga._cache) > 256:
             ga._cache.clear()
         engine = assign_engines(ga, hw)
+        if fuse:
+            fused = ga.epi_src >= 0
+            fused[fused] = engine[ga.epi_src[fused]] == ENG_ARRAY
+            engine[fused] = ENG_NONE
         order = np.argsort(engine, kind="stable")
         order = order[engine[order] >= 0].astype(np.int64)
         counts = np.bincount(engine[engine >= 0], minlength=len(ENGINE_NAMES))
@@ -138,14 +177,14 @@ def _engines(
 
 
 def _unit_cycles(
-    ga: GraphArrays, engine: np.ndarray, engines_key: tuple[str, ...], hw: HardwareConfig
+    ga: GraphArrays, engine: np.ndarray, engines_key: tuple[Any, ...], hw: HardwareConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cycles and minimum tile counts of unit ops, cached per (units present, unit parameters)."""
     params = tuple(
         (name, tuple(cfg.__dict__.values())) if cfg is not None else (name, None)
         for name, cfg in hw.units.__dict__.items()
     )
-    key = ("unit_cycles", engines_key, params)
+    key = ("unit_cycles", engines_key, params, hw.epilogue.layernorm_stats)
     hit = ga._cache.get(key)
     if hit is None:
         if len(ga._cache) > 256:
@@ -165,8 +204,9 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
     ga = compile_graph(graph)
     buf = hw.buffers
     engine, eq_ptr, eq_ops, engines_key = _engines(ga, hw)
-    shapes, packs = _shape_timing(ga, hw)
+    shapes, packs, share = _shape_timing(ga, hw)
     u_cycles, u_tiles = _unit_cycles(ga, engine, engines_key, hw)
+    fused = np.where((engine == ENG_NONE) & (ga.epi_src >= 0) & hw.epilogue.activation, ga.epi_src, -1)
     prm = MapParams(
         ibuf=buf.input_kib * 1024,
         wbuf=buf.weight_kib * 1024,
@@ -182,7 +222,7 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
         pipeline_heads=hw.pipeline_heads,
         mbconv_fusion=hw.mbconv_fusion,
     )
-    plan = _kernels.plan_ops(ga.columns, engine, u_cycles, u_tiles, shapes, prm)
+    plan = _kernels.plan_ops(ga.columns, engine, fused, u_cycles, u_tiles, shapes, prm)
     overflow = ""
     if plan.bad_op >= 0:
         which = "input_kib" if plan.bad_buffer == BUF_INPUT else "weight_kib"
@@ -198,6 +238,9 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
         eq_ops=eq_ops,
         shapes=shapes,
         shape_packing=packs,
+        dsp_share=np.where(ga.shape_id >= 0, share[np.maximum(ga.shape_id, 0)], 1.0)
+        if share.size
+        else np.ones(ga.n_ops),
         plan=plan,
         buffer_overflow=overflow,
     )

@@ -24,6 +24,7 @@ from accelsim.sim._kernels import (
     CLS_GEMM,
     CLS_LA_AUX,
     DATAFLOW_NAMES,
+    DF_TREE,
     ENG_ARRAY,
     ENG_DWCONV,
     ENG_LINATT,
@@ -149,8 +150,8 @@ class LayerTable:
 class Report:
     """Result of :func:`accelsim.simulate`. GOPS = 2 x MACs / latency; ``*_estimate`` fields come
     from the energy coefficients of the config and are estimates, not measurements.
-    ``array_utilization``: DSP-cycles of the array's MACs (MACs / products per DSP) over
-    ``total_cycles x rows x cols``. ``engine_busy_cycles`` / ``engine_utilization``: cycles each
+    ``array_utilization``: DSP-cycles of the array's MACs (MACs on DSPs / products per DSP) over
+    ``total_cycles x`` the array's DSPs. ``engine_busy_cycles`` / ``engine_utilization``: cycles each
     engine computed, and that over ``total_cycles`` (engines run concurrently when the config
     overlaps them). ``array`` describes the array (``32x64 ws, pipelined``)."""
 
@@ -275,7 +276,7 @@ def _layer_table(schedule: Schedule, result: RunResult) -> LayerTable:
     n = ga.n_ops
     mapping = np.full(n, np.nan)
     s_util = np.full(n, np.nan)
-    idx = np.flatnonzero(gemm)
+    idx = np.flatnonzero(gemm & (p.dataflow != DF_TREE))  # SCALE-Sim's figures: systolic arrays only
     if idx.size:
         sid = ga.shape_id[idx]
         pk = schedule.shape_packing[sid]
@@ -297,7 +298,8 @@ def _layer_table(schedule: Schedule, result: RunResult) -> LayerTable:
     # Peak MACs per cycle of the engine each op ran on (0: not a MAC engine).
     peak = np.zeros(n, dtype=np.float64)
     array_ops = schedule.engine == ENG_ARRAY
-    peak[array_ops] = hw.array.rows * hw.array.cols * p.pack[array_ops]
+    lut_macs = hw.array.lut_macs.macs if hw.array.lut_macs is not None else 0
+    peak[array_ops] = hw.array.dsps * p.pack[array_ops] + lut_macs
     la, dw = hw.units.linear_attention, hw.units.dwconv
     if la is not None:
         peak[schedule.engine == ENG_LINATT] = la.macs
@@ -338,8 +340,9 @@ def build_report(schedule: Schedule, result: RunResult) -> Report:
     macs = ga.total_macs
     gops = 2 * macs / latency_s / 1e9 if total else 0.0
     array_ops = schedule.engine == ENG_ARRAY
-    dsp_cycles = float(np.dot(array_ops * ga.macs, 1.0 / p.pack))
-    util = dsp_cycles / (total * hw.array.rows * hw.array.cols) if total else 0.0
+    # MACs the LUT multipliers took are not DSP work
+    dsp_cycles = float(np.dot(array_ops * ga.macs * schedule.dsp_share, 1.0 / p.pack))
+    util = dsp_cycles / (total * hw.array.dsps) if total else 0.0
     load, store = int(s.load_bytes.sum()), int(s.store_bytes.sum())
     e_pj = energy_pj(schedule, load + store)
     power = (e_pj * 1e-12 / latency_s if total else 0.0) + hw.energy.static_w

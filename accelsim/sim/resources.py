@@ -77,9 +77,10 @@ def estimate_resources(hw: HardwareConfig) -> Resources:
 def _estimate(hw: HardwareConfig) -> Resources:
     a, b = hw.array, hw.buffers
     p = datapath_packing(hw)
+    # an adder tree reads ``tree`` operands per lane and per output column each cycle
     edges = {
-        "input": a.rows * p.m * p.k * p.abits,
-        "weight": a.cols * p.k * p.n * p.wbits,
+        "input": a.rows * a.tree * p.m * p.k * p.abits,
+        "weight": a.cols * a.tree * p.k * p.n * p.wbits,
         "output": a.cols * p.m * p.n * b.acc_bits,
     }
     sizes = {"input": b.input_kib, "weight": b.weight_kib, "output": b.output_kib}
@@ -90,9 +91,11 @@ def _estimate(hw: HardwareConfig) -> Resources:
         bram += br
         uram += ur
     units = unit_resources(hw)
-    dsp = a.rows * a.cols + sum(u.dsp for u in units.values())
+    dsp = a.dsps + sum(u.dsp for u in units.values())
     bram += sum(u.bram36 for u in units.values())
-    lut = hw.control_luts + a.lut_per_pe * a.rows * a.cols + sum(u.lut for u in units.values())
+    lut = hw.control_luts + a.lut_per_pe * a.dsps + sum(u.lut for u in units.values())
+    if a.lut_macs is not None:
+        lut += a.lut_macs.macs * a.lut_macs.lut_per_mac
     board = hw.board
     overflow = [
         f"{name}: {used} used > {avail} on {board.name}"

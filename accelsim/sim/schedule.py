@@ -34,6 +34,8 @@ class Schedule:
         eq_ops: op indices, engine by engine.
         shapes: the :class:`~accelsim.sim._kernels.ShapeTiming` of the graph's GEMM shapes.
         shape_packing: ``(pm, pk, pn)`` per GEMM shape.
+        dsp_share: per op, the share of its MACs done on the array's DSPs (the rest on its LUT
+            multipliers; 1.0 without them).
         plan: the :class:`~accelsim.sim._kernels.PlanArrays` (per op).
         buffer_overflow: why a tile does not fit a buffer ("" if every tile fits).
     """
@@ -45,6 +47,7 @@ class Schedule:
     eq_ops: np.ndarray
     shapes: ShapeTiming
     shape_packing: np.ndarray
+    dsp_share: np.ndarray
     plan: PlanArrays
     buffer_overflow: str
 

@@ -224,6 +224,33 @@ def array_busy_cycles(
 
 
 @njit(cache=True)
+def adder_tree_busy_cycles(
+    M: int, K: int, N: int, batch: int, lanes: int, cols: int, tree: int, pm: int, pk: int, pn: int
+) -> tuple[int, int, int]:
+    """``(busy cycles, K folds, N folds)`` of ``batch`` GEMMs on a multiplier + adder-tree engine.
+
+    ``lanes`` lanes each take one token (``pm`` with packing), ``cols`` output channels (``pn``)
+    and ``tree`` input channels (``pk``) per cycle: a lane's adder trees sum ``tree`` products per
+    output channel and its accumulators add that over the ``ceil(K / (tree pk))`` cycles of the
+    reduction, so an output block is finished before the next starts and the blocks follow each
+    other with no skew::
+
+        busy = batch * ceil(M / (lanes pm)) * ceil(N / (cols pn)) * ceil(K / (tree pk)) + depth
+
+    ``depth = ceil(log2(tree pk)) + 2``: the multiplier stage, the adder tree's levels and the
+    accumulator, paid once per op (Trio-ViT's MAT, Shi et al., arXiv:2405.03882, Sec. V).
+    """
+    kf = (K + tree * pk - 1) // (tree * pk)
+    nf = (N + cols * pn - 1) // (cols * pn)
+    mf = (M + lanes * pm - 1) // (lanes * pm)
+    width = tree * pk
+    depth = 2
+    while (1 << (depth - 2)) < width:
+        depth += 1
+    return batch * mf * nf * kf + depth, kf, nf
+
+
+@njit(cache=True)
 def gemm_busy_cycles(M: int, K: int, N: int, rows: int, cols: int, dataflow: int) -> int:
     """SCALE-Sim's busy cycles of the whole GEMM (no packing): ``folds * fold_cycles``."""
     return array_busy_cycles(M, K, N, 1, rows, cols, dataflow, TIMING_SCALESIM, 1, 1, 1)[0]

@@ -62,6 +62,7 @@ from accelsim.sim._kernels import (
     ENG_DWCONV,
     ENG_LINATT,
     ENG_NONE,
+    ENG_RECONF,
     ENG_SOFTMAX,
     ENG_VECTOR,
     ENGINE_NAMES,
@@ -99,6 +100,14 @@ class UnitModel:
     cycles: Callable[[GraphArrays, np.ndarray, HardwareConfig], np.ndarray]
     resources: Callable[[HardwareConfig], UnitResources]
     absorbs: frozenset[int] = frozenset()
+    #: the classes a config makes it take, where that depends on the config (default: ``classes``)
+    classes_for: Callable[[HardwareConfig], frozenset[int]] | None = None
+
+    def takes(self, hw: HardwareConfig) -> frozenset[int]:
+        return self.classes_for(hw) if self.classes_for is not None else self.classes
+
+    def absorbed(self, hw: HardwareConfig) -> frozenset[int]:
+        return self.absorbs if CLS_LINATT in self.takes(hw) or not self.absorbs else frozenset()
 
 
 _UNITS: dict[str, UnitModel] = {}
@@ -123,7 +132,7 @@ def register_unit(unit: UnitModel, *, replace: bool = False) -> UnitModel:
 def registered_units() -> list[UnitModel]:
     """Units in priority order (dedicated units first, the vector unit last)."""
     if not _ORDERED:
-        order = {"linear_attention": 0, "dwconv": 1, "softmax": 2, "vector": 3}
+        order = {"reconfigurable": 0, "linear_attention": 1, "dwconv": 2, "softmax": 3, "vector": 4}
         _ORDERED.extend(sorted(_UNITS.values(), key=lambda u: order.get(u.name, -1)))
     return list(_ORDERED)
 
@@ -176,7 +185,11 @@ def dwconv_cycles(
 
 def _vector_cycles(ga: GraphArrays, idx: np.ndarray, hw: HardwareConfig) -> np.ndarray:
     v = hw.units.vector
-    return vector_cycles(ga.elements[idx], ga.passes[idx], v.lanes, v.latency_cycles)
+    passes = ga.passes[idx]
+    if hw.epilogue.layernorm_stats:
+        # mean and variance gathered while the producer streams the row out: one pass remains
+        passes = np.where(ga.ln_src[idx] >= 0, 1, passes)
+    return vector_cycles(ga.elements[idx], passes, v.lanes, v.latency_cycles)
 
 
 def _softmax_cycles(ga: GraphArrays, idx: np.ndarray, hw: HardwareConfig) -> np.ndarray:
@@ -193,28 +206,47 @@ def _softmax_cycles(ga: GraphArrays, idx: np.ndarray, hw: HardwareConfig) -> np.
 def _linatt_cycles(ga: GraphArrays, idx: np.ndarray, hw: HardwareConfig) -> np.ndarray:
     u = hw.units.linear_attention
     assert u is not None
+    return _linatt_on(ga, idx, u.macs, u.divider, u.divider_lanes, u.latency_cycles, u.divider_latency_cycles)
+
+
+def _linatt_on(
+    ga: GraphArrays, idx: np.ndarray, macs: int, divider: str, lanes: int, latency: int, div_latency: int
+) -> np.ndarray:
     # The core row has batch = B x heads, M = head_dim, K = tokens (see graph_arrays._gemm_dims).
-    div_latency = 1 if u.divider == "shift" else u.divider_latency_cycles
     return linear_attention_cycles(
-        ga.batch[idx], ga.K[idx], ga.M[idx], u.macs, u.divider_lanes, u.latency_cycles, div_latency
+        ga.batch[idx], ga.K[idx], ga.M[idx], macs, lanes, latency, 1 if divider == "shift" else div_latency
     )
 
 
 def _dwconv_cycles(ga: GraphArrays, idx: np.ndarray, hw: HardwareConfig) -> np.ndarray:
     u = hw.units.dwconv
     assert u is not None
-    if u.kernel_macs is None:
-        return _ceil_div(ga.macs[idx], u.macs) + u.latency_cycles
+    return _dwconv_on(ga, idx, u.macs, u.kernel_macs, u.latency_cycles)
+
+
+def _dwconv_on(
+    ga: GraphArrays, idx: np.ndarray, macs: int, kernel_macs: int | None, latency: int
+) -> np.ndarray:
+    if kernel_macs is None:
+        return _ceil_div(ga.macs[idx], macs) + latency
     return dwconv_cycles(
-        ga.channels[idx],
-        ga.out_hw[idx],
-        ga.kh[idx],
-        ga.kw[idx],
-        ga.stride[idx],
-        u.macs,
-        u.kernel_macs,
-        u.latency_cycles,
+        ga.channels[idx], ga.out_hw[idx], ga.kh[idx], ga.kw[idx], ga.stride[idx], macs, kernel_macs, latency
     )
+
+
+def _reconf_cycles(ga: GraphArrays, idx: np.ndarray, hw: HardwareConfig) -> np.ndarray:
+    # Each kind it runs, timed as that kind's dedicated unit would be with this pool of MACs.
+    u = hw.units.reconfigurable
+    assert u is not None
+    out = np.zeros(idx.size, dtype=np.int64)
+    dw = ga.cls[idx] == CLS_DWCONV
+    if dw.any():
+        out[dw] = _dwconv_on(ga, idx[dw], u.macs, u.kernel_macs, u.latency_cycles)
+    if (~dw).any():
+        out[~dw] = _linatt_on(
+            ga, idx[~dw], u.macs, u.divider, u.divider_lanes, u.latency_cycles, u.divider_latency_cycles
+        )
+    return out
 
 
 # -- resources ------------------------------------------------------------------------------------
@@ -297,6 +329,39 @@ register_unit(
         absorbs=frozenset({CLS_LA_AUX}),
     )
 )
+
+
+def _reconf_resources(hw: HardwareConfig) -> UnitResources:
+    u = hw.units.reconfigurable
+    if u is None:
+        return UnitResources()
+    lane = LUT_SHIFT_LANE if u.divider == "shift" else LUT_DIVIDER_LANE
+    divider = u.divider_lanes * lane if "linear_attention" in u.runs else 0
+    return UnitResources(
+        dsp=_mac_unit_dsp(hw, u.macs),  # one pool of multipliers, whatever it runs
+        lut=u.macs * u.lut_per_mac + divider,
+        bram36=bram36_for_bytes(u.buffer_kib * 1024),
+    )
+
+
+_RECONF_CLASSES = {"dwconv": CLS_DWCONV, "linear_attention": CLS_LINATT}
+
+register_unit(
+    UnitModel(
+        "reconfigurable",
+        ENG_RECONF,
+        frozenset({CLS_DWCONV, CLS_LINATT}),
+        lambda hw: hw.units.reconfigurable is not None,
+        _reconf_cycles,
+        _reconf_resources,
+        absorbs=frozenset({CLS_LA_AUX}),
+        classes_for=lambda hw: (
+            frozenset(_RECONF_CLASSES[k] for k in hw.units.reconfigurable.runs)
+            if hw.units.reconfigurable is not None
+            else frozenset()
+        ),
+    )
+)
 register_unit(
     UnitModel(
         "dwconv",
@@ -320,9 +385,10 @@ def assign_engines(ga: GraphArrays, hw: HardwareConfig) -> np.ndarray:
     for unit in registered_units():
         if not unit.present(hw):
             continue
-        if unit.absorbs:
-            taken |= np.isin(ga.cls, list(unit.absorbs))
-        m = ~taken & np.isin(ga.cls, list(unit.classes))
+        absorbed = unit.absorbed(hw)
+        if absorbed:
+            taken |= np.isin(ga.cls, list(absorbed))
+        m = ~taken & np.isin(ga.cls, list(unit.takes(hw)))
         engine[m] = unit.code
         taken |= m
     m = ~taken & np.isin(ga.cls, list(ARRAY_CLASSES))
@@ -341,15 +407,15 @@ def unit_cycles(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> np.n
 
 
 def unit_min_tiles(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> np.ndarray:
-    """Tiles a unit op is at least cut into (0: no constraint): the depthwise engine works one
-    group of ``lanes`` channels at a time, so a tile is one channel group."""
+    """Tiles a unit op is at least cut into (0: no constraint): a depthwise engine (dedicated or
+    reconfigurable) works one group of ``lanes`` channels at a time, so a tile is one channel group."""
     out = np.zeros(ga.n_ops, dtype=np.int64)
-    u = hw.units.dwconv
-    idx = np.flatnonzero(engine == ENG_DWCONV)
-    if u is not None and idx.size:
-        per_lane = u.kernel_macs if u.kernel_macs is not None else ga.kh[idx] * ga.kw[idx]
-        lanes = np.maximum(1, u.macs // np.maximum(per_lane, 1))
-        out[idx] = _ceil_div(ga.channels[idx], lanes)
+    for code, u in ((ENG_DWCONV, hw.units.dwconv), (ENG_RECONF, hw.units.reconfigurable)):
+        idx = np.flatnonzero((engine == code) & (ga.cls == CLS_DWCONV))
+        if u is not None and idx.size:
+            per_lane = u.kernel_macs if u.kernel_macs is not None else ga.kh[idx] * ga.kw[idx]
+            lanes = np.maximum(1, u.macs // np.maximum(per_lane, 1))
+            out[idx] = _ceil_div(ga.channels[idx], lanes)
     return out
 
 
