@@ -301,6 +301,12 @@ class ReconfigurableUnitConfig(Strict):
 
     macs: int = Field(gt=0)
     runs: tuple[Literal["dwconv", "linear_attention"], ...] = ("dwconv", "linear_attention")
+    #: between its own ops the pool joins the array on weight x activation GEMMs (pointwise convs,
+    #: linears): each such GEMM's output channels split between the two in proportion to their MACs
+    #: per cycle. Not where it streams with the pool's own work (a depthwise -> pointwise chain).
+    #: The schedule does not mark the pool busy during those GEMMs: where a parallel branch has a
+    #: depthwise conv at the same time, the estimate is optimistic.
+    assists_gemm: bool = False
     kernel_macs: int | None = Field(default=None, gt=0)
     latency_cycles: int = Field(default=8, ge=0)
     divider: Literal["shift", "true"] = "shift"

@@ -644,11 +644,13 @@ class GraphColumns(NamedTuple):
 
 class ShapeTiming(NamedTuple):
     """Per distinct array GEMM shape (``GraphArrays.shapes``, rows) and per dataflow the array
-    offers (columns, in the config's order): stall-free busy cycles of all its batch GEMMs, folds,
-    the dataflow code and the logical columns of a fold; per shape the products per DSP (the
-    array's packing for its operand bits)."""
+    offers (columns, in the config's order): stall-free busy cycles of all its batch GEMMs (and
+    with a reconfigurable unit assisting, ``busy_assisted``), folds, the dataflow code and the
+    logical columns of a fold; per shape the products per DSP (the array's packing for its operand
+    bits)."""
 
     busy: np.ndarray
+    busy_assisted: np.ndarray
     row_folds: np.ndarray
     col_folds: np.ndarray
     dataflow: np.ndarray
@@ -793,13 +795,15 @@ def _roofline(plan, busy, store, bytes_per_cycle):
 
 
 @njit(cache=True)
-def plan_ops(g, engine, fused, unit_comp, unit_tiles, sh, prm):
+def plan_ops(g, engine, fused, assisted, unit_comp, unit_tiles, sh, prm):
     """Per-op mapping on one hardware point (see :mod:`accelsim.sim.mapping` for the model).
 
     Args:
         g: the :class:`GraphColumns`.
         engine: engine code per op (``ENG_NONE`` for no work).
         fused: per op, the GEMM whose drain path applies it (an epilogue), or -1.
+        assisted: per op, whether a reconfigurable unit joins the array on it (its
+            ``sh.busy_assisted`` timing).
         unit_comp: stall-free cycles of the ops on a unit (zeros elsewhere).
         unit_tiles: the fewest tiles a unit op is cut into (0: no constraint).
         sh: the :class:`ShapeTiming` of the array's GEMM shapes (``g.shape_id`` indexes it).
@@ -912,21 +916,22 @@ def plan_ops(g, engine, fused, unit_comp, unit_tiles, sh, prm):
                 # The dataflows the array offers, each with its own loop order and DRAM bytes:
                 # take the one whose roofline estimate, max(compute, DRAM bytes / bandwidth), is
                 # least (ties: the first listed).
+                busy = sh.busy_assisted if assisted[i] else sh.busy
                 best = 0
                 plan = _gemm_plan(
                     sh.dataflow[s, 0], sh.row_folds[s, 0], sh.col_folds[s, 0], sh.logical_cols[s, 0],
                     batch[i], M[i], K[i], N[i], a_t, a_d, b_t, b_d, o_t, o_d, prm,
                 )  # fmt: skip
-                best_est = _roofline(plan, sh.busy[s, 0], store[i], prm.bytes_per_cycle)
-                for c in range(1, sh.busy.shape[1]):
+                best_est = _roofline(plan, busy[s, 0], store[i], prm.bytes_per_cycle)
+                for c in range(1, busy.shape[1]):
                     gp = _gemm_plan(
                         sh.dataflow[s, c], sh.row_folds[s, c], sh.col_folds[s, c], sh.logical_cols[s, c],
                         batch[i], M[i], K[i], N[i], a_t, a_d, b_t, b_d, o_t, o_d, prm,
                     )  # fmt: skip
-                    est = _roofline(gp, sh.busy[s, c], store[i], prm.bytes_per_cycle)
+                    est = _roofline(gp, busy[s, c], store[i], prm.bytes_per_cycle)
                     if est < best_est:
                         best, best_est, plan = c, est, gp
-                comp[i] = sh.busy[s, best]
+                comp[i] = busy[s, best]
                 fr[i] = sh.row_folds[s, best]
                 fc[i] = sh.col_folds[s, best]
                 dfl[i] = sh.dataflow[s, best]

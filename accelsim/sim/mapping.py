@@ -52,6 +52,7 @@ from accelsim.sim._kernels import (
     DF_TREE,
     ENG_ARRAY,
     ENG_NONE,
+    ENG_RECONF,
     ENGINE_NAMES,
     MapParams,
     ShapeTiming,
@@ -95,7 +96,9 @@ def _shape_timing(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.
     ``(pm, pk, pn)`` per shape and the share of its MACs on DSPs; cached per array (a sweep over
     buffers or DRAM reuses it)."""
     a = hw.array
-    key = ("shapes", a.rows, a.cols, a.kind, a.tree, a.dataflow, a.timing, a.lut_macs, hw.packing)
+    rec = hw.units.reconfigurable
+    assist = (rec.macs, rec.latency_cycles) if rec is not None and rec.assists_gemm else None
+    key = ("shapes", a.rows, a.cols, a.kind, a.tree, a.dataflow, a.timing, a.lut_macs, hw.packing, assist)
     hit = ga._cache.get(key)
     if hit is None:
         if len(ga._cache) > 256:
@@ -110,12 +113,18 @@ def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.n
     timing = systolic.TIMING_CODES[a.timing]
     dfs = [DF_TREE] if a.kind == "adder_tree" else [systolic.DATAFLOW_CODES[d] for d in a.dataflows]
     lut = a.lut_macs
+    rec = hw.units.reconfigurable
+    rec_macs = rec.macs if rec is not None and rec.assists_gemm else 0
     n, n_df = ga.shapes.shape[0], len(dfs)
-    busy, fr, fc, df, lcols = (np.zeros((n, n_df), dtype=np.int64) for _ in range(5))
+    busy, busy_a, fr, fc, df, lcols = (np.zeros((n, n_df), dtype=np.int64) for _ in range(6))
     macs = np.ones(n, dtype=np.int64)
     packs = np.ones((n, 3), dtype=np.int64)
-    share = np.ones(n, dtype=np.float64)  # of the MACs done on DSPs (the rest: LUT multipliers)
+    share = np.ones((n, 2), dtype=np.float64)  # of the MACs done on DSPs, plain and assisted
     entries: dict[tuple[int, int], tuple[int, int, int]] = {}
+
+    def helper(cycles_of: int, n_part: int, pool: int, latency: int) -> int:
+        return -(-cycles_of * n_part // pool) + latency if n_part else 0
+
     for s, (m, k, nn, wbits, abits, batch, b_weight) in enumerate(ga.shapes.tolist()):
         if (wbits, abits) not in entries:
             try:
@@ -125,27 +134,32 @@ def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.n
                 raise ConfigError(f"{err} (needed by ops {', '.join(ops)})") from None
             entries[(wbits, abits)] = (e.m, e.k, e.n)
         pm, pk, pn = entries[(wbits, abits)]
-        # A mixed scheme sends ``fraction`` of a weight GEMM's output channels to the LUT
-        # multipliers; the two halves run side by side and the op takes the longer.
+        # Helper pools take output channels of a weight GEMM and run beside the array; the op takes
+        # the longest of them. LUT multipliers take their configured fraction; an assisting
+        # reconfigurable unit its share of the MACs per cycle.
         n_lut = round(lut.fraction * nn) if lut is not None and b_weight else 0
-        n_dsp = nn - n_lut
-        lut_busy = (
-            -(-batch * m * k * n_lut // lut.macs) + lut.latency_cycles if lut is not None and n_lut else 0
-        )
+        lut_busy = helper(batch * m * k, n_lut, lut.macs, lut.latency_cycles) if lut is not None else 0
+        rest = nn - n_lut
+        array_rate = a.dsps * pm * pk * pn
+        n_rec = round(rest * rec_macs / (rec_macs + array_rate)) if rec_macs and b_weight else 0
+        rec_busy = helper(batch * m * k, n_rec, rec_macs, rec.latency_cycles) if rec_macs and rec else 0
         for c, d in enumerate(dfs):
-            if n_dsp == 0:
-                b_, r_, c_ = 0, 0, 0
-            elif d == DF_TREE:
-                b_, r_, c_ = _gemm((m, k, n_dsp, batch, rows, cols, a.tree, pm, pk, pn), tree=True)
-            else:
-                b_, r_, c_ = _gemm((m, k, n_dsp, batch, rows, cols, d, timing, pm, pk, pn))
-            busy[s, c], fr[s, c], fc[s, c] = max(b_, lut_busy), r_, c_
+            for n_dsp, out, extra in ((rest, busy, 0), (rest - n_rec, busy_a, rec_busy)):
+                if n_dsp == 0:
+                    b_, r_, c_ = 0, 0, 0
+                elif d == DF_TREE:
+                    b_, r_, c_ = _gemm((m, k, n_dsp, batch, rows, cols, a.tree, pm, pk, pn), tree=True)
+                else:
+                    b_, r_, c_ = _gemm((m, k, n_dsp, batch, rows, cols, d, timing, pm, pk, pn))
+                out[s, c] = max(b_, lut_busy, extra)
+                if out is busy:
+                    fr[s, c], fc[s, c] = r_, c_
             df[s, c] = d
             lcols[s, c] = cols * (pn if d == DF_TREE else systolic.packed_dims(d, pm, pk, pn)[1])
         macs[s] = pm * pk * pn
         packs[s] = (pm, pk, pn)
-        share[s] = n_dsp / nn
-    return ShapeTiming(busy, fr, fc, df, lcols, macs), packs, share
+        share[s] = (rest / nn, (rest - n_rec) / nn)
+    return ShapeTiming(busy, busy_a, fr, fc, df, lcols, macs), packs, share
 
 
 def _engines(
@@ -193,6 +207,31 @@ def _unit_cycles(
     return hit
 
 
+def _assisted(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> np.ndarray:
+    """Weight GEMMs an assisting reconfigurable unit joins: not where the GEMM streams behind the
+    unit's own work, nor where the unit's work streams behind the GEMM (it is busy then)."""
+    rec = hw.units.reconfigurable
+    out = np.zeros(ga.n_ops, dtype=bool)
+    if rec is None or not rec.assists_gemm:
+        return out
+    out = (engine == ENG_ARRAY) & (ga.shape_id >= 0) & (ga.b_weight == 1)
+    src = ga.pipe_src
+    streams = (ga.pipe_kind != 0) & (src >= 0)
+    behind_unit = streams & (engine[np.maximum(src, 0)] == ENG_RECONF)
+    out &= ~behind_unit
+    ahead_of_unit = np.zeros(ga.n_ops, dtype=bool)
+    ahead_of_unit[src[streams & (engine == ENG_RECONF)]] = True
+    return out & ~ahead_of_unit
+
+
+def _dsp_share(ga: GraphArrays, share: np.ndarray, assisted: np.ndarray) -> np.ndarray:
+    """Per op, the share of its MACs on the array's DSPs."""
+    if not share.size:
+        return np.ones(ga.n_ops)
+    per_op = share[np.maximum(ga.shape_id, 0), assisted.astype(np.int64)]
+    return np.where(ga.shape_id >= 0, per_op, 1.0)
+
+
 def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
     """Map every op of ``graph`` onto ``hw``: engines, dataflows, compute cycles, tiles, DRAM bytes,
     prefetch slots. The result is what :func:`accelsim.sim.run` executes.
@@ -207,6 +246,7 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
     shapes, packs, share = _shape_timing(ga, hw)
     u_cycles, u_tiles = _unit_cycles(ga, engine, engines_key, hw)
     fused = np.where((engine == ENG_NONE) & (ga.epi_src >= 0) & hw.epilogue.activation, ga.epi_src, -1)
+    assisted = _assisted(ga, engine, hw)
     prm = MapParams(
         ibuf=buf.input_kib * 1024,
         wbuf=buf.weight_kib * 1024,
@@ -222,7 +262,7 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
         pipeline_heads=hw.pipeline_heads,
         mbconv_fusion=hw.mbconv_fusion,
     )
-    plan = _kernels.plan_ops(ga.columns, engine, fused, u_cycles, u_tiles, shapes, prm)
+    plan = _kernels.plan_ops(ga.columns, engine, fused, assisted, u_cycles, u_tiles, shapes, prm)
     overflow = ""
     if plan.bad_op >= 0:
         which = "input_kib" if plan.bad_buffer == BUF_INPUT else "weight_kib"
@@ -238,9 +278,7 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
         eq_ops=eq_ops,
         shapes=shapes,
         shape_packing=packs,
-        dsp_share=np.where(ga.shape_id >= 0, share[np.maximum(ga.shape_id, 0)], 1.0)
-        if share.size
-        else np.ones(ga.n_ops),
+        dsp_share=_dsp_share(ga, share, assisted),
         plan=plan,
         buffer_overflow=overflow,
     )
