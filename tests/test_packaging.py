@@ -56,3 +56,4 @@ def test_a_built_wheel_carries_the_configs_and_reference_workloads(tmp_path: Pat
     ):
         assert f"accelsim/_data/{shipped}" in names
     assert "accelsim/_paths.py" in names
+    assert {"accelsim/sim/reference/rtl/ws_gemm.v", "accelsim/sim/reference/rtl/os_gemm.v"} <= names

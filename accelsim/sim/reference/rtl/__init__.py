@@ -1,0 +1,23 @@
+"""Verilog of the pipelined systolic arrays that :mod:`accelsim.sim.reference.pe` models.
+
+``ws_gemm`` (weight-stationary, also run on the transposed problem for input-stationary) and
+``os_gemm`` (output-stationary) are the arrays of :mod:`accelsim.sim.engines.systolic`'s
+"pipelined" timing mode, register for register: PEs with two banks of stationary registers (or
+accumulators), per-column load chains and drain ports, and a controller per array that applies
+the start rules of ``_ws_pipelined`` / ``_os_pipelined``. Each counts its own cycles and exposes
+the index of its last MAC cycle. ``tests/sim/rtl/`` simulates them with Verilator through cocotb
+and checks their products and cycle counts against numpy, the PE models and the formula.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Folder of the Verilog sources (shipped in the wheel as package data).
+RTL_DIR = Path(__file__).resolve().parent
+
+#: Sources of each top-level module, leaves first.
+SOURCES: dict[str, tuple[Path, ...]] = {
+    top: tuple(RTL_DIR / f"{name}.v" for name in ("delay_taps", f"{df}_pe", f"{df}_array", f"{df}_ctrl", top))
+    for df, top in (("ws", "ws_gemm"), ("os", "os_gemm"))
+}

@@ -1,0 +1,139 @@
+"""The systolic arrays in RTL (``accelsim/sim/reference/rtl/``), simulated by Verilator through cocotb.
+
+Small random integer GEMMs run through the ws and os arrays (is: the ws array on the transposed
+problem) on a few array sizes. For every GEMM the product must equal numpy's, and the cycle the
+RTL counts as its last MAC must equal both the fast formula
+(``gemm_timing(..., "pipelined").compute_cycles``) and the PE-level model (``pe_gemm``): the
+timing of the simulator checked against a hardware description, not against itself.
+
+The shapes cover one and many folds, partial folds at every edge, folds shorter than the weight
+preload (``T < R``: ws with small M, is with small N, os with small K), GEMVs (``M = 1``) and one
+row or column arrays. Without Verilator or cocotb these tests skip with one line saying what to
+install; ``.ci/run`` installs Verilator, so CI runs them. The Verilator build (one for all arrays,
+one to two minutes on two shared cores) is cached in pytest's cache directory and reused while
+nothing that goes into it changes; with it cached the module takes about half a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rtl_harness import ArraySpec, GemmCase, RtlBuild, RtlResult, build, missing_tools, run
+
+from accelsim.sim.engines.systolic import gemm_timing
+from accelsim.sim.reference.pe import pe_gemm
+from accelsim.sim.reference.rtl import SOURCES
+
+ARRAYS = [(1, 1), (2, 3), (4, 4), (3, 5)]
+MAX_DIM = 20
+# (M, K, N): by hand, for what each one exercises on the arrays above
+SHAPES = [
+    (1, 1, 1),  # one MAC
+    (1, 20, 20),  # GEMV: ws folds of T = 1, waiting for every weight load
+    (2, 9, 4),  # ws T = M = 2 below R = 3, 4; partial K folds
+    (20, 1, 20),  # os T = K = 1 < R: folds issue every R cycles, bound by the drain port
+    (20, 20, 20),  # many full folds back to back
+    (17, 13, 19),  # partial folds at every edge
+    (3, 20, 2),  # few columns, long reduction
+    (20, 3, 1),  # N = 1: is folds of T = 1
+    (5, 5, 5),
+    (13, 2, 17),
+]
+RANDOM_SHAPES = 4  # per array size, drawn from a fixed seed
+DATAFLOWS = ["ws", "is", "os"]
+
+MISSING = missing_tools()
+
+
+def _cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pytest's cache directory (kept between runs), or the run's temporary root without one."""
+    cache = getattr(request.config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("accelsim-rtl"))
+    base = tmp_path_factory.getbasetemp()
+    # xdist workers get base/popen-gwN: share the parent, so the workers share one build
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "accelsim-rtl"
+
+
+@pytest.fixture(scope="session")
+def rtl_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> RtlBuild:
+    if MISSING is not None:
+        pytest.skip(MISSING)
+    specs = [ArraySpec(kind, r, c) for r, c in ARRAYS for kind in ("ws", "os")]
+    return build(specs, _cache_dir(request, tmp_path_factory), max_dim=MAX_DIM)
+
+
+def _cases(rows: int, cols: int) -> list[GemmCase]:
+    rng = np.random.default_rng(1000 * rows + cols)
+    shapes = SHAPES + [tuple(int(v) for v in rng.integers(1, MAX_DIM + 1, 3)) for _ in range(RANDOM_SHAPES)]
+    cases = []
+    for M, K, N in shapes:
+        a = rng.integers(-128, 128, (M, K))
+        b = rng.integers(-128, 128, (K, N))
+        cases += [GemmCase(a, b, rows, cols, df) for df in DATAFLOWS]
+    return cases
+
+
+def _disagreements(case: GemmCase, res: RtlResult) -> list[str]:
+    (M, K), N = case.a.shape, case.b.shape[1]
+    label = f"{case.dataflow} M={M} K={K} N={N} on {case.rows}x{case.cols}"
+    if res.timed_out:
+        return [f"{label}: the RTL never raised done"]
+    out = []
+    expected = case.a @ case.b
+    if res.product.shape != expected.shape or not np.array_equal(res.product, expected):
+        wrong = int((res.product != expected).sum()) if res.product.shape == expected.shape else "all"
+        out.append(f"{label}: product differs from numpy in {wrong} of {M * N} entries")
+    formula = gemm_timing(M, K, N, case.rows, case.cols, case.dataflow, "pipelined").compute_cycles
+    pe_cycles = pe_gemm(case.a, case.b, case.rows, case.cols, case.dataflow)[1]
+    if not res.last_mac_cycle == formula == pe_cycles:
+        out.append(
+            f"{label}: last MAC cycle RTL {res.last_mac_cycle}, formula {formula}, PE model {pe_cycles}"
+        )
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("rows", "cols"), ARRAYS)
+def test_rtl_product_and_cycles_equal_numpy_formula_and_pe_model(
+    rtl_build: RtlBuild, rows: int, cols: int, tmp_path: Path
+) -> None:
+    cases = _cases(rows, cols)
+    results = run(rtl_build, cases, tmp_path)
+    failures = [msg for case, res in zip(cases, results, strict=True) for msg in _disagreements(case, res)]
+    assert not failures, f"{len(failures)} disagreements in {len(cases)} GEMMs:\n" + "\n".join(failures)
+
+
+def test_a_wrong_product_or_cycle_count_is_reported() -> None:
+    """The comparison itself can fail: wrong entries and a wrong cycle count are both named."""
+    a, b = np.arange(6).reshape(2, 3), np.ones((3, 2), np.int64)
+    case = GemmCase(a, b, 2, 2, "os")
+    right = gemm_timing(2, 3, 2, 2, 2, "os").compute_cycles
+    assert not _disagreements(case, RtlResult(a @ b, right, right + 3, 0.0))
+    wrong = a @ b
+    wrong[1, 0] += 1
+    (msg,) = _disagreements(case, RtlResult(wrong, right, right + 3, 0.0))
+    assert "product differs from numpy in 1 of 4 entries" in msg
+    (msg,) = _disagreements(case, RtlResult(a @ b, right + 1, right + 4, 0.0))
+    assert f"last MAC cycle RTL {right + 1}, formula {right}, PE model {right}" in msg
+    assert _disagreements(case, RtlResult(np.zeros((0, 0), np.int64), -1, -1, 0.0, timed_out=True)) == [
+        "os M=2 K=3 N=2 on 2x2: the RTL never raised done"
+    ]
+
+
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="needs Verilator (apt-get install verilator)")
+@pytest.mark.parametrize("top", sorted(SOURCES))
+@pytest.mark.parametrize(
+    ("rows", "cols", "widths"), [(1, 1, (8, 32)), (1, 4, (8, 32)), (4, 1, (8, 32)), (3, 5, (16, 40))]
+)
+def test_rtl_is_lint_clean(top: str, rows: int, cols: int, widths: tuple[int, int]) -> None:
+    params = {"ROWS": rows, "COLS": cols, "DATA_W": widths[0], "ACC_W": widths[1]}
+    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", top]
+    cmd += [f"-G{k}={v}" for k, v in params.items()] + [str(p) for p in SOURCES[top]]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
