@@ -120,17 +120,60 @@ class PruneConfig(Strict):
 
 
 class TokenConfig(Strict):
-    """Token reduction with static counts: keep ``keep_rate`` of the patch tokens at ``at_blocks``.
+    """Token reduction with static counts.
 
-    ``evit`` and ``tome`` act on a ViT's token sequence; ``pool`` averages neighbouring tokens of a
-    spatial grid (timm EfficientVit, whose convolutions need the grid), with ``keep_rate = 1/n``.
+    ``evit`` and ``tome`` keep ``keep_rate`` of a ViT's patch tokens at each of ``at_blocks``; ``pool``
+    averages neighbouring tokens of a spatial grid (timm EfficientVit, whose convolutions need the
+    grid), with ``keep_rate = 1/n``. ``semantic`` (STViT, Chang et al., CVPR 2023) replaces the patch
+    tokens by ``tokens`` semantic tokens from block ``at`` on: they are pooled from the patch grid
+    and refined by attention over the patch tokens in ``stgm_layers`` blocks, and every later block
+    runs on them alone::
+
+        tokens: {method: semantic, tokens: 16, at: 4}     # DeiT-S: 4 blocks on 196 tokens, then 16
     """
 
-    method: Literal["evit", "tome", "pool"] = "evit"
+    method: Literal["evit", "tome", "pool", "semantic"] = "evit"
     keep_rate: Ratio = 0.5
     at_blocks: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [1])
     #: EViT: fuse the dropped (inattentive) tokens into one extra token, weighted by CLS attention.
     fuse_inattentive: bool = True
+    #: ``semantic``: the number S of semantic tokens (the patch grid is pooled to the squarest
+    #: ``h x w = S`` grid that fits it).
+    tokens: int | None = Field(default=None, ge=1)
+    #: ``semantic``: the first block of the semantic token generation module (blocks before it see
+    #: every patch token).
+    at: int | None = Field(default=None, ge=0)
+    #: ``semantic``: blocks whose semantic-token queries attend to the patch tokens (the paper's
+    #: two-layer STGM); the blocks after them see the semantic (and prefix) tokens only.
+    stgm_layers: int = Field(default=2, ge=1)
+    #: ``semantic``: how the patch grid is pooled into the initial semantic tokens (STViT's code
+    #: pools with ``adaptive_max_pool2d``).
+    pool: Literal["max", "avg"] = "max"
+
+    @model_validator(mode="after")
+    def _fields_of_the_method(self) -> TokenConfig:
+        # a field counts as given when it differs from its default, so a dumped recipe validates again
+        defaults = {
+            name: f.get_default(call_default_factory=True) for name, f in type(self).model_fields.items()
+        }
+
+        def given(*names: str) -> list[str]:
+            return sorted(n for n in names if getattr(self, n) != defaults[n])
+
+        if self.method == "semantic":
+            missing = [f for f in ("tokens", "at") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"method 'semantic' needs {' and '.join(missing)} (S tokens from block k)")
+            stray = given("keep_rate", "at_blocks", "fuse_inattentive")
+            if stray:
+                raise ValueError(
+                    f"method 'semantic' takes tokens, at, stgm_layers, pool; not {', '.join(stray)}"
+                )
+        elif stray := given("tokens", "at", "stgm_layers", "pool"):
+            raise ValueError(
+                f"{', '.join(stray)}: only method 'semantic' reads them (method is {self.method!r})"
+            )
+        return self
 
 
 class LowRankConfig(Strict):
