@@ -38,7 +38,7 @@ def compress(
         model: a timm model (or a reference model from :mod:`accelsim.eval.models`); not modified.
         recipe: the recipe, or a dict validated as one.
         calib_data: iterable of ``(images, labels)`` batches for quantiser calibration and saliency.
-        teacher: the uncompressed model for distillation (default: ``model`` itself, before compression).
+        teacher: the teacher for distillation (default: ``model`` itself, before compression).
         train_data: iterable of ``(images, labels)`` batches for distillation and QAT.
 
     Returns:

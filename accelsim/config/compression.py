@@ -183,17 +183,61 @@ class LowRankConfig(Strict):
     targets: list[OpType] = Field(default_factory=lambda: ["fc1", "fc2"])  # type: ignore[arg-type]
 
 
-class DistillConfig(Strict):
-    """Logit knowledge distillation from the uncompressed teacher (Hinton et al. 2015, arXiv:1503.02531)."""
+class ClassBalanceConfig(Strict):
+    """Class-balanced re-weighting of the distillation loss, deferred (DeiT-LT's weighted distillation).
 
-    epochs: int = Field(default=1, ge=1, le=100)
+    Class ``c`` with ``n_c`` training images weighs ``(1 - beta) / (1 - beta ** n_c)`` (the inverse
+    "effective number" of Cui et al., CVPR 2019, arXiv:1901.05555), normalised to a mean of 1; the
+    weights switch on at epoch ``from_epoch`` (deferred re-weighting, DRW: Cao et al., NeurIPS 2019,
+    arXiv:1906.07413; DeiT-LT trains 1,100 of 1,200 CIFAR epochs unweighted).
+    """
+
+    beta: float = Field(default=0.9999, ge=0.0, lt=1.0)
+    from_epoch: int = Field(default=0, ge=0)
+
+
+class DistillConfig(Strict):
+    """Fine-tuning from a teacher: logit KD (Hinton et al. 2015, arXiv:1503.02531) or DeiT's
+    distillation token (Touvron et al. 2021, arXiv:2012.12877), optionally as in DeiT-LT.
+
+    ``kind``: ``soft`` (KL at ``temperature``), ``hard`` (cross-entropy on the teacher's argmax) or
+    ``none`` (no teacher: the distillation head, if any, learns the labels, as DeiT-LT's baseline);
+    unset: ``hard`` through the distillation token, ``soft`` without it. ``augment``: the images
+    student and teacher see (``strong``, ``cutmix``: DeiT-LT's out-of-distribution views,
+    :mod:`accelsim.compress.augment`). ``class_balance``: re-weights the distillation loss for the
+    tail classes. ``schedule``: constant learning rate, or linear warm-up then cosine decay
+    (training from scratch).
+    """
+
+    epochs: int = Field(default=1, ge=1, le=1000)
     lr: float = Field(default=1e-4, gt=0.0)
     temperature: float = Field(default=4.0, gt=0.0)
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     use_dist_token: bool = False
+    kind: Literal["soft", "hard", "none"] | None = None
+    augment: Literal["none", "shift", "strong", "cutmix"] = "none"
+    class_balance: ClassBalanceConfig | None = None
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_epochs: int = Field(default=0, ge=0)
+    label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     seed: int = 0
     max_batches: int | None = Field(default=None, ge=1)
     weight_decay: float = Field(default=0.0, ge=0.0)
+
+    @property
+    def loss_kind(self) -> Literal["soft", "hard", "none"]:
+        """``kind`` with its default resolved."""
+        if self.kind is not None:
+            return self.kind
+        return "hard" if self.use_dist_token else "soft"
+
+    @model_validator(mode="after")
+    def _balance_needs_a_teacher(self) -> DistillConfig:
+        if self.class_balance is not None and self.loss_kind == "none":
+            raise ValueError("class_balance: re-weights the distillation loss; kind 'none' has none")
+        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
+            raise ValueError(f"warmup_epochs: {self.warmup_epochs} must be below epochs ({self.epochs})")
+        return self
 
 
 class CompressionRecipe(Strict):
@@ -219,6 +263,7 @@ class CompressionRecipe(Strict):
 __all__ = [
     "OP_TYPES",
     "BitsOverride",
+    "ClassBalanceConfig",
     "CompressionRecipe",
     "DistillConfig",
     "LowRankConfig",
