@@ -1,7 +1,8 @@
 """Compression acts on the torch model, so what is simulated is what is evaluated.
 
 :func:`compress` applies a :class:`~accelsim.config.compression.CompressionRecipe` in the order
-prune -> lowrank -> tokens -> (distill) -> quantise (calibrate) -> (QAT) and returns a new module.
+(grow) -> prune -> lowrank -> tokens -> (distill) -> quantise (calibrate) -> (QAT) and returns a new
+module.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ def compress(
         model: a timm model (or a reference model from :mod:`accelsim.eval.models`); not modified.
         recipe: the recipe, or a dict validated as one.
         calib_data: iterable of ``(images, labels)`` batches for quantiser calibration and saliency.
-        teacher: the uncompressed model for distillation (default: ``model`` itself, before compression).
-        train_data: iterable of ``(images, labels)`` batches for distillation and QAT.
+        teacher: the teacher for distillation (default: ``model`` itself, before compression).
+        train_data: iterable of ``(images, labels)`` batches for growth, distillation and QAT.
 
     Returns:
         A new ``nn.Module`` in eval mode; ``model`` is left untouched.
@@ -55,6 +56,10 @@ def compress(
     out = copy.deepcopy(model).eval()
     model.train(was_training)
 
+    if recipe.grow is not None:
+        from accelsim.compress.grow import grow_model
+
+        out = grow_model(out, recipe.grow, train_data)
     if recipe.prune is not None:
         from accelsim.compress.prune import prune_model, simulator_latency_fn
 

@@ -30,6 +30,27 @@ if the grid stays a grid:
   0.125 -> 2x4. ``at_blocks`` counts the blocks of all stages in order (``stages[s].blocks[j]``). An
   odd side keeps its last token (the pooled side is ``ceil(side / k)``), so later stride-2 stages
   still see a grid.
+
+A fourth method replaces the patch tokens of a ViT by a few learned cluster centres:
+
+- ``semantic`` (STViT: Chang et al., "Making Vision Transformers Efficient from A Token
+  Sparsification View", CVPR 2023, arXiv:2303.08685; authors' code github.com/changsn/STViT-R,
+  ``models/layers.py`` ``SemanticAttentionBlock`` and ``models/multi_scale.py``): block ``at`` pools
+  the patch grid into ``S = h x w`` semantic tokens (``adaptive_max_pool2d`` as the authors' code, or
+  average pooling) and, with the next ``stgm_layers - 1`` blocks (the semantic token generation
+  module, STGM), refines them: their queries are the prefix and semantic tokens, their keys and
+  values the prefix, semantic *and* patch tokens (the patch tokens entering the STGM, unchanged, as
+  in the authors' ``Deit.forward``). Every later block runs on the ``prefix + S`` tokens only. The
+  STGM blocks keep the block's own weights: the one ``qkv`` projection runs over all ``prefix + S +
+  N`` tokens and the queries of the patch tokens are sliced away (``N * C * C`` MACs per STGM block
+  a dedicated ``kv`` projection would save; the price of keeping the state dict and the per-op
+  quantisation rules of the unreduced model). Choices where the paper leaves them open: the class
+  token is a query of the STGM like the semantic tokens; the first STGM block adds its attention
+  to the pooled tokens (a residual, which the authors' released Swin runs leave off when training
+  from scratch; fine-tuning a trained model keeps the pooled features so); no learned global
+  initialisation (their ``use_global``, off in the released runs). The recovery module of STViT-R
+  (patch tokens re-queried from the semantic tokens, for dense outputs) is not built: a classifier
+  does not need it.
 """
 
 from __future__ import annotations
@@ -153,6 +174,118 @@ class TokenReducingBlock(Block):
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
 
+def semantic_attention(attn: Attention, x: Tensor, queries: int) -> Tensor:
+    """timm ``Attention`` whose first ``queries`` tokens attend to all of ``x`` (the STGM's attention).
+
+    One ``qkv`` projection over all tokens (the module and its quantisers as they are), then the
+    queries of the tokens past ``queries`` are dropped.
+
+    Returns:
+        ``(B, queries, C)``: the module output for the first ``queries`` tokens.
+    """
+    b, n, _ = x.shape
+    gate = attn.gate(x[:, :queries]).sigmoid() if attn.gate is not None else None
+    qkv = attn.qkv(x).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    q, k = attn.q_norm(q[:, :, :queries]), attn.k_norm(k)
+    q = _maybe_quantize(attn, "q_quantizer", q * attn.scale)
+    k = _maybe_quantize(attn, "k_quantizer", k)
+    v = _maybe_quantize(attn, "v_quantizer", v)
+    probs = _maybe_quantize(attn, "attn_quantizer", (q @ k.transpose(-2, -1)).softmax(dim=-1))
+    out = (attn.attn_drop(probs) @ v).transpose(1, 2).reshape(b, queries, attn.attn_dim)
+    out = attn.norm(out)
+    if gate is not None:
+        out = out * gate
+    return attn.proj_drop(attn.proj(out))
+
+
+def semantic_grid(tokens: int, grid: tuple[int, int]) -> tuple[int, int]:
+    """The squarest ``(h, w)`` with ``h * w = tokens`` that fits the patch ``grid`` (``h <= w``
+    unless only the transpose fits).
+
+    Raises:
+        ConfigError: no such factorisation fits the grid.
+
+    Examples:
+        >>> semantic_grid(16, (14, 14)), semantic_grid(8, (4, 4)), semantic_grid(4, (4, 4))
+        ((4, 4), (2, 4), (2, 2))
+    """
+    gh, gw = grid
+    shapes = [(h, tokens // h) for h in range(1, tokens + 1) if tokens % h == 0]
+    fits = [(h, w) for h, w in shapes if h <= gh and w <= gw]
+    if not fits:
+        raise ConfigError(
+            f"tokens.tokens: {tokens} semantic tokens make no h x w grid inside the {gh}x{gw} patch grid"
+        )
+    return min(fits, key=lambda hw: (abs(hw[0] - hw[1]), hw[0] > hw[1]))
+
+
+class SemanticTokenBlock(Block):
+    """A timm ``Block`` of STViT's semantic token generation module (see the module docstring).
+
+    Made by :func:`reduce_tokens` by switching the class of an existing block. Input: ``prefix +
+    N`` tokens (the first STGM block, which pools them) or ``prefix + S + N``; output ``prefix + S +
+    N`` (the patch tokens passed on unchanged to the next STGM block) or, from the last one,
+    ``prefix + S``.
+    """
+
+    num_prefix: int
+    semantic_tokens: int
+    semantic_grid: tuple[int, int]
+    patch_grid: tuple[int, int]
+    semantic_pool: str  # "max" | "avg"
+    pools: bool  # the first STGM block: pools the patch tokens into the semantic tokens
+    drops_patches: bool  # the last STGM block: only prefix + semantic tokens leave it
+
+    def _pool(self, patches: Tensor) -> Tensor:
+        b, _, c = patches.shape
+        grid = patches.transpose(1, 2).reshape(b, c, *self.patch_grid)
+        pool = F.adaptive_max_pool2d if self.semantic_pool == "max" else F.adaptive_avg_pool2d
+        return pool(grid, self.semantic_grid).flatten(2).transpose(1, 2)
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
+        if attn_mask is not None or is_causal:
+            raise NotImplementedError("token reduction does not support attention masks")
+        p, queries = self.num_prefix, self.num_prefix + self.semantic_tokens
+        if self.pools:
+            x = torch.cat([x[:, :p], self._pool(x[:, p:]), x[:, p:]], dim=1)
+        y = semantic_attention(self.attn, self.norm1(x), queries)  # type: ignore[arg-type]
+        t = x[:, :queries] + self.drop_path1(self.ls1(y))
+        t = t + self.drop_path2(self.ls2(self.mlp(self.norm2(t))))
+        return t if self.drops_patches else torch.cat([t, x[:, queries:]], dim=1)
+
+
+def _reduce_semantic(model: Any, cfg: TokenConfig) -> nn.Module:
+    assert cfg.tokens is not None and cfg.at is not None  # TokenConfig's validator
+    depth = len(model.blocks)
+    last = cfg.at + cfg.stgm_layers - 1
+    if last >= depth:
+        raise ConfigError(
+            f"tokens.at: the {cfg.stgm_layers}-block semantic token generation from block {cfg.at} "
+            f"needs blocks {cfg.at}..{last}; the model has blocks 0..{depth - 1}"
+        )
+    grid = tuple(int(g) for g in model.patch_embed.grid_size)
+    n = grid[0] * grid[1]
+    if cfg.tokens >= n:
+        raise ConfigError(
+            f"tokens.tokens: {cfg.tokens} semantic tokens do not reduce the {n} patch tokens "
+            f"({grid[0]}x{grid[1]} grid)"
+        )
+    shape = semantic_grid(cfg.tokens, grid)  # type: ignore[arg-type]
+    work: Any = copy.deepcopy(model)
+    for i in range(cfg.at, last + 1):
+        blk = work.blocks[i]
+        blk.__class__ = SemanticTokenBlock
+        blk.num_prefix = int(work.num_prefix_tokens)
+        blk.semantic_tokens = cfg.tokens
+        blk.semantic_grid = shape
+        blk.patch_grid = grid
+        blk.semantic_pool = cfg.pool
+        blk.pools = i == cfg.at
+        blk.drops_patches = i == last
+    return work
+
+
 def pool_kernel(keep_rate: float) -> tuple[int, int]:
     """The ``(kh, kw)`` neighbourhood that ``pool`` averages for ``keep_rate = 1 / (kh kw)``, kh <= kw.
 
@@ -236,23 +369,29 @@ def _check_model(model: nn.Module, cfg: TokenConfig) -> VisionTransformer:
     if cfg.method == "pool":
         raise ConfigError(
             "tokens.method: 'pool' needs tokens on a spatial grid (timm EfficientVit); "
-            "a VisionTransformer takes 'evit' or 'tome'"
+            "a VisionTransformer takes 'evit', 'tome' or 'semantic'"
         )
     if getattr(model, "dynamic_img_size", False):
         raise ConfigError(
             "tokens: the model has dynamic_img_size=True; static token counts need a fixed size"
         )
     depth = len(model.blocks)
-    for i in cfg.at_blocks:
-        if i >= depth:
-            raise ConfigError(
-                f"tokens.at_blocks: block {i} does not exist (the model has blocks 0..{depth - 1})"
-            )
-    for i in set(cfg.at_blocks):
+    if cfg.method == "semantic":
+        assert cfg.at is not None  # TokenConfig's validator
+        chosen = set(range(cfg.at, min(cfg.at + cfg.stgm_layers, depth)))
+    else:
+        chosen = set(cfg.at_blocks)
+        for i in cfg.at_blocks:
+            if i >= depth:
+                raise ConfigError(
+                    f"tokens.at_blocks: block {i} does not exist (the model has blocks 0..{depth - 1})"
+                )
+    where = "tokens.at" if cfg.method == "semantic" else "tokens.at_blocks"
+    for i in sorted(chosen):
         blk = model.blocks[i]
         if type(blk) is not Block or type(blk.attn) is not Attention:
             raise ConfigError(
-                f"tokens.at_blocks: block {i} is {type(blk).__name__}; supported: timm Block with Attention"
+                f"{where}: block {i} is {type(blk).__name__}; supported: timm Block with Attention"
             )
     if cfg.method == "evit" and model.cls_token is None:
         raise ConfigError("tokens.method: 'evit' ranks tokens by class-token attention; the model has none")
@@ -260,12 +399,21 @@ def _check_model(model: nn.Module, cfg: TokenConfig) -> VisionTransformer:
 
 
 def token_counts(model: Any) -> list[int]:
-    """Tokens entering each block of a (possibly token-reduced) VisionTransformer, computed statically."""
+    """Tokens entering each block of a (possibly token-reduced) VisionTransformer, computed statically.
+
+    A ``semantic`` STGM block after the first receives ``prefix + S + N`` tokens: its ``prefix + S``
+    queries and the ``N`` patch tokens they attend to.
+    """
     n = int(model.patch_embed.num_patches) + int(model.num_prefix_tokens)
     counts = []
     for blk in model.blocks:
         counts.append(n)
-        if isinstance(blk, TokenReducingBlock):
+        if isinstance(blk, SemanticTokenBlock):
+            if blk.pools:
+                n += blk.semantic_tokens
+            if blk.drops_patches:
+                n = blk.num_prefix + blk.semantic_tokens
+        elif isinstance(blk, TokenReducingBlock):
             if blk.token_method == "evit":
                 n = blk.num_prefix + blk.token_count + int(blk.fuse_inattentive)
             else:
@@ -277,8 +425,8 @@ def reduce_tokens(model: nn.Module, cfg: TokenConfig) -> nn.Module:
     """A copy of ``model`` whose blocks ``cfg.at_blocks`` reduce the tokens to static counts.
 
     Args:
-        model: a timm VisionTransformer / DeiT (``evit`` | ``tome``) or EfficientVit (``pool``); not
-            modified.
+        model: a timm VisionTransformer / DeiT (``evit`` | ``tome`` | ``semantic``) or EfficientVit
+            (``pool``); not modified.
         cfg: method, keep rate and blocks.
 
     Returns:
@@ -287,11 +435,14 @@ def reduce_tokens(model: nn.Module, cfg: TokenConfig) -> nn.Module:
     Raises:
         ConfigError: a model of another kind or a method it cannot take, a block index out of range,
             a keep rate that leaves no token, a ToMe keep rate below 0.5 (bipartite matching merges at
-            most half the tokens), or a ``pool`` keep rate that is not ``1/n``.
+            most half the tokens), a ``pool`` keep rate that is not ``1/n``, or semantic tokens that
+            do not fit the patch grid or blocks.
     """
     if isinstance(model, EfficientVit):
         return _reduce_grid_tokens(model, cfg)
     _check_model(model, cfg)
+    if cfg.method == "semantic":
+        return _reduce_semantic(model, cfg)
     work: Any = copy.deepcopy(model)
     prefix = int(work.num_prefix_tokens)
     n = int(work.patch_embed.num_patches)  # non-prefix tokens
@@ -328,6 +479,7 @@ def reduce_tokens(model: nn.Module, cfg: TokenConfig) -> nn.Module:
 
 
 __all__ = [
+    "SemanticTokenBlock",
     "TokenPoolingEfficientVitBlock",
     "TokenPoolingResidualBlock",
     "TokenReducingBlock",
@@ -335,6 +487,8 @@ __all__ = [
     "evit_select",
     "pool_kernel",
     "reduce_tokens",
+    "semantic_attention",
+    "semantic_grid",
     "token_counts",
     "tome_merge",
 ]

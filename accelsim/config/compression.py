@@ -1,4 +1,4 @@
-"""The compression recipe: which quantisation, pruning, token reduction, low-rank and distillation to apply.
+"""The compression recipe: which growth, quantisation, pruning, token reduction, low-rank and distillation to apply.
 
 A :class:`CompressionRecipe` is a strict pydantic model (a typo is an error), loaded from YAML with
 :meth:`CompressionRecipe.load` and applied by :func:`accelsim.compress`. Every section is optional;
@@ -120,17 +120,60 @@ class PruneConfig(Strict):
 
 
 class TokenConfig(Strict):
-    """Token reduction with static counts: keep ``keep_rate`` of the patch tokens at ``at_blocks``.
+    """Token reduction with static counts.
 
-    ``evit`` and ``tome`` act on a ViT's token sequence; ``pool`` averages neighbouring tokens of a
-    spatial grid (timm EfficientVit, whose convolutions need the grid), with ``keep_rate = 1/n``.
+    ``evit`` and ``tome`` keep ``keep_rate`` of a ViT's patch tokens at each of ``at_blocks``; ``pool``
+    averages neighbouring tokens of a spatial grid (timm EfficientVit, whose convolutions need the
+    grid), with ``keep_rate = 1/n``. ``semantic`` (STViT, Chang et al., CVPR 2023) replaces the patch
+    tokens by ``tokens`` semantic tokens from block ``at`` on: they are pooled from the patch grid
+    and refined by attention over the patch tokens in ``stgm_layers`` blocks, and every later block
+    runs on them alone::
+
+        tokens: {method: semantic, tokens: 16, at: 4}     # DeiT-S: 4 blocks on 196 tokens, then 16
     """
 
-    method: Literal["evit", "tome", "pool"] = "evit"
+    method: Literal["evit", "tome", "pool", "semantic"] = "evit"
     keep_rate: Ratio = 0.5
     at_blocks: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [1])
     #: EViT: fuse the dropped (inattentive) tokens into one extra token, weighted by CLS attention.
     fuse_inattentive: bool = True
+    #: ``semantic``: the number S of semantic tokens (the patch grid is pooled to the squarest
+    #: ``h x w = S`` grid that fits it).
+    tokens: int | None = Field(default=None, ge=1)
+    #: ``semantic``: the first block of the semantic token generation module (blocks before it see
+    #: every patch token).
+    at: int | None = Field(default=None, ge=0)
+    #: ``semantic``: blocks whose semantic-token queries attend to the patch tokens (the paper's
+    #: two-layer STGM); the blocks after them see the semantic (and prefix) tokens only.
+    stgm_layers: int = Field(default=2, ge=1)
+    #: ``semantic``: how the patch grid is pooled into the initial semantic tokens (STViT's code
+    #: pools with ``adaptive_max_pool2d``).
+    pool: Literal["max", "avg"] = "max"
+
+    @model_validator(mode="after")
+    def _fields_of_the_method(self) -> TokenConfig:
+        # a field counts as given when it differs from its default, so a dumped recipe validates again
+        defaults = {
+            name: f.get_default(call_default_factory=True) for name, f in type(self).model_fields.items()
+        }
+
+        def given(*names: str) -> list[str]:
+            return sorted(n for n in names if getattr(self, n) != defaults[n])
+
+        if self.method == "semantic":
+            missing = [f for f in ("tokens", "at") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"method 'semantic' needs {' and '.join(missing)} (S tokens from block k)")
+            stray = given("keep_rate", "at_blocks", "fuse_inattentive")
+            if stray:
+                raise ValueError(
+                    f"method 'semantic' takes tokens, at, stgm_layers, pool; not {', '.join(stray)}"
+                )
+        elif stray := given("tokens", "at", "stgm_layers", "pool"):
+            raise ValueError(
+                f"{', '.join(stray)}: only method 'semantic' reads them (method is {self.method!r})"
+            )
+        return self
 
 
 class LowRankConfig(Strict):
@@ -140,22 +183,93 @@ class LowRankConfig(Strict):
     targets: list[OpType] = Field(default_factory=lambda: ["fc1", "fc2"])  # type: ignore[arg-type]
 
 
-class DistillConfig(Strict):
-    """Logit knowledge distillation from the uncompressed teacher (Hinton et al. 2015, arXiv:1503.02531)."""
+class ClassBalanceConfig(Strict):
+    """Class-balanced re-weighting of the distillation loss, deferred (DeiT-LT's weighted distillation).
 
-    epochs: int = Field(default=1, ge=1, le=100)
+    Class ``c`` with ``n_c`` training images weighs ``(1 - beta) / (1 - beta ** n_c)`` (the inverse
+    "effective number" of Cui et al., CVPR 2019, arXiv:1901.05555), normalised to a mean of 1; the
+    weights switch on at epoch ``from_epoch`` (deferred re-weighting, DRW: Cao et al., NeurIPS 2019,
+    arXiv:1906.07413; DeiT-LT trains 1,100 of 1,200 CIFAR epochs unweighted).
+    """
+
+    beta: float = Field(default=0.9999, ge=0.0, lt=1.0)
+    from_epoch: int = Field(default=0, ge=0)
+
+
+class DistillConfig(Strict):
+    """Fine-tuning from a teacher: logit KD (Hinton et al. 2015, arXiv:1503.02531) or DeiT's
+    distillation token (Touvron et al. 2021, arXiv:2012.12877), optionally as in DeiT-LT.
+
+    ``kind``: ``soft`` (KL at ``temperature``), ``hard`` (cross-entropy on the teacher's argmax) or
+    ``none`` (no teacher: the distillation head, if any, learns the labels, as DeiT-LT's baseline);
+    unset: ``hard`` through the distillation token, ``soft`` without it. ``augment``: the images
+    student and teacher see (``strong``, ``cutmix``: DeiT-LT's out-of-distribution views,
+    :mod:`accelsim.compress.augment`). ``class_balance``: re-weights the distillation loss for the
+    tail classes. ``schedule``: constant learning rate, or linear warm-up then cosine decay
+    (training from scratch).
+    """
+
+    epochs: int = Field(default=1, ge=1, le=1000)
     lr: float = Field(default=1e-4, gt=0.0)
     temperature: float = Field(default=4.0, gt=0.0)
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     use_dist_token: bool = False
+    kind: Literal["soft", "hard", "none"] | None = None
+    augment: Literal["none", "shift", "strong", "cutmix"] = "none"
+    class_balance: ClassBalanceConfig | None = None
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_epochs: int = Field(default=0, ge=0)
+    label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     seed: int = 0
     max_batches: int | None = Field(default=None, ge=1)
     weight_decay: float = Field(default=0.0, ge=0.0)
 
+    @property
+    def loss_kind(self) -> Literal["soft", "hard", "none"]:
+        """``kind`` with its default resolved."""
+        if self.kind is not None:
+            return self.kind
+        return "hard" if self.use_dist_token else "soft"
+
+    @model_validator(mode="after")
+    def _balance_needs_a_teacher(self) -> DistillConfig:
+        if self.class_balance is not None and self.loss_kind == "none":
+            raise ValueError("class_balance: re-weights the distillation loss; kind 'none' has none")
+        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
+            raise ValueError(f"warmup_epochs: {self.warmup_epochs} must be below epochs ({self.epochs})")
+        return self
+
+
+class GrowConfig(Strict):
+    """Grow the model into a wider and deeper ViT before anything else (:mod:`accelsim.compress.grow`).
+
+    ``mango``: every target weight a linear function of all source weights through a multi-linear
+    (tensor-ring) operator of ring rank ``rank``, trained ``operator_steps`` steps on the task loss
+    (Pan et al., "Reusing Pretrained Models by Multi-linear Operators for Efficient Training",
+    NeurIPS 2023). ``bert2bert``: the partial mapping it is compared with, width by
+    function-preserving unit copies and depth by stacking (Chen et al., ACL 2022). The grown model is
+    then trained like any other by the recipe's ``distill`` step (``kind: none`` trains it on the
+    labels alone).
+    """
+
+    embed_dim: int = Field(ge=1)
+    depth: int = Field(ge=1)
+    method: Literal["mango", "bert2bert"] = "mango"
+    rank: int = Field(default=1, ge=1, le=8)
+    operator_steps: int = Field(default=100, ge=0)
+    #: Adam's learning rate for the cores. Adam moves every core entry, the zeros of the partial
+    #: mapping too, by about this much per step; on the reference DeiT (96 -> 192 wide, 4 -> 6
+    #: blocks) 1e-3 ended 100 steps at a training loss of 0.20, 1e-4 at 0.12.
+    operator_lr: float = Field(default=1e-4, gt=0.0)
+    #: Off-diagonal ring slices of the operator start as N(0, init_noise^2) (rank > 1 only).
+    init_noise: float = Field(default=1e-2, ge=0.0)
+    seed: int = 0
+
 
 class CompressionRecipe(Strict):
-    """What :func:`accelsim.compress` applies, in the order prune -> lowrank -> tokens -> distill -> quant."""
+    """What :func:`accelsim.compress` applies, in the order grow -> prune -> lowrank -> tokens -> distill -> quant."""
 
+    grow: GrowConfig | None = None
     quant: QuantConfig | None = None
     prune: PruneConfig | None = None
     tokens: TokenConfig | None = None
@@ -176,8 +290,10 @@ class CompressionRecipe(Strict):
 __all__ = [
     "OP_TYPES",
     "BitsOverride",
+    "ClassBalanceConfig",
     "CompressionRecipe",
     "DistillConfig",
+    "GrowConfig",
     "LowRankConfig",
     "OpType",
     "PruneConfig",

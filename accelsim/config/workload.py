@@ -8,6 +8,13 @@ YAML (paths are relative to the YAML file)::
     dataset: {kind: digits}                 # digits | mnist | imagefolder (+ path, max_images)
     recipe:                                 # inline, or a path to a recipe YAML
       quant: {wbits: 8, abits: 8}
+
+A recipe that distils learns from the uncompressed model unless the workload names a ``teacher``:
+a reference model (``teacher: ref_cnn`` loads its shipped checkpoint), a timm name with
+``pretrained`` or a ``checkpoint``::
+
+    teacher: {model: ref_cnn_lt100, pretrained: true}
+    teacher: {model: resnet18, checkpoint: teachers/resnet18_digits.pt}
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ class DatasetConfig(Strict):
     path: str | None = Field(default=None, validate_default=True)
     max_images: int | None = Field(default=None, ge=1)
     batch_size: int = Field(default=128, ge=1)
+    #: A long-tailed train split: the most frequent class has ``imbalance`` times the images of the
+    #: rarest, classes ordered by frequency (class 0 first); the test split stays balanced.
+    imbalance: float | None = Field(default=None, ge=1.0)
 
     @field_validator("path")
     @classmethod
@@ -38,6 +48,32 @@ class DatasetConfig(Strict):
         if kind != "imagefolder" and path is not None:
             raise ValueError(f"only kind 'imagefolder' reads a path (kind is {kind!r})")
         return path
+
+    @model_validator(mode="after")
+    def _offline_long_tail(self) -> DatasetConfig:
+        if self.imbalance is not None and self.kind == "imagefolder":
+            raise ValueError("imbalance: a long-tailed split is made of the offline kinds (digits, mnist)")
+        return self
+
+
+class TeacherConfig(Strict):
+    """The model a distilling recipe learns from; it reads the workload's images as they are."""
+
+    model: str
+    checkpoint: str | None = None
+    pretrained: bool = False
+    num_classes: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_weight_source(self) -> TeacherConfig:
+        if self.checkpoint is not None and self.pretrained:
+            raise ValueError("checkpoint: give the teacher a checkpoint or pretrained: true, not both")
+        return self
+
+
+def _teacher_shorthand(value: object) -> object:
+    """``teacher: NAME`` is ``{model: NAME, pretrained: true}`` (a reference model's shipped weights)."""
+    return {"model": value, "pretrained": True} if isinstance(value, str) else value
 
 
 class Workload(Strict):
@@ -51,6 +87,9 @@ class Workload(Strict):
     num_classes: int | None = Field(default=None, ge=1)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     recipe: CompressionRecipe | str = Field(default_factory=CompressionRecipe)
+    teacher: TeacherConfig | None = None
+
+    _teacher_name = field_validator("teacher", mode="before")(_teacher_shorthand)
 
     @model_validator(mode="after")
     def _one_weight_source(self) -> Workload:
@@ -73,10 +112,14 @@ class Workload(Strict):
         return w.resolved(path.parent)
 
     def resolved(self, base: Path) -> Workload:
-        """A copy with checkpoint/dataset/recipe paths made absolute against ``base``."""
+        """A copy with checkpoint/teacher/dataset/recipe paths made absolute against ``base``."""
         update: dict[str, object] = {}
         if self.checkpoint is not None:
             update["checkpoint"] = str((base / self.checkpoint).resolve())
+        if self.teacher is not None and self.teacher.checkpoint is not None:
+            update["teacher"] = self.teacher.model_copy(
+                update={"checkpoint": str((base / self.teacher.checkpoint).resolve())}
+            )
         if self.dataset.path is not None:
             update["dataset"] = self.dataset.model_copy(
                 update={"path": str((base / self.dataset.path).resolve())}
@@ -93,4 +136,4 @@ class Workload(Strict):
         return self.recipe
 
 
-__all__ = ["DatasetConfig", "Workload"]
+__all__ = ["DatasetConfig", "TeacherConfig", "Workload"]

@@ -84,30 +84,48 @@ def load_model(workload: Workload) -> nn.Module:
         UnknownModelError: neither a reference model nor a timm model name.
         DataError: the checkpoint is missing or does not fit.
     """
+    return _build(
+        workload.model, workload.checkpoint, workload.pretrained, workload.num_classes, workload.img_size
+    )
+
+
+def load_teacher(workload: Workload) -> nn.Module | None:
+    """The teacher the workload names (eval mode), or None: distillation then learns from the
+    uncompressed model.
+
+    Raises:
+        UnknownModelError: neither a reference model nor a timm model name.
+        DataError: the checkpoint is missing or does not fit.
+    """
+    t = workload.teacher
+    if t is None:
+        return None
+    num_classes = t.num_classes if t.num_classes is not None else workload.num_classes
+    return _build(t.model, t.checkpoint, t.pretrained, num_classes, workload.img_size)
+
+
+def _build(
+    name: str, checkpoint: str | None, pretrained: bool, num_classes: int | None, img_size: int | None
+) -> nn.Module:
     from accelsim.eval.models import create_reference_model, is_reference_model, load_checkpoint
 
-    if is_reference_model(workload.model):
+    if is_reference_model(name):
         return create_reference_model(
-            workload.model,
-            checkpoint=workload.checkpoint,
-            pretrained=workload.pretrained,
-            num_classes=workload.num_classes,
+            name, checkpoint=checkpoint, pretrained=pretrained, num_classes=num_classes
         )
     import timm
 
-    if not timm.list_models(workload.model) and not timm.list_pretrained(workload.model):
-        close = timm.list_models(f"*{workload.model.split('_')[0]}*")[:5]
-        raise UnknownModelError(
-            f"unknown model {workload.model!r} (not a reference or timm model); close: {close}"
-        )
+    if not timm.list_models(name) and not timm.list_pretrained(name):
+        close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
+        raise UnknownModelError(f"unknown model {name!r} (not a reference or timm model); close: {close}")
     kwargs: dict[str, Any] = {}
-    if workload.num_classes is not None:
-        kwargs["num_classes"] = workload.num_classes
-    if workload.img_size is not None:
-        kwargs["img_size"] = workload.img_size
-    model = timm.create_model(workload.model, pretrained=workload.pretrained, **kwargs)
-    if workload.checkpoint is not None:
-        load_checkpoint(model, workload.checkpoint)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if img_size is not None:
+        kwargs["img_size"] = img_size
+    model = timm.create_model(name, pretrained=pretrained, **kwargs)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint)
     return model.eval()
 
 
@@ -117,7 +135,9 @@ def load_data(workload: Workload, model: nn.Module | None = None) -> DataSplits:
 
     img_size, _ = _input_spec(workload)
     d = workload.dataset
-    return load_splits(d.kind, img_size=img_size, path=d.path, max_images=d.max_images, model=model)
+    return load_splits(
+        d.kind, img_size=img_size, path=d.path, max_images=d.max_images, model=model, imbalance=d.imbalance
+    )
 
 
 @dataclass(frozen=True)
@@ -170,9 +190,12 @@ def compress_workload(
     calib, test = data.loaders(bs)
     train, _ = data.loaders(bs, shuffle_train=True)
 
+    teacher = load_teacher(workload) if recipe.distill is not None else None
     t0 = time.perf_counter()
     torch.manual_seed(0)  # distillation/QAT/saliency draws: same recipe, same model
-    compressed = compress(model, recipe, calib_data=calib, teacher=model, train_data=train)
+    compressed = compress(
+        model, recipe, calib_data=calib, teacher=teacher if teacher is not None else model, train_data=train
+    )
     t1 = time.perf_counter()
     # Iterating a DataLoader draws from the global torch RNG: keep the order (accuracy, then the
     # example) so that what runs next sees the same RNG state whatever the caller.
@@ -323,4 +346,5 @@ __all__ = [
     "evaluate_workload",
     "load_data",
     "load_model",
+    "load_teacher",
 ]

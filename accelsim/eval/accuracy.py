@@ -60,6 +60,39 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor) -> Accuracy:
     return Accuracy(int(hit[:, 0].sum()), int(hit.any(dim=1).sum()), int(labels.numel()))
 
 
+#: Class groups of a frequency-ordered 10-class long-tailed split: head 0-2, mid 3-6, tail 7-9
+#: (DeiT-LT's ``main.py`` ``args.categories = [3, 7]`` for CIFAR-10-LT).
+GROUP_BOUNDS_10 = (3, 7)
+
+
+def class_group_accuracy(
+    logits: torch.Tensor, labels: torch.Tensor, bounds: tuple[int, int] = GROUP_BOUNDS_10
+) -> dict[str, float]:
+    """Head / mid / tail accuracy: the mean per-class top-1 over classes ``[0, b0)``, ``[b0, b1)``,
+    ``[b1, C)`` (classes ordered by training frequency, as DeiT-LT's ``engine.py`` reports them),
+    and ``overall`` top-1. A class absent from ``labels`` is left out of its group's mean.
+
+    Examples:
+        >>> import torch
+        >>> logits = torch.eye(4)[[0, 1, 1, 3]]                 # predicts 0, 1, 1, 3
+        >>> class_group_accuracy(logits, torch.tensor([0, 1, 2, 3]), (1, 3))
+        {'head': 1.0, 'mid': 0.5, 'tail': 1.0, 'overall': 0.75}
+    """
+    import torch
+
+    classes = logits.shape[1]
+    hit = (logits.argmax(1) == labels).double()
+    count = torch.bincount(labels, minlength=classes).double()
+    correct = torch.bincount(labels, weights=hit, minlength=classes)
+    per_class = correct / count.clamp_min(1)
+    out: dict[str, float] = {}
+    for name, lo, hi in (("head", 0, bounds[0]), ("mid", bounds[0], bounds[1]), ("tail", bounds[1], classes)):
+        present = count[lo:hi] > 0
+        out[name] = float(per_class[lo:hi][present].mean()) if bool(present.any()) else float("nan")
+    out["overall"] = float(hit.mean())
+    return out
+
+
 def measure_accuracy(model: nn.Module, batches: Iterable[Any]) -> Accuracy:
     """Top-1/top-5 of ``model`` over ``(images, labels)`` batches."""
     return topk_correct(*predict(model, batches))
@@ -117,7 +150,9 @@ def count_macs(model: nn.Module, example: torch.Tensor) -> tuple[int, str]:
 
 
 __all__ = [
+    "GROUP_BOUNDS_10",
     "Accuracy",
+    "class_group_accuracy",
     "count_macs",
     "count_params",
     "measure_accuracy",

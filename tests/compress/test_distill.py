@@ -1,4 +1,5 @@
-"""Distillation: the KD loss by hand, recovery of a damaged student on real digits, DeiT's token."""
+"""Distillation: the KD loss and class-balanced weights by hand, recovery of a damaged student on real
+digits, DeiT's token (hard, soft, none), deferred re-weighting."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from timm.models.deit import VisionTransformerDistilled
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from accelsim.compress.distill import distill, kd_loss
+from accelsim.compress.distill import class_balanced_weights, distill, kd_loss
 from accelsim.compress.prune import prune_model
 from accelsim.config.compression import DistillConfig, PruneConfig
 from accelsim.errors import ConfigError, DataError
@@ -135,3 +136,110 @@ def test_bad_distillation_inputs(teacher: nn.Module) -> None:
         distill(copy.deepcopy(teacher), teacher, [], DistillConfig(use_dist_token=True))
     with pytest.raises(DataError, match=r"distill: train_data yielded no batch"):
         distill(copy.deepcopy(teacher), teacher, [], DistillConfig())
+
+
+# -- DeiT soft/none, class balance and deferred re-weighting (DeiT-LT) ---------------------------------
+
+
+def test_class_balanced_weights_by_hand() -> None:
+    # beta 0.9, counts 100 / 10 / 1: (1 - b) / (1 - b^n) = 0.1 / (1 - 0.9^100), 0.1 / (1 - 0.9^10),
+    # 0.1 / 0.1, normalised to sum to 3
+    raw = [0.1 / (1 - 0.9**100), 0.1 / (1 - 0.9**10), 1.0]
+    expected = [3 * r / sum(raw) for r in raw]
+    assert class_balanced_weights([100, 10, 1], 0.9).tolist() == pytest.approx(expected, rel=1e-6)
+    # beta 0 weighs every present class the same; a class without images weighs nothing
+    assert class_balanced_weights([100, 10, 1], 0.0).tolist() == pytest.approx([1.0, 1.0, 1.0])
+    assert class_balanced_weights([5, 0, 5], 0.5).tolist() == pytest.approx([1.5, 0.0, 1.5])
+    # DeiT-LT's beta = 0.9999 is close to inverse frequency for small classes
+    w = class_balanced_weights([139, 13], 0.9999)
+    assert float(w[1] / w[0]) == pytest.approx((1 - 0.9999**139) / (1 - 0.9999**13), rel=1e-6)
+    assert 10.0 < float(w[1] / w[0]) < 10.7
+
+
+def test_weighted_kd_loss_by_hand() -> None:
+    s = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    t = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]])
+    kl0 = 0.75 * math.log(1.5) + 0.25 * math.log(0.5)  # image 0 as in the test above; image 1: 0
+    assert float(kd_loss(s, t, 1.0, torch.tensor([1.0, 3.0]))) == pytest.approx(kl0 / 4, rel=1e-6)
+    assert float(kd_loss(s, t, 1.0, torch.tensor([1.0, 1.0]))) == pytest.approx(float(kd_loss(s, t, 1.0)))
+
+
+def _tiny_distilled(seed: int = 1) -> VisionTransformerDistilled:
+    torch.manual_seed(seed)
+    return VisionTransformerDistilled(**ARGS).eval()  # type: ignore[arg-type]
+
+
+def _same_weights(a: nn.Module, b: nn.Module) -> bool:
+    return all(
+        torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
+
+
+def test_deferred_reweighting_starts_at_its_epoch(digits: tuple[list, list], teacher: nn.Module) -> None:
+    train = digits[0][:2]
+    student = _tiny_distilled()
+    base = {"epochs": 2, "lr": 2e-3, "use_dist_token": True, "kind": "hard", "alpha": 1.0}
+    plain = distill(student, teacher, train, DistillConfig(**base))
+    late = distill(student, teacher, train, DistillConfig(**base, class_balance={"from_epoch": 2}))
+    early = distill(student, teacher, train, DistillConfig(**base, class_balance={"from_epoch": 1}))
+    assert _same_weights(plain, late)  # never switched on within two epochs
+    assert not _same_weights(plain, early)
+
+
+@pytest.mark.slow
+def test_soft_distillation_token_learns_the_teachers_distribution(
+    digits: tuple[list, list], teacher: nn.Module
+) -> None:
+    train, _ = digits
+    student = _distilled_copy(teacher)
+    x = torch.cat([b[0] for b in train[:4]])
+    with torch.no_grad():
+        t_logits = teacher(x)
+
+    def dist_kl(m: nn.Module) -> float:
+        m.set_distilled_training(True)
+        m.train()
+        with torch.no_grad():
+            _, dist_out = m(x)
+        m.set_distilled_training(False)
+        m.eval()
+        return float(kd_loss(dist_out, t_logits, 2.0))
+
+    before = dist_kl(student)
+    cfg = DistillConfig(epochs=1, lr=2e-3, alpha=1.0, use_dist_token=True, kind="soft", temperature=2.0)
+    after = dist_kl(distill(student, teacher, train, cfg))
+    assert after < 0.5 * before
+
+
+@pytest.mark.slow
+def test_kind_none_trains_the_distillation_head_on_the_labels_without_a_teacher(
+    digits: tuple[list, list], teacher: nn.Module
+) -> None:
+    train = digits[0]
+    student = _distilled_copy(teacher)  # trained features, a fresh distillation head
+    x, y = torch.cat([b[0] for b in train[:4]]), torch.cat([b[1] for b in train[:4]])
+
+    def dist_ce(m: nn.Module) -> float:
+        m.set_distilled_training(True)
+        m.train()
+        with torch.no_grad():
+            _, dist_out = m(x)
+        m.set_distilled_training(False)
+        m.eval()
+        return float(nn.functional.cross_entropy(dist_out, y))
+
+    cfg = DistillConfig(epochs=1, lr=2e-3, alpha=1.0, use_dist_token=True, kind="none")
+    assert dist_ce(distill(student, None, train, cfg)) < 0.5 * dist_ce(student)
+
+
+def test_distillation_config_errors(teacher: nn.Module) -> None:
+    from accelsim.config._base import validate_config
+
+    with pytest.raises(ConfigError, match=r"distill\.kind: 'hard' distillation needs a teacher"):
+        distill(_tiny_distilled(), None, [], DistillConfig(use_dist_token=True))
+    with pytest.raises(ConfigError, match=r"class_balance: re-weights the distillation loss; kind 'none'"):
+        validate_config(DistillConfig, {"kind": "none", "class_balance": {}})
+    with pytest.raises(ConfigError, match=r"warmup_epochs: 3 must be below epochs \(3\)"):
+        validate_config(DistillConfig, {"epochs": 3, "warmup_epochs": 3})
+    with pytest.raises(ConfigError, match=r"augment: Input should be 'none', 'shift', 'strong' or 'cutmix'"):
+        validate_config(DistillConfig, {"augment": "randaugment"})

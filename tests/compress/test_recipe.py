@@ -90,7 +90,10 @@ def test_shipped_workloads_validate(path: Path) -> None:
     w = Workload.load(path)
     assert w.name == path.stem
     assert isinstance(w.recipe, CompressionRecipe)
-    assert w.checkpoint is not None and Path(w.checkpoint).is_absolute()
+    if w.checkpoint is None:  # trained from scratch by its own recipe (the DeiT-LT workloads)
+        assert w.compression.distill is not None and w.compression.distill.epochs >= 50
+    else:
+        assert Path(w.checkpoint).is_absolute()
 
 
 class _Tiny(nn.Module):

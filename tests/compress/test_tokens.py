@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
@@ -12,6 +14,7 @@ from accelsim.compress.tokens import (
     evit_select,
     pool_kernel,
     reduce_tokens,
+    semantic_grid,
     token_counts,
     tome_merge,
 )
@@ -249,3 +252,139 @@ def test_bad_grid_token_recipes_are_config_errors() -> None:
         reduce_tokens(model, TokenConfig(method="pool", at_blocks=[5]))
     with pytest.raises(ConfigError, match=r"tokens\.method: 'pool' needs tokens on a spatial grid"):
         reduce_tokens(tiny_vit(), TokenConfig(method="pool"))
+
+
+# -- semantic tokens (STViT) ------------------------------------------------------------------------
+
+
+def semantic(tokens: int, at: int, **kw: object) -> TokenConfig:
+    return TokenConfig(method="semantic", tokens=tokens, at=at, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("tokens", "grid", "shape"),
+    [
+        (16, (14, 14), (4, 4)),
+        (8, (4, 4), (2, 4)),
+        (4, (4, 4), (2, 2)),
+        (6, (8, 8), (2, 3)),
+        (5, (8, 8), (1, 5)),
+    ],
+)
+def test_semantic_grid_is_the_squarest_that_fits(
+    tokens: int, grid: tuple[int, int], shape: tuple[int, int]
+) -> None:
+    assert semantic_grid(tokens, grid) == shape
+
+
+def test_semantic_tokens_replace_the_patch_tokens_from_block_at(x: torch.Tensor) -> None:
+    model = tiny_vit()
+    reduced = reduce_tokens(model, semantic(4, at=1))
+    # block 1 pools 64 patch tokens into 4; blocks 1 and 2 (the STGM) attend over cls + 4 + 64, and
+    # from block 1 on every MLP sees cls + 4 tokens
+    assert token_counts(reduced) == [65, 65, 69, 5]
+    assert block_input_tokens(reduced, x) == [65, 65, 69, 5, 65, 5, 5, 5]
+    assert reduced(x).shape == (2, 10)
+    assert list(reduced.state_dict()) == list(model.state_dict())  # the blocks keep their weights
+    one = reduce_tokens(model, semantic(4, at=2, stgm_layers=1))
+    assert token_counts(one) == [65, 65, 65, 5]
+
+
+def test_semantic_block_by_hand() -> None:
+    # the first STGM block = pool the patch grid, then a timm Block whose queries are cls + semantic
+    # tokens and whose keys/values are cls + semantic + patch tokens
+    model = tiny_vit()
+    reduced = reduce_tokens(model, semantic(4, at=0, stgm_layers=1, pool="avg"))
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        h = model.patch_drop(model._pos_embed(model.patch_embed(x)))
+        cls, patches = h[:, :1], h[:, 1:]
+        grid = patches.reshape(2, 2, 4, 2, 4, 32)  # 8x8 grid -> 2x2 cells of 4x4 patches
+        pooled = grid.mean(dim=(2, 4)).reshape(2, 4, 32)
+        z = torch.cat([cls, pooled, patches], dim=1)
+        blk, attn = model.blocks[0], model.blocks[0].attn
+        zn = blk.norm1(z)
+        q = attn.qkv(zn[:, :5])[..., :32].reshape(2, 5, 2, 16).transpose(1, 2)
+        kv = attn.qkv(zn)[..., 32:].reshape(2, 69, 2, 2, 16).permute(2, 0, 3, 1, 4)
+        a = ((q * attn.scale) @ kv[0].transpose(-1, -2)).softmax(-1) @ kv[1]
+        t = z[:, :5] + attn.proj(a.transpose(1, 2).reshape(2, 5, 32))
+        t = t + blk.mlp(blk.norm2(t))
+        for b in model.blocks[1:]:
+            t = b(t)
+        expected = model.forward_head(model.norm(t))
+        torch.testing.assert_close(reduced(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_max_pool_takes_the_largest_patch_feature_of_each_cell() -> None:
+    reduced: Any = reduce_tokens(tiny_vit(), semantic(4, at=0))
+    blk = reduced.blocks[0]
+    patches = torch.arange(64, dtype=torch.float32).reshape(1, 64, 1)  # row-major 8x8 grid
+    # cells of 4x4 patches; the largest index of each is its bottom-right patch
+    assert blk._pool(patches).flatten().tolist() == [27.0, 31.0, 59.0, 63.0]
+
+
+def _macs_by_hand(tokens: list[tuple[int, int]], c: int = 32, heads: int = 2, classes: int = 10) -> int:
+    """MACs of tiny_vit whose block i has (query tokens, key tokens); qkv runs over the keys."""
+    hd = c // heads
+    macs = 64 * (3 * 4 * 4) * c  # patch embedding: 64 patches of 3x4x4 pixels
+    for q, k in tokens:
+        macs += k * c * 3 * c  # qkv over every token the queries see
+        macs += 2 * heads * q * k * hd  # q @ k^T and attn @ v
+        macs += q * c * c + 2 * q * c * 4 * c  # proj, fc1, fc2
+    return macs + c * classes
+
+
+@pytest.mark.slow
+def test_lowered_graph_carries_the_semantic_token_counts_and_macs() -> None:
+    from accelsim.ir import OpKind
+    from accelsim.lower import lower
+
+    model = tiny_vit()
+    full = lower(model, (1, 3, 32, 32))
+    graph = lower(reduce_tokens(model, semantic(4, at=1)), (1, 3, 32, 32))
+    assert full.total_macs == _macs_by_hand([(65, 65)] * 4)
+    assert graph.total_macs == _macs_by_hand([(65, 65), (5, 69), (5, 69), (5, 5)])
+    rows: dict[str, set[int]] = {}
+    for op in graph.ops():
+        if op.kind == OpKind.MATMUL and op.attrs.get("operands") == "wa" and op.module.startswith("blocks."):
+            rows.setdefault(op.module.split(".")[1], set()).add(op.attrs["M"])
+    # qkv over cls + 4 + 64 in the STGM, everything else over cls + 4
+    assert rows == {"0": {65}, "1": {69, 5}, "2": {69, 5}, "3": {5}}
+    pools = [op for op in graph.ops() if op.kind == OpKind.POOL and op.attrs["fn"] == "max"]
+    assert [op.attrs["elements"] for op in pools] == [64 * 32]
+    # and the simulator sees it: the same accelerator runs the reduced graph in fewer cycles
+    from accelsim.config.hardware import HardwareConfig
+    from accelsim.sim import simulate
+
+    hw = HardwareConfig.load("zcu102")
+    assert simulate(graph, hw).total_cycles < simulate(full, hw).total_cycles
+
+
+def test_bad_semantic_recipes_are_config_errors() -> None:
+    model = tiny_vit()
+    with pytest.raises(ConfigError, match=r"tokens\.at: the 2-block semantic token generation from block 3"):
+        reduce_tokens(model, semantic(4, at=3))
+    with pytest.raises(ConfigError, match=r"tokens\.tokens: 64 semantic tokens do not reduce the 64 patch"):
+        reduce_tokens(model, semantic(64, at=0))
+    with pytest.raises(ConfigError, match=r"tokens\.tokens: 11 semantic tokens make no h x w grid"):
+        reduce_tokens(model, semantic(11, at=0))
+    with pytest.raises(ConfigError, match=r"method 'semantic' needs at \(S tokens from block k\)"):
+        validate_config(TokenConfig, {"method": "semantic", "tokens": 4})
+    with pytest.raises(
+        ConfigError, match=r"method 'semantic' takes tokens, at, stgm_layers, pool; not keep_rate"
+    ):
+        validate_config(TokenConfig, {"method": "semantic", "tokens": 4, "at": 1, "keep_rate": 0.7})
+    with pytest.raises(
+        ConfigError, match=r"at, tokens: only method 'semantic' reads them \(method is 'evit'\)"
+    ):
+        validate_config(TokenConfig, {"tokens": 4, "at": 1})
+
+
+def test_a_dumped_semantic_recipe_validates_again() -> None:
+    # the search and EvalResult dump recipes with their defaults; they must read back the same
+    from accelsim.config.compression import CompressionRecipe
+
+    recipe = CompressionRecipe.model_validate({"tokens": {"method": "semantic", "tokens": 8, "at": 1}})
+    assert CompressionRecipe.model_validate(recipe.model_dump(exclude_none=True)) == recipe
+    evit = CompressionRecipe.model_validate({"tokens": {"keep_rate": 0.7}})
+    assert CompressionRecipe.model_validate(evit.model_dump(exclude_none=True)) == evit

@@ -69,9 +69,16 @@ def test_missing_dataset_is_a_data_error(tmp_path: Path) -> None:
 
 
 def test_unknown_model_lists_reference_names() -> None:
-    with pytest.raises(UnknownModelError, match="ref_deit, ref_deit_distilled, ref_efficientvit"):
+    with pytest.raises(UnknownModelError, match="ref_cnn, ref_cnn_lt10, ref_cnn_lt100, ref_deit, "):
         create_reference_model("ref_vgg")
-    assert list_reference_models() == ["ref_deit", "ref_deit_distilled", "ref_efficientvit"]
+    assert list_reference_models() == [
+        "ref_cnn",
+        "ref_cnn_lt10",
+        "ref_cnn_lt100",
+        "ref_deit",
+        "ref_deit_distilled",
+        "ref_efficientvit",
+    ]
     with pytest.raises(UnknownModelError, match="not_a_model_xyz"):
         load_model(Workload(model="not_a_model_xyz"))
 
