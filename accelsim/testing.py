@@ -121,7 +121,8 @@ class SyntheticEvaluator:
             acc -= 0.25 * (1 - recipe.prune.heads_keep) ** 2 + 0.30 * (1 - recipe.prune.mlp_keep) ** 2
             acc -= 0.40 * (1 - recipe.prune.embed_keep) ** 2
         if recipe.tokens is not None:
-            acc -= 0.20 * (1 - recipe.tokens.keep_rate) ** 2
+            rates = recipe.tokens.keep_rates or [1.0]
+            acc -= 0.20 * sum((1 - r) ** 2 for r in rates) / len(rates)
         if recipe.lowrank is not None:
             acc -= 0.20 * (1 - recipe.lowrank.rank_ratio) ** 2
         return round(max(0.0, acc), 6)
@@ -148,7 +149,7 @@ class SyntheticEvaluator:
             head_dim=64,
             hidden=hidden,
             bits_for=(q.bits_for if q is not None else lambda _: (16, 16)),
-            token_keep=(tok.at_blocks, tok.keep_rate) if tok is not None else None,
+            token_keep=(tok.at_blocks, tok.keep_rates) if tok is not None else None,
             lowrank=(low.targets, low.rank_ratio) if low is not None else None,
             name="synthetic_vit",
         )

@@ -340,7 +340,7 @@ def _reduce_grid_tokens(model: EfficientVit, cfg: TokenConfig) -> nn.Module:
             f"tokens.method: {type(model).__name__} keeps its tokens on a spatial grid (convolutions "
             f"between the attentions); use 'pool' (got {cfg.method!r})"
         )
-    kernel = pool_kernel(cfg.keep_rate)
+    kernel = pool_kernel(cfg.rate_at(cfg.at_blocks[0]) if cfg.at_blocks else 1.0)
     work: Any = copy.deepcopy(model)
     blocks = _grid_blocks(work)
     for i in sorted(set(cfg.at_blocks)):
@@ -450,10 +450,11 @@ def reduce_tokens(model: nn.Module, cfg: TokenConfig) -> nn.Module:
     for i, blk in enumerate(work.blocks):
         if i not in chosen:
             continue
-        keep = math.floor(cfg.keep_rate * n + 0.5)
+        rate = cfg.rate_at(i)
+        keep = math.floor(rate * n + 0.5)
         if keep < 1:
             raise ConfigError(
-                f"tokens.keep_rate: {cfg.keep_rate} keeps 0 of the {n} tokens at block {i}; at least 1 must stay"
+                f"tokens.keep_rate: {rate} keeps 0 of the {n} tokens at block {i}; at least 1 must stay"
             )
         if keep == n:
             continue
@@ -466,7 +467,7 @@ def reduce_tokens(model: nn.Module, cfg: TokenConfig) -> nn.Module:
             if r > size_a:
                 raise ConfigError(
                     f"tokens.keep_rate: ToMe merges at most {size_a} of the {n} tokens at block {i} "
-                    f"(keep_rate >= 0.5), got {cfg.keep_rate}"
+                    f"(keep_rate >= 0.5), got {rate}"
                 )
             settings = {"token_count": r, "fuse_inattentive": False}
             n = keep

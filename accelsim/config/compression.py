@@ -122,7 +122,9 @@ class PruneConfig(Strict):
 class TokenConfig(Strict):
     """Token reduction with static counts.
 
-    ``evit`` and ``tome`` keep ``keep_rate`` of a ViT's patch tokens at each of ``at_blocks``; ``pool``
+    ``evit`` and ``tome`` keep ``keep_rate`` of a ViT's patch tokens at each of ``at_blocks`` (one
+    rate for all, or a list with one per block: HeatViT, Dong et al., HPCA 2023, learns a keep rate
+    per stage; each rate is of the tokens reaching that block); ``pool``
     averages neighbouring tokens of a spatial grid (timm EfficientVit, whose convolutions need the
     grid), with ``keep_rate = 1/n``. ``semantic`` (STViT, Chang et al., CVPR 2023) replaces the patch
     tokens by ``tokens`` semantic tokens from block ``at`` on: they are pooled from the patch grid
@@ -133,7 +135,7 @@ class TokenConfig(Strict):
     """
 
     method: Literal["evit", "tome", "pool", "semantic"] = "evit"
-    keep_rate: Ratio = 0.5
+    keep_rate: Ratio | list[Ratio] = 0.5
     at_blocks: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [1])
     #: EViT: fuse the dropped (inattentive) tokens into one extra token, weighted by CLS attention.
     fuse_inattentive: bool = True
@@ -173,7 +175,26 @@ class TokenConfig(Strict):
             raise ValueError(
                 f"{', '.join(stray)}: only method 'semantic' reads them (method is {self.method!r})"
             )
+        if isinstance(self.keep_rate, list):
+            if self.method == "pool":
+                raise ValueError("keep_rate: method 'pool' takes one rate (1/n), not a list")
+            if len(self.keep_rate) != len(self.at_blocks):
+                raise ValueError(
+                    f"keep_rate: a list needs one rate per block of at_blocks "
+                    f"({len(self.at_blocks)}), got {len(self.keep_rate)}"
+                )
         return self
+
+    def rate_at(self, block: int) -> float:
+        """The keep rate at ``block`` (one of ``at_blocks``)."""
+        if isinstance(self.keep_rate, list):
+            return self.keep_rate[self.at_blocks.index(block)]
+        return self.keep_rate
+
+    @property
+    def keep_rates(self) -> list[float]:
+        """One keep rate per block of ``at_blocks``, in that order."""
+        return [self.rate_at(b) for b in self.at_blocks]
 
 
 class LowRankConfig(Strict):

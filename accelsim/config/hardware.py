@@ -26,6 +26,7 @@ from pydantic import Field, field_validator, model_validator
 
 from accelsim._paths import data_dir
 from accelsim.config._base import Strict, load_config, validate_config
+from accelsim.config.reference import PublishedReference
 from accelsim.errors import ConfigError
 
 #: ``hw_configs/`` of the checkout, or of the installed package (:mod:`accelsim._paths`).
@@ -130,7 +131,8 @@ class ArrayConfig(Strict):
     ``cols`` output channels fed by adder trees over ``tree`` input channels, so it has
     ``rows x cols x tree`` DSPs; no systolic skew (see :mod:`accelsim.sim.engines.systolic`).
 
-    ``dataflow`` is one of ``ws``, ``os``, ``is``, or a list of them for a reconfigurable array (the
+    ``dataflow`` is one of ``ws``, ``os``, ``is``, or a list of them (or ``"ws/os"``, a search
+    knob's choice) for a reconfigurable array (the
     mapper picks, per op, the listed dataflow whose max(stall-free cycles, DRAM bytes / bandwidth)
     is least; ties go to the first listed; an adder tree has one loop order and ignores it).
     ``timing``: ``pipelined`` (folds stream back to back with double-buffered stationary
@@ -165,6 +167,8 @@ class ArrayConfig(Strict):
     def _one_or_several_dataflows(cls, v: object) -> object:
         # one message for a bad name, instead of one per member of the union
         allowed = ("ws", "os", "is")
+        if isinstance(v, str) and "/" in v:  # "ws/os", as dataflow_label writes it (a search choice)
+            v = v.split("/")
         names = list(v) if isinstance(v, list | tuple) else [v]
         bad = [n for n in names if n not in allowed]
         if not names or bad:
@@ -341,10 +345,12 @@ class EpilogueConfig(Strict):
 
     ``activation``: ReLU/GELU/Hardswish (and the bias and requantisation every GEMM output gets)
     applied in the GEMM engine's drain path, so an activation right after a GEMM costs no pass and
-    its input never leaves the engine. ``layernorm_stats``: a layernorm's mean and variance gathered
+    its input never leaves the engine; a multiply of a GEMM's output by a constant (attention's
+    ``q * d**-0.5``, after the head split) folds into that requantisation's scale. ``layernorm_stats``: a layernorm's mean and variance gathered
     while its producer streams the row out, so only the normalising pass remains (1 pass, not 3).
-    Both are what published FPGA ViT accelerators do (e.g. Huang et al., TCAS-I 2023, fuse
-    integer-only layernorm and GELU into the datapath; EfficientViT-FPGA fuses its post-processing).
+    Both are what published FPGA ViT accelerators do (EfficientViT-FPGA fuses its post-processing,
+    Shao et al., arXiv:2403.20230; integer-only designs such as Huang et al., TCAS-I 2023, reduce
+    layernorm and GELU to integer arithmetic a datapath can hold).
     """
 
     activation: bool = False
@@ -406,6 +412,9 @@ class HardwareConfig(Strict):
     #: (an estimate of the order FPGA ViT accelerator papers report).
     control_luts: int = Field(default=20_000, ge=0)
     energy: EnergyConfig = EnergyConfig()
+    #: a config rebuilt from a paper: its figures and this config's assumptions
+    #: (:mod:`accelsim.config.reference`)
+    reference: PublishedReference | None = None
 
     @field_validator("board", mode="before")
     @classmethod
@@ -435,6 +444,20 @@ class HardwareConfig(Strict):
         if len(set(keys)) != len(keys):
             raise ValueError(f"two entries for the same (wbits, abits): {sorted(keys)}")
         return v
+
+    @model_validator(mode="after")
+    def _assumptions_name_fields(self) -> HardwareConfig:
+        if self.reference is None:
+            return self
+        data = self.model_dump()
+        for a in self.reference.assumptions:
+            for dotted in a.fields:
+                node: object = data
+                for key in dotted.split("."):
+                    if not isinstance(node, dict) or key not in node:
+                        raise ValueError(f"reference.assumptions: {dotted!r} is not a field of this config")
+                    node = node[key]
+        return self
 
     @model_validator(mode="after")
     def _defaults_from_board(self) -> HardwareConfig:
@@ -547,8 +570,11 @@ def list_boards() -> list[str]:
 
 
 def list_configs() -> list[str]:
-    """Names of the accelerator configs in ``hw_configs/``."""
-    return sorted(p.stem for p in HW_CONFIG_DIR.glob("*.yaml"))
+    """Names of the accelerator configs in ``hw_configs/``, the published designs' as
+    ``published/<name>``."""
+    names = [p.stem for p in HW_CONFIG_DIR.glob("*.yaml")]
+    names += [f"published/{p.stem}" for p in (HW_CONFIG_DIR / "published").glob("*.yaml")]
+    return sorted(names)
 
 
 @cache

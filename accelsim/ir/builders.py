@@ -36,7 +36,7 @@ def vit_graph(
     head_dim: int | None = None,
     hidden: int | None = None,
     bits_for: Callable[[str], tuple[int, int]] | None = None,
-    token_keep: tuple[Sequence[int], float] | None = None,
+    token_keep: tuple[Sequence[int], float | Sequence[float]] | None = None,
     lowrank: tuple[Sequence[str], float] | None = None,
     name: str | None = None,
 ) -> Graph:
@@ -46,7 +46,8 @@ def vit_graph(
     them): ``head_dim`` (default ``embed_dim // heads``) and ``hidden`` (default ``mlp_ratio x
     embed_dim``) are kept attention and MLP widths; ``bits_for(op_type)`` gives ``(wbits, abits)``
     per op type (``qkv, proj, fc1, fc2, attn_qk, attn_av, conv, head``; default ``bits`` for all);
-    ``token_keep = (blocks, rate)`` keeps ``rate`` of the patch tokens before each of those blocks
+    ``token_keep = (blocks, rate)`` keeps ``rate`` (one, or one per block) of the patch tokens
+    reaching each of those blocks
     (a ``token_select`` op, as EViT lowers); ``lowrank = (op_types, rank_ratio)`` factorises those
     linears into two thinner ones where that has fewer MACs.
 
@@ -118,7 +119,9 @@ def vit_graph(
     for i in range(depth):
         p = f"blocks.{i}"
         if token_keep is not None and i in token_keep[0]:
-            kept = 1 + max(1, round(token_keep[1] * (tokens - 1)))
+            blocks, rates = token_keep
+            rate = rates if isinstance(rates, float | int) else rates[list(blocks).index(i)]
+            kept = 1 + max(1, round(rate * (tokens - 1)))
             y = t(f"{p}.tokens", (1, kept, dim))
             op(
                 f"{p}.select_tokens",

@@ -987,11 +987,14 @@ def plan_ops(g, engine, fused, assisted, unit_comp, unit_tiles, sh, prm):
         pipe_span[i] = n_tiles[i]
         if pipe_on[i] and e == ENG_ARRAY and g.pipe_kind[i] == PIPE_MBCONV and batch[i] == 1:
             pipe_span[i] = tpo[i] if (dfl[i] == DF_WS or dfl[i] == DF_TREE) else 1
-    # The GEMM writes its epilogue's output: what that output stores, the GEMM stores.
+    # The GEMM writes its epilogue's output: what that output stores, the GEMM stores. A scale
+    # folded through data movement rewrites the GEMM's own output, which the GEMM stores anyway
+    # when it is off chip.
     for i in range(n):
         if fused[i] >= 0:
             ro = g.out_root[i]
-            if ro < 0 or not onchip[ro]:
+            rg = g.out_root[fused[i]]
+            if (ro < 0 or not onchip[ro]) and (g.pipe_root[i] >= 0 or rg < 0 or onchip[rg]):
                 store[fused[i]] += g.out_bytes[i]
     return PlanArrays(
         comp,

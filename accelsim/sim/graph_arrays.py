@@ -483,7 +483,9 @@ def _pipe_candidates(
     - ``PIPE_ELEM``: an element-wise consumer (activation, eltwise) of any other producer.
 
     Also the epilogue candidates (the hardware's ``epilogue`` switches decide): ``epi_src``, the
-    GEMM whose drain path could apply an activation that is its output's only consumer; and
+    GEMM whose drain path could apply an activation that is its output's only consumer, or a
+    multiply by a constant of its output (through data movement: it folds into the
+    requantisation scale); and
     ``ln_src``, the producer whose output stream a layernorm could gather its statistics from.
     """
     n = len(nodes)
@@ -512,6 +514,29 @@ def _pipe_candidates(
                 best = (pi, t)
         return best
 
+    def requant_producer(op: Op) -> int:
+        """Row of the GEMM whose requantisation a multiply by a constant folds into (attention's
+        ``q * d**-0.5``): the producer of its only input, through data movement (a layout change
+        does not change which output channel an element came from), or -1."""
+        if op.kind != OpKind.ELTWISE or op.attrs.get("fn") not in ("mul", "div") or "scalar" not in op.attrs:
+            return -1
+        if len(op.inputs) != 1:
+            return -1
+        t = op.inputs[0]
+        while True:
+            p = graph.producer(t)
+            if p is None or p not in index:
+                return -1
+            r = exit_[p]
+            if cols["cls"][r] == CLS_GEMM:
+                return r
+            if cols["cls"][r] != CLS_MOVE or len(graph.consumers(t)) != 1:
+                return -1
+            ins = [u for u in graph.op(p).inputs if not graph.tensors[u].weight]
+            if len(ins) != 1:
+                return -1
+            t = ins[0]
+
     for i, (op, role) in enumerate(nodes):
         if role != _ROLE_NORMAL:
             g = _int_attr(op, "batch", 1) * _int_attr(op, "heads", 1)
@@ -523,6 +548,7 @@ def _pipe_candidates(
         if c == CLS_MOVE:
             continue
         p, t = direct_producer(op)
+        epi[i] = requant_producer(op)
         if op.kind == OpKind.MATMUL and op.attrs.get("operands") == "aa" and cols["batch"][i] > 1:
             heads[i] = cols["batch"][i]
         elif p >= 0 and (op.kind == OpKind.SOFTMAX or op.kind in _ELEMENTWISE_KINDS):

@@ -71,6 +71,22 @@ def test_evit_keep_half_halves_the_tokens_of_later_blocks(x: torch.Tensor) -> No
     assert list(reduced.state_dict()) == list(model.state_dict())  # module paths are kept
 
 
+def test_evit_takes_one_keep_rate_per_block(x: torch.Tensor) -> None:
+    """HeatViT's schedule: a rate per stage, each of the tokens reaching that block."""
+    cfg = TokenConfig(method="evit", keep_rate=[0.5, 0.25], at_blocks=[1, 3], fuse_inattentive=False)
+    assert cfg.keep_rates == [0.5, 0.25]
+    reduced = reduce_tokens(tiny_vit(depth=5), cfg)
+    # 64 patches -> round(0.5 * 64) = 32 at block 1 -> round(0.25 * 32) = 8 at block 3 (whose MLP
+    # already sees them)
+    assert token_counts(reduced) == [65, 65, 33, 33, 9] == block_input_tokens(reduced, x)[:5]
+    with pytest.raises(
+        ConfigError, match=r"keep_rate: a list needs one rate per block of at_blocks \(2\), got 1"
+    ):
+        validate_config(TokenConfig, {"keep_rate": [0.5], "at_blocks": [1, 3]})
+    with pytest.raises(ConfigError, match=r"keep_rate: method 'pool' takes one rate"):
+        validate_config(TokenConfig, {"method": "pool", "keep_rate": [0.5]})
+
+
 def test_evit_at_the_last_block_leaves_the_class_token_output_unchanged(x: torch.Tensor) -> None:
     # the MLP is per token, so dropping tokens after the last attention cannot change token 0
     model = tiny_vit()

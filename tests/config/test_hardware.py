@@ -42,7 +42,14 @@ def test_every_shipped_config_loads_and_fits_its_board(name: str) -> None:
     hw = HardwareConfig.load(name)
     res = estimate_resources(hw)
     assert res.fits, res.overflow
-    assert 0.5 * hw.board.dsp <= res.dsp <= hw.board.dsp
+    assert res.dsp <= hw.board.dsp
+
+
+@pytest.mark.parametrize("name", [n for n in list_configs() if not n.startswith("published/")])
+def test_our_designs_use_at_least_half_the_boards_dsps(name: str) -> None:
+    """A published design is what its paper built; ours should make use of the board."""
+    hw = HardwareConfig.load(name)
+    assert estimate_resources(hw).dsp >= 0.5 * hw.board.dsp
 
 
 def test_default_zcu102_design() -> None:

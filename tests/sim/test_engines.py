@@ -125,3 +125,37 @@ def test_layernorm_statistics_gathered_while_the_producer_streams() -> None:
     assert _rows(simulate(g, tiny_hw(**BIG)))["ln"].compute_cycles == 192 + 2
     stats = tiny_hw(epilogue={"layernorm_stats": True}, **BIG)
     assert _rows(simulate(g, stats))["ln"].compute_cycles == 64 + 2
+
+
+def _scaled_query() -> Graph:
+    """qkv GEMM -> split -> * d**-0.5 -> matmul: the scale folds into the GEMM's requantisation."""
+    g = Graph("qscale")
+    for n, shape, w in (
+        ("x", (8, 32), False),
+        ("w", (32, 96), True),
+        ("qkv", (8, 96), False),
+        ("q", (8, 32), False),
+        ("qs", (8, 32), False),
+        ("w2", (32, 32), True),
+        ("y", (8, 32), False),
+    ):
+        g.add_tensor(Tensor(n, shape, weight=w))
+    g.add_op(Op("qkv", OpKind.MATMUL, ("x", "w"), ("qkv",), {"M": 8, "K": 32, "N": 96}, macs=8 * 32 * 96))
+    g.add_op(Op("split_q", OpKind.SLICE, ("qkv",), ("q",)))
+    g.add_op(Op("scale", OpKind.ELTWISE, ("q",), ("qs",), {"fn": "mul", "scalar": 0.125, "elements": 256}))
+    g.add_op(Op("mm", OpKind.MATMUL, ("qs", "w2"), ("y",), {"M": 8, "K": 32, "N": 32}, macs=8 * 32 * 32))
+    return g
+
+
+def test_a_constant_scale_through_data_movement_folds_into_the_producers_requantisation() -> None:
+    g = _scaled_query()
+    plain, fused = tiny_hw(**BIG), tiny_hw(epilogue={"activation": True}, **BIG)
+    a, b = _rows(simulate(g, plain)), _rows(simulate(g, fused))
+    # 256 elements on 4 lanes: 64 cycles + 2 of latency on the vector unit; none in the drain path
+    assert a["scale"].engine == "vector" and a["scale"].compute_cycles == 64 + 2
+    assert b["scale"].engine == "none" and b["scale"].cycles == 0
+    assert simulate(g, fused).total_cycles == simulate(g, plain).total_cycles - a["scale"].cycles
+    # a multiply by anything but a constant is an element-wise op of its own
+    g2 = _scaled_query()
+    g2.op("scale").attrs.pop("scalar")
+    assert _rows(simulate(g2, fused))["scale"].engine == "vector"
