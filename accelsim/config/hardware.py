@@ -75,6 +75,65 @@ DEFAULT_PACKING: dict[str, tuple[PackingEntry, ...]] = {
 }
 
 
+#: Device static power per available LUT when a board gives no static figure: the XCU50's 2.335 W
+#: over its 870,016 LUTs (Vivado ``report_power``, typical process, Tj 34.8 C; research notes R1)
+#: = 2.68 uW per LUT [D]. Static power assumed proportional to fabric size (an assumption).
+STATIC_W_PER_LUT = 2.335 / 870_016
+
+
+class BoardPower(Strict):
+    """Power coefficients of one board, in the way the vendor's power estimators (XPE, UG440; PDM,
+    UG1556) parameterise a design: device static power, plus dynamic power per used resource per
+    MHz at the estimator's default toggle rate, plus DRAM energy per bit moved. Every value is an
+    estimate; each board YAML cites its sources and labels them ([C] confirmed in the cited text,
+    [Q] quoted through a third party, [D] derived with the arithmetic shown, [A] an assumption
+    where the research found nothing). :mod:`accelsim.sim.power` turns them into watts.
+
+    Attributes:
+        static_w: programmable-logic device static power (typical process, ~25 C ambient);
+            ``None`` derives it from the board's LUTs (:data:`STATIC_W_PER_LUT`).
+        ps_static_w: static power of a hard processing system (Zynq PS8), counted in static power.
+        ps_w: dynamic power of the processing system at Vivado's default PS activity, counted only
+            when ``ps_included`` (its DDR controller and PHY are inside this figure).
+        ps_included: whether ``ps_w`` is part of the estimate (the YAML says why).
+        platform_w: power of a card's fixed platform the accelerator cannot switch off (an Alveo
+            shell's PCIe and transceivers), counted in full.
+        memory_static_w: static power of in-package memory (HBM stacks), counted in static power.
+        toggle_default: the toggle rate the coefficients hold at (XPE's default, 12.5 %).
+        busy_toggle: the toggle rate of a resource in a cycle its engine works; dynamic power
+            scales by ``busy fraction x busy_toggle / toggle_default``.
+        dsp_uw_per_mhz: one DSP slice (the board's ``dsp_kind``) at the default toggle.
+        bram36_uw_per_mhz, uram_uw_per_mhz: one enabled BRAM36 / URAM288 block.
+        lut_nw_per_mhz: one LUT including its share of routing (XPE folds routing into logic).
+        ff_nw_per_mhz: one flip-flop (its cell; the clock tree is ``clock_nw_per_ff_mhz``).
+        clock_nw_per_ff_mhz: the clock tree, per flip-flop it reaches; always switching.
+        dram_pj_per_bit: off-chip memory energy per bit read or written.
+    """
+
+    static_w: float | None = Field(default=None, ge=0)
+    ps_static_w: float = Field(default=0.0, ge=0)
+    ps_w: float = Field(default=0.0, ge=0)
+    ps_included: bool = False
+    platform_w: float = Field(default=0.0, ge=0)
+    memory_static_w: float = Field(default=0.0, ge=0)
+    toggle_default: float = Field(default=0.125, gt=0, le=1)
+    # XPE accepts toggle rates above 100 % (a 1024-wide XOR tree reaches 815 %, UG440)
+    busy_toggle: float = Field(default=0.125, ge=0, le=8)
+    dsp_uw_per_mhz: float = Field(default=4.4, ge=0)
+    bram36_uw_per_mhz: float = Field(default=15.0, ge=0)
+    uram_uw_per_mhz: float = Field(default=15.0, ge=0)
+    lut_nw_per_mhz: float = Field(default=51.0, ge=0)
+    ff_nw_per_mhz: float = Field(default=1.14, ge=0)
+    clock_nw_per_ff_mhz: float = Field(default=20.6, ge=0)
+    dram_pj_per_bit: float = Field(default=18.11, ge=0)
+
+    @property
+    def device_static_w(self) -> float:
+        """Static power counted in every estimate: PL (resolved) + PS + in-package memory."""
+        assert self.static_w is not None, "resolved by BoardSpec"
+        return self.static_w + self.ps_static_w + self.memory_static_w
+
+
 class BoardSpec(Strict):
     """Resource facts of one FPGA board (programmable logic only), from the vendor's data sheets.
 
@@ -86,6 +145,8 @@ class BoardSpec(Strict):
         dram_bandwidth_gbs: peak off-chip bandwidth reachable from the programmable logic.
         dram_kind: e.g. ``DDR4`` or ``HBM2`` (documentation only).
         source: the data sheet(s) the numbers come from.
+        power: the power coefficients (:class:`BoardPower`); a board without the section gets the
+            UltraScale+ defaults there and a static power derived from its LUTs.
     """
 
     name: str = Field(min_length=1)
@@ -98,6 +159,15 @@ class BoardSpec(Strict):
     dram_bandwidth_gbs: float = Field(gt=0)
     dram_kind: str = "DDR4"
     source: str = ""
+    power: BoardPower = BoardPower()
+
+    @model_validator(mode="after")
+    def _static_from_fabric(self) -> BoardSpec:
+        # Frozen model: resolve the derived static power once, so a dump shows the value used.
+        if self.power.static_w is None:
+            derived = self.power.model_copy(update={"static_w": self.lut * STATIC_W_PER_LUT})
+            object.__setattr__(self, "power", derived)
+        return self
 
 
 class LutMacConfig(Strict):
