@@ -421,34 +421,6 @@ class EpilogueConfig(Strict):
     layernorm_stats: bool = False
 
 
-class EnergyConfig(Strict):
-    """Energy coefficients for the (labelled) energy estimate.
-
-    Defaults are the 45 nm figures of M. Horowitz, "Computing's energy problem (and what we can do
-    about it)", ISSCC 2014: 8-bit multiply 0.2 pJ + add 0.03 pJ; 16-bit multiply ~1 pJ (interpolated
-    between 8 and 32 bit) + 0.05 pJ add; 4-bit scaled quadratically from 8-bit; 64-bit read from an
-    8 KB SRAM 10 pJ (1.25 pJ/B); DRAM 1.3-2.6 nJ per 64-bit access (the low end: 162 pJ/B).
-    ``static_w`` is the device's static power, a board-level assumption (Xilinx Power Estimator
-    values for mid-size UltraScale+ parts are 0.5-3 W); FPGA dynamic energy is higher than ASIC
-    figures, so the result is an optimistic estimate, not a measurement.
-    """
-
-    mac_pj: dict[int, float] = Field(default_factory=lambda: {4: 0.08, 8: 0.23, 16: 1.05, 32: 3.2})
-    sram_pj_per_byte: float = Field(default=1.25, ge=0)
-    dram_pj_per_byte: float = Field(default=162.0, ge=0)
-    vector_pj_per_op: float = Field(default=0.1, ge=0)
-    static_w: float = Field(default=1.0, ge=0)
-
-    @field_validator("mac_pj")
-    @classmethod
-    def _mac_pj_keys(cls, v: dict[int, float]) -> dict[int, float]:
-        if not v:
-            raise ValueError("needs at least one entry {bits: pJ per MAC}")
-        if any(b <= 0 or e < 0 for b, e in v.items()):
-            raise ValueError(f"bits must be > 0 and pJ >= 0, got {v}")
-        return v
-
-
 class HardwareConfig(Strict):
     """An accelerator on a board. Load with :meth:`load`; see the module docstring for YAML."""
 
@@ -475,7 +447,6 @@ class HardwareConfig(Strict):
     #: LUTs of what every design has besides its engines: DMA, AXI interconnect and controller
     #: (an estimate of the order FPGA ViT accelerator papers report).
     control_luts: int = Field(default=20_000, ge=0)
-    energy: EnergyConfig = EnergyConfig()
 
     @field_validator("board", mode="before")
     @classmethod
