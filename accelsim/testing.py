@@ -4,7 +4,8 @@
 bit widths follow the recipe (kept heads, MLP neurons and tokens, low-rank factors, per-op bits) with
 the one graph builder (:func:`accelsim.ir.builders.vit_graph`), gives it an accuracy from a smooth
 made-up penalty model, and times it on a roofline of a ``rows x cols`` array with the DSP48E2's real
-packing table. Its numbers are NOT a model of any real accelerator: it exists so that the search,
+packing table (its power: the power model's sum, :func:`accelsim.sim.power.xpe_power`, on a ZCU102's
+coefficients for its DSPs and BRAM36). Its numbers are NOT a model of any real accelerator: it exists so that the search,
 its storage, resume, executors and outputs can be tested (and benchmarked) in milliseconds without
 torch, and so that a test can know what the front must look like. Real searches use
 :class:`~accelsim.search.objective.WorkloadEvaluator`.
@@ -20,11 +21,12 @@ from pydantic import Field
 
 from accelsim.config._base import Strict, validate_config
 from accelsim.config.compression import CompressionRecipe
-from accelsim.config.hardware import DEFAULT_PACKING, bram36_for_bytes, select_packing
+from accelsim.config.hardware import DEFAULT_PACKING, bram36_for_bytes, get_board, select_packing
 from accelsim.errors import ConfigError
 from accelsim.ir import Graph, Op, OpKind
 from accelsim.ir.builders import vit_graph
 from accelsim.search.objective import (
+    HW_METRICS,
     CompressedPoint,
     HardwareResult,
     accelsim_base_hardware,
@@ -162,17 +164,15 @@ class SyntheticEvaluator:
         return [self._simulate_one(graph, ops, cfg) for cfg in configs]
 
     def _simulate_one(self, graph: Graph, ops: list[Op], config: Mapping[str, Any]) -> HardwareResult:
+        from accelsim.sim.power import ResourceCounts, xpe_power  # the simulator package: on first use
+
         try:
             hw = validate_config(SyntheticHardware, dict(config), "hardware point")
         except ConfigError as e:
-            nan = math.nan
-            metrics = {
-                k: nan for k in ("fps", "gops", "gops_per_dsp", "latency_ms", "dsp_used", "bram36_used")
-            }
-            return HardwareResult(metrics, fits=False, overflow=str(e))
+            return HardwareResult(dict.fromkeys(HW_METRICS, math.nan), fits=False, overflow=str(e))
         rows, cols = hw.array.rows, hw.array.cols
         bytes_per_cycle = hw.dram_gbps * 1e9 / (hw.clock_mhz * 1e6)
-        cycles = 0.0
+        cycles = array_cycles = dram_bytes = 0.0
         macs = 0
         for op in ops:
             if op.kind == OpKind.MATMUL:
@@ -182,8 +182,11 @@ class SyntheticEvaluator:
                 folds = a["batch"] * math.ceil(a["M"] / rows) * math.ceil(a["N"] / (cols * pack))
                 compute = folds * (a["K"] + rows + cols)
                 # weights that do not fit the buffer are streamed from DRAM once per frame
-                memory = w.nbytes / bytes_per_cycle if w.weight or w.nbytes > hw.buffer_kib * 1024 else 0.0
+                streamed = w.weight or w.nbytes > hw.buffer_kib * 1024
+                memory = w.nbytes / bytes_per_cycle if streamed else 0.0
                 cycles += max(compute, memory)
+                array_cycles += compute
+                dram_bytes += w.nbytes if streamed else 0
                 macs += op.macs
             elif op.kind in (OpKind.SOFTMAX, OpKind.ACTIVATION):
                 elements = op.attrs.get("elements", op.attrs.get("rows", 0) * op.attrs.get("length", 0))
@@ -193,6 +196,18 @@ class SyntheticEvaluator:
         # BRAM36 = max(capacity need, port need): one bank per array edge lane
         bram = max(bram36_for_bytes(hw.buffer_kib * 1024), rows + cols)
         gops = 2 * macs / latency_s / 1e9
+        # power: the real model's sum on a ZCU102's coefficients, DSPs and buffers busy while the
+        # array computes; the roofline counts no LUTs, so none are in it
+        busy = min(array_cycles / cycles, 1.0)
+        power = xpe_power(
+            get_board("zcu102").power,
+            hw.clock_mhz,
+            ResourceCounts(dsp=dsp, bram36=bram),
+            {"dsp": busy, "bram36": busy},
+            dram_bytes_per_s=dram_bytes / latency_s,
+            latency_s=latency_s,
+            gops=gops,
+        )
         metrics = {
             "fps": 1.0 / latency_s,
             "gops": gops,
@@ -200,6 +215,9 @@ class SyntheticEvaluator:
             "latency_ms": latency_s * 1e3,
             "dsp_used": float(dsp),
             "bram36_used": float(bram),
+            "energy_mj": power.energy_mj,
+            "power_w": power.total_w,
+            "gops_per_watt": power.gops_per_w,
         }
         over = []
         if dsp > hw.board.dsp:

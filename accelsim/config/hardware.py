@@ -76,6 +76,65 @@ DEFAULT_PACKING: dict[str, tuple[PackingEntry, ...]] = {
 }
 
 
+#: Device static power per available LUT when a board gives no static figure: the XCU50's 2.335 W
+#: over its 870,016 LUTs (Vivado ``report_power``, typical process, Tj 34.8 C; research notes R1)
+#: = 2.68 uW per LUT [D]. Static power assumed proportional to fabric size (an assumption).
+STATIC_W_PER_LUT = 2.335 / 870_016
+
+
+class BoardPower(Strict):
+    """Power coefficients of one board, in the way the vendor's power estimators (XPE, UG440; PDM,
+    UG1556) parameterise a design: device static power, plus dynamic power per used resource per
+    MHz at the estimator's default toggle rate, plus DRAM energy per bit moved. Every value is an
+    estimate; each board YAML cites its sources and labels them ([C] confirmed in the cited text,
+    [Q] quoted through a third party, [D] derived with the arithmetic shown, [A] an assumption
+    where the research found nothing). :mod:`accelsim.sim.power` turns them into watts.
+
+    Attributes:
+        static_w: programmable-logic device static power (typical process, ~25 C ambient);
+            ``None`` derives it from the board's LUTs (:data:`STATIC_W_PER_LUT`).
+        ps_static_w: static power of a hard processing system (Zynq PS8), counted in static power.
+        ps_w: dynamic power of the processing system at Vivado's default PS activity, counted only
+            when ``ps_included`` (its DDR controller and PHY are inside this figure).
+        ps_included: whether ``ps_w`` is part of the estimate (the YAML says why).
+        platform_w: power of a card's fixed platform the accelerator cannot switch off (an Alveo
+            shell's PCIe and transceivers), counted in full.
+        memory_static_w: static power of in-package memory (HBM stacks), counted in static power.
+        toggle_default: the toggle rate the coefficients hold at (XPE's default, 12.5 %).
+        busy_toggle: the toggle rate of a resource in a cycle its engine works; dynamic power
+            scales by ``busy fraction x busy_toggle / toggle_default``.
+        dsp_uw_per_mhz: one DSP slice (the board's ``dsp_kind``) at the default toggle.
+        bram36_uw_per_mhz, uram_uw_per_mhz: one enabled BRAM36 / URAM288 block.
+        lut_nw_per_mhz: one LUT including its share of routing (XPE folds routing into logic).
+        ff_nw_per_mhz: one flip-flop (its cell; the clock tree is ``clock_nw_per_ff_mhz``).
+        clock_nw_per_ff_mhz: the clock tree, per flip-flop it reaches; always switching.
+        dram_pj_per_bit: off-chip memory energy per bit read or written.
+    """
+
+    static_w: float | None = Field(default=None, ge=0)
+    ps_static_w: float = Field(default=0.0, ge=0)
+    ps_w: float = Field(default=0.0, ge=0)
+    ps_included: bool = False
+    platform_w: float = Field(default=0.0, ge=0)
+    memory_static_w: float = Field(default=0.0, ge=0)
+    toggle_default: float = Field(default=0.125, gt=0, le=1)
+    # XPE accepts toggle rates above 100 % (a 1024-wide XOR tree reaches 815 %, UG440)
+    busy_toggle: float = Field(default=0.125, ge=0, le=8)
+    dsp_uw_per_mhz: float = Field(default=4.4, ge=0)
+    bram36_uw_per_mhz: float = Field(default=15.0, ge=0)
+    uram_uw_per_mhz: float = Field(default=15.0, ge=0)
+    lut_nw_per_mhz: float = Field(default=51.0, ge=0)
+    ff_nw_per_mhz: float = Field(default=1.14, ge=0)
+    clock_nw_per_ff_mhz: float = Field(default=20.6, ge=0)
+    dram_pj_per_bit: float = Field(default=18.11, ge=0)
+
+    @property
+    def device_static_w(self) -> float:
+        """Static power counted in every estimate: PL (resolved) + PS + in-package memory."""
+        assert self.static_w is not None, "resolved by BoardSpec"
+        return self.static_w + self.ps_static_w + self.memory_static_w
+
+
 class BoardSpec(Strict):
     """Resource facts of one FPGA board (programmable logic only), from the vendor's data sheets.
 
@@ -87,6 +146,8 @@ class BoardSpec(Strict):
         dram_bandwidth_gbs: peak off-chip bandwidth reachable from the programmable logic.
         dram_kind: e.g. ``DDR4`` or ``HBM2`` (documentation only).
         source: the data sheet(s) the numbers come from.
+        power: the power coefficients (:class:`BoardPower`); a board without the section gets the
+            UltraScale+ defaults there and a static power derived from its LUTs.
     """
 
     name: str = Field(min_length=1)
@@ -99,6 +160,15 @@ class BoardSpec(Strict):
     dram_bandwidth_gbs: float = Field(gt=0)
     dram_kind: str = "DDR4"
     source: str = ""
+    power: BoardPower = BoardPower()
+
+    @model_validator(mode="after")
+    def _static_from_fabric(self) -> BoardSpec:
+        # Frozen model: resolve the derived static power once, so a dump shows the value used.
+        if self.power.static_w is None:
+            derived = self.power.model_copy(update={"static_w": self.lut * STATIC_W_PER_LUT})
+            object.__setattr__(self, "power", derived)
+        return self
 
 
 class LutMacConfig(Strict):
@@ -357,34 +427,6 @@ class EpilogueConfig(Strict):
     layernorm_stats: bool = False
 
 
-class EnergyConfig(Strict):
-    """Energy coefficients for the (labelled) energy estimate.
-
-    Defaults are the 45 nm figures of M. Horowitz, "Computing's energy problem (and what we can do
-    about it)", ISSCC 2014: 8-bit multiply 0.2 pJ + add 0.03 pJ; 16-bit multiply ~1 pJ (interpolated
-    between 8 and 32 bit) + 0.05 pJ add; 4-bit scaled quadratically from 8-bit; 64-bit read from an
-    8 KB SRAM 10 pJ (1.25 pJ/B); DRAM 1.3-2.6 nJ per 64-bit access (the low end: 162 pJ/B).
-    ``static_w`` is the device's static power, a board-level assumption (Xilinx Power Estimator
-    values for mid-size UltraScale+ parts are 0.5-3 W); FPGA dynamic energy is higher than ASIC
-    figures, so the result is an optimistic estimate, not a measurement.
-    """
-
-    mac_pj: dict[int, float] = Field(default_factory=lambda: {4: 0.08, 8: 0.23, 16: 1.05, 32: 3.2})
-    sram_pj_per_byte: float = Field(default=1.25, ge=0)
-    dram_pj_per_byte: float = Field(default=162.0, ge=0)
-    vector_pj_per_op: float = Field(default=0.1, ge=0)
-    static_w: float = Field(default=1.0, ge=0)
-
-    @field_validator("mac_pj")
-    @classmethod
-    def _mac_pj_keys(cls, v: dict[int, float]) -> dict[int, float]:
-        if not v:
-            raise ValueError("needs at least one entry {bits: pJ per MAC}")
-        if any(b <= 0 or e < 0 for b, e in v.items()):
-            raise ValueError(f"bits must be > 0 and pJ >= 0, got {v}")
-        return v
-
-
 class HardwareConfig(Strict):
     """An accelerator on a board. Load with :meth:`load`; see the module docstring for YAML."""
 
@@ -411,7 +453,6 @@ class HardwareConfig(Strict):
     #: LUTs of what every design has besides its engines: DMA, AXI interconnect and controller
     #: (an estimate of the order FPGA ViT accelerator papers report).
     control_luts: int = Field(default=20_000, ge=0)
-    energy: EnergyConfig = EnergyConfig()
     #: a config rebuilt from a paper: its figures and this config's assumptions
     #: (:mod:`accelsim.config.reference`)
     reference: PublishedReference | None = None

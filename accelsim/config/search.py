@@ -51,8 +51,23 @@ METRIC_DIRECTIONS: dict[str, Literal["maximize", "minimize"]] = {
     "latency_ms": "minimize",
     "dsp_used": "minimize",
     "bram36_used": "minimize",
+    # the power model's estimates (accelsim.sim.power): energy per frame, total power, efficiency
+    "energy_mj": "minimize",
+    "power_w": "minimize",
+    "gops_per_watt": "maximize",
 }
-Metric = Literal["accuracy", "fps", "gops", "gops_per_dsp", "latency_ms", "dsp_used", "bram36_used"]
+Metric = Literal[
+    "accuracy",
+    "fps",
+    "gops",
+    "gops_per_dsp",
+    "latency_ms",
+    "dsp_used",
+    "bram36_used",
+    "energy_mj",
+    "power_w",
+    "gops_per_watt",
+]
 METRICS: tuple[str, ...] = tuple(METRIC_DIRECTIONS)
 
 

@@ -32,7 +32,24 @@ from accelsim.errors import AccelsimError
 from accelsim.ir import Graph
 
 #: Metrics a hardware simulation yields (accuracy comes from the compression point).
-HW_METRICS: tuple[str, ...] = ("fps", "gops", "gops_per_dsp", "latency_ms", "dsp_used", "bram36_used")
+HW_METRICS: tuple[str, ...] = (
+    "fps",
+    "gops",
+    "gops_per_dsp",
+    "latency_ms",
+    "dsp_used",
+    "bram36_used",
+    "energy_mj",
+    "power_w",
+    "gops_per_watt",
+)
+#: The report field behind a metric, where the names differ (the power figures are labelled
+#: estimates in the report).
+_REPORT_FIELDS = {
+    "energy_mj": "energy_mj_estimate",
+    "power_w": "power_w_estimate",
+    "gops_per_watt": "gops_per_watt_estimate",
+}
 #: Every metric recorded per design point, in table order.
 DESIGN_METRICS: tuple[str, ...] = ("accuracy", *HW_METRICS)
 
@@ -197,7 +214,7 @@ def summarise(
 
 # -- the adapter to the real workload ---------------------------------------------------------
 def _report_result(report: Any) -> HardwareResult:
-    metrics = {k: float(getattr(report, k)) for k in HW_METRICS}
+    metrics = {k: float(getattr(report, _REPORT_FIELDS.get(k, k))) for k in HW_METRICS}
     fits = bool(report.fits)
     overflow = report.overflow
     text = "; ".join(map(str, overflow)) if isinstance(overflow, list | tuple) else str(overflow or "")

@@ -31,7 +31,7 @@ from accelsim.sim._kernels import (
     ENGINE_NAMES,
 )
 from accelsim.sim.engines import systolic
-from accelsim.sim.power import energy_pj
+from accelsim.sim.power import frame_power
 from accelsim.sim.resources import estimate_resources
 from accelsim.sim.schedule import RunResult, Schedule
 
@@ -149,7 +149,10 @@ class LayerTable:
 @dataclass(frozen=True, eq=False)
 class Report:
     """Result of :func:`accelsim.simulate`. GOPS = 2 x MACs / latency; ``*_estimate`` fields come
-    from the energy coefficients of the config and are estimates, not measurements.
+    from the board's power coefficients (:mod:`accelsim.sim.power`) and are estimates, not
+    measurements: ``power_w_estimate`` is the total, ``energy_mj_estimate`` that over the frame's
+    latency, ``power_breakdown_w_estimate`` its components (static, ps, platform, dsp, bram, uram,
+    lut, ff, clock, dram).
     ``array_utilization``: DSP-cycles of the array's MACs (MACs on DSPs / products per DSP) over
     ``total_cycles x`` the array's DSPs. ``engine_busy_cycles`` / ``engine_utilization``: cycles each
     engine computed, and that over ``total_cycles`` (engines run concurrently when the config
@@ -179,6 +182,7 @@ class Report:
     energy_mj_estimate: float
     power_w_estimate: float
     gops_per_watt_estimate: float
+    power_breakdown_w_estimate: dict[str, float]
     engine_busy_cycles: dict[str, int]
     engine_utilization: dict[str, float]
     # the arrays the per-layer columns are read from (never run again): built on first use, since
@@ -235,8 +239,10 @@ class Report:
             f"   fits: {fit}",
             f"  DRAM {self.dram_bytes / 2**20:.2f} MiB (load {self.dram_load_bytes / 2**20:.2f}, "
             f"store {self.dram_store_bytes / 2**20:.2f})",
-            f"  energy ~{self.energy_mj_estimate:.3f} mJ/frame, ~{self.power_w_estimate:.2f} W, "
-            f"~{self.gops_per_watt_estimate:.1f} GOPS/W (estimate)",
+            f"  power ~{self.power_w_estimate:.2f} W, ~{self.energy_mj_estimate:.2f} mJ/frame, "
+            f"~{self.gops_per_watt_estimate:.1f} GOPS/W (estimate: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in self.power_breakdown_w_estimate.items() if v)
+            + " W)",
             "  busy cycles: "
             + ", ".join(
                 f"{k} {v:,} ({self.engine_utilization[k]:.0%})"
@@ -344,8 +350,15 @@ def build_report(schedule: Schedule, result: RunResult) -> Report:
     dsp_cycles = float(np.dot(array_ops * ga.macs * schedule.dsp_share, 1.0 / p.pack))
     util = dsp_cycles / (total * hw.array.dsps) if total else 0.0
     load, store = int(s.load_bytes.sum()), int(s.store_bytes.sum())
-    e_pj = energy_pj(schedule, load + store)
-    power = (e_pj * 1e-12 / latency_s if total else 0.0) + hw.energy.static_w
+    power = frame_power(
+        hw,
+        total_cycles=total,
+        busy_cycles=s.busy,
+        dram_busy_cycles=float(s.dram_cycles.sum()),
+        dram_bytes=load + store,
+        array_dsp_cycles=dsp_cycles,
+        macs=macs,
+    )
     a = hw.array
     return Report(
         graph=ga.name,
@@ -369,9 +382,10 @@ def build_report(schedule: Schedule, result: RunResult) -> Report:
         dram_store_bytes=store,
         fits=not overflow,
         overflow=overflow,
-        energy_mj_estimate=e_pj * 1e-9,
-        power_w_estimate=power,
-        gops_per_watt_estimate=gops / power if power > 0 else 0.0,
+        energy_mj_estimate=power.energy_mj,
+        power_w_estimate=power.total_w,
+        gops_per_watt_estimate=power.gops_per_w,
+        power_breakdown_w_estimate=power.breakdown(),
         engine_busy_cycles={name: int(s.busy[e]) for e, name in enumerate(ENGINE_NAMES)},
         engine_utilization={
             name: float(s.busy[e]) / total if total else 0.0 for e, name in enumerate(ENGINE_NAMES)

@@ -4,7 +4,9 @@ import pytest
 from _helpers import tiny_hw
 
 from accelsim.config.hardware import (
+    BOARD_DIR,
     DEFAULT_PACKING,
+    STATIC_W_PER_LUT,
     HardwareConfig,
     PackingEntry,
     get_board,
@@ -138,3 +140,59 @@ def test_with_changes_validates() -> None:
     assert hw.with_changes(**{"array.rows": 16}).array.rows == 16
     with pytest.raises(ConfigError, match=r"no config field 'array\.depth'"):
         hw.with_changes(**{"array.depth": 3})
+
+
+# -- board power (coefficients and their sources are in hw_configs/boards/*.yaml) ----------------
+def test_every_board_preset_has_a_power_section() -> None:
+    for name in BOARDS:
+        text = (BOARD_DIR / f"{name}.yaml").read_text()
+        assert "\npower:\n" in text, name
+        p = get_board(name).power
+        assert p.static_w is not None and p.static_w > 0, name
+        assert p.toggle_default == 0.125  # XPE's default toggle rate (UG440)
+
+
+def test_zcu102_power_coefficients() -> None:
+    p = get_board("zcu102").power
+    assert (p.static_w, p.ps_static_w, p.ps_w, p.ps_included) == (0.79, 0.096, 1.36, True)
+    assert p.device_static_w == pytest.approx(0.886)  # PL + PS static, the notes' worked example
+    assert (p.dsp_uw_per_mhz, p.bram36_uw_per_mhz, p.lut_nw_per_mhz) == (4.4, 15.0, 51.0)
+    assert (p.ff_nw_per_mhz, p.clock_nw_per_ff_mhz, p.dram_pj_per_bit) == (1.14, 20.6, 18.11)
+    # the Alveo card carries its shell and HBM; the Versal board has no PS figure, so none is counted
+    u280 = get_board("u280").power
+    assert (u280.platform_w, u280.memory_static_w, u280.dram_pj_per_bit, u280.ps_included) == (
+        3.40,
+        0.264,
+        7.0,
+        False,
+    )
+    assert get_board("vck190").power.ps_included is False
+
+
+def test_board_without_static_power_derives_it_from_its_luts() -> None:
+    # VC1902's static power was not found: 2.335 W / 870,016 LUT (XCU50 report) x 899,840 LUT
+    assert get_board("vck190").power.static_w == pytest.approx(2.335 / 870_016 * 899_840)
+    assert get_board("vck190").power.static_w == pytest.approx(2.415, abs=1e-3)
+    # an inline board without a power section loads, with the UltraScale+ defaults
+    inline = {"name": "mine", "dsp": 100, "bram36": 10, "lut": 100_000, "dram_bandwidth_gbs": 10}
+    hw = tiny_hw(board=inline)
+    assert hw.board.power.static_w == pytest.approx(100_000 * STATIC_W_PER_LUT)
+    assert hw.board.power.dsp_uw_per_mhz == 4.4 and hw.board.power.ps_w == 0.0
+    # the derived value is what a dump shows, so a dumped config loads to the same board
+    again = HardwareConfig.model_validate(hw.model_dump())
+    assert again.board.power == hw.board.power
+
+
+@pytest.mark.parametrize(
+    ("power", "pattern"),
+    [
+        ({"busy_toggle": -0.1}, r"board\.power\.busy_toggle: Input should be greater than or equal to 0"),
+        ({"toggle_default": 0}, r"board\.power\.toggle_default: Input should be greater than 0"),
+        ({"dsp_uw_per_mhz": "x"}, r"board\.power\.dsp_uw_per_mhz: Input should be a valid number"),
+        ({"dsp_uw": 4.4}, r"board\.power\.dsp_uw: unknown field"),
+    ],
+)
+def test_board_power_errors_name_the_field(power: dict, pattern: str) -> None:
+    board = {"name": "mine", "dsp": 100, "bram36": 10, "lut": 1000, "dram_bandwidth_gbs": 10, "power": power}
+    with pytest.raises(ConfigError, match=pattern):
+        tiny_hw(board=board)

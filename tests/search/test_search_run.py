@@ -304,3 +304,55 @@ def test_resume_after_sigkill(make_space: Any, tmp_path: Path) -> None:
     after = _snapshot(study)
     assert len(after) == 12 and after[: len(before)] == before
     assert not study.get_trials(states=(TrialState.RUNNING,))
+
+
+def test_a_search_minimises_energy_under_a_power_cap(make_space: Any, tmp_path: Path) -> None:
+    """energy_mj and power_w come from the power model (accelsim.sim.power) of each design point."""
+    space = make_space(
+        hardware={
+            "base": "zcu102",
+            "knobs": {
+                "array.rows": [8, 16, 32],
+                "array.cols": [16, 64],
+                "clock_mhz": [100.0, 300.0],
+            },
+        },
+        hw_points_per_trial=12,
+        objectives=["accuracy", "energy_mj"],
+        constraints={"power_w": {"max": 4.0}},
+    )
+    ev = SyntheticEvaluator(depth=2, tokens=64, hardware="zcu102")
+    study = search(space, trials=4, out=tmp_path, evaluator=ev, progress=False)
+    designs = collect_designs(study)
+    assert len(designs) == 4 * 12  # the whole grid, every trial
+    for d in designs:
+        # energy per frame is the report's power over the frame's latency
+        assert d.metrics["energy_mj"] == pytest.approx(d.metrics["power_w"] * d.metrics["latency_ms"])
+        assert d.metrics["gops_per_watt"] == pytest.approx(d.metrics["gops"] / d.metrics["power_w"])
+    # the cap splits the grid: some points draw more than 4 W, and none of them is feasible
+    hot = [d for d in designs if d.metrics["power_w"] > 4.0]
+    assert hot and all(d.violation > 0 for d in hot)
+    for t in _complete(study):
+        ds = [d for d in designs if d.trial == t.number and d.feasible]
+        assert ds and t.values[1] == min(d.metrics["energy_mj"] for d in ds)
+    front = pareto_front(designs, space.objectives)
+    assert front and all(d.feasible and d.metrics["power_w"] <= 4.0 for d in front)
+    best = min((d for d in designs if d.feasible), key=lambda d: d.metrics["energy_mj"])
+    assert best.metrics["energy_mj"] == min(d.metrics["energy_mj"] for d in front)
+    # the cap costs energy: static power dominates, so the lowest energy per frame is the fastest
+    # (biggest, highest-clocked) design, which draws more than 4 W
+    fastest = min(designs, key=lambda d: d.metrics["energy_mj"])
+    assert fastest.metrics["power_w"] > 4.0 and fastest.hardware["clock_mhz"] == 300.0
+    report = (tmp_path / "report.md").read_text()
+    assert "energy_mj (minimize)" in report
+
+
+def test_the_roofline_prices_power_too(make_space: Any) -> None:
+    space = make_space(objectives=["accuracy", "gops_per_watt"], constraints={"power_w": {"max": 10.0}})
+    study = search(space, trials=2, out=None, evaluator=SyntheticEvaluator(), progress=False)
+    designs = collect_designs(study)
+    fitting = [d for d in designs if d.fits]
+    assert fitting and all(2.246 < d.metrics["power_w"] < 10.0 for d in fitting)  # above ZCU102 static + PS
+    for t in _complete(study):
+        ds = [d for d in designs if d.trial == t.number and d.feasible]
+        assert t.values[1] == max(d.metrics["gops_per_watt"] for d in ds)
