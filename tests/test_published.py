@@ -9,7 +9,7 @@ from _helpers import matmul_graph, tiny_hw
 from accelsim.config.hardware import HardwareConfig
 from accelsim.config.reference import Assumption, PublishedFigure, PublishedReference
 from accelsim.errors import ConfigError
-from accelsim.published import GOAL, alternatives, check_design, measure, published_designs
+from accelsim.published import GOAL, POWER_GOAL, alternatives, check_design, measure, published_designs
 from accelsim.sim import simulate
 from accelsim.sim.resources import estimate_resources
 
@@ -93,3 +93,13 @@ def test_efficientvit_fpga_best_layer_is_within_the_goal_of_the_paper() -> None:
     hw = HardwareConfig.load("published/efficientvit_fpga")
     (best,) = [c for c in check_design(hw) if c.figure.metric == "best_layer_gops"]
     assert best.pinned and best.meets_goal, best.ratio
+
+
+def test_power_figures_are_held_to_the_power_goal_even_where_the_design_is_not_pinned() -> None:
+    watts = PublishedFigure(model="gemm", metric="power_w", value=1.0, label="Q", source="s")
+    latency = watts.model_copy(update={"metric": "latency_ms"})
+    ref = PublishedReference(paper="p", pinned=False, figures=[watts, latency], assumptions=[])
+    power, time = check_design(tiny_hw(reference=ref.model_dump()), graphs={"gemm": matmul_graph(8, 8, 8)})
+    assert power.goal == POWER_GOAL and time.goal == GOAL
+    assert power.meets_goal == (abs(power.ratio - 1) <= POWER_GOAL)
+    assert time.meets_goal is None  # nothing pins the design's timing

@@ -21,6 +21,7 @@ trained in minutes on two CPU cores, evaluated in seconds, lowered and simulated
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,40 @@ _BUILDERS: dict[str, Callable[[ReferenceSpec], nn.Module]] = {
 }
 
 
+#: timm's factory passes these to every entrypoint; a reference model has no hub configs
+_TIMM_FACTORY_KWARGS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
+
+
+def register_with_timm() -> None:
+    """Register every reference model with timm (``timm.models.register_model``), so the one model
+    registry answers for them: ``timm.create_model("ref_deit", pretrained=True)`` builds it with the
+    shipped checkpoint, and ``accelsim lower ref_deit`` / ``accelsim simulate ref_deit`` find it.
+    Idempotent; imports timm, so the lowering front end calls it, not this module's import."""
+    import timm.models
+
+    for name in _SPECS:
+        if timm.is_model(name):
+            continue
+
+        def entrypoint(pretrained: bool = False, _name: str = name, **kwargs: object) -> nn.Module:
+            for k in _TIMM_FACTORY_KWARGS:
+                kwargs.pop(k, None)
+            img_size = kwargs.pop("img_size", None)
+            num_classes = kwargs.pop("num_classes", None)
+            if kwargs:
+                raise TypeError(f"{_name} takes no {', '.join(sorted(kwargs))} (a reference model)")
+            return create_reference_model(
+                _name,
+                pretrained=pretrained,
+                num_classes=num_classes,  # type: ignore[arg-type]
+                img_size=img_size,  # type: ignore[arg-type]
+            )
+
+        entrypoint.__name__ = entrypoint.__qualname__ = name
+        entrypoint.__module__ = __name__
+        timm.models.register_model(entrypoint)
+
+
 def list_reference_models() -> list[str]:
     """Names accepted by :func:`create_reference_model`."""
     return sorted(_SPECS)
@@ -140,6 +175,7 @@ def create_reference_model(
     checkpoint: str | Path | None = None,
     pretrained: bool = False,
     num_classes: int | None = None,
+    img_size: int | None = None,
 ) -> nn.Module:
     """Build reference model ``name`` (randomly initialised, seeded by the caller's torch RNG).
 
@@ -148,6 +184,8 @@ def create_reference_model(
         checkpoint: a state-dict file to load (``.pt``; float16 values are cast to float32).
         pretrained: load the shipped checkpoint ``workloads/checkpoints/<name>.pt``.
         num_classes: override the class count (a checkpoint must then match it).
+        img_size: override the input resolution (the DeiTs' position embedding follows it, so the
+            shipped checkpoint fits only the trained size).
 
     Returns:
         The model in eval mode.
@@ -157,8 +195,11 @@ def create_reference_model(
         DataError: the checkpoint is missing or does not fit the model.
     """
     spec = reference_spec(name)
-    if num_classes is not None and num_classes != spec.num_classes:
-        spec = ReferenceSpec(spec.name, spec.img_size, num_classes, spec.in_chans)
+    spec = dataclasses.replace(
+        spec,
+        num_classes=spec.num_classes if num_classes is None else num_classes,
+        img_size=spec.img_size if img_size is None else img_size,
+    )
     model = _BUILDERS[name](spec)
     # timm's data config of the model: lowering reads the input size from it, and an ImageFolder
     # gets the same normalisation as the offline data (accelsim.eval.datasets)

@@ -58,7 +58,9 @@ def lower(
     """Lower a model to a dataflow :class:`~accelsim.ir.Graph`.
 
     Args:
-        model: a timm model name (built with ``pretrained=False``) or an ``nn.Module``.
+        model: a timm model name (built with ``pretrained=False``; the reference models of
+            :mod:`accelsim.eval.models` are registered with timm, so ``"ref_deit"`` is one) or an
+            ``nn.Module``.
         input_shape: the input shape ``(N, C, H, W)``; a 3-tuple ``(C, H, W)`` gets ``batch``
             prepended. Default: the timm model's ``pretrained_cfg["input_size"]``, at ``img_size``.
         img_size: input resolution; passed to ``timm.create_model`` where the model takes it.
@@ -134,6 +136,9 @@ def lower(
 def _create_timm_model(name: str, img_size: int | None, *, meta: bool, **kwargs: Any) -> torch.nn.Module:
     import timm
 
+    from accelsim.eval.models import register_with_timm
+
+    register_with_timm()  # the reference models (ref_deit, ...) are timm models like any other
     if not timm.is_model(name.split(".")[0]):
         close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
         hint = f"; did you mean: {', '.join(close)}?" if close else " (see timm.list_models())"

@@ -1,0 +1,34 @@
+"""The reference models are timm models: one registry answers for them (timm's), so the lowering
+front end, the CLI and ``timm.create_model`` all find ``ref_deit`` by its name."""
+
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+
+import accelsim
+from accelsim.eval.models import create_reference_model, list_reference_models, register_with_timm
+
+
+def test_every_reference_model_is_registered_with_timm_once() -> None:
+    register_with_timm()
+    register_with_timm()  # idempotent: no timm "overwriting" warning, no second entry
+    assert timm.list_models("ref_*") == list_reference_models()
+
+
+def test_timm_builds_a_reference_model_with_its_shipped_checkpoint() -> None:
+    register_with_timm()
+    model = timm.create_model("ref_deit", pretrained=True)
+    shipped = create_reference_model("ref_deit", pretrained=True)
+    for (k, a), b in zip(model.state_dict().items(), shipped.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    with pytest.raises(TypeError, match="ref_deit takes no depth"):
+        timm.create_model("ref_deit", depth=2)
+
+
+def test_lowering_by_name_is_lowering_the_built_module() -> None:
+    by_name = accelsim.lower("ref_deit")
+    built = accelsim.lower(create_reference_model("ref_deit"), name="ref_deit")
+    assert by_name.summary().macs == built.summary().macs == 8_038_080
+    assert accelsim.lower("ref_efficientvit", img_size=64).meta["input_shape"] == [1, 3, 64, 64]
