@@ -42,12 +42,12 @@ def _fmt(value: float) -> str:
 def _row(c: FigureCheck) -> str:
     f = c.figure
     ms = c.most_sensitive
-    goal = {True: "yes", False: "**no**", None: "not pinned"}[c.meets_goal]
+    goal = {True: f"yes ({c.goal:.0%})", False: f"**no** ({c.goal:.0%})", None: "not pinned"}[c.meets_goal]
     sensitive = f"{ms.label} -> {_fmt(ms.predicted)} ({ms.predicted / f.value:.2f})" if ms else "-"
     design = c.design.split(".")[0]
     return (
         f"| {design} | {f.model} | {f.metric} | {_fmt(f.value)} {UNITS[f.metric]} [{f.label}] "
-        f"| {_fmt(c.predicted)} | {c.ratio:.2f} | {goal} ({c.goal:.0%}) | {sensitive} |"
+        f"| {_fmt(c.predicted)} | {c.ratio:.2f} | {goal} | {sensitive} |"
     )
 
 

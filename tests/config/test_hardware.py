@@ -62,9 +62,9 @@ def test_default_zcu102_design() -> None:
     assert hw.peak_macs_per_cycle(8) == 32 * 64 * 2
     assert hw.dram_bytes_per_cycle() == pytest.approx(96.0)  # 19.2 GB/s at 200 MHz
     res = estimate_resources(hw)
-    # 2048 array DSPs + 64 vector lanes; buffers 3 x (64 BRAM36 capacity) x 2 (double buffered).
+    # 2048 array DSPs + 64 vector lanes; buffers (64 + 64 + 128 BRAM36 of 4 KiB) x 2 (double buffered)
     assert res.dsp == 2048 + 64
-    assert res.bram36 == 3 * 64 * 2
+    assert res.bram36 == (64 + 64 + 128) * 2
     assert res.lut == 20_000 + 40 * 2048 + 64 * 300
 
 
