@@ -28,8 +28,8 @@ def bench(name: str, recipe: str, batch: int) -> None:
     from accelsim.config.workload import Workload
     from accelsim.eval import load_data, load_model
     from accelsim.eval.bittrue import BittrueStats, run_bittrue
-    from accelsim.eval.models import WORKLOADS_DIR, create_reference_model, reference_spec
     from accelsim.lower import lower
+    from accelsim.models import WORKLOADS_DIR, create_reference_model, reference_spec
 
     wl = Workload.load(WORKLOADS_DIR / f"{name}_{recipe}.yaml")
     pretrained = reference_spec(name).checkpoint.is_file()

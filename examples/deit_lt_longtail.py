@@ -36,7 +36,7 @@ from accelsim.config.compression import CompressionRecipe
 from accelsim.config.workload import Workload
 from accelsim.eval import compress_workload, load_data, load_model
 from accelsim.eval.accuracy import class_group_accuracy, predict
-from accelsim.eval.models import WORKLOADS_DIR
+from accelsim.models import WORKLOADS_DIR
 
 
 def recipes(workload: Workload) -> dict[str, CompressionRecipe]:

@@ -36,7 +36,7 @@ from accelsim.compress.grow import build_target, grow_model, growth_shape
 from accelsim.config.compression import GrowConfig
 from accelsim.eval.accuracy import measure_accuracy
 from accelsim.eval.datasets import load_digits_splits
-from accelsim.eval.models import create_reference_model
+from accelsim.models import create_reference_model
 
 #: 95%: about what the target reaches from scratch in the budget; 98% and 99%: above the 97.8% of
 #: the source model, which the grown targets start from.

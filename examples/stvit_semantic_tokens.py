@@ -23,8 +23,8 @@ from accelsim.config.compression import CompressionRecipe
 from accelsim.config.hardware import HardwareConfig
 from accelsim.config.workload import Workload
 from accelsim.eval import compress_workload, load_data, load_model
-from accelsim.eval.models import WORKLOADS_DIR
 from accelsim.lower import lower
+from accelsim.models import WORKLOADS_DIR
 from accelsim.sim import simulate
 
 FINE_TUNE = {"epochs": 5, "lr": 5e-4}  # workloads/ref_deit_semantic8.yaml

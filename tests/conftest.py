@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from accelsim.eval.models import CHECKPOINT_DIR
+from accelsim.models import CHECKPOINT_DIR
 
 # Property tests assert invariants, not speed: on 2 shared cores a first call that compiles a Numba
 # kernel can exceed hypothesis' 200 ms default deadline, which would make them flaky.
@@ -30,7 +30,7 @@ def digits32() -> Any:
 
 
 def _reference(name: str) -> tuple[Any, dict[str, Any]]:
-    from accelsim.eval.models import create_reference_model
+    from accelsim.models import create_reference_model
 
     ckpt = CHECKPOINT_DIR / f"{name}.pt"
     record = json.loads((CHECKPOINT_DIR / f"{name}.json").read_text())

@@ -30,7 +30,7 @@ def test_data_dir_prefers_the_checkout_then_the_packaged_copy(
 
 def test_this_checkout_reads_its_own_folders() -> None:
     from accelsim.config.hardware import HW_CONFIG_DIR
-    from accelsim.eval.models import WORKLOADS_DIR
+    from accelsim.models import WORKLOADS_DIR
 
     assert HW_CONFIG_DIR == ROOT / "hw_configs" and WORKLOADS_DIR == ROOT / "workloads"
 

@@ -6,8 +6,8 @@ import pytest
 
 from accelsim.config.compression import CompressionRecipe
 from accelsim.config.workload import Workload
-from accelsim.eval.models import WORKLOADS_DIR
 from accelsim.lower import graph_bits
+from accelsim.models import WORKLOADS_DIR
 
 
 def test_uncovered_tensors_take_the_recipes_bits_or_16_for_fp32() -> None:

@@ -37,7 +37,7 @@ from accelsim.compress.augment import random_shift
 from accelsim.compress.distill import class_balanced_weights
 from accelsim.eval.accuracy import class_group_accuracy, count_params, measure_accuracy, predict
 from accelsim.eval.datasets import SPLIT_SEED, load_splits
-from accelsim.eval.models import CHECKPOINT_DIR, create_reference_model, load_checkpoint, reference_spec
+from accelsim.models import CHECKPOINT_DIR, create_reference_model, load_checkpoint, reference_spec
 
 _TRAIN = {"lr": 2e-3, "weight_decay": 0.05, "batch_size": 64}
 DEFAULTS: dict[str, dict] = {

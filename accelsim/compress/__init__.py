@@ -36,7 +36,7 @@ def compress(
     """Apply ``recipe`` to a copy of ``model``.
 
     Args:
-        model: a timm model (or a reference model from :mod:`accelsim.eval.models`); not modified.
+        model: a timm model (or a reference model from :mod:`accelsim.models`); not modified.
         recipe: the recipe, or a dict validated as one.
         calib_data: iterable of ``(images, labels)`` batches for quantiser calibration and saliency.
         teacher: the teacher for distillation (default: ``model`` itself, before compression).

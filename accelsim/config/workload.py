@@ -3,7 +3,7 @@
 YAML (paths are relative to the YAML file)::
 
     name: ref_deit_w8a8
-    model: ref_deit                         # a reference model (accelsim.eval.models) or a timm name
+    model: ref_deit                         # a reference model (accelsim.models) or a timm name
     checkpoint: checkpoints/ref_deit.pt     # or `pretrained: true` (timm hub / shipped reference weights)
     dataset: {kind: digits}                 # digits | mnist | imagefolder (+ path, max_images)
     recipe:                                 # inline, or a path to a recipe YAML

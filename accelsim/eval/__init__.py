@@ -69,7 +69,7 @@ class EvalResult:
 
 def _input_spec(workload: Workload) -> tuple[int, int]:
     """(img_size, num_classes) of the workload's model."""
-    from accelsim.eval.models import is_reference_model, reference_spec
+    from accelsim.models import is_reference_model, reference_spec
 
     if is_reference_model(workload.model):
         spec = reference_spec(workload.model)
@@ -107,7 +107,7 @@ def load_teacher(workload: Workload) -> nn.Module | None:
 def _build(
     name: str, checkpoint: str | None, pretrained: bool, num_classes: int | None, img_size: int | None
 ) -> nn.Module:
-    from accelsim.eval.models import create_reference_model, is_reference_model, load_checkpoint
+    from accelsim.models import create_reference_model, is_reference_model, load_checkpoint
 
     if is_reference_model(name):
         return create_reference_model(

@@ -59,7 +59,7 @@ def lower(
 
     Args:
         model: a timm model name (built with ``pretrained=False``; the reference models of
-            :mod:`accelsim.eval.models` are registered with timm, so ``"ref_deit"`` is one) or an
+            :mod:`accelsim.models` are registered with timm, so ``"ref_deit"`` is one) or an
             ``nn.Module``.
         input_shape: the input shape ``(N, C, H, W)``; a 3-tuple ``(C, H, W)`` gets ``batch``
             prepended. Default: the timm model's ``pretrained_cfg["input_size"]``, at ``img_size``.
@@ -136,7 +136,7 @@ def lower(
 def _create_timm_model(name: str, img_size: int | None, *, meta: bool, **kwargs: Any) -> torch.nn.Module:
     import timm
 
-    from accelsim.eval.models import register_with_timm
+    from accelsim.models import register_with_timm
 
     register_with_timm()  # the reference models (ref_deit, ...) are timm models like any other
     if not timm.is_model(name.split(".")[0]):

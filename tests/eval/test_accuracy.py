@@ -8,7 +8,7 @@ import torch
 from accelsim.config.workload import Workload
 from accelsim.eval import EvalResult, evaluate
 from accelsim.eval.accuracy import count_params, measure_accuracy, topk_correct
-from accelsim.eval.models import CHECKPOINT_DIR
+from accelsim.models import CHECKPOINT_DIR
 
 MODELS = ["ref_deit", "ref_efficientvit"]
 

@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from accelsim.eval.models import WORKLOADS_DIR
+from accelsim.models import WORKLOADS_DIR
 
 MODELS = ["ref_deit", "ref_efficientvit"]
 LOGIT_TOLERANCE = {"ref_deit": 0.04, "ref_efficientvit": 0.075}

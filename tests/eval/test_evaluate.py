@@ -11,7 +11,7 @@ from accelsim.cli import main
 from accelsim.config.workload import Workload
 from accelsim.errors import ConfigError, DataError, UnknownModelError
 from accelsim.eval import evaluate, load_model
-from accelsim.eval.models import CHECKPOINT_DIR, create_reference_model, list_reference_models
+from accelsim.models import CHECKPOINT_DIR, create_reference_model, list_reference_models
 
 WORKLOADS = Path(__file__).resolve().parents[2] / "workloads"
 

@@ -15,7 +15,7 @@ from accelsim.errors import ConfigError, DataError
 from accelsim.eval import load_teacher
 from accelsim.eval.accuracy import class_group_accuracy, measure_accuracy, predict
 from accelsim.eval.datasets import load_digits_splits, load_splits, long_tail_counts
-from accelsim.eval.models import CHECKPOINT_DIR, create_reference_model
+from accelsim.models import CHECKPOINT_DIR, create_reference_model
 
 WORKLOADS = Path(__file__).resolve().parents[2] / "workloads"
 

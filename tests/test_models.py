@@ -8,7 +8,7 @@ import timm
 import torch
 
 import accelsim
-from accelsim.eval.models import create_reference_model, list_reference_models, register_with_timm
+from accelsim.models import create_reference_model, list_reference_models, register_with_timm
 
 
 def test_every_reference_model_is_registered_with_timm_once() -> None:
