@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accelsim._io import write_text_atomic
+from accelsim._progress import set_quiet
 from accelsim.errors import AccelsimError, ResourceError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -189,6 +190,9 @@ _COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="accelsim", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parsers = {
         name: sub.add_parser(name, help=help_, description=help_) for name, (help_, _) in _COMMANDS.items()
@@ -233,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "format", "unset") is None:
         args.format = "json" if args.output else "table"
+    set_quiet(args.quiet)
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",

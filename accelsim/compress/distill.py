@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from accelsim._progress import progress
 from accelsim.config.compression import DistillConfig
 from accelsim.errors import ConfigError, DataError
 
@@ -175,7 +176,7 @@ def distill(
     if use_dist:
         work.set_distilled_training(True)
     try:
-        for epoch in range(cfg.epochs):
+        for epoch in progress(range(cfg.epochs), "distill", unit="epoch"):
             weight = balance if balance is not None and epoch >= cfg.class_balance.from_epoch else None  # type: ignore[union-attr]
             total = 0.0
             n = 0

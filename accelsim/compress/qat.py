@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from accelsim._progress import progress
 from accelsim.config.compression import QATConfig
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def train_qat(model: nn.Module, train_data: Iterable[Any], cfg: QATConfig, *, se
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
     model.eval()
-    for epoch in range(cfg.epochs):
+    for epoch in progress(range(cfg.epochs), f"QAT ({cfg.method})", unit="epoch"):
         total, n = 0.0, 0
         for i, batch in enumerate(train_data):
             if cfg.max_batches is not None and i >= cfg.max_batches:

@@ -39,6 +39,7 @@ from timm.layers.attention import Attention, maybe_add_mask, resolve_self_attn_m
 from timm.models.efficientvit_mit import ConvNormAct, LiteMLA
 from torch import nn
 
+from accelsim._progress import progress
 from accelsim.config.compression import QATConfig, QuantConfig
 from accelsim.errors import ConfigError
 from accelsim.ir.quant import QuantParams
@@ -536,7 +537,7 @@ def calibrate(model: nn.Module, calib_data: Iterable[Any], num_batches: int) -> 
     used = 0
     model.eval()
     with torch.no_grad():
-        for batch in calib_data:
+        for batch in progress(calib_data, "calibrate", limit=num_batches, unit="batch"):
             if used >= num_batches:
                 break
             model(_images(batch))

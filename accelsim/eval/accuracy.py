@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from accelsim._progress import progress
 from accelsim.errors import AccelsimError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,7 +44,7 @@ def predict(model: nn.Module, batches: Iterable[Any]) -> tuple[torch.Tensor, tor
     model.eval()
     logits, labels = [], []
     with torch.no_grad():
-        for x, y in batches:
+        for x, y in progress(batches, "evaluate", unit="batch"):
             out = model(x)
             if isinstance(out, tuple):  # DeiT-distilled in train mode; harmless in eval
                 out = (out[0] + out[1]) / 2

@@ -20,6 +20,7 @@ import torch
 from torch import fx
 from torch.utils.flop_counter import FlopCounterMode
 
+from accelsim._progress import bar
 from accelsim.errors import AccelsimError, ConfigError, InputShapeError, UnknownModelError, UnsupportedOpError
 from accelsim.ir import Graph, Tensor
 from accelsim.lower import rules as _rules  # noqa: F401  (fills the rule table)
@@ -112,8 +113,12 @@ def lower(
             "keep_constants=True needs a model with real weights (this one is on the meta device)"
         )
     shape = _input_shape(module, input_shape, img_size, batch, graph_name)
-    with _inference_mode(module):
+    # torch.export is most of a big model's lowering (seconds to a minute): say which step runs
+    with _inference_mode(module), bar(3, f"lower {graph_name}", unit="step") as steps:
+        steps.set_postfix_str("torch.export")
         ep = _export(module, shape, graph_name)
+        steps.update()
+        steps.set_postfix_str("ATen -> IR")
         graph = Graph(
             graph_name,
             {
@@ -127,7 +132,10 @@ def lower(
         ctx = LoweringContext(graph, wbits=wbits, abits=abits, keep_constants=keep_constants, model=module)
         _walk_exported(ep, ctx)
         graph.meta["folded_macs"] = ctx.folded_macs
-    graph = run_passes(graph)
+        steps.update()
+        steps.set_postfix_str("passes")
+        graph = run_passes(graph)
+        steps.update()
     log.info("lowered %s in %.2f s: %d ops", graph_name, time.perf_counter() - start, len(graph))
     return graph
 

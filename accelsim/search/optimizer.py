@@ -22,6 +22,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from accelsim._progress import bar
 from accelsim.config.search import SearchSpace
 from accelsim.errors import AccelsimError, ConfigError
 from accelsim.search.cache import CompressionCache
@@ -141,9 +142,7 @@ class _Pending:
 
 
 def _progress(total: int, initial: int, enabled: bool) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="search", unit="trial", disable=not enabled)
+    return bar(total, "search", initial=initial, unit="trial", show=enabled)
 
 
 def run_trials(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from accelsim._progress import progress
 from accelsim.config.arithmetic import ArithmeticConfig
 from accelsim.errors import AccumulatorOverflowError, GraphFormatError
 from accelsim.eval.bittrue._registry import handler_for
@@ -200,7 +201,8 @@ def run_bittrue(
     images = np.asarray(images, dtype=np.float32)
     if images.shape[0] % b0:
         raise GraphFormatError(f"{images.shape[0]} images is not a multiple of the graph's batch {b0}")
-    parts = [ex.run({name: images[i : i + bs]}, stats)[out] for i in range(0, images.shape[0], bs)]
+    starts = progress(range(0, images.shape[0], bs), "bit-true", unit="batch")
+    parts = [ex.run({name: images[i : i + bs]}, stats)[out] for i in starts]
     return np.concatenate(parts) if parts else np.zeros((0,), np.float32)
 
 
