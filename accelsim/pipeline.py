@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from accelsim.config.arithmetic import ArithmeticConfig
+    from accelsim.config.compression import CompressionRecipe
+    from accelsim.config.search import TimingModel
     from accelsim.eval import BittrueComparison
+    from accelsim.ir import Graph
     from accelsim.sim import Report, Schedule
 
 
@@ -99,4 +102,60 @@ def simulate_workload(
     return out
 
 
-__all__ = ["WorkloadReport", "simulate_workload"]
+def timing_graph(timing: TimingModel, recipe: CompressionRecipe, *, seed: int = 0) -> Graph:
+    """The deployed architecture ``timing.model`` compressed as ``recipe`` says, lowered: what a
+    search times when its accuracy comes from a proxy workload (:class:`~accelsim.config.search.TimingModel`).
+
+    The model has random weights (seeded): the shapes, which are all timing needs, follow from the
+    recipe's ratios alone. Pruning ranks by magnitude on those weights (a gradient saliency is
+    replaced by magnitude: the kept counts are the same, only which units differ; latency-aware
+    pruning's per-layer split is not searched again), calibration
+    sees random images of the model's input size, and the training steps (distillation, QAT) are
+    dropped: they leave the shapes as they are.
+
+    Raises:
+        ConfigError: the recipe grows the model (it would no longer be ``timing.model``).
+        UnknownModelError: ``timing.model`` is not a timm model.
+    """
+    import timm
+    import torch
+
+    from accelsim.compress import compress
+    from accelsim.errors import ConfigError, UnknownModelError
+    from accelsim.lower import lower_compressed
+
+    if recipe.grow is not None:
+        raise ConfigError(f"timing: recipe.grow changes the architecture; {timing.model!r} is fixed")
+    if not timm.is_model(timing.model):
+        raise UnknownModelError(f"timing.model: unknown timm model {timing.model!r}")
+    kwargs: dict[str, Any] = {"pretrained": False}
+    if timing.img_size is not None:
+        kwargs["img_size"] = timing.img_size
+    if timing.num_classes is not None:
+        kwargs["num_classes"] = timing.num_classes
+    torch.manual_seed(seed)
+    try:
+        model = timm.create_model(timing.model, **kwargs)
+    except TypeError:  # convolutional families (EfficientViT) take any size but no img_size argument
+        kwargs.pop("img_size", None)
+        model = timm.create_model(timing.model, **kwargs)
+    cfg: dict[str, Any] = getattr(model, "pretrained_cfg", None) or {}
+    c, h, w = cfg.get("input_size", (3, 224, 224))
+    if timing.img_size is not None:
+        h = w = timing.img_size
+    structural = recipe.model_copy(
+        update={
+            "distill": None,
+            "quant": recipe.quant.model_copy(update={"qat": None}) if recipe.quant else None,
+            "prune": recipe.prune.model_copy(update={"saliency": "magnitude", "latency_aware": False})
+            if recipe.prune
+            else None,
+        }
+    )
+    g = torch.Generator().manual_seed(seed)
+    calib = [(torch.randn(2, c, h, w, generator=g), torch.zeros(2, dtype=torch.long))]
+    compressed = compress(model, structural, calib_data=calib)
+    return lower_compressed(compressed, structural, (1, c, h, w), name=timing.model)
+
+
+__all__ = ["WorkloadReport", "simulate_workload", "timing_graph"]

@@ -14,6 +14,7 @@ speaks the same language as the configs it varies: ``quant.wbits`` or ``prune.he
         quant.wbits: [4, 8]
         quant.per_op.attn_qk.abits: [6, 8]
         prune.heads_keep: {low: 0.5, high: 1.0, step: 0.25}
+    timing: {model: deit_small_patch16_224}    # optional: time on the deployed model (TimingModel)
     hardware:
       base: zcu102                              # an accelerator config name in hw_configs/ or a YAML path
       knobs:
@@ -202,6 +203,23 @@ class HardwareSpace(Strict):
     _paths = field_validator("knobs")(_check_paths)
 
 
+class TimingModel(Strict):
+    """The architecture a search times its designs on, where it is not the workload's model.
+
+    Accuracy and fidelity come from the workload (a small proxy trained on the shipped data, or
+    the user's own model, weights and data); cycles come from this model (e.g. ``efficientvit_b1``
+    at 224 px, ``deit_small_patch16_224``), built by timm with random weights (timing needs only
+    shapes) and compressed with the same structural recipe: bits, pruning ratios, token keep
+    rates and low-rank ratios. The training steps (distillation, QAT) do not change the shapes and
+    are not run on it; growth changes the architecture itself and is refused.
+    """
+
+    #: a timm model name
+    model: str = Field(min_length=1)
+    img_size: int | None = Field(default=None, ge=8, le=4096)
+    num_classes: int | None = Field(default=None, ge=1)
+
+
 class SearchSpace(Strict):
     """What the co-design search explores and optimises (see the module docstring for an example).
 
@@ -214,6 +232,8 @@ class SearchSpace(Strict):
     workload: str | Workload
     compression: CompressionSpace = Field(default_factory=CompressionSpace)
     hardware: HardwareSpace = Field(default_factory=HardwareSpace)
+    #: time the designs on this architecture instead of the workload's model (None: the workload's)
+    timing: TimingModel | None = None
     hw_points_per_trial: int = Field(default=32, ge=1, le=100_000)
     objectives: list[Metric] = Field(
         default_factory=lambda: ["accuracy", "fps", "gops_per_dsp"],  # type: ignore[arg-type]
@@ -230,6 +250,18 @@ class SearchSpace(Strict):
         if dup:
             raise ValueError(f"objectives listed twice: {', '.join(dup)}")
         return v
+
+    @model_validator(mode="after")
+    def _timing_keeps_its_architecture(self) -> SearchSpace:
+        grows = self.compression.base.grow is not None or any(
+            k.startswith("grow.") for k in self.compression.knobs
+        )
+        if self.timing is not None and grows:
+            raise ValueError(
+                "timing: growth changes the workload model's architecture; the timed model "
+                f"{self.timing.model!r} is fixed (drop grow, or time the workload's own model)"
+            )
+        return self
 
     @property
     def directions(self) -> list[Literal["maximize", "minimize"]]:
@@ -284,5 +316,6 @@ __all__ = [
     "Knob",
     "Metric",
     "SearchSpace",
+    "TimingModel",
     "knob_size",
 ]

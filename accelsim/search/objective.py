@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from accelsim.config.compression import CompressionRecipe
-from accelsim.config.search import METRIC_DIRECTIONS, SearchSpace
+from accelsim.config.search import METRIC_DIRECTIONS, SearchSpace, TimingModel
 from accelsim.config.workload import Workload
 from accelsim.errors import AccelsimError
 from accelsim.ir import Graph
@@ -298,15 +298,21 @@ class WorkloadEvaluator:
     :func:`accelsim.eval.evaluate` runs, so a design point's accuracy is the one ``accelsim eval``
     reports for the same recipe.
 
+    With ``timing``, the graph each hardware point simulates is the deployed architecture instead,
+    compressed with the same structural recipe (:func:`accelsim.pipeline.timing_graph`), while
+    accuracy still comes from the workload.
+
     Args:
         workload: a Workload YAML path or a :class:`~accelsim.config.workload.Workload` (its own
             recipe is ignored: the search supplies one per trial).
         hw_base: accelerator config name in ``hw_configs/`` or a YAML path.
+        timing: the architecture to time (None: the workload's model).
     """
 
-    def __init__(self, workload: str | Workload, hw_base: str) -> None:
+    def __init__(self, workload: str | Workload, hw_base: str, timing: TimingModel | None = None) -> None:
         self._workload = workload if isinstance(workload, Workload) else Workload.load(workload)
         self._hw_base = hw_base
+        self._timing = timing
         self._base_hw: dict[str, Any] | None = None
         self._identity: dict[str, Any] | None = None
 
@@ -318,6 +324,7 @@ class WorkloadEvaluator:
             ckpt = self._workload.checkpoint
             # a retrained checkpoint must not hit the cache of the old one
             data["checkpoint_sha256"] = _file_digest(ckpt) if ckpt and Path(ckpt).is_file() else None
+            data["timing"] = self._timing.model_dump(mode="json") if self._timing else None
             self._identity = data
         return dict(self._identity)
 
@@ -348,7 +355,12 @@ class WorkloadEvaluator:
         acc = cw.accuracy
         assert acc is not None  # measured: accuracy=True
         t2 = time.perf_counter()
-        graph = lower_compressed(cw.model, recipe, tuple(cw.example.shape))
+        if self._timing is None:
+            graph = lower_compressed(cw.model, recipe, tuple(cw.example.shape))
+        else:
+            from accelsim.pipeline import timing_graph
+
+            graph = timing_graph(self._timing, recipe)
         t3 = time.perf_counter()
         info = {
             "top5": float(acc.top5),
@@ -366,7 +378,7 @@ class WorkloadEvaluator:
 
 def make_evaluator(space: SearchSpace) -> DesignEvaluator:
     """The evaluator of a space's workload."""
-    return WorkloadEvaluator(space.workload, space.hardware.base)
+    return WorkloadEvaluator(space.workload, space.hardware.base, space.timing)
 
 
 __all__ = [

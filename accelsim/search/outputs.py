@@ -223,6 +223,14 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def _timed(space: SearchSpace) -> str:
+    t = space.timing
+    if t is None:
+        return "timing (fps, latency, GOPS, power) from the same model"
+    size = f" at {t.img_size} px" if t.img_size else ""
+    return f"timing (fps, latency, GOPS, power) from `{t.model}`{size}, compressed with each point's structural recipe"
+
+
 def _report(
     study: optuna.Study,
     space: SearchSpace,
@@ -238,6 +246,7 @@ def _report(
         "",
         f"- workload: `{space.workload if isinstance(space.workload, str) else space.workload.name}`, "
         f"hardware base: `{space.hardware.base}`",
+        f"- accuracy from the workload's model; {_timed(space)}",
         f"- objectives: {', '.join(f'{o} ({METRIC_DIRECTIONS[o]})' for o in objectives)}",
         "- constraints: board resources"
         + "".join(f"; {m} in [{b.min}, {b.max}]" for m, b in space.constraints.items()),
