@@ -1,4 +1,5 @@
-"""Small reference models built with timm's own classes, trained on the offline dataset.
+"""Small reference models built with timm's own classes, trained on the offline dataset, and
+registered with timm (:func:`register_with_timm`), so one registry names every model accelsim takes.
 
 ``workloads/train_reference.py`` trains them and writes ``workloads/checkpoints/<name>.pt``; a
 workload names them by ``model: ref_deit`` (or ``ref_efficientvit``). They are small on purpose:
