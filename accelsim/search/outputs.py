@@ -223,6 +223,18 @@ def plot_front(
             label=f"Pareto front ({len(front)})",
         )
         fig.colorbar(sc, ax=ax, label="GOPS/DSP")
+        # which compression point each front point is: the plot's reason to exist in a co-design
+        for d in front[:12]:
+            label = ", ".join(f"{k.rsplit('.', 1)[-1]}={_fmt(v)}" for k, v in d.compression.items())
+            # to the left: the fastest points sit at the right edge
+            ax.annotate(
+                label,
+                (d.metrics["fps"], d.metrics[y]),
+                fontsize=7,
+                xytext=(-6, 5),
+                textcoords="offset points",
+                ha="right",
+            )
     if feas and max(d.metrics["fps"] for d in feas) > 20 * min(d.metrics["fps"] for d in feas):
         ax.set_xscale("log")
     # KL spans decades between 8 and 4 bits; FP32's exact 0 has no place on a log axis
