@@ -328,7 +328,7 @@ class BittrueComparison:
             lines.append(f"lossiest ops (per-layer SQNR vs {self.layer_reference}):")
             width = max(len(r.op) for r in worst)
             for r in worst:
-                bits = f"{r.bits}-bit" if r.bits is not None else "unquantised"
+                bits = f"{r.bits}-bit" if r.bits is not None else "wide"  # an accumulator or a float unit
                 lines.append(f"  {r.op:<{width}}  {r.kind:<10} {r.module:<24} {bits:<12} {r.sqnr_db:7.2f} dB")
         return "\n".join(lines)
 

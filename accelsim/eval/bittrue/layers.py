@@ -47,7 +47,7 @@ class LayerSqnr:
     kind: str
     module: str
     tensor: str
-    bits: int | None  # the output's code width when it is quantised, else None (accumulator/float)
+    bits: int | None  # the output's code width when it is quantised; None: an accumulator or float ("wide")
     sqnr_db: float
     signal: float  # sum of the reference's squares
     noise: float  # sum of the squared differences
