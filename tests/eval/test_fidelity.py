@@ -117,7 +117,7 @@ def test_bittrue_per_layer_sqnr_against_the_float_graph(deit_points: dict[str, A
     from accelsim.lower import lower_compressed
 
     rows_of, images = {}, None
-    for name in ("w8a8", "w4a4"):
+    for name in ("w8a8", "w4a4", "w4a8", "w4a8_per_tensor"):
         cw = deit_points[name]
         graph = lower_compressed(cw.model, cw.recipe, tuple(cw.example.shape), keep_constants=True)
         images = np.concatenate([x.numpy() for x, _ in cw.test])[:32]
@@ -126,8 +126,14 @@ def test_bittrue_per_layer_sqnr_against_the_float_graph(deit_points: dict[str, A
         assert sqnr_db(cw.reference[:32], flt) > 80.0
         assert sqnr_db(flt, bt) == pytest.approx(rows[-1].sqnr_db, abs=1e-3)  # the last op is the head
         rows_of[name] = rows
+        weights = [graph.quant[t] for t, ten in graph.tensors.items() if ten.weight and t in graph.quant]
+        per_tensor = name.endswith("per_tensor")
+        # the lowering records the granularity the recipe asked for (the head is per_op, also 4-bit here)
+        assert weights and all((q.axis is None) == per_tensor for q in weights if q.bits == 4)
     w8, w4 = rows_of["w8a8"], rows_of["w4a4"]
     assert [r.op for r in w8] == [r.op for r in w4]
     assert lossiest(w4, 1)[0].sqnr_db < lossiest(w8, 1)[0].sqnr_db
     assert np.median([r.sqnr_db for r in w4]) < np.median([r.sqnr_db for r in w8]) - 6
     assert all(r.kind not in {"reshape", "transpose"} for r in lossiest(w4, 5))
+    # bit-true, too, one scale per weight tensor loses more at the logits than one per channel
+    assert rows_of["w4a8_per_tensor"][-1].sqnr_db < rows_of["w4a8"][-1].sqnr_db - 1.0
