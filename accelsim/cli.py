@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from accelsim._io import write_text_atomic
 from accelsim._progress import set_quiet
@@ -59,6 +59,8 @@ def _check_simulate_inputs(args: argparse.Namespace) -> None:
         raise AccelsimError("--scalesim-config and --topology go together")
     if args.accuracy and args.workload is None:
         raise AccelsimError("--accuracy needs --workload (a model with its weights and a dataset)")
+    if args.sqnr_csv and not args.accuracy:
+        raise AccelsimError("--sqnr-csv needs --accuracy (the table comes from the bit-true run)")
     lowering = _lowering_options(args)
     if not lowering:
         return
@@ -142,6 +144,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         _write_json(args.json, shown.to_dict())
     if args.csv:
         shown.save_csv(args.csv)
+    if args.sqnr_csv:
+        # checked above: --sqnr-csv needs --accuracy, which needs --workload
+        cast("WorkloadReport", shown).save_sqnr_csv(args.sqnr_csv)
     if args.trace:
         save_trace(schedule, args.trace, result)
     if not timing.fits:
@@ -216,7 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scalesim-config", help="a SCALE-Sim .cfg file (with --topology)")
     p.add_argument("--topology", help="a SCALE-Sim topology .csv file (with --scalesim-config)")
     p.add_argument("--workload", help="a workload YAML (model + compression + data)")
-    p.add_argument("--accuracy", action="store_true", help="with --workload: also run the bit-true accuracy")
+    p.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="with --workload: also run it bit-true (accuracy, fidelity to FP32, per-layer SQNR)",
+    )
+    p.add_argument("--sqnr-csv", help="with --accuracy: write the bit-true per-layer SQNR rows as CSV")
 
     p = parsers["eval"]
     p.add_argument("--workload", required=True, help="a workload YAML (model + compression + data)")

@@ -50,10 +50,20 @@ class WorkloadReport:
         lines = [self.report.table()]
         if self.bittrue is not None:
             lines.append(f"accuracy bit-true {self.bittrue.summary()}")
+            if more := self.bittrue.details():
+                lines.append(more)
         return "\n".join(lines)
 
     def save_csv(self, path: str) -> None:
         self.report.save_csv(path)
+
+    def save_sqnr_csv(self, path: str) -> None:
+        """The bit-true per-layer SQNR table (needs ``accuracy``)."""
+        from accelsim.errors import AccelsimError
+
+        if self.bittrue is None:
+            raise AccelsimError("the per-layer SQNR table needs the bit-true run (--accuracy)")
+        self.bittrue.save_sqnr_csv(path)
 
 
 def simulate_workload(
@@ -91,7 +101,8 @@ def simulate_workload(
     if isinstance(arith, str | Path):
         arith = ArithmeticConfig.load(arith)
     arith = arith if arith is not None else arithmetic_for(hw_cfg)
-    cw = compress_workload(workload, accuracy=False)
+    # the FP32 logits only for the bit-true comparison: the timing alone needs neither
+    cw = compress_workload(workload, accuracy=False, reference=accuracy)
     graph = lower_compressed(
         cw.model, cw.recipe, tuple(cw.example.shape), keep_constants=accuracy, name=workload.name
     )

@@ -129,10 +129,21 @@ class SyntheticEvaluator:
             acc -= 0.20 * (1 - recipe.lowrank.rank_ratio) ** 2
         return round(max(0.0, acc), 6)
 
+    def fidelity(self, recipe: CompressionRecipe) -> dict[str, float]:
+        """Made-up fidelity to FP32 from the same penalty ``d = 0.8 - accuracy``: agreement ``1 - d``,
+        KL ``d`` nats and SQNR ``-10 log10 d`` dB (capped like a real one), all monotone in ``d``."""
+        from accelsim.eval.fidelity import sqnr_from_energies
+
+        d = round(0.80 - self.accuracy(recipe), 6)
+        return {"kl_div": d, "agreement": round(1.0 - d, 6), "sqnr_db": round(sqnr_from_energies(1.0, d), 6)}
+
     def compress(self, recipe: CompressionRecipe) -> CompressedPoint:
         graph = self.build_graph(recipe)
         return CompressedPoint(
-            accuracy=self.accuracy(recipe), graph=graph, info={"macs": float(graph.total_macs)}
+            accuracy=self.accuracy(recipe),
+            graph=graph,
+            info={"macs": float(graph.total_macs)},
+            fidelity=self.fidelity(recipe),
         )
 
     def build_graph(self, recipe: CompressionRecipe) -> Graph:

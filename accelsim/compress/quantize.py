@@ -4,8 +4,8 @@ Every quantiser is a :class:`FakeQuantizer` module (``accelsim_quantizer = True`
 lowering drops its bookkeeping ops and records its :class:`~accelsim.ir.quant.QuantParams` on the
 tensor it quantises. What is quantised:
 
-- ``nn.Linear`` / ``nn.Conv2d``: the input activation (per tensor) and the weight (per output
-  channel, symmetric); the class is swapped in place to :class:`QuantLinear` / :class:`QuantConv2d`,
+- ``nn.Linear`` / ``nn.Conv2d``: the input activation (per tensor) and the weight (symmetric, per
+  output channel or, with ``weight_granularity: per_tensor``, one scale per tensor); the class is swapped in place to :class:`QuantLinear` / :class:`QuantConv2d`,
   so ``isinstance(m, nn.Linear)`` still holds and the weights are not copied.
 - timm ``Attention``: q (already multiplied by ``head_dim ** -0.5``), k, v and the softmax output,
   with an explicit ``q @ k^T -> softmax -> @ v`` (no fused SDPA), so both activation x activation
@@ -19,7 +19,8 @@ tensor it quantises. What is quantised:
 Calibrators for activations (per tensor): ``minmax`` (running range), ``percentile`` (clip at the
 given percentile of a seeded sample of values) and ``mse`` (grid search of the clipping range that
 minimises the quantisation MSE on the sample, as in e.g. Banner et al. 2019, arXiv:1810.05723).
-Weights use min-max per channel, or the per-channel MSE search with ``calibrator: mse``.
+Weights use min-max, or the MSE search with ``calibrator: mse`` (per channel, or over a seeded
+sample of the tensor when per tensor).
 Log2 quantisation of attention probabilities follows FQ-ViT (Lin et al., IJCAI 2022, arXiv:2111.13824):
 ``q = round(-log2(p))`` so that ``p @ v`` needs only shifts.
 """
@@ -90,6 +91,8 @@ class FakeQuantizer(nn.Module):
         calibrator: how a range is chosen from the observed values.
         percentile: for ``calibrator="percentile"``.
         fixed_scale: a log2 quantiser with a data-independent scale (1.0 for probabilities).
+        for_weights: quantises a weight (calibrated once from the weight itself, so activation
+            calibration and data-free ranges leave it alone whatever its ``axis``).
 
     The straight-through estimator (Bengio et al. 2013, arXiv:1308.3432) passes gradients inside
     the clipping range, so the same module serves QAT.
@@ -110,6 +113,7 @@ class FakeQuantizer(nn.Module):
         calibrator: Calibrator = "minmax",
         percentile: float = 99.99,
         fixed_scale: float | None = None,
+        for_weights: bool = False,
     ) -> None:
         super().__init__()
         if not 2 <= bits <= 16:
@@ -124,6 +128,7 @@ class FakeQuantizer(nn.Module):
         self.calibrator = calibrator
         self.percentile = percentile
         self.fixed_scale = fixed_scale
+        self.for_weights = for_weights
         self.calibrating = False
         self.enabled = True
         self.register_buffer("scale", torch.ones(()))
@@ -319,7 +324,7 @@ class FakeQuantizer(nn.Module):
 
 # -- quantised layers (class swapped in place; parameters are not copied) ----------------------
 class QuantLinear(nn.Linear):
-    """``nn.Linear`` with a per-tensor input quantiser and a per-channel weight quantiser."""
+    """``nn.Linear`` with a per-tensor input quantiser and a weight quantiser."""
 
     input_quantizer: FakeQuantizer
     weight_quantizer: FakeQuantizer
@@ -330,7 +335,7 @@ class QuantLinear(nn.Linear):
 
 
 class QuantConv2d(nn.Conv2d):
-    """``nn.Conv2d`` with a per-tensor input quantiser and a per-channel weight quantiser."""
+    """``nn.Conv2d`` with a per-tensor input quantiser and a weight quantiser."""
 
     input_quantizer: FakeQuantizer
     weight_quantizer: FakeQuantizer
@@ -463,7 +468,8 @@ def _weight_quantizer(cfg: QuantConfig, bits: int) -> FakeQuantizer:
     return FakeQuantizer(
         bits,
         symmetric=True,
-        axis=0,
+        axis=0 if cfg.weight_granularity == "per_channel" else None,
+        for_weights=True,
         power_of_two=cfg.power_of_two,
         calibrator="mse" if cfg.calibrator == "mse" else "minmax",
     )
@@ -531,7 +537,7 @@ def calibrate(model: nn.Module, calib_data: Iterable[Any], num_batches: int) -> 
     Returns the number of batches used. All activation quantisers observe float values in the same
     pass (no sequential, quantised-input calibration): cheap and deterministic.
     """
-    acts = [q for _, q in quantizers(model) if q.axis is None and q.fixed_scale is None]
+    acts = [q for _, q in quantizers(model) if not q.for_weights and q.fixed_scale is None]
     for q in acts:
         q.calibrating = True
     used = 0
@@ -553,7 +559,7 @@ def set_uncalibrated_ranges(model: nn.Module, cfg: QuantConfig) -> None:
     """Data-free ranges: every activation quantiser gets ``[-uncalibrated_range, uncalibrated_range]``."""
     r = cfg.uncalibrated_range
     for _, q in quantizers(model):
-        if q.axis is None and q.fixed_scale is None:
+        if not q.for_weights and q.fixed_scale is None:
             q.set_range(-r, r) if q.mode == "uniform" else q.set_range(0.0, r)
 
 

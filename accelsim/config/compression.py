@@ -68,8 +68,11 @@ class QATConfig(Strict):
 class QuantConfig(Strict):
     """Post-training fake quantisation (+ optional QAT).
 
-    Weights are quantised per output channel (symmetric), activations per tensor (asymmetric unless
-    ``symmetric_activations``). Attention probabilities may use log2 codes (``log2_attention``), as do
+    Weights are quantised symmetric, per output channel (``weight_granularity: per_channel``, one
+    scale per row of the MAC array's weights) or with one scale for the whole tensor
+    (``per_tensor``: a single requantisation multiplier per layer, cheaper epilogue, larger error
+    where channel ranges differ; Nagel et al. 2021, arXiv:2106.08295, discuss the
+    trade-off); activations per tensor (asymmetric unless ``symmetric_activations``). Attention probabilities may use log2 codes (``log2_attention``), as do
     the divisors of EfficientViT's linear attention.
     """
 
@@ -77,6 +80,7 @@ class QuantConfig(Strict):
     abits: Bits = 8
     per_op: dict[OpType, BitsOverride] = Field(default_factory=dict)
     calibrator: Literal["minmax", "percentile", "mse"] = "minmax"
+    weight_granularity: Literal["per_channel", "per_tensor"] = "per_channel"
     percentile: float = Field(default=99.99, gt=50.0, le=100.0)
     power_of_two: bool = False
     log2_attention: bool = False

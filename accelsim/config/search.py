@@ -42,10 +42,16 @@ from accelsim.config.workload import Workload
 #: A value a choice knob can take (what ``optuna``'s categorical distribution stores, too).
 Scalar = bool | int | float | str
 
-#: The metrics of a design point and the direction in which each is better. ``accuracy`` comes from
-#: the compression point; the others from simulating it on one hardware point.
+#: The metrics of a design point and the direction in which each is better. ``accuracy`` and the
+#: fidelity to the uncompressed model (:mod:`accelsim.eval.fidelity`: mean KL divergence of the
+#: softmax outputs, top-1 agreement, logit SQNR in dB) come from the compression point; the others
+#: from simulating it on one hardware point. Where top-1 saturates on a small test set, the
+#: fidelity metrics still order compression points.
 METRIC_DIRECTIONS: dict[str, Literal["maximize", "minimize"]] = {
     "accuracy": "maximize",
+    "kl_div": "minimize",
+    "agreement": "maximize",
+    "sqnr_db": "maximize",
     "fps": "maximize",
     "gops": "maximize",
     "gops_per_dsp": "maximize",
@@ -59,6 +65,9 @@ METRIC_DIRECTIONS: dict[str, Literal["maximize", "minimize"]] = {
 }
 Metric = Literal[
     "accuracy",
+    "kl_div",
+    "agreement",
+    "sqnr_db",
     "fps",
     "gops",
     "gops_per_dsp",

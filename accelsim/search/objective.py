@@ -50,8 +50,11 @@ _REPORT_FIELDS = {
     "power_w": "power_w_estimate",
     "gops_per_watt": "gops_per_watt_estimate",
 }
+#: Metrics of a compression point, shared by all its hardware points: top-1 and the fidelity to the
+#: uncompressed model (:class:`accelsim.eval.fidelity.Fidelity`).
+COMPRESSION_METRICS: tuple[str, ...] = ("accuracy", "kl_div", "agreement", "sqnr_db")
 #: Every metric recorded per design point, in table order.
-DESIGN_METRICS: tuple[str, ...] = ("accuracy", *HW_METRICS)
+DESIGN_METRICS: tuple[str, ...] = (*COMPRESSION_METRICS, *HW_METRICS)
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,27 @@ class CompressedPoint:
     accuracy: float
     graph: Graph
     info: dict[str, float] = field(default_factory=dict)  # e.g. macs, params of the compressed model
+    #: ``kl_div``, ``agreement``, ``sqnr_db`` against the uncompressed model (a metric left out is
+    #: NaN in the design table and the worst value for an objective)
+    fidelity: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "info": self.info, "graph": self.graph.to_dict()}
+        return {
+            "accuracy": self.accuracy,
+            "fidelity": self.fidelity,
+            "info": self.info,
+            "graph": self.graph.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CompressedPoint:
-        return cls(float(data["accuracy"]), Graph.from_dict(data["graph"]), dict(data.get("info") or {}))
+        # "fidelity" is required: a cache entry written before it existed is a miss, not NaN metrics
+        return cls(
+            float(data["accuracy"]),
+            Graph.from_dict(data["graph"]),
+            dict(data.get("info") or {}),
+            {k: float(v) for k, v in data["fidelity"].items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -185,7 +202,7 @@ def summarise(
     metrics_rows: list[list[float]] = []
     violations: list[float] = []
     for r in results:
-        m = {"accuracy": point.accuracy, **r.metrics}
+        m = {"accuracy": point.accuracy, **point.fidelity, **r.metrics}
         metrics_rows.append([float(m.get(k, math.nan)) for k in DESIGN_METRICS])
         violations.append(design_violation(space, m, r.fits))
     designs = {
@@ -352,8 +369,8 @@ class WorkloadEvaluator:
 
         model, data = self._assets()
         cw = compress_workload(self._workload, recipe=recipe, model=model, data=data)
-        acc = cw.accuracy
-        assert acc is not None  # measured: accuracy=True
+        acc, fid = cw.accuracy, cw.fidelity
+        assert acc is not None and fid is not None  # measured: accuracy=True
         t2 = time.perf_counter()
         if self._timing is None:
             graph = lower_compressed(cw.model, recipe, tuple(cw.example.shape))
@@ -370,7 +387,7 @@ class WorkloadEvaluator:
             "eval_s": cw.eval_seconds,
             "lower_s": round(t3 - t2, 3),
         }
-        return CompressedPoint(accuracy=float(acc.top1), graph=graph, info=info)
+        return CompressedPoint(accuracy=float(acc.top1), graph=graph, info=info, fidelity=fid.metrics())
 
     def simulate(self, graph: Graph, configs: Sequence[Mapping[str, Any]]) -> list[HardwareResult]:
         return accelsim_simulate(graph, configs)
@@ -382,6 +399,7 @@ def make_evaluator(space: SearchSpace) -> DesignEvaluator:
 
 
 __all__ = [
+    "COMPRESSION_METRICS",
     "DESIGN_METRICS",
     "HW_METRICS",
     "CompressedPoint",

@@ -220,6 +220,7 @@ def run_trials(
                 point = points[p.key]
                 outcome = summarise(space, point, p.hw_points, result)
                 p.trial.set_user_attr("accuracy", point.accuracy)
+                p.trial.set_user_attr("fidelity", point.fidelity)
                 p.trial.set_user_attr("info", point.info)
                 p.trial.set_user_attr("designs", outcome.designs)
                 p.trial.set_user_attr("violation", outcome.violation)

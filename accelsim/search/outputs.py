@@ -4,8 +4,9 @@ The front is over **design points** (a compression point on one hardware point),
 every design point of every complete trial is read back from the study's storage, the infeasible
 ones (not fitting the board, or outside a constraint's bounds) are dropped, and the
 non-dominated rest is the front. Files: ``pareto.csv``, ``pareto.json`` (objectives, all metrics,
-the full compression recipe and the full hardware config of each point), ``pareto.png`` (accuracy
-vs FPS coloured by GOPS/DSP), ``designs.csv`` (every design point evaluated) and ``report.md``.
+the full compression recipe and the full hardware config of each point), ``pareto.png`` (the first
+compression objective, e.g. accuracy or KL to FP32, vs FPS coloured by GOPS/DSP), ``designs.csv``
+(every design point evaluated) and ``report.md``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from accelsim.config.search import METRIC_DIRECTIONS, SearchSpace
-from accelsim.search.objective import DESIGN_METRICS
+from accelsim.search.objective import COMPRESSION_METRICS, DESIGN_METRICS
 from accelsim.search.space import apply_knobs, build_recipe
 
 
@@ -177,19 +178,35 @@ def _full_point(
     }
 
 
-def plot_front(path: Path, designs: Sequence[DesignRecord], front: Sequence[DesignRecord]) -> None:
-    """Accuracy vs FPS: feasible design points in grey, the front coloured by GOPS/DSP."""
+#: How the front's plot labels a compression metric on its y axis.
+_Y_LABELS = {
+    "accuracy": "top-1 accuracy",
+    "kl_div": "KL(FP32 || compressed), nats",
+    "agreement": "top-1 agreement with FP32",
+    "sqnr_db": "logit SQNR vs FP32, dB",
+}
+
+
+def plot_front(
+    path: Path,
+    designs: Sequence[DesignRecord],
+    front: Sequence[DesignRecord],
+    objectives: Sequence[str] = ("accuracy",),
+) -> None:
+    """The first compression objective (accuracy, KL, agreement or SQNR; accuracy when none is an
+    objective) vs FPS: feasible design points in grey, the front coloured by GOPS/DSP."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    y = next((o for o in objectives if o in COMPRESSION_METRICS), "accuracy")
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     feas = [d for d in designs if d.feasible and math.isfinite(d.metrics.get("fps", math.nan))]
     if feas:
         ax.scatter(
             [d.metrics["fps"] for d in feas],
-            [d.metrics["accuracy"] for d in feas],
+            [d.metrics[y] for d in feas],
             s=8,
             c="0.8",
             label=f"feasible design points ({len(feas)})",
@@ -197,7 +214,7 @@ def plot_front(path: Path, designs: Sequence[DesignRecord], front: Sequence[Desi
     if front:
         sc = ax.scatter(
             [d.metrics["fps"] for d in front],
-            [d.metrics["accuracy"] for d in front],
+            [d.metrics[y] for d in front],
             c=[d.metrics["gops_per_dsp"] for d in front],
             cmap="viridis",
             s=36,
@@ -206,10 +223,25 @@ def plot_front(path: Path, designs: Sequence[DesignRecord], front: Sequence[Desi
             label=f"Pareto front ({len(front)})",
         )
         fig.colorbar(sc, ax=ax, label="GOPS/DSP")
+        # which compression point each front point is: the plot's reason to exist in a co-design
+        for d in front[:12]:
+            label = ", ".join(f"{k.rsplit('.', 1)[-1]}={_fmt(v)}" for k, v in d.compression.items())
+            # to the left: the fastest points sit at the right edge
+            ax.annotate(
+                label,
+                (d.metrics["fps"], d.metrics[y]),
+                fontsize=7,
+                xytext=(-6, 5),
+                textcoords="offset points",
+                ha="right",
+            )
     if feas and max(d.metrics["fps"] for d in feas) > 20 * min(d.metrics["fps"] for d in feas):
         ax.set_xscale("log")
+    # KL spans decades between 8 and 4 bits; FP32's exact 0 has no place on a log axis
+    if y == "kl_div" and feas and all(d.metrics[y] > 0 for d in feas):
+        ax.set_yscale("log")
     ax.set_xlabel("FPS")
-    ax.set_ylabel("accuracy")
+    ax.set_ylabel(_Y_LABELS[y] + (" (log)" if ax.get_yscale() == "log" else ""))
     ax.set_title("co-design Pareto front")
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
@@ -302,7 +334,7 @@ def write_outputs(
         "points": [_full_point(d, space, base_hw, objectives) for d in front],
     }
     paths["pareto.json"].write_text(json.dumps(payload, indent=1) + "\n")
-    plot_front(paths["pareto.png"], designs, front)
+    plot_front(paths["pareto.png"], designs, front, objectives)
     paths["report.md"].write_text(_report(study, space, designs, front))
     return paths
 

@@ -144,6 +144,27 @@ def test_qparams_contract_per_channel_weights() -> None:
     assert (aq.bits, aq.axis, aq.scale.shape) == (8, None, ())
 
 
+def test_per_tensor_weights_share_one_scale_and_survive_activation_calibration() -> None:
+    lin = nn.Linear(5, 3)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, -2, 0, 0, 0], [0.25, 0, 0, 0, 0], [0, 0, -4, 0, 0]]))
+    cfg = QuantConfig(wbits=4, abits=8, weight_granularity="per_tensor")
+    calib = [(torch.randn(8, 5) * 10, torch.zeros(8))]  # activations 10x the weights' range
+    layer = quantize_model(nn.Sequential(lin), cfg, calib_data=calib)[0]
+    qp = layer.weight_quantizer.qparams()
+    # one scale, max |w| / 7 over the whole tensor: the activation calibration did not touch it
+    assert (qp.axis, qp.scale.shape) == (None, ())
+    assert float(qp.scale) == pytest.approx(4 / 7, rel=1e-6)
+    # the 0.25 row is below half an LSB of the shared scale: per tensor it rounds to 0, per channel not
+    assert torch.equal(layer.weight_quantizer(lin.weight)[1], torch.zeros(5))
+    per_channel = quantize_model(
+        nn.Sequential(lin), cfg.model_copy(update={"weight_granularity": "per_channel"}), calib_data=calib
+    )
+    assert float(per_channel[0].weight_quantizer(lin.weight)[1, 0]) == pytest.approx(0.25)
+    uncal = quantize_model(nn.Sequential(lin), cfg.model_copy(update={"calibrate": False}))[0]
+    assert float(uncal.weight_quantizer.scale) == pytest.approx(4 / 7, rel=1e-6)  # not uncalibrated_range
+
+
 def test_mixed_precision_per_op_type(ref_deit: tuple) -> None:
     model, _ = ref_deit
     cfg = QuantConfig(

@@ -54,7 +54,7 @@ def test_w8a8_bittrue_agrees_with_fake_quant(name: str) -> None:
 def test_cli_simulate_workload_accuracy_json(tmp_path) -> None:
     from accelsim.cli import main
 
-    out = tmp_path / "r.json"
+    out, sqnr = tmp_path / "r.json", tmp_path / "sqnr.csv"
     rc = main(
         [
             "simulate",
@@ -63,12 +63,19 @@ def test_cli_simulate_workload_accuracy_json(tmp_path) -> None:
             "--accuracy",
             "--json",
             str(out),
+            "--sqnr-csv",
+            str(sqnr),
         ]
     )
     assert rc == 0
     d = json.loads(out.read_text())["bittrue"]
     assert d["top1_agreement"] >= 0.99
     assert abs(d["accuracy"] - d["accuracy_fake_quant"]) <= 0.01
+    # against the FP32 model: the integer datapath at W8A8 keeps the logits within ~30 dB
+    assert d["vs_fp32"]["agreement"] >= 0.99 and d["vs_fp32"]["sqnr_db"] > 20.0
+    assert "float32" in d["layer_reference"] and len(d["layers"]) > 50
+    rows = sqnr.read_text().splitlines()
+    assert rows[0] == "op,kind,module,tensor,bits,sqnr_db,signal,noise" and len(rows) == len(d["layers"]) + 1
 
 
 def test_evaluate_gives_the_bittrue_accuracy_of_a_design() -> None:

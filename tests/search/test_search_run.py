@@ -356,3 +356,25 @@ def test_the_roofline_prices_power_too(make_space: Any) -> None:
     for t in _complete(study):
         ds = [d for d in designs if d.trial == t.number and d.feasible]
         assert t.values[1] == max(d.metrics["gops_per_watt"] for d in ds)
+
+
+def test_fidelity_objectives_and_an_agreement_constraint(make_space: Any, tmp_path: Path) -> None:
+    """Maximise FPS, minimise KL to FP32, subject to top-1 agreement >= 0.7 (the synthetic
+    evaluator's fidelity: agreement 1 - d, KL d for its accuracy penalty d)."""
+    space = make_space(objectives=["fps", "kl_div"], constraints={"agreement": {"min": 0.7}})
+    study = search(space, trials=8, out=tmp_path, evaluator=SyntheticEvaluator(), progress=False)
+    designs = collect_designs(study)
+    assert {"kl_div", "agreement", "sqnr_db"} <= set(designs[0].metrics)
+    for d in designs:  # a compression point's fidelity is shared by all its hardware points
+        assert d.metrics["agreement"] == pytest.approx(1.0 - d.metrics["kl_div"])
+        assert d.metrics["sqnr_db"] == pytest.approx(-10 * math.log10(d.metrics["kl_div"]))
+    # the constraint splits the run, and only points that agree on >= 70% of images reach the front
+    assert any(d.fits and d.metrics["agreement"] < 0.7 for d in designs)
+    front = pareto_front(designs, space.objectives)
+    assert front and all(d.metrics["agreement"] >= 0.7 for d in front)
+    for t in _complete(study):
+        ds = [d for d in designs if d.trial == t.number and d.feasible]
+        if ds:  # the trial's KL is its compression point's, the same on every hardware point
+            assert t.values[1] == ds[0].metrics["kl_div"]
+    assert "kl_div (minimize)" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "pareto.png").stat().st_size > 0

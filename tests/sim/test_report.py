@@ -112,6 +112,7 @@ def test_cli_simulate_graph_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
             "options for lowering a model (--img-size, --wbits) do not apply to",
         ),
         (["--accuracy"], "--accuracy needs --workload"),
+        (["--sqnr-csv", "s.csv"], "--sqnr-csv needs --accuracy (the table comes from the bit-true run)"),
         (
             ["--topology", "t.csv"],
             "simulate takes one input, got MODEL|graph.json and --scalesim-config/--topology",

@@ -120,6 +120,19 @@ class Executor:
         self, inputs: Mapping[str, np.ndarray], stats: BittrueStats | None = None
     ) -> dict[str, np.ndarray]:
         """Execute once; returns the real (float32) values of the graph outputs."""
+        env, ctx = self.start(inputs, stats)
+        for i in range(len(self.ops)):
+            self.step(i, env, ctx)
+        return {t: real(env[t]) for t in self.graph.outputs}
+
+    def start(
+        self, inputs: Mapping[str, np.ndarray], stats: BittrueStats | None = None
+    ) -> tuple[dict[str, Value], _Ctx]:
+        """The environment (weights and quantised inputs) and context of a run, before its first op.
+
+        :meth:`run` is ``start`` then :meth:`step` over every op; stepping two executors of the same
+        graph side by side compares them op by op (:func:`accelsim.eval.bittrue.layers.layer_sqnr`).
+        """
         g = self.graph
         stats = stats if stats is not None else BittrueStats()
         missing = [n for n in g.inputs if n not in inputs]
@@ -135,20 +148,21 @@ class Executor:
             factor = x.shape[0] // want[0] if want and want[0] else 1
             qp = g.quant.get(name)
             env[name] = to_quant(x, qp, self.arith) if qp is not None else x
-        ctx = _Ctx(g, self.arith, stats, factor)
-        for i, op in enumerate(self.ops):
-            vals = [env[t] for t in op.inputs]
-            outs = self._handlers[i](ctx, op, vals)
-            if len(outs) != len(op.outputs):
-                raise GraphFormatError(
-                    f"op {op.name!r}: produced {len(outs)} values for outputs {op.outputs}"
-                )
-            for t, v in zip(op.outputs, outs, strict=True):
-                qp = g.quant.get(t)
-                env[t] = to_quant(v, qp, self.arith) if qp is not None else v
-            for t in self._free_after[i]:
-                env.pop(t, None)
-        return {t: real(env[t]) for t in g.outputs}
+        return env, _Ctx(g, self.arith, stats, factor)
+
+    def step(self, i: int, env: dict[str, Value], ctx: _Ctx) -> None:
+        """Run op ``i`` (in :attr:`ops` order) on ``env``: its outputs in, dead activations out."""
+        g = self.graph
+        op = self.ops[i]
+        vals = [env[t] for t in op.inputs]
+        outs = self._handlers[i](ctx, op, vals)
+        if len(outs) != len(op.outputs):
+            raise GraphFormatError(f"op {op.name!r}: produced {len(outs)} values for outputs {op.outputs}")
+        for t, v in zip(op.outputs, outs, strict=True):
+            qp = g.quant.get(t)
+            env[t] = to_quant(v, qp, self.arith) if qp is not None else v
+        for t in self._free_after[i]:
+            env.pop(t, None)
 
 
 def execute(
