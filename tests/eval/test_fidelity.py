@@ -63,7 +63,7 @@ def deit_points(ref_deit: tuple) -> dict[str, Any]:
     from accelsim.config.compression import CompressionRecipe
     from accelsim.config.workload import Workload
     from accelsim.eval import compress_workload, load_data
-    from accelsim.eval.models import CHECKPOINT_DIR
+    from accelsim.models import CHECKPOINT_DIR
 
     model, _ = ref_deit
     w = Workload(
