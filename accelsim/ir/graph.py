@@ -39,6 +39,7 @@ from typing import Any
 
 import networkx as nx
 
+from accelsim._io import read_text, write_text_atomic
 from accelsim.errors import GraphFormatError
 from accelsim.ir.quant import QuantParams
 
@@ -172,6 +173,17 @@ class GraphSummary:
             share = s.macs / self.macs if self.macs else 0.0
             lines.append(f"{kind:<18}{s.count:>7}{s.macs / 1e9:>12.4f}{share:>8.1%}")
         return "\n".join(lines)
+
+
+#: The largest size a graph or topology may give one dimension (2**31 - 1). The simulator keeps
+#: cycle and byte counts in int64, and products of a few dimensions beyond this overflow it (or ask
+#: NumPy for arrays that size); no real layer comes near it.
+MAX_DIM = 2**31 - 1
+
+
+def _not_strict_json(token: str) -> Any:
+    # Python's json reads NaN/Infinity, which no strict JSON reader (and no graph we write) has
+    raise GraphFormatError(f"{token} is not JSON (a graph holds finite numbers only)")
 
 
 def _typed(record: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
@@ -435,8 +447,10 @@ class Graph:
                 name = _typed(t, "name", str, "tensor")
                 where = f"tensor {name!r}"
                 shape = _typed(t, "shape", list, where)
-                if not all(type(d) is int and d > 0 for d in shape):
-                    raise GraphFormatError(f"{where}: shape must be positive integers (got {shape!r})")
+                if not all(type(d) is int and 0 < d <= MAX_DIM for d in shape):
+                    raise GraphFormatError(
+                        f"{where}: shape must be positive integers, each at most {MAX_DIM} (got {shape!r})"
+                    )
                 bits = _typed(t, "bits", int, where)
                 g.add_tensor(Tensor(name, tuple(shape), bits, _typed(t, "weight", bool, where)))
             for o in data["ops"]:
@@ -467,23 +481,28 @@ class Graph:
 
     def save(self, path: str | Path) -> Path:
         """Write the graph as JSON (lossless: :meth:`load` gives an equal graph back)."""
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), separators=(",", ":")))
-        return path
+        return write_text_atomic(path, self.to_json())
+
+    def to_json(self) -> str:
+        """The graph as strict JSON (a NaN or infinite attribute is an error, not ``NaN`` text that
+        other JSON readers reject)."""
+        try:
+            return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+        except ValueError as e:
+            raise GraphFormatError(f"graph {self.name!r}: {e}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> Graph:
         path = Path(path)
+        text = read_text(path, GraphFormatError, "read graph")
         try:
-            text = path.read_text()
-        except OSError as e:
-            raise GraphFormatError(f"{path}: cannot read graph: {e.strerror or e}") from None
-        try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_not_strict_json)
         except json.JSONDecodeError as e:
             raise GraphFormatError(
                 f"{path}: corrupt or truncated graph JSON ({e.msg}: line {e.lineno}, column {e.colno})"
             ) from None
+        except GraphFormatError as e:
+            raise GraphFormatError(f"{path}: {e}") from None
         try:
             return cls.from_dict(data)
         except GraphFormatError as e:
