@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accelsim._io import write_text_atomic
+from accelsim._io import check_outputs, write_text_atomic
 from accelsim.errors import AccelsimError, ResourceError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -91,11 +91,19 @@ def _lower(args: argparse.Namespace, model: str) -> Any:
     return lower(model, img_size=args.img_size, **bits)
 
 
+def _hw_files(hw: str) -> list[Path]:
+    """The files ``--hw`` may name: the path itself, or the shipped config of that name."""
+    from accelsim._paths import data_dir
+
+    return [Path(hw), data_dir("hw_configs") / f"{hw}.yaml"]
+
+
 # -- commands ---------------------------------------------------------------------------------
 def _cmd_lower(args: argparse.Namespace) -> int:
+    check_outputs({"--output": args.output})
     graph = _lower(args, args.model)
     if args.format == "json":
-        text = json.dumps(graph.to_dict(), separators=(",", ":"))
+        text = graph.to_json()
     elif args.format == "dot":
         text = graph.to_dot()
     else:
@@ -113,6 +121,16 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     shown: Report | WorkloadReport  # what is printed and written; ``timing`` is its simulation
     _check_simulate_inputs(args)
+    check_outputs(
+        {"--json": args.json, "--csv": args.csv, "--trace": args.trace},
+        inputs=[
+            args.target if args.target is not None and _is_graph_file(args.target) else None,
+            *_hw_files(args.hw),
+            args.scalesim_config,
+            args.topology,
+            args.workload,
+        ],
+    )
     if args.workload:
         from accelsim.pipeline import simulate_workload
 
@@ -151,6 +169,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from accelsim.eval import evaluate_workload
 
+    check_outputs({"--json": args.json}, inputs=[args.workload])
     result = evaluate_workload(args.workload)
     print(result.table())
     if args.json:

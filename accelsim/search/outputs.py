@@ -11,6 +11,7 @@ vs FPS coloured by GOPS/DSP), ``designs.csv`` (every design point evaluated) and
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from accelsim._io import write_bytes_atomic, write_text_atomic
 from accelsim.config.search import METRIC_DIRECTIONS, SearchSpace
 from accelsim.search.objective import DESIGN_METRICS
 from accelsim.search.space import apply_knobs, build_recipe
@@ -156,10 +158,23 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     fields: list[str] = []
     for r in rows:
         fields.extend(k for k in r if k not in fields)
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
+
+
+def _json_safe(x: Any) -> Any:
+    """``x`` with every NaN or infinity replaced by None: strict JSON has no such numbers (a metric
+    of a design that did not run is NaN)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_safe(v) for v in x]
+    return x
 
 
 def _full_point(
@@ -213,8 +228,10 @@ def plot_front(path: Path, designs: Sequence[DesignRecord], front: Sequence[Desi
     ax.set_title("co-design Pareto front")
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def _fmt(x: Any) -> str:
@@ -292,9 +309,9 @@ def write_outputs(
         "objectives": {o: METRIC_DIRECTIONS[o] for o in objectives},
         "points": [_full_point(d, space, base_hw, objectives) for d in front],
     }
-    paths["pareto.json"].write_text(json.dumps(payload, indent=1) + "\n")
+    write_text_atomic(paths["pareto.json"], json.dumps(_json_safe(payload), indent=1, allow_nan=False) + "\n")
     plot_front(paths["pareto.png"], designs, front)
-    paths["report.md"].write_text(_report(study, space, designs, front))
+    write_text_atomic(paths["report.md"], _report(study, space, designs, front))
     return paths
 
 
