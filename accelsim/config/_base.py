@@ -42,7 +42,12 @@ class Strict(BaseModel):
         if info.field_name is None:
             return value
         accepts = _scalar_types(cls.model_fields[info.field_name].annotation)  # type: ignore[arg-type]
-        if accepts is None or value is None or type(value) in accepts:
+        if accepts is None or value is None:
+            return value
+        if type(value) is int and float not in accepts and not -_MAX_INT <= value <= _MAX_INT:
+            # every count in a config is far below this; beyond it the simulator's int64 sums overflow
+            raise PydanticCustomError("int_too_big", f"Input should be at most {_MAX_INT} in size")
+        if type(value) in accepts:
             return value
         if isinstance(value, bool | int | float | str):
             wanted = _WANTED[max(accepts, key=_WANTED_ORDER.index)]
@@ -51,6 +56,7 @@ class Strict(BaseModel):
 
 
 _SCALARS = (bool, int, float, type(None))
+_MAX_INT = 2**31 - 1
 _WANTED_ORDER = [type(None), bool, int, float]
 _WANTED = {bool: "true or false", int: "a valid integer", float: "a valid number", type(None): "null"}
 _WANTED_TYPE = {"true or false": "bool_type", "a valid integer": "int_type", "a valid number": "float_type",

@@ -196,6 +196,14 @@ def _typed(record: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return v
 
 
+def _names(record: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    """``record[key]`` as tensor names: a JSON list of strings."""
+    v = record[key]
+    if not isinstance(v, list) or not all(isinstance(n, str) for n in v):
+        raise GraphFormatError(f"{where}: {key!r} must be a JSON list of tensor names (got {v!r})")
+    return tuple(v)
+
+
 class Graph:
     """A DAG of :class:`Op` over :class:`Tensor` values.
 
@@ -441,6 +449,9 @@ class Graph:
             raise GraphFormatError(
                 f"unsupported graph version {data.get('version')!r} (this accelsim reads {FORMAT_VERSION})"
             )
+        for key in ("meta", "quant"):
+            if not isinstance(data.get(key) or {}, Mapping):
+                raise GraphFormatError(f"{key!r} must be a JSON object (got {data[key]!r})")
         try:
             g = cls(str(data["name"]), data.get("meta") or {})
             for t in data["tensors"]:
@@ -459,8 +470,8 @@ class Graph:
                     Op(
                         name=name,
                         kind=o["kind"],
-                        inputs=tuple(o["inputs"]),
-                        outputs=tuple(o["outputs"]),
+                        inputs=_names(o, "inputs", f"op {name!r}"),
+                        outputs=_names(o, "outputs", f"op {name!r}"),
                         attrs=dict(o.get("attrs") or {}),
                         macs=_typed(o, "macs", int, f"op {name!r}") if "macs" in o else None,  # type: ignore[arg-type]
                         target=str(o.get("target", "")),
@@ -468,12 +479,12 @@ class Graph:
                         module_type=str(o.get("module_type", "")),
                     )
                 )
-            g.set_io(list(data["inputs"]), list(data["outputs"]))
+            g.set_io(list(_names(data, "inputs", "graph")), list(_names(data, "outputs", "graph")))
             for name, q in (data.get("quant") or {}).items():
                 if name not in g.tensors:
                     raise GraphFormatError(f"quant entry for unknown tensor {name!r}")
                 g.quant[name] = QuantParams.from_dict(q)
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             if isinstance(e, GraphFormatError):
                 raise
             raise GraphFormatError(f"malformed graph: {type(e).__name__}: {e}") from None
