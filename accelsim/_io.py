@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from accelsim.errors import AccelsimError
 
@@ -129,6 +132,22 @@ def check_outputs(
         if not existing.is_dir():
             raise AccelsimError(f"{flag} {p}: {existing} is a file, not a folder")
         _check_writable_folder(existing, f"{flag} {p}")
+
+
+def strict_json(data: Any, **kwargs: Any) -> str:
+    """``json.dumps(data)`` as strict JSON: a NaN or infinity (a metric of a design that did not
+    run, a rate over zero time) becomes ``null``, not ``NaN`` text that other JSON readers reject."""
+    return json.dumps(_finite(data), allow_nan=False, **kwargs)
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    return x
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

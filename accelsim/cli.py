@@ -7,7 +7,6 @@ Every :class:`~accelsim.errors.AccelsimError` becomes one line on stderr and exi
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -16,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accelsim._io import check_outputs, write_text_atomic
+from accelsim._io import check_outputs, strict_json, write_text_atomic
 from accelsim.errors import AccelsimError, ResourceError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,7 +26,7 @@ log = logging.getLogger("accelsim")
 
 
 def _write_json(path: str, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(path, strict_json(data, indent=2) + "\n")
 
 
 def _is_graph_file(target: str) -> bool:

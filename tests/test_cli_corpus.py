@@ -107,7 +107,7 @@ CASES = [
     Case("outs-same-by-path", "silent", _sim("--json", "o.json", "--trace", "./d/../o.json"),
          {**G, "d/keep": ""}, pattern=r"same file"),
     Case("out-is-hw", "silent", _sim("--hw", "h.yaml", "--csv", "h.yaml"), {**G, "h.yaml": HW}, pattern=r"input"),
-    Case("lower-out-is-space", "silent", ["search", "--space", "s.yaml", "--out", "s.yaml"],
+    Case("search-out-is-space", "silent", ["search", "--space", "s.yaml", "--out", "s.yaml"],
          {"s.yaml": SPACE}, pattern=r"--out.*s\.yaml"),
     Case("graph-inflated-macs", "silent", _sim(), {"g.json": graph(lambda g: g["ops"][0].update(macs=10**6))},
          pattern=r"g\.json.*macs"),
@@ -195,7 +195,7 @@ CASES = [
          pattern=r"/proc/t\.json"),
     Case("csv-fails-json-kept", "partial", _sim("--json", "o.json", "--csv", "nope/x.csv"),
          {**G, "o.json": "{}\n"}, pattern=r"nope"),
-    Case("lower-out-same-as-hw", "partial", _sim("--json", "o.json", "--csv", "d"), {**G, "d/keep": ""},
+    Case("csv-is-dir-no-json", "partial", _sim("--json", "o.json", "--csv", "d"), {**G, "d/keep": ""},
          pattern=r"d.*folder"),
     # -- the other side of the fixes: files that must be read ------------------------------------
     Case("graph-utf16", "accept", _sim(), {"g.json": utf16(graph())}, code=0),

@@ -23,7 +23,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from accelsim._io import write_bytes_atomic, write_text_atomic
+from accelsim._io import strict_json, write_bytes_atomic, write_text_atomic
 from accelsim.config.search import METRIC_DIRECTIONS, SearchSpace
 from accelsim.search.objective import DESIGN_METRICS
 from accelsim.search.space import apply_knobs, build_recipe
@@ -165,18 +165,6 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
-def _json_safe(x: Any) -> Any:
-    """``x`` with every NaN or infinity replaced by None: strict JSON has no such numbers (a metric
-    of a design that did not run is NaN)."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_json_safe(v) for v in x]
-    return x
-
-
 def _full_point(
     d: DesignRecord, space: SearchSpace, base_hw: Mapping[str, Any], objectives: Sequence[str]
 ) -> dict[str, Any]:
@@ -309,7 +297,7 @@ def write_outputs(
         "objectives": {o: METRIC_DIRECTIONS[o] for o in objectives},
         "points": [_full_point(d, space, base_hw, objectives) for d in front],
     }
-    write_text_atomic(paths["pareto.json"], json.dumps(_json_safe(payload), indent=1, allow_nan=False) + "\n")
+    write_text_atomic(paths["pareto.json"], strict_json(payload, indent=1) + "\n")
     plot_front(paths["pareto.png"], designs, front)
     write_text_atomic(paths["report.md"], _report(study, space, designs, front))
     return paths
