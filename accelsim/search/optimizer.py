@@ -11,10 +11,10 @@ same command again loads it, marks trials a killed run left RUNNING as FAIL (use
 COMPLETE trials; completed trials are never touched.
 
 Same seed, same study, resumed or not: every trial has a *slot*, its position in an uninterrupted
-run (its number less the interrupted trials before it; a retry takes its original's slot). The
-hardware sweep of a trial is seeded by its slot, the sampler of a batch by the slot the batch
-starts at, and the retries of an interrupted batch are run as a batch of their own, so the batches
-after a resume line up with those of a run that was never stopped. The COMPLETE trials of a
+run (its number less the interrupted trials before it; a retry takes its original's slot). Its
+sampler and its hardware sweep are seeded by its slot, and the retries of an interrupted batch are
+run as a batch of their own together with the slots of that batch the kill left unasked, so the
+batches after a resume line up with those of a run that was never stopped. The COMPLETE trials of a
 resumed study then have the parameters, hardware sweeps and values of the uninterrupted study's,
 in the same order; only their trial numbers are higher, by the number of interrupted trials.
 
@@ -76,14 +76,14 @@ def make_sampler(space: SearchSpace, seed: int) -> optuna.samplers.NSGAIISampler
     return optuna.samplers.NSGAIISampler(population_size=space.population_size, seed=seed)
 
 
-def batch_seed(seed: int, n_trials_so_far: int) -> int:
-    """The sampler seed of the batch that starts after ``n_trials_so_far`` trials.
+def trial_seed(seed: int, slot: int) -> int:
+    """The sampler seed of the trial in ``slot``.
 
-    NSGA-II keeps its population in the storage, so a fresh sampler per batch loses nothing, and
-    reseeding it from the study's size makes a resumed run draw new points instead of replaying
-    the random draws of the first generation.
+    NSGA-II keeps its population in the storage, so a fresh sampler per trial loses nothing; seeded
+    by the slot, a trial draws the same point whether it is asked in one run or after a resume (and
+    a resumed run draws new points instead of replaying the first generation's draws).
     """
-    return int(np.random.SeedSequence([seed, n_trials_so_far]).generate_state(1)[0])
+    return int(np.random.SeedSequence([seed, slot]).generate_state(1)[0])
 
 
 def check_space(space: SearchSpace, evaluator: DesignEvaluator) -> None:
@@ -137,20 +137,26 @@ def open_study(space: SearchSpace, storage: str | optuna.storages.BaseStorage, s
     return study
 
 
-def recover_interrupted(study: optuna.Study) -> int:
+def recover_interrupted(study: optuna.Study, space: SearchSpace | None = None) -> int:
     """Fail the trials a killed run left RUNNING and enqueue their parameters again; returns how many.
 
-    A retry keeps the original's ``slot`` (and names the first trial it retries in ``retry_of``,
-    however often the run was killed).
+    A retry keeps the original's ``slot``, batch and NSGA-II generation (and names the first trial
+    it retries in ``retry_of``, however often the run was killed). A trial killed before it had
+    every knob of ``space`` is retried with none fixed: its slot's seed draws them all again, as
+    the uninterrupted run did.
     """
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in stale:
         study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
         study.tell(t.number, state=TrialState.FAIL)
         attrs = {"retry_of": t.user_attrs.get("retry_of", t.number), "slot": _slot_of(study, t)}
+        for key in ("batch",):
+            if key in t.user_attrs:
+                attrs[key] = t.user_attrs[key]
         if _GENERATION in t.system_attrs:
             attrs["generation"] = t.system_attrs[_GENERATION]
-        study.enqueue_trial(dict(t.params), user_attrs=attrs)
+        whole = space is None or set(t.params) == set(space.compression.knobs)
+        study.enqueue_trial(dict(t.params) if whole else {}, user_attrs=attrs)
     if stale:
         log.info("resuming: %d interrupted trial(s) will be run again", len(stale))
     return len(stale)
@@ -207,16 +213,24 @@ def run_trials(
     with _progress(trials, done, progress) as bar:
         while done < trials:
             next_slot = n_slots(study)
-            study.sampler = make_sampler(space, batch_seed(seed, next_slot))
-            # the retries of an interrupted batch make a batch of their own: the batches after it
-            # then start at the slots an uninterrupted run's would
-            retries = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            if waiting:
+                # an interrupted batch: its retries, then the slots a kill left unasked, so that
+                # the batches after it start at the slots an uninterrupted run's would
+                start, size = waiting[0].user_attrs.get("batch", (next_slot, 0))
+                slots = [int(t.user_attrs.get("slot", next_slot)) for t in waiting]
+                slots += list(range(next_slot, start + size))
+            else:
+                start, size = next_slot, min(space.trial_batch_size, trials - done)
+                slots = list(range(start, start + size))
             batch: list[_Pending] = []
-            for _ in range(min(retries or space.trial_batch_size, trials - done)):
-                trial = study.ask()
+            for slot in slots[: trials - done]:
+                study.sampler = make_sampler(space, trial_seed(seed, slot))
+                trial = study.ask()  # a waiting retry first, in the order of ``waiting``
                 if "slot" not in trial.user_attrs:
-                    trial.set_user_attr("slot", next_slot)
-                    next_slot += 1
+                    trial.set_user_attr("slot", slot)
+                if "batch" not in trial.user_attrs:
+                    trial.set_user_attr("batch", [start, size])
                 if "generation" in trial.user_attrs:
                     # NSGA-II gives an enqueued trial no generation; without its original's, the
                     # retry would count in no population and the next generation would breed
@@ -466,7 +480,7 @@ def search(
         locks.append(db.with_name(db.name + ".lock"))
     with lock_run(*locks):
         study = open_study(space, given if given is not None else default_storage(out), seed)
-        recover_interrupted(study)
+        recover_interrupted(study, space)
         executor = make_executor(backend, address=ray_address, num_cpus=ray_num_cpus)
         cache = CompressionCache(Path(out) / "cache" if out is not None else None)
         try:
@@ -529,7 +543,6 @@ def check_feasible(study: optuna.Study, space: SearchSpace, out: Path | None = N
 
 
 __all__ = [
-    "batch_seed",
     "check_feasible",
     "check_space",
     "check_storage_url",
@@ -543,4 +556,5 @@ __all__ = [
     "run_trials",
     "search",
     "sqlite_path",
+    "trial_seed",
 ]

@@ -27,7 +27,7 @@ def _study(study: optuna.Study) -> list[tuple[Any, ...]]:
     ]
 
 
-@pytest.mark.parametrize("where", ["simulate", "tell"])
+@pytest.mark.parametrize("where", ["ask", "simulate", "tell"])
 def test_a_resumed_search_is_the_uninterrupted_one(
     make_space: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
@@ -35,12 +35,12 @@ def test_a_resumed_search_is_the_uninterrupted_one(
     whole = search(space, trials=10, out=tmp_path / "whole", evaluator=SyntheticEvaluator(), progress=False)
 
     calls = {"n": 0}
-    target = "simulate_task" if where == "simulate" else "summarise"
+    target = {"ask": "suggest_compression", "simulate": "simulate_task", "tell": "summarise"}[where]
     original = getattr(optimizer, target)
 
     def interrupting(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
-        if calls["n"] == 6:  # second batch: before any tell, or after one of its trials was told
+        if calls["n"] == 6:  # second batch: half asked, asked but not told, or half told
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
