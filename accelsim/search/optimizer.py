@@ -475,8 +475,11 @@ def search(
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         locks.append(Path(out) / ".lock")
-    db = sqlite_path(storage) if storage is not None else None
-    if db is not None and (out is None or db.resolve().parent != Path(out).resolve()):
+    # the database's own lock too, which every run on that file takes, whatever its --out
+    db = (
+        sqlite_path(storage) if storage is not None else (Path(out) / "study.db" if out is not None else None)
+    )
+    if db is not None:
         locks.append(db.with_name(db.name + ".lock"))
     with lock_run(*locks):
         study = open_study(space, given if given is not None else default_storage(out), seed)

@@ -65,16 +65,21 @@ def test_a_second_search_on_the_same_out_is_refused(make_space: Any, tmp_path: P
 
 
 def test_a_second_search_on_the_same_sqlite_storage_is_refused(make_space: Any, tmp_path: Path) -> None:
-    db = tmp_path / "shared.db"
-    with lock_run(tmp_path / "shared.db.lock"), pytest.raises(AccelsimError, match="another accelsim search"):
-        search(
-            make_space(),
-            trials=2,
-            storage=f"sqlite:///{db}",
-            out=tmp_path / "b",
-            evaluator=SyntheticEvaluator(),
-            progress=False,
-        )
+    """Whichever way two runs name one SQLite file (one's default OUT/study.db, the other's
+    --storage), both take the file's lock."""
+    a = tmp_path / "a"
+    a.mkdir()
+    refused = pytest.raises(AccelsimError, match="another accelsim search")
+    with lock_run(a / "study.db.lock"):  # as a run with --out a (default storage) holds it
+        with refused:
+            search(make_space(), trials=2, out=a, evaluator=SyntheticEvaluator(), progress=False)
+        storage = f"sqlite:///{a / 'study.db'}"
+        with refused:
+            search(
+                make_space(), trials=2, storage=storage, out=tmp_path / "b", evaluator=SyntheticEvaluator()
+            )
+        with refused:
+            search(make_space(), trials=2, storage=storage, out=None, evaluator=SyntheticEvaluator())
 
 
 @pytest.mark.parametrize(
