@@ -392,6 +392,7 @@ def lock_run(*places: Path) -> Iterator[None]:
     """
     with contextlib.ExitStack() as stack:
         for lock in places:
+            lock.parent.mkdir(parents=True, exist_ok=True)
             f = stack.enter_context(
                 open(lock, "a+")
             )  # held for the run: the lock lives as long as the file is open
@@ -471,16 +472,14 @@ def search(
     check_space(space, evaluator)
     # a given storage is opened before anything is created, so that a bad one leaves no --out behind
     given = open_storage(storage) if storage is not None else None
-    locks: list[Path] = []
-    if out is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        locks.append(Path(out) / ".lock")
-    # the database's own lock too, which every run on that file takes, whatever its --out
+    # the database's own lock (which every run on that file takes, whatever its --out) first, so
+    # that a run refused for it has not yet created its --out
     db = (
         sqlite_path(storage) if storage is not None else (Path(out) / "study.db" if out is not None else None)
     )
-    if db is not None:
-        locks.append(db.with_name(db.name + ".lock"))
+    locks = [db.with_name(db.name + ".lock")] if db is not None else []
+    if out is not None:
+        locks.append(Path(out) / ".lock")
     with lock_run(*locks):
         study = open_study(space, given if given is not None else default_storage(out), seed)
         recover_interrupted(study, space)

@@ -78,6 +78,7 @@ def test_a_second_search_on_the_same_sqlite_storage_is_refused(make_space: Any, 
             search(
                 make_space(), trials=2, storage=storage, out=tmp_path / "b", evaluator=SyntheticEvaluator()
             )
+        assert not (tmp_path / "b").exists()  # refused before its --out was made
         with refused:
             search(make_space(), trials=2, storage=storage, out=None, evaluator=SyntheticEvaluator())
 
