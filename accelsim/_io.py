@@ -1,18 +1,153 @@
-"""Writing output files: whole or not at all.
+"""Reading input files and writing output files.
 
-Every file accelsim writes goes through :func:`write_text_atomic`: the text lands in a temporary
-file next to the target and is renamed over it, so a run that fails or is killed half-way leaves
-the previous file (or none), never a truncated one.
+Every text file accelsim reads goes through :func:`read_text`: UTF-8, or UTF-16/UTF-32/UTF-8 with
+a byte-order mark (what Windows editors save), and bytes that decode as none of them are one line
+naming the file and the offending byte, not a ``UnicodeDecodeError``.
+
+Every file accelsim writes goes through :func:`write_text_atomic` (or :func:`write_bytes_atomic`):
+the data lands in a temporary file next to the target and is renamed over it, so a run that fails
+or is killed half-way leaves the previous file (or none), never a truncated one.
+:func:`check_outputs` vets every output path of a command before it starts, so a bad one fails the
+run before any work and before any other output is written.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import json
+import math
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from accelsim.errors import AccelsimError
+
+#: byte-order marks, longest first (UTF-32-LE's starts with UTF-16-LE's)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def decode(data: bytes, source: str, error: type[AccelsimError] = AccelsimError) -> str:
+    """``data`` as text: decoded by its byte-order mark, else as UTF-8.
+
+    Raises:
+        error: the bytes are not valid in that encoding (the message names ``source``, the byte
+            offset and the usual cause).
+    """
+    encoding, start = "utf-8", 0
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            encoding, start = name, len(bom)
+            break
+    try:
+        return data[start:].decode(encoding)
+    except UnicodeDecodeError as e:
+        raise error(
+            f"{source}: not valid {encoding.upper()} text (byte 0x{data[start + e.start]:02x} at offset "
+            f"{start + e.start}); save it as UTF-8 (a Latin-1 or other 8-bit file is not read)"
+        ) from None
+
+
+def read_text(path: str | Path, error: type[AccelsimError] = AccelsimError, what: str = "read") -> str:
+    """The text of ``path`` (see :func:`decode`).
+
+    Raises:
+        error: the file is missing or unreadable (``"{path}: cannot {what}: ..."``), or not text.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise error(f"{path}: cannot {what}: {e.strerror or e}") from None
+    return decode(data, str(path), error)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def _check_writable_folder(folder: Path, label: str) -> None:
+    # A trial file is the only test that answers for /proc, read-only mounts and root alike
+    # (os.access says yes to root everywhere).
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".accelsim-probe.", dir=folder)
+    except OSError as e:
+        raise AccelsimError(f"{label}: cannot write in {folder}: {e.strerror or e}") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def check_outputs(
+    outputs: Mapping[str, str | Path | None],
+    inputs: Iterable[str | Path | None] = (),
+    folders: Mapping[str, str | Path | None] | None = None,
+) -> None:
+    """Refuse, before any work, output paths that would fail or destroy something.
+
+    ``outputs`` maps an option (``"--json"``) to the file it names, ``folders`` one to a folder
+    that is created if missing; ``None`` values are skipped. An output that is an input, two
+    outputs that are the same file, a file that is a folder (or a folder that is a file), and a
+    place that cannot be written are each one line naming the option and the path.
+
+    Raises:
+        AccelsimError: the first such problem.
+    """
+    given = [(flag, Path(p)) for flag, p in outputs.items() if p is not None]
+    dirs = [(flag, Path(p)) for flag, p in (folders or {}).items() if p is not None]
+    ins = [Path(p) for p in inputs if p is not None]
+    for flag, p in given + dirs:
+        for i in ins:
+            if _same_file(p, i):
+                raise AccelsimError(f"{flag} {p}: is an input of this run; write the output elsewhere")
+    seen: list[tuple[str, Path]] = []
+    for flag, p in given + dirs:
+        for other_flag, other in seen:
+            if _same_file(p, other):
+                raise AccelsimError(f"{other_flag} and {flag} name the same file ({p}); give each its own")
+        seen.append((flag, p))
+    for flag, p in given:
+        if p.is_dir():
+            raise AccelsimError(f"{flag} {p}: is a folder, not a file")
+        folder = p.parent if str(p.parent) else Path(".")
+        if not folder.is_dir():
+            raise AccelsimError(f"{flag} {p}: no folder {folder} to write it in")
+        _check_writable_folder(folder, f"{flag} {p}")
+    for flag, p in dirs:
+        if p.exists() and not p.is_dir():
+            raise AccelsimError(f"{flag} {p}: is a file, not a folder")
+        existing = p
+        while not existing.exists():  # the nearest folder that exists is where mkdir will write
+            existing = existing.parent
+        if not existing.is_dir():
+            raise AccelsimError(f"{flag} {p}: {existing} is a file, not a folder")
+        _check_writable_folder(existing, f"{flag} {p}")
+
+
+def strict_json(data: Any, **kwargs: Any) -> str:
+    """``json.dumps(data)`` as strict JSON: a NaN or infinity (a metric of a design that did not
+    run, a rate over zero time) becomes ``null``, not ``NaN`` text that other JSON readers reject."""
+    return json.dumps(_finite(data), allow_nan=False, **kwargs)
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    return x
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -21,6 +156,11 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     Raises:
         AccelsimError: the folder does not exist or is not writable, or ``path`` is a folder.
     """
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`write_text_atomic`)."""
     path = Path(path)
     if path.is_dir():
         raise AccelsimError(f"{path}: is a folder, not a file")
@@ -34,8 +174,8 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):

@@ -7,7 +7,6 @@ Every :class:`~accelsim.errors.AccelsimError` becomes one line on stderr and exi
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -16,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from accelsim._io import write_text_atomic
+from accelsim._io import check_outputs, strict_json, write_text_atomic
 from accelsim._progress import set_quiet
 from accelsim.errors import AccelsimError, ResourceError
 
@@ -28,7 +27,7 @@ log = logging.getLogger("accelsim")
 
 
 def _write_json(path: str, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(path, strict_json(data, indent=2) + "\n")
 
 
 def _is_graph_file(target: str) -> bool:
@@ -94,11 +93,19 @@ def _lower(args: argparse.Namespace, model: str) -> Any:
     return lower(model, img_size=args.img_size, **bits)
 
 
+def _hw_files(hw: str) -> list[Path]:
+    """The files ``--hw`` may name: the path itself, or the shipped config of that name."""
+    from accelsim._paths import data_dir
+
+    return [Path(hw), data_dir("hw_configs") / f"{hw}.yaml"]
+
+
 # -- commands ---------------------------------------------------------------------------------
 def _cmd_lower(args: argparse.Namespace) -> int:
+    check_outputs({"--output": args.output})
     graph = _lower(args, args.model)
     if args.format == "json":
-        text = json.dumps(graph.to_dict(), separators=(",", ":"))
+        text = graph.to_json()
     elif args.format == "dot":
         text = graph.to_dot()
     else:
@@ -116,6 +123,16 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     shown: Report | WorkloadReport  # what is printed and written; ``timing`` is its simulation
     _check_simulate_inputs(args)
+    check_outputs(
+        {"--json": args.json, "--csv": args.csv, "--trace": args.trace},
+        inputs=[
+            args.target if args.target is not None and _is_graph_file(args.target) else None,
+            *_hw_files(args.hw),
+            args.scalesim_config,
+            args.topology,
+            args.workload,
+        ],
+    )
     if args.workload:
         from accelsim.pipeline import simulate_workload
 
@@ -157,6 +174,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from accelsim.eval import evaluate_workload
 
+    check_outputs({"--json": args.json}, inputs=[args.workload])
     result = evaluate_workload(args.workload)
     print(result.table())
     if args.json:

@@ -23,13 +23,14 @@ trained in minutes on two CPU cores, evaluated in seconds, lowered and simulated
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from accelsim._paths import data_dir
-from accelsim.errors import DataError, UnknownModelError
+from accelsim.errors import AccelsimError, DataError, UnknownModelError
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -219,6 +220,55 @@ def create_reference_model(
     return model.eval()
 
 
+def _hub_unreachable(endpoint: str) -> str | None:
+    """Why the hub at ``endpoint`` cannot be reached in a few seconds, or None when it can."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(endpoint)
+    host, port = url.hostname or endpoint, url.port or (80 if url.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as e:
+        return f"{host} cannot be reached ({e.strerror or e})"
+    return None
+
+
+def create_pretrained(name: str, **kwargs: Any) -> nn.Module:
+    """``timm.create_model(name, pretrained=True)``, failing in seconds when the weights cannot come.
+
+    Offline, huggingface_hub retries each download for about half a minute before it gives up with
+    a traceback; here an unreachable hub (or ``HF_HUB_OFFLINE=1``) means the local cache only, and
+    weights in neither are one line that names the hub and what to do instead.
+
+    Raises:
+        DataError: the weights are neither downloadable nor cached.
+    """
+    import timm
+    from huggingface_hub import constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    reason = (
+        "HF_HUB_OFFLINE is set" if flag or constants.HF_HUB_OFFLINE else _hub_unreachable(constants.ENDPOINT)
+    )
+    was = constants.HF_HUB_OFFLINE
+    if reason is not None:
+        constants.HF_HUB_OFFLINE = True  # read when each request is made: the cache, no retries
+    try:
+        return timm.create_model(name, pretrained=True, **kwargs)
+    except AccelsimError:
+        raise
+    except Exception as e:  # the hub client's errors vary by version and cause; all mean "no weights"
+        why = f"{reason} and they are not in the local cache" if reason else f"{type(e).__name__}: {e}"
+        raise DataError(
+            f"{name}: pretrained: true downloads its weights from the Hugging Face hub ({constants.ENDPOINT}), "
+            f"but {why.splitlines()[0]}; give the workload a local `checkpoint:` file instead, or fetch the "
+            "weights once where the hub is reachable (they are cached for offline runs)"
+        ) from None
+    finally:
+        constants.HF_HUB_OFFLINE = was
+
+
 def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     """Load a state dict (optionally under a ``state_dict`` key) into ``model``; in place.
 
@@ -250,6 +300,7 @@ __all__ = [
     "CHECKPOINT_DIR",
     "WORKLOADS_DIR",
     "ReferenceSpec",
+    "create_pretrained",
     "create_reference_model",
     "is_reference_model",
     "list_reference_models",

@@ -32,3 +32,19 @@ def test_lowering_by_name_is_lowering_the_built_module() -> None:
     built = accelsim.lower(create_reference_model("ref_deit"), name="ref_deit")
     assert by_name.summary().macs == built.summary().macs == 8_038_080
     assert accelsim.lower("ref_efficientvit", img_size=64).meta["input_shape"] == [1, 3, 64, 64]
+
+
+def test_pretrained_weights_unreachable_fail_fast_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a reachable hub the local cache is all there is: no retries, one line naming the
+    hub and the offline way (a checkpoint file)."""
+    from huggingface_hub import constants
+
+    from accelsim.errors import DataError
+    from accelsim.eval import models
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(models, "_hub_unreachable", lambda endpoint: "hub.invalid cannot be reached")
+    was = constants.HF_HUB_OFFLINE
+    with pytest.raises(DataError, match=r"Hugging Face hub .*hub\.invalid cannot be reached.*`checkpoint:`"):
+        models.create_pretrained("deit_tiny_patch16_224.fb_in1k")
+    assert constants.HF_HUB_OFFLINE is was

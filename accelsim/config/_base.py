@@ -5,22 +5,79 @@ Errors name the field (dotted path) and what is allowed, all of them at once, on
 
 from __future__ import annotations
 
+import functools
 import re
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
+from accelsim._io import read_text
 from accelsim.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
-    """A config model where a typo is an error, not a silently ignored key."""
+    """A config model where a typo is an error, not a silently ignored key, and a value of the
+    wrong scalar type is an error, not coerced.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    pydantic's lax mode would read ``rows: true`` as 1, ``rows: 32.0`` or ``rows: "32"`` as 32 and
+    ``double_buffer: 1`` as true; a YAML that says so is more likely a mistake than a wish, and a
+    float search range over an integer field would be truncated point by point. Full strict mode
+    would also refuse YAML lists for tuple fields, so only the scalar fields are held to their type
+    (an int stays acceptable where a float is wanted). ``.inf`` and ``.nan`` are refused too:
+    nothing in a config is infinite, and a report computed from one is not JSON.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_scalar_coercion(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name is None:
+            return value
+        accepts = _scalar_types(cls.model_fields[info.field_name].annotation)  # type: ignore[arg-type]
+        if accepts is None or value is None:
+            return value
+        if type(value) is int and float not in accepts and not -_MAX_INT <= value <= _MAX_INT:
+            # every count in a config is far below this; beyond it the simulator's int64 sums overflow
+            raise PydanticCustomError("int_too_big", f"Input should be at most {_MAX_INT} in size")
+        if type(value) in accepts:
+            return value
+        if isinstance(value, bool | int | float | str):
+            wanted = _WANTED[max(accepts, key=_WANTED_ORDER.index)]
+            raise PydanticCustomError(f"{_WANTED_TYPE[wanted]}", f"Input should be {wanted}")
+        return value
+
+
+_SCALARS = (bool, int, float, type(None))
+_MAX_INT = 2**31 - 1
+_WANTED_ORDER = [type(None), bool, int, float]
+_WANTED = {bool: "true or false", int: "a valid integer", float: "a valid number", type(None): "null"}
+_WANTED_TYPE = {"true or false": "bool_type", "a valid integer": "int_type", "a valid number": "float_type",
+                "null": "none_required"}  # fmt: skip
+
+
+@functools.cache
+def _scalar_types(annotation: Any) -> frozenset[type] | None:
+    """The Python types a field of ``annotation`` takes as they are, when it holds only bools,
+    ints, floats and None (an int is a float's value too); None for any other field."""
+    args = (
+        typing.get_args(annotation)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        else (annotation,)
+    )
+    if not args or not all(a in _SCALARS for a in args):
+        return None
+    accepts = set(args)
+    if float in accepts:
+        accepts.add(int)
+    return frozenset(accepts)
 
 
 #: pydantic error types that only say "the input is not of this member's type": in a union, the
@@ -104,15 +161,35 @@ def validate_config(model: type[M], data: Any, source: str = "") -> M:
         raise ConfigError(format_validation_error(e, source)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML keeps the last,
+    so a pasted second ``clock_mhz:`` would silently win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:  # an unhashable key: let PyYAML's own error report it
+                continue
+            if first is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {first.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a missing file or invalid YAML is a one-line :class:`ConfigError`."""
+    """Parse a YAML file; a missing file, undecodable bytes, invalid YAML or a duplicate key is a
+    one-line :class:`ConfigError`."""
     path = Path(path)
+    text = read_text(path, ConfigError)
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
-    try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

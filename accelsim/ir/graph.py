@@ -39,6 +39,7 @@ from typing import Any
 
 import networkx as nx
 
+from accelsim._io import read_text, write_text_atomic
 from accelsim.errors import GraphFormatError
 from accelsim.ir.quant import QuantParams
 
@@ -174,6 +175,17 @@ class GraphSummary:
         return "\n".join(lines)
 
 
+#: The largest size a graph or topology may give one dimension (2**31 - 1). The simulator keeps
+#: cycle and byte counts in int64, and products of a few dimensions beyond this overflow it (or ask
+#: NumPy for arrays that size); no real layer comes near it.
+MAX_DIM = 2**31 - 1
+
+
+def _not_strict_json(token: str) -> Any:
+    # Python's json reads NaN/Infinity, which no strict JSON reader (and no graph we write) has
+    raise GraphFormatError(f"{token} is not JSON (a graph holds finite numbers only)")
+
+
 def _typed(record: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     """``record[key]`` if it has the JSON type ``kind`` (no coercion: ``"false"`` is not a bool, 197.9
     is not an int, ``true`` is not a number)."""
@@ -182,6 +194,14 @@ def _typed(record: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     if not ok:
         raise GraphFormatError(f"{where}: {key!r} must be a JSON {kind.__name__} (got {v!r})")
     return v
+
+
+def _names(record: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    """``record[key]`` as tensor names: a JSON list of strings."""
+    v = record[key]
+    if not isinstance(v, list) or not all(isinstance(n, str) for n in v):
+        raise GraphFormatError(f"{where}: {key!r} must be a JSON list of tensor names (got {v!r})")
+    return tuple(v)
 
 
 class Graph:
@@ -429,14 +449,19 @@ class Graph:
             raise GraphFormatError(
                 f"unsupported graph version {data.get('version')!r} (this accelsim reads {FORMAT_VERSION})"
             )
+        for key in ("meta", "quant"):
+            if not isinstance(data.get(key) or {}, Mapping):
+                raise GraphFormatError(f"{key!r} must be a JSON object (got {data[key]!r})")
         try:
             g = cls(str(data["name"]), data.get("meta") or {})
             for t in data["tensors"]:
                 name = _typed(t, "name", str, "tensor")
                 where = f"tensor {name!r}"
                 shape = _typed(t, "shape", list, where)
-                if not all(type(d) is int and d > 0 for d in shape):
-                    raise GraphFormatError(f"{where}: shape must be positive integers (got {shape!r})")
+                if not all(type(d) is int and 0 < d <= MAX_DIM for d in shape):
+                    raise GraphFormatError(
+                        f"{where}: shape must be positive integers, each at most {MAX_DIM} (got {shape!r})"
+                    )
                 bits = _typed(t, "bits", int, where)
                 g.add_tensor(Tensor(name, tuple(shape), bits, _typed(t, "weight", bool, where)))
             for o in data["ops"]:
@@ -445,8 +470,8 @@ class Graph:
                     Op(
                         name=name,
                         kind=o["kind"],
-                        inputs=tuple(o["inputs"]),
-                        outputs=tuple(o["outputs"]),
+                        inputs=_names(o, "inputs", f"op {name!r}"),
+                        outputs=_names(o, "outputs", f"op {name!r}"),
                         attrs=dict(o.get("attrs") or {}),
                         macs=_typed(o, "macs", int, f"op {name!r}") if "macs" in o else None,  # type: ignore[arg-type]
                         target=str(o.get("target", "")),
@@ -454,12 +479,12 @@ class Graph:
                         module_type=str(o.get("module_type", "")),
                     )
                 )
-            g.set_io(list(data["inputs"]), list(data["outputs"]))
+            g.set_io(list(_names(data, "inputs", "graph")), list(_names(data, "outputs", "graph")))
             for name, q in (data.get("quant") or {}).items():
                 if name not in g.tensors:
                     raise GraphFormatError(f"quant entry for unknown tensor {name!r}")
                 g.quant[name] = QuantParams.from_dict(q)
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             if isinstance(e, GraphFormatError):
                 raise
             raise GraphFormatError(f"malformed graph: {type(e).__name__}: {e}") from None
@@ -467,23 +492,28 @@ class Graph:
 
     def save(self, path: str | Path) -> Path:
         """Write the graph as JSON (lossless: :meth:`load` gives an equal graph back)."""
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), separators=(",", ":")))
-        return path
+        return write_text_atomic(path, self.to_json())
+
+    def to_json(self) -> str:
+        """The graph as strict JSON (a NaN or infinite attribute is an error, not ``NaN`` text that
+        other JSON readers reject)."""
+        try:
+            return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+        except ValueError as e:
+            raise GraphFormatError(f"graph {self.name!r}: {e}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> Graph:
         path = Path(path)
+        text = read_text(path, GraphFormatError, "read graph")
         try:
-            text = path.read_text()
-        except OSError as e:
-            raise GraphFormatError(f"{path}: cannot read graph: {e.strerror or e}") from None
-        try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_not_strict_json)
         except json.JSONDecodeError as e:
             raise GraphFormatError(
                 f"{path}: corrupt or truncated graph JSON ({e.msg}: line {e.lineno}, column {e.colno})"
             ) from None
+        except GraphFormatError as e:
+            raise GraphFormatError(f"{path}: {e}") from None
         try:
             return cls.from_dict(data)
         except GraphFormatError as e:

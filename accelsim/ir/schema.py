@@ -17,19 +17,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from accelsim.errors import GraphFormatError
-from accelsim.ir.graph import MOVEMENT_KINDS, Op, OpKind
+from accelsim.ir.graph import MAX_DIM, MOVEMENT_KINDS, Op, OpKind
 
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+#: an op's MAC count: a product of dimensions, so beyond MAX_DIM, but inside int64 with room to sum
+MAX_MACS = 2**62
+
+
 def _pos(v: Any) -> bool:
-    return _is_int(v) and v >= 1
+    return _is_int(v) and 1 <= v <= MAX_DIM
 
 
 def _nonneg(v: Any) -> bool:
-    return _is_int(v) and v >= 0
+    return _is_int(v) and 0 <= v <= MAX_DIM
 
 
 def _pair(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -60,10 +64,10 @@ class AttrSpec:
     allowed: str
 
 
-POS = AttrSpec(_pos, "a positive integer")
-NONNEG = AttrSpec(_nonneg, "a non-negative integer")
-POS_PAIR = AttrSpec(_pair(_pos), "a positive integer or a pair of them")
-NONNEG_PAIR = AttrSpec(_pair(_nonneg), "a non-negative integer or a pair of them")
+POS = AttrSpec(_pos, f"a positive integer (at most {MAX_DIM})")
+NONNEG = AttrSpec(_nonneg, f"a non-negative integer (at most {MAX_DIM})")
+POS_PAIR = AttrSpec(_pair(_pos), f"a positive integer (at most {MAX_DIM}) or a pair of them")
+NONNEG_PAIR = AttrSpec(_pair(_nonneg), f"a non-negative integer (at most {MAX_DIM}) or a pair of them")
 TEXT = AttrSpec(lambda v: isinstance(v, str), "a string")
 FLAG = AttrSpec(lambda v: isinstance(v, bool), "true or false")
 NUMBER = AttrSpec(_number, "a finite number")
@@ -180,8 +184,10 @@ def check_op(op: Op) -> None:
             raise GraphFormatError(
                 f"{where}: attribute {key!r} must be {spec.allowed} (got {op.attrs[key]!r})"
             )
-    if not _nonneg(op.macs):
-        raise GraphFormatError(f"{where}: macs must be a non-negative integer (got {op.macs!r})")
+    if not (_is_int(op.macs) and 0 <= op.macs <= MAX_MACS):
+        raise GraphFormatError(
+            f"{where}: macs must be a non-negative integer, at most 2**62 (got {op.macs!r})"
+        )
     if op.kind in (OpKind.CONV2D, OpKind.DWCONV2D) and "groups" in op.attrs:
         g, a = op.attrs["groups"], op.attrs
         if a["in_ch"] % g or a["out_ch"] % g:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
+from accelsim._io import write_text_atomic
 from accelsim.search.objective import CompressedPoint
 
 log = logging.getLogger(__name__)
@@ -61,14 +60,8 @@ class CompressionCache:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         data = {"key": key, "recipe": recipe, **point.to_dict()}
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, separators=(",", ":"))
-            os.replace(tmp, self._path(key))  # atomic: a killed run leaves no half-written entry
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # atomic: a killed run leaves no half-written entry
+        write_text_atomic(self._path(key), json.dumps(data, separators=(",", ":")))
 
     def __contains__(self, key: str) -> bool:
         return key in self._memory or (self.folder is not None and self._path(key).exists())

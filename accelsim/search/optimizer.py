@@ -6,14 +6,29 @@ trial's hardware sweep, and tells the results **in ask order**. Executors only d
 tasks run, so a seed gives the same study locally and on Ray.
 
 Resume: the study lives in an Optuna storage (``sqlite:///OUT/study.db`` by default). Running the
-same command again loads it, marks trials a killed run left RUNNING as FAIL and re-enqueues their
-parameters, then continues until the study holds ``trials`` COMPLETE trials; completed trials are
-never touched. One driver per study: the parallelism is in the executor.
+same command again loads it, marks trials a killed run left RUNNING as FAIL (user attribute
+``interrupted``) and re-enqueues their parameters, then continues until the study holds ``trials``
+COMPLETE trials; completed trials are never touched.
+
+Same seed, same study, resumed or not: every trial has a *slot*, its position in an uninterrupted
+run (its number less the interrupted trials before it; a retry takes its original's slot). Its
+sampler and its hardware sweep are seeded by its slot, and the retries of an interrupted batch are
+run as a batch of their own together with the slots of that batch the kill left unasked, so the
+batches after a resume line up with those of a run that was never stopped. The COMPLETE trials of a
+resumed study then have the parameters, hardware sweeps and values of the uninterrupted study's,
+in the same order; only their trial numbers are higher, by the number of interrupted trials.
+
+One driver per study: the parallelism is in the executor. A second ``search`` on the same ``out``
+(or the same SQLite storage file) is refused while the first runs (:func:`lock_run`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +37,10 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from accelsim._io import check_outputs
 from accelsim._progress import bar
 from accelsim.config.search import SearchSpace
-from accelsim.errors import AccelsimError, ConfigError
+from accelsim.errors import AccelsimError, ConfigError, ResourceError
 from accelsim.search.cache import CompressionCache
 from accelsim.search.executors import Executor, make_executor
 from accelsim.search.objective import (
@@ -52,19 +68,23 @@ from accelsim.search.space import (
 log = logging.getLogger(__name__)
 
 
+#: the system attribute in which NSGA-II records a trial's generation
+_GENERATION = optuna.samplers.NSGAIISampler._get_generation_key()
+
+
 def make_sampler(space: SearchSpace, seed: int) -> optuna.samplers.NSGAIISampler:
     """NSGA-II; constraints come from each trial's ``set_constraint`` (Deb's constrained domination)."""
     return optuna.samplers.NSGAIISampler(population_size=space.population_size, seed=seed)
 
 
-def batch_seed(seed: int, n_trials_so_far: int) -> int:
-    """The sampler seed of the batch that starts after ``n_trials_so_far`` trials.
+def trial_seed(seed: int, slot: int) -> int:
+    """The sampler seed of the trial in ``slot``.
 
-    NSGA-II keeps its population in the storage, so a fresh sampler per batch loses nothing, and
-    reseeding it from the study's size makes a resumed run draw new points instead of replaying
-    the random draws of the first generation.
+    NSGA-II keeps its population in the storage, so a fresh sampler per trial loses nothing; seeded
+    by the slot, a trial draws the same point whether it is asked in one run or after a resume (and
+    a resumed run draws new points instead of replaying the first generation's draws).
     """
-    return int(np.random.SeedSequence([seed, n_trials_so_far]).generate_state(1)[0])
+    return int(np.random.SeedSequence([seed, slot]).generate_state(1)[0])
 
 
 def check_space(space: SearchSpace, evaluator: DesignEvaluator) -> None:
@@ -118,12 +138,26 @@ def open_study(space: SearchSpace, storage: str | optuna.storages.BaseStorage, s
     return study
 
 
-def recover_interrupted(study: optuna.Study) -> int:
-    """Fail the trials a killed run left RUNNING and enqueue their parameters again; returns how many."""
+def recover_interrupted(study: optuna.Study, space: SearchSpace | None = None) -> int:
+    """Fail the trials a killed run left RUNNING and enqueue their parameters again; returns how many.
+
+    A retry keeps the original's ``slot``, batch and NSGA-II generation (and names the first trial
+    it retries in ``retry_of``, however often the run was killed). A trial killed before it had
+    every knob of ``space`` is retried with none fixed: its slot's seed draws them all again, as
+    the uninterrupted run did.
+    """
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in stale:
+        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
         study.tell(t.number, state=TrialState.FAIL)
-        study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
+        attrs = {"retry_of": t.user_attrs.get("retry_of", t.number), "slot": _slot_of(study, t)}
+        for key in ("batch",):
+            if key in t.user_attrs:
+                attrs[key] = t.user_attrs[key]
+        if _GENERATION in t.system_attrs:
+            attrs["generation"] = t.system_attrs[_GENERATION]
+        whole = space is None or set(t.params) == set(space.compression.knobs)
+        study.enqueue_trial(dict(t.params) if whole else {}, user_attrs=attrs)
     if stale:
         log.info("resuming: %d interrupted trial(s) will be run again", len(stale))
     return len(stale)
@@ -131,6 +165,19 @@ def recover_interrupted(study: optuna.Study) -> int:
 
 def n_complete(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def n_slots(study: optuna.Study) -> int:
+    """Trials asked so far, less the interrupted ones: the slot of the next new trial."""
+    return sum(not t.user_attrs.get("interrupted") for t in study.get_trials(deepcopy=False))
+
+
+def _slot_of(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> int:
+    if "slot" in trial.user_attrs:
+        return int(trial.user_attrs["slot"])
+    # a trial of a study made before slots were recorded: count the interrupted trials before it
+    before = study.get_trials(deepcopy=False)[: trial.number]
+    return trial.number - sum(bool(t.user_attrs.get("interrupted")) for t in before)
 
 
 @dataclass
@@ -164,10 +211,33 @@ def run_trials(
     max_failures = max(10, 2 * trials)
     with _progress(trials, done, progress) as bar:
         while done < trials:
-            study.sampler = make_sampler(space, batch_seed(seed, len(study.get_trials(deepcopy=False))))
+            next_slot = n_slots(study)
+            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            if waiting:
+                # an interrupted batch: its retries, then the slots a kill left unasked, so that
+                # the batches after it start at the slots an uninterrupted run's would
+                start, size = waiting[0].user_attrs.get("batch", (next_slot, 0))
+                slots = [int(t.user_attrs.get("slot", next_slot)) for t in waiting]
+                slots += list(range(next_slot, start + size))
+            else:
+                start, size = next_slot, min(space.trial_batch_size, trials - done)
+                slots = list(range(start, start + size))
             batch: list[_Pending] = []
-            for _ in range(min(space.trial_batch_size, trials - done)):
-                trial = study.ask()
+            for slot in slots[: trials - done]:
+                study.sampler = make_sampler(space, trial_seed(seed, slot))
+                trial = study.ask()  # a waiting retry first, in the order of ``waiting``
+                if "slot" not in trial.user_attrs:
+                    trial.set_user_attr("slot", slot)
+                if "batch" not in trial.user_attrs:
+                    trial.set_user_attr("batch", [start, size])
+                if "generation" in trial.user_attrs:
+                    # NSGA-II gives an enqueued trial no generation; without its original's, the
+                    # retry would count in no population and the next generation would breed
+                    # from other parents than an uninterrupted run's
+                    study._storage.set_trial_system_attr(
+                        trial._trial_id, _GENERATION, trial.user_attrs["generation"]
+                    )
+                slot = int(trial.user_attrs["slot"])
                 values = suggest_compression(trial, space)
                 try:
                     recipe = build_recipe(space, values)
@@ -177,7 +247,7 @@ def run_trials(
                     failures, last_error = failures + 1, str(e)
                     continue
                 key = recipe_key(recipe, evaluator.identity())
-                hw_points = sample_hardware(space, hardware_rng(seed, trial.number))
+                hw_points = sample_hardware(space, hardware_rng(seed, slot))
                 batch.append(_Pending(trial, key, recipe, hw_points))
 
             # 1. compress every new recipe of the batch once
@@ -231,7 +301,9 @@ def run_trials(
                 bar.update(1)
                 feasible = sum(v <= 0 for v in outcome.designs["violation"])
                 bar.set_postfix(feasible=f"{feasible}/{len(p.hw_points)}", compressed=n_compressed)
-            if failures >= max_failures:
+            if failures >= max_failures or (done == 0 and failures >= min(space.trial_batch_size, trials)):
+                # a first batch that failed whole fails the same way again (a missing checkpoint,
+                # a workload that does not load): say so now instead of after max_failures trials
                 raise AccelsimError(f"{failures} trials failed (e.g. {last_error}); stopping the search")
 
 
@@ -242,20 +314,102 @@ def _sqlite_wal(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (None for another URL or an in-memory database)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    name = url.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(name) if name and name != ":memory:" else None
+
+
+def check_storage_url(url: str) -> None:
+    """Refuse, before any work, a storage URL that SQLAlchemy cannot parse or has no driver for,
+    or a SQLite file that cannot be created.
+
+    Raises:
+        ConfigError: naming the URL and what is expected.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    example = "e.g. sqlite:///runs/search/study.db or postgresql://USER@HOST/DB"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"storage {url!r}: not a database URL ({example})") from None
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"storage {url!r}: no SQLAlchemy driver for {parsed.drivername!r} "
+            f"(install it, or use sqlite; {example})"
+        ) from None
+    db = sqlite_path(url)
+    if db is not None:
+        if db.is_dir():
+            raise ConfigError(f"storage {url!r}: {db} is a folder, not a database file")
+        if not db.parent.is_dir():
+            raise ConfigError(f"storage {url!r}: no folder {db.parent} for the database file")
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``; SQLite files get write-ahead logging.
 
     WAL with ``synchronous=NORMAL`` commits without an fsync each time (2-3x faster here, and a
     trial commits ~20 times) yet loses nothing when the process is killed; only a power cut may
     drop the last commits (https://www.sqlite.org/wal.html), which a resume then redoes.
-    """
-    storage = optuna.storages.RDBStorage(url)
-    if url.startswith("sqlite:"):
-        from sqlalchemy import event
 
-        event.listen(storage.engine, "connect", _sqlite_wal)
-        storage.engine.dispose()  # reconnect through the listener
+    Raises:
+        ConfigError: a bad URL (:func:`check_storage_url`), or a database that cannot be opened
+            (not a database file, unreachable server, refused login).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    check_storage_url(url)
+    try:
+        storage = optuna.storages.RDBStorage(url)
+        if url.startswith("sqlite:"):
+            from sqlalchemy import event
+
+            event.listen(storage.engine, "connect", _sqlite_wal)
+            storage.engine.dispose()  # reconnect through the listener
+    except SQLAlchemyError as e:
+        reason = str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise ConfigError(f"storage {url!r}: cannot open the database: {reason}") from None
     return storage
+
+
+@contextlib.contextmanager
+def lock_run(*places: Path) -> Iterator[None]:
+    """Hold an exclusive lock on each of ``places`` (a ``.lock`` file) for the run.
+
+    Two drivers on one study would ask and tell over each other (and write the same outputs); the
+    second is refused at once instead. ``flock`` locks die with their process, so a killed run
+    leaves nothing to clean up: the next one simply takes the lock.
+
+    Raises:
+        AccelsimError: another process holds one of the locks (the message gives its pid).
+    """
+    with contextlib.ExitStack() as stack:
+        for lock in places:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            f = stack.enter_context(
+                open(lock, "a+")
+            )  # held for the run: the lock lives as long as the file is open
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "?"
+                raise AccelsimError(
+                    f"{lock.parent}: another accelsim search (pid {holder}) is running on it; "
+                    "wait for it to finish, or give this one another --out/--storage"
+                ) from None
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+        yield
 
 
 def default_storage(out: str | Path | None) -> optuna.storages.BaseStorage:
@@ -306,21 +460,39 @@ def search(
         space = SearchSpace.load(space)
     if trials < 1:
         raise ConfigError(f"trials: must be >= 1 (got {trials})")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        # NSGA-II seeds NumPy's legacy generator, which takes 0 .. 2**32-1 only
+        raise ConfigError(f"seed: must be an integer in 0..{2**32 - 1} (got {seed!r})")
+    if out is not None:
+        check_outputs({}, folders={"out": out})
+    if storage is not None:
+        check_storage_url(storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     evaluator = evaluator if evaluator is not None else make_evaluator(space)
     check_space(space, evaluator)
-    study = open_study(space, open_storage(storage) if storage is not None else default_storage(out), seed)
-    recover_interrupted(study)
-    executor = make_executor(backend, address=ray_address, num_cpus=ray_num_cpus)
-    cache = CompressionCache(Path(out) / "cache" if out is not None else None)
-    try:
-        run_trials(study, space, evaluator, executor, cache, trials, seed, progress)
-    finally:
-        executor.close()
+    # a given storage is opened before anything is created, so that a bad one leaves no --out behind
+    given = open_storage(storage) if storage is not None else None
+    # the database's own lock (which every run on that file takes, whatever its --out) first, so
+    # that a run refused for it has not yet created its --out
+    db = (
+        sqlite_path(storage) if storage is not None else (Path(out) / "study.db" if out is not None else None)
+    )
+    locks = [db.with_name(db.name + ".lock")] if db is not None else []
     if out is not None:
-        from accelsim.search.outputs import write_outputs
+        locks.append(Path(out) / ".lock")
+    with lock_run(*locks):
+        study = open_study(space, given if given is not None else default_storage(out), seed)
+        recover_interrupted(study, space)
+        executor = make_executor(backend, address=ray_address, num_cpus=ray_num_cpus)
+        cache = CompressionCache(Path(out) / "cache" if out is not None else None)
+        try:
+            run_trials(study, space, evaluator, executor, cache, trials, seed, progress)
+        finally:
+            executor.close()
+        if out is not None:
+            from accelsim.search.outputs import write_outputs
 
-        write_outputs(study, space, out, evaluator.base_hardware())
+            write_outputs(study, space, out, evaluator.base_hardware())
     return study
 
 
@@ -329,19 +501,62 @@ def run_search_cli(space: str, trials: int, storage: str | None, out: str, backe
     from accelsim.search.outputs import front_summary
 
     space_obj = SearchSpace.load(space)
+    check_outputs({}, inputs=[space], folders={"--out": out})
     study = search(space_obj, trials=trials, storage=storage, out=out, backend=backend, seed=seed)
     print(front_summary(study, space_obj, Path(out)))
+    check_feasible(study, space_obj, Path(out))
     return 0
 
 
+def check_feasible(study: optuna.Study, space: SearchSpace, out: Path | None = None) -> None:
+    """Raise when no design point of ``study`` is feasible, saying what kept each one out.
+
+    Raises:
+        ResourceError: no design point fits the board (exit 3).
+        AccelsimError: some fit, but none meets the space's constraints.
+    """
+    from accelsim.search.outputs import collect_designs
+
+    designs = collect_designs(study)
+    if any(d.feasible for d in designs):
+        return
+    where = f"; every point is in {out / 'designs.csv'}" if out is not None else ""
+    fitting = [d for d in designs if d.fits]
+    if not fitting:
+        example = designs[0].overflow if designs else "no design point was evaluated"
+        raise ResourceError(
+            f"no design point of the {len(designs)} evaluated fits the board (e.g. {example}){where}"
+        )
+    misses = []
+    for metric, bound in space.constraints.items():
+        n = sum(bound.violation(d.metrics.get(metric, float("nan"))) > 0 for d in fitting)
+        if n:
+            best = (
+                max(d.metrics[metric] for d in fitting)
+                if bound.min is not None
+                else min(d.metrics[metric] for d in fitting)
+            )
+            limit = f">= {bound.min}" if bound.min is not None else f"<= {bound.max}"
+            misses.append(f"{metric} {limit} ({n} miss it, best {best:.4g})")
+    raise AccelsimError(
+        f"no design point meets the constraints: {len(fitting)} of {len(designs)} fit the board, "
+        f"but {'; '.join(misses) or 'none is within them'}{where}"
+    )
+
+
 __all__ = [
-    "batch_seed",
+    "check_feasible",
     "check_space",
+    "check_storage_url",
+    "lock_run",
     "make_sampler",
     "n_complete",
+    "n_slots",
     "open_study",
     "recover_interrupted",
     "run_search_cli",
     "run_trials",
     "search",
+    "sqlite_path",
+    "trial_seed",
 ]

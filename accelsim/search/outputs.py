@@ -12,6 +12,7 @@ compression objective, e.g. accuracy or KL to FP32, vs FPS coloured by GOPS/DSP)
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from accelsim._io import strict_json, write_bytes_atomic, write_text_atomic
 from accelsim.config.search import METRIC_DIRECTIONS, SearchSpace
 from accelsim.search.objective import COMPRESSION_METRICS, DESIGN_METRICS
 from accelsim.search.space import apply_knobs, build_recipe
@@ -157,10 +159,11 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     fields: list[str] = []
     for r in rows:
         fields.extend(k for k in r if k not in fields)
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
 
 
 def _full_point(
@@ -245,8 +248,10 @@ def plot_front(
     ax.set_title("co-design Pareto front")
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def _fmt(x: Any) -> str:
@@ -333,9 +338,9 @@ def write_outputs(
         "objectives": {o: METRIC_DIRECTIONS[o] for o in objectives},
         "points": [_full_point(d, space, base_hw, objectives) for d in front],
     }
-    paths["pareto.json"].write_text(json.dumps(payload, indent=1) + "\n")
+    write_text_atomic(paths["pareto.json"], strict_json(payload, indent=1) + "\n")
     plot_front(paths["pareto.png"], designs, front, objectives)
-    paths["report.md"].write_text(_report(study, space, designs, front))
+    write_text_atomic(paths["report.md"], _report(study, space, designs, front))
     return paths
 
 

@@ -100,9 +100,10 @@ def sample_hardware(space: SearchSpace, rng: np.random.Generator, n: int | None 
     return points
 
 
-def hardware_rng(seed: int, trial_number: int) -> np.random.Generator:
-    """The generator of a trial's hardware sweep: a pure function of the search seed and the trial."""
-    return np.random.default_rng(np.random.SeedSequence([seed, trial_number]))
+def hardware_rng(seed: int, slot: int) -> np.random.Generator:
+    """The generator of a trial's hardware sweep: a pure function of the search seed and the trial's
+    slot (its position in an uninterrupted run, so a retried trial sweeps the same points)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, slot]))
 
 
 def apply_knobs(base: Mapping[str, Any], values: Mapping[str, Scalar]) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def test_loading_a_graph_does_not_import_torch(tmp_path) -> None:
         ),
         (
             lambda text: text.replace('"M":4,"K":8', '"M":-4,"K":8'),
-            r"attribute 'M' must be a positive integer \(got -4\)",
+            r"attribute 'M' must be a positive integer \(at most 2147483647\) \(got -4\)",
         ),
         (
             lambda text: text.replace('"shape":[1,4,8]', '"shape":[1,4,7.9]'),

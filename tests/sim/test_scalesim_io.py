@@ -143,12 +143,12 @@ CONV_HEAD = (
         (
             CONV_HEAD + "c, 8, 8, 3, x, 4, 4, 1,\n",
             "auto",
-            r"t.csv:2: Filter Width: must be a positive integer \(got 'x'\)",
+            r"t.csv:2: Filter Width: must be a positive integer, at most 2147483647 \(got 'x'\)",
         ),
         (
             CONV_HEAD + "c, 8, 8, 3, 3, 0, 4, 1,\n",
             "auto",
-            r"t.csv:2: Channels: must be a positive integer \(got '0'\)",
+            r"t.csv:2: Channels: must be a positive integer, at most 2147483647 \(got '0'\)",
         ),
         (
             CONV_HEAD + "c, 8, 2, 3, 3, 4, 4, 1,\n",
@@ -161,7 +161,11 @@ CONV_HEAD = (
             r"t.csv:2: sparsity: must be 'N:M' with 1 <= N <= M \(got '3:2'\)",
         ),
         ("Layer, M, N, K,\ng, 4, 4,\n", "auto", r"t.csv:2: gemm row needs 4 fields \(name, M, N, K\)"),
-        ("Layer, M, N, K,\ng, 4, -4, 4,\n", "gemm", r"t.csv:2: N: must be a positive integer \(got '-4'\)"),
+        (
+            "Layer, M, N, K,\ng, 4, -4, 4,\n",
+            "gemm",
+            r"t.csv:2: N: must be a positive integer, at most 2147483647 \(got '-4'\)",
+        ),
         (
             "Layer, M, N, K,\ng, 4, 4, 4,\n",
             "onnx",

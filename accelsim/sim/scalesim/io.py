@@ -35,7 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from accelsim._io import read_text
 from accelsim.errors import ConfigError
+from accelsim.ir.graph import MAX_DIM
 
 TopologyFormat = Literal["conv", "gemm", "auto"]
 
@@ -257,10 +259,7 @@ def read_scalesim_config(path: str | Path) -> ScaleSimConfig:
             ``InterfaceBandwidth: USER``) or a bad value; the message gives file, line and key.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    text = read_text(path, ConfigError)
     parser = configparser.ConfigParser(interpolation=None, strict=True)
     try:
         parser.read_string(text, source=str(path))
@@ -350,10 +349,7 @@ def read_scalesim_topology(path: str | Path, fmt: TopologyFormat = "auto") -> li
             larger than its input, or a bad sparsity ratio; the message gives file, line and field.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    text = read_text(path, ConfigError)
     numbered = [(n, ln) for n, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
     if not numbered:
         raise ConfigError(f"{path}: empty topology file")
@@ -378,8 +374,10 @@ def read_scalesim_topology(path: str | Path, fmt: TopologyFormat = "auto") -> li
                 v = int(raw)
             except ValueError:
                 v = 0
-            if v < 1:
-                raise ConfigError(f"{path}:{n}: {field}: must be a positive integer (got {raw!r})")
+            if not 1 <= v <= MAX_DIM:
+                raise ConfigError(
+                    f"{path}:{n}: {field}: must be a positive integer, at most {MAX_DIM} (got {raw!r})"
+                )
             vals.append(v)
         sparsity = _sparsity(path, n, fields[-1]) if len(fields) == len(names) + 2 else (1, 1)
         name = fields[0]
