@@ -39,8 +39,8 @@ def test_pretrained_weights_unreachable_fail_fast_in_one_line(monkeypatch: pytes
     hub and the offline way (a checkpoint file)."""
     from huggingface_hub import constants
 
+    from accelsim import models
     from accelsim.errors import DataError
-    from accelsim.eval import models
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(models, "_hub_unreachable", lambda endpoint: "hub.invalid cannot be reached")

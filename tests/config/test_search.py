@@ -46,7 +46,7 @@ def test_knob_kinds_and_sizes() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"objectives": ["acc"]}, "objectives.0: Input should be 'accuracy', 'fps'"),
+        ({"objectives": ["acc"]}, "objectives.0: Input should be 'accuracy', 'kl_div'"),
         ({"objectives": ["fps", "fps"]}, "objectives listed twice: fps"),
         (
             {"compression": {"knobs": {"quant.wbits": []}}},
