@@ -124,7 +124,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     shown: Report | WorkloadReport  # what is printed and written; ``timing`` is its simulation
     _check_simulate_inputs(args)
     check_outputs(
-        {"--json": args.json, "--csv": args.csv, "--trace": args.trace},
+        {"--json": args.json, "--csv": args.csv, "--trace": args.trace, "--sqnr-csv": args.sqnr_csv},
         inputs=[
             args.target if args.target is not None and _is_graph_file(args.target) else None,
             *_hw_files(args.hw),

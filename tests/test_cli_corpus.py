@@ -106,6 +106,8 @@ CASES = [
     Case("two-outs-same", "silent", _sim("--json", "o.json", "--csv", "o.json"), G, pattern=r"--json.*--csv.*same"),
     Case("outs-same-by-path", "silent", _sim("--json", "o.json", "--trace", "./d/../o.json"),
          {**G, "d/keep": ""}, pattern=r"same file"),
+    Case("sqnr-csv-is-workload", "silent", ["simulate", "--workload", "w.yaml", "--accuracy", "--sqnr-csv", "w.yaml"],
+         {"w.yaml": WORKLOAD}, pattern=r"--sqnr-csv.*w\.yaml.*input"),
     Case("out-is-hw", "silent", _sim("--hw", "h.yaml", "--csv", "h.yaml"), {**G, "h.yaml": HW}, pattern=r"input"),
     Case("search-out-is-space", "silent", ["search", "--space", "s.yaml", "--out", "s.yaml"],
          {"s.yaml": SPACE}, pattern=r"--out.*s\.yaml"),
