@@ -222,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     }
     for name, (_, func) in _COMMANDS.items():
         parsers[name].set_defaults(func=func)
+        # also after the command (`accelsim eval ... -q`); SUPPRESS keeps the global flag when absent
+        parsers[name].add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars"
+        )
 
     p = parsers["lower"]
     p.add_argument("model", help="timm model name, e.g. deit_tiny_patch16_224")

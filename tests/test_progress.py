@@ -61,3 +61,8 @@ def test_the_cli_quiet_flag_reaches_the_bars(monkeypatch: pytest.MonkeyPatch, tm
     vit_graph("tiny").save(str(path))
     assert main(["-q", "simulate", str(path)]) == 0
     assert not enabled()
+    set_quiet(False)
+    assert main(["simulate", str(path), "--quiet"]) == 0  # after the command too
+    assert not enabled()
+    assert main(["simulate", str(path)]) == 0
+    assert enabled()
