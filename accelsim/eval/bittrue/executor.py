@@ -192,6 +192,31 @@ def execute(
     return Executor(graph, arith).run(inputs, stats)
 
 
+def batching(
+    graph: Graph, images: np.ndarray, batch_size: int, caller: str
+) -> tuple[str, str, np.ndarray, int]:
+    """How a single-input, single-output graph runs ``images`` in batches: its input and output
+    names, the images as float32 and the batch size (a multiple of the graph's own batch).
+
+    Raises:
+        GraphFormatError: the graph has several inputs or outputs, or the images do not split
+            into the graph's batch.
+    """
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise GraphFormatError(
+            f"{caller} needs one input and one output, graph {graph.name!r} has {graph.inputs} -> {graph.outputs}"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    (name,) = graph.inputs
+    (out,) = graph.outputs
+    b0 = max(graph.tensors[name].shape[0], 1)
+    images = np.asarray(images, dtype=np.float32)
+    if images.shape[0] % b0:
+        raise GraphFormatError(f"{images.shape[0]} images is not a multiple of the graph's batch {b0}")
+    return name, out, images, max(b0, batch_size // b0 * b0)
+
+
 def run_bittrue(
     graph: Graph,
     images: np.ndarray,
@@ -201,20 +226,8 @@ def run_bittrue(
     stats: BittrueStats | None = None,
 ) -> np.ndarray:
     """Logits of ``images`` (N, C, H, W) through a single-input, single-output graph, in batches."""
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise GraphFormatError(
-            f"run_bittrue needs one input and one output, graph {graph.name!r} has {graph.inputs} -> {graph.outputs}"
-        )
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    name, out, images, bs = batching(graph, images, batch_size, "run_bittrue")
     ex = Executor(graph, arith)
-    (name,) = graph.inputs
-    (out,) = graph.outputs
-    b0 = max(graph.tensors[name].shape[0], 1)
-    bs = max(b0, batch_size // b0 * b0)
-    images = np.asarray(images, dtype=np.float32)
-    if images.shape[0] % b0:
-        raise GraphFormatError(f"{images.shape[0]} images is not a multiple of the graph's batch {b0}")
     starts = progress(range(0, images.shape[0], bs), "bit-true", unit="batch")
     parts = [ex.run({name: images[i : i + bs]}, stats)[out] for i in starts]
     return np.concatenate(parts) if parts else np.zeros((0,), np.float32)

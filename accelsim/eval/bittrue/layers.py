@@ -20,7 +20,7 @@ import numpy as np
 
 from accelsim.config.arithmetic import ArithmeticConfig
 from accelsim.errors import GraphFormatError
-from accelsim.eval.bittrue.executor import BittrueStats, Executor
+from accelsim.eval.bittrue.executor import BittrueStats, Executor, batching
 from accelsim.eval.bittrue.formats import real
 from accelsim.eval.fidelity import sqnr_from_energies
 from accelsim.ir.graph import MOVEMENT_KINDS, Graph
@@ -78,21 +78,9 @@ def layer_sqnr(
         float output (in graph order). Ops whose reference output is all zeros have no SQNR and are
         left out.
     """
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise GraphFormatError(
-            f"layer_sqnr needs one input and one output, graph {graph.name!r} has {graph.inputs} -> {graph.outputs}"
-        )
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    name, out, images, bs = batching(graph, images, batch_size, "layer_sqnr")
     q_ex = Executor(graph, arith)
     f_ex = Executor(float_graph(graph), FLOAT_ARITHMETIC)
-    (name,) = graph.inputs
-    (out,) = graph.outputs
-    b0 = max(graph.tensors[name].shape[0], 1)
-    bs = max(b0, batch_size // b0 * b0)
-    images = np.asarray(images, dtype=np.float32)
-    if images.shape[0] % b0:
-        raise GraphFormatError(f"{images.shape[0]} images is not a multiple of the graph's batch {b0}")
     if images.shape[0] == 0:
         raise GraphFormatError("layer_sqnr: no images")
     n = len(q_ex.ops)
