@@ -39,7 +39,7 @@ import numpy as np
 from accelsim.config.hardware import BoardPower, HardwareConfig
 from accelsim.sim._kernels import ENG_ARRAY, ENGINE_NAMES
 from accelsim.sim.engines.units import registered_units
-from accelsim.sim.resources import estimate_resources
+from accelsim.sim.resources import estimate_resources, per_config
 from accelsim.sim.schedule import RunResult, Schedule
 
 #: Flip-flops per LUT of published FPGA ViT accelerators [D]: the mean of CoQMoE's ZCU102 (198.2k
@@ -191,15 +191,8 @@ class _DesignCounts:
     control_lut: float  # DMA, AXI interconnect, controller
 
 
-# Configs are frozen: remember the last few by identity, as the resource model does (a search
-# asks once per hardware point, and a sweep's reports share the config object).
-_MEMO: dict[int, tuple[HardwareConfig, _DesignCounts]] = {}
-
-
+@per_config
 def _design_counts(hw: HardwareConfig) -> _DesignCounts:
-    hit = _MEMO.get(id(hw))
-    if hit is not None and hit[0] is hw:
-        return hit[1]
     res = estimate_resources(hw)
     n = len(ENGINE_NAMES)
     dsp, bram, lut = [0.0] * n, [0.0] * n, [0.0] * n
@@ -210,11 +203,7 @@ def _design_counts(hw: HardwareConfig) -> _DesignCounts:
     dsp[ENG_ARRAY] = hw.array.dsps
     bram[ENG_ARRAY] = res.bram36 - sum(bram)
     lut[ENG_ARRAY] = res.lut - hw.control_luts - sum(lut)
-    counts = _DesignCounts(tuple(dsp), tuple(bram), tuple(lut), float(res.uram), float(hw.control_luts))
-    if len(_MEMO) > 1024:
-        _MEMO.clear()
-    _MEMO[id(hw)] = (hw, counts)
-    return counts
+    return _DesignCounts(tuple(dsp), tuple(bram), tuple(lut), float(res.uram), float(hw.control_luts))
 
 
 def _weighted(counts: tuple[float, ...], activity: list[float]) -> tuple[float, float]:

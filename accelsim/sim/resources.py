@@ -16,8 +16,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from accelsim.config.hardware import HardwareConfig, PackingEntry
 from accelsim.sim.engines.units import unit_resources
@@ -57,24 +60,32 @@ def datapath_packing(hw: HardwareConfig) -> PackingEntry:
     )
 
 
-# Configs are frozen: remember the last few by identity (a sweep asks once per point, a report
-# or a search may ask again for the same object).
-_MEMO: dict[int, tuple[HardwareConfig, Resources]] = {}
+T = TypeVar("T")
 
 
+def per_config(fn: Callable[[HardwareConfig], T]) -> Callable[[HardwareConfig], T]:
+    """Remember ``fn(hw)`` by the config's identity. Configs are frozen; a sweep asks once per
+    point, and a report, the power model or a search asks again for the same object. At most
+    1,024 configs are held (then the memo starts afresh)."""
+    memo: dict[int, tuple[HardwareConfig, T]] = {}
+
+    @functools.wraps(fn)
+    def remembered(hw: HardwareConfig) -> T:
+        hit = memo.get(id(hw))
+        if hit is not None and hit[0] is hw:
+            return hit[1]
+        value = fn(hw)
+        if len(memo) > 1024:
+            memo.clear()
+        memo[id(hw)] = (hw, value)
+        return value
+
+    return remembered
+
+
+@per_config
 def estimate_resources(hw: HardwareConfig) -> Resources:
     """DSP, BRAM36, URAM and LUTs of ``hw`` and the check against ``hw.board``."""
-    hit = _MEMO.get(id(hw))
-    if hit is not None and hit[0] is hw:
-        return hit[1]
-    res = _estimate(hw)
-    if len(_MEMO) > 1024:
-        _MEMO.clear()
-    _MEMO[id(hw)] = (hw, res)
-    return res
-
-
-def _estimate(hw: HardwareConfig) -> Resources:
     a, b = hw.array, hw.buffers
     p = datapath_packing(hw)
     # an adder tree reads ``tree`` operands per lane and per output column each cycle
