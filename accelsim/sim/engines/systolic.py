@@ -138,12 +138,9 @@ def spatio_temporal_dims(M: int, K: int, N: int, dataflow: int) -> tuple[int, in
 @njit(cache=True)
 def packed_dims(dataflow: int, pm: int, pk: int, pn: int) -> tuple[int, int, int]:
     """``(p_rows, p_cols, p_stream)``: which packing factor multiplies the array rows, the array
-    columns and the streamed vectors under ``dataflow``."""
-    if dataflow == DF_OS:
-        return pm, pn, pk
-    if dataflow == DF_WS:
-        return pk, pn, pm
-    return pk, pm, pn
+    columns and the streamed vectors under ``dataflow``: each packs along its GEMM dimension, so
+    the factors take the places of M, K, N in :func:`spatio_temporal_dims`."""
+    return spatio_temporal_dims(pm, pk, pn, dataflow)
 
 
 @njit(cache=True)
