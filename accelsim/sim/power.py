@@ -214,19 +214,15 @@ def _weighted(counts: tuple[float, ...], activity: list[float]) -> tuple[float, 
 
 def estimate_power(schedule: Schedule, result: RunResult) -> PowerEstimate:
     """The power of ``schedule``'s design running the frame ``result`` timed (see the module doc)."""
-    ga, p, s = schedule.graph, schedule.plan, result.arrays
-    array_ops = schedule.engine == ENG_ARRAY
+    s = result.arrays
     return frame_power(
         schedule.hardware,
         total_cycles=result.total_cycles,
         busy_cycles=s.busy,
         dram_busy_cycles=float(s.dram_cycles.sum()),
         dram_bytes=float(s.load_bytes.sum() + s.store_bytes.sum()),
-        # MACs the LUT multipliers took are not DSP work
-        array_dsp_cycles=float(
-            np.dot(ga.macs[array_ops] * schedule.dsp_share[array_ops], 1.0 / p.pack[array_ops])
-        ),
-        macs=ga.total_macs,
+        array_dsp_cycles=schedule.array_dsp_cycles(),
+        macs=schedule.graph.total_macs,
     )
 
 

@@ -336,7 +336,7 @@ def _layer_table(schedule: Schedule, result: RunResult) -> LayerTable:
 
 def build_report(schedule: Schedule, result: RunResult) -> Report:
     """The :class:`Report` of a schedule and its run."""
-    ga, p, hw, s = schedule.graph, schedule.plan, schedule.hardware, result.arrays
+    ga, hw, s = schedule.graph, schedule.hardware, result.arrays
     res = estimate_resources(hw)
     overflow = list(res.overflow)
     if schedule.buffer_overflow:
@@ -345,9 +345,7 @@ def build_report(schedule: Schedule, result: RunResult) -> Report:
     latency_s = total / (hw.clock_mhz * 1e6)
     macs = ga.total_macs
     gops = 2 * macs / latency_s / 1e9 if total else 0.0
-    array_ops = schedule.engine == ENG_ARRAY
-    # MACs the LUT multipliers took are not DSP work
-    dsp_cycles = float(np.dot(array_ops * ga.macs * schedule.dsp_share, 1.0 / p.pack))
+    dsp_cycles = schedule.array_dsp_cycles()
     util = dsp_cycles / (total * hw.array.dsps) if total else 0.0
     load, store = int(s.load_bytes.sum()), int(s.store_bytes.sum())
     power = frame_power(

@@ -56,6 +56,12 @@ class Schedule:
         """Tiles the schedule runs (the kernel's work)."""
         return int(self.plan.n_tiles.sum())
 
+    def array_dsp_cycles(self) -> float:
+        """DSP-cycles of the array's MACs: the MACs its DSPs do (the LUT multipliers' share is not
+        DSP work) over the products per DSP, summed over the array's ops."""
+        on_array = self.engine == _kernels.ENG_ARRAY
+        return float(np.dot(on_array * self.graph.macs * self.dsp_share, 1.0 / self.plan.pack))
+
     def program(self) -> TileProgram:
         """The schedule kernel's input."""
         p, ga = self.plan, self.graph
