@@ -128,28 +128,18 @@ def timing_graph(timing: TimingModel, recipe: CompressionRecipe, *, seed: int = 
         ConfigError: the recipe grows the model (it would no longer be ``timing.model``).
         UnknownModelError: ``timing.model`` is not a timm model.
     """
-    import timm
     import torch
 
     from accelsim.compress import compress
-    from accelsim.errors import ConfigError, UnknownModelError
+    from accelsim.errors import ConfigError
     from accelsim.lower import lower_compressed
+    from accelsim.lower.frontend import create_timm_model
 
     if recipe.grow is not None:
         raise ConfigError(f"timing: recipe.grow changes the architecture; {timing.model!r} is fixed")
-    if not timm.is_model(timing.model):
-        raise UnknownModelError(f"timing.model: unknown timm model {timing.model!r}")
-    kwargs: dict[str, Any] = {"pretrained": False}
-    if timing.img_size is not None:
-        kwargs["img_size"] = timing.img_size
-    if timing.num_classes is not None:
-        kwargs["num_classes"] = timing.num_classes
+    kwargs: dict[str, Any] = {} if timing.num_classes is None else {"num_classes": timing.num_classes}
     torch.manual_seed(seed)
-    try:
-        model = timm.create_model(timing.model, **kwargs)
-    except TypeError:  # convolutional families (EfficientViT) take any size but no img_size argument
-        kwargs.pop("img_size", None)
-        model = timm.create_model(timing.model, **kwargs)
+    model = create_timm_model(timing.model, timing.img_size, meta=False, **kwargs)
     cfg: dict[str, Any] = getattr(model, "pretrained_cfg", None) or {}
     c, h, w = cfg.get("input_size", (3, 224, 224))
     if timing.img_size is not None:

@@ -98,7 +98,7 @@ def lower(
         raise InputShapeError(f"img_size must be a positive integer, got {img_size!r}")
     start = time.perf_counter()
     if isinstance(model, str):
-        module = _create_timm_model(model, img_size, meta=not keep_constants, **timm_kwargs)
+        module = create_timm_model(model, img_size, meta=not keep_constants, **timm_kwargs)
         graph_name = name or model
     elif isinstance(model, torch.nn.Module):
         if timm_kwargs:
@@ -141,7 +141,10 @@ def lower(
 
 
 # -- the model --------------------------------------------------------------------------------
-def _create_timm_model(name: str, img_size: int | None, *, meta: bool, **kwargs: Any) -> torch.nn.Module:
+def create_timm_model(name: str, img_size: int | None, *, meta: bool, **kwargs: Any) -> torch.nn.Module:
+    """``timm.create_model(name, pretrained=False)`` at ``img_size`` where the model takes one
+    (the reference models included; an unknown name suggests close ones), on the meta device
+    when ``meta``."""
     import timm
 
     from accelsim.models import register_with_timm
