@@ -55,6 +55,7 @@ class StageKind:
         lanes: elements processed per cycle (multipliers for matmuls), for the resource terms.
         role: ``matmul`` (multipliers), ``nonlinear`` (tables + arithmetic), ``move`` (wires,
             registers, small buffers).
+        beat_elems: elements in one output beat (a FIFO's width, for the resource terms).
         outputs: output ports (default 1).
     """
 
@@ -64,6 +65,7 @@ class StageKind:
     macs: Callable[[StageConfig], int]
     lanes: Callable[[StageConfig], int]
     role: str
+    beat_elems: Callable[[StageConfig], int]
     outputs: Callable[[StageConfig], int] = lambda s: 1
 
 
@@ -207,25 +209,49 @@ def _adapter_lanes(s: StageConfig) -> int:
     return _g(s, "tp") * max(_g(s, "cip"), _g(s, "cop"))
 
 
+def _tp_cop(s: StageConfig) -> int:
+    return _g(s, "tp") * _g(s, "cop")
+
+
+def _cp(s: StageConfig) -> int:
+    return _g(s, "cp")
+
+
+def _one(s: StageConfig) -> int:
+    return 1
+
+
 _MM = ("t", "tp", "cin", "cip", "cout", "cop")
 _EL = ("t", "tp", "c", "cp")
 _AD = ("t", "tp", "c", "cip", "cop")
 
 #: the table: kind name -> loop nest, ports, work and resource terms
 STAGE_KINDS: dict[str, StageKind] = {
-    "matmul": StageKind(_MM, 1, _matmul, _mm_macs, _mm_lanes, "matmul"),
-    "matmul_act": StageKind(_MM, 2, _matmul_act, _mm_macs, _mm_lanes, "matmul"),
-    "weight_cache": StageKind(_MM, 1, _weight_cache, _no_macs, lambda s: _g(s, "cip") * _g(s, "cop"), "move"),
-    "layernorm": StageKind(_EL, 1, _three_pass, _no_macs, _elem_lanes, "nonlinear"),
-    "softmax": StageKind(_EL, 1, _three_pass, _no_macs, _elem_lanes, "nonlinear"),
-    "map": StageKind(_EL, None, _map, _no_macs, _elem_lanes, "nonlinear"),
-    "pack": StageKind(_AD, 1, _pack, _no_macs, _adapter_lanes, "move"),
-    "unpack": StageKind(_AD, 1, _unpack, _no_macs, _adapter_lanes, "move"),
-    "split": StageKind((*_EL, "h"), 1, _split, _no_macs, _elem_lanes, "move", lambda s: _g(s, "h")),
-    "merge": StageKind((*_EL, "h"), None, _merge, _no_macs, _elem_lanes, "move"),
-    "select": StageKind((*_EL, "keep"), 1, _select, _no_macs, _elem_lanes, "move"),
-    "serialize": StageKind(_EL, 1, _serialize, _no_macs, lambda s: 1, "move"),
-    "reorder": StageKind(("t", "tp", "top", "c", "cop"), 1, _reorder, _no_macs, lambda s: 1, "move"),
+    "matmul": StageKind(_MM, 1, _matmul, _mm_macs, _mm_lanes, "matmul", _tp_cop),
+    "matmul_act": StageKind(_MM, 2, _matmul_act, _mm_macs, _mm_lanes, "matmul", _tp_cop),
+    "weight_cache": StageKind(
+        _MM, 1, _weight_cache, _no_macs, _one, "move", lambda s: _g(s, "cip") * _g(s, "cop")
+    ),
+    "layernorm": StageKind(_EL, 1, _three_pass, _no_macs, _elem_lanes, "nonlinear", _elem_lanes),
+    "softmax": StageKind(_EL, 1, _three_pass, _no_macs, _elem_lanes, "nonlinear", _elem_lanes),
+    "map": StageKind(_EL, None, _map, _no_macs, _elem_lanes, "nonlinear", _elem_lanes),
+    "pack": StageKind(_AD, 1, _pack, _no_macs, _adapter_lanes, "move", _tp_cop),
+    "unpack": StageKind(_AD, 1, _unpack, _no_macs, _adapter_lanes, "move", _tp_cop),
+    "split": StageKind(
+        (*_EL, "h"), 1, _split, _no_macs, _elem_lanes, "move", _elem_lanes, lambda s: _g(s, "h")
+    ),
+    "merge": StageKind((*_EL, "h"), None, _merge, _no_macs, _elem_lanes, "move", _elem_lanes),
+    "select": StageKind((*_EL, "keep"), 1, _select, _no_macs, _elem_lanes, "move", _cp),
+    "serialize": StageKind(_EL, 1, _serialize, _no_macs, _one, "move", _one),
+    "reorder": StageKind(
+        ("t", "tp", "top", "c", "cop"),
+        1,
+        _reorder,
+        _no_macs,
+        _one,
+        "move",
+        lambda s: _g(s, "top") * _g(s, "cop"),
+    ),
 }
 
 _SHAPE_FIELDS = ("t", "tp", "cin", "cip", "cout", "cop", "c", "cp", "h", "top", "keep")
