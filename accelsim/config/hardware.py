@@ -26,6 +26,7 @@ from pydantic import Field, field_validator, model_validator
 
 from accelsim._paths import data_dir
 from accelsim.config._base import Strict, load_config, validate_config
+from accelsim.config.dataflow import DataflowConfig
 from accelsim.config.reference import PublishedReference
 from accelsim.errors import ConfigError
 
@@ -427,6 +428,10 @@ class EpilogueConfig(Strict):
     layernorm_stats: bool = False
 
 
+#: the overlay buffers of a dataflow design, which has none (its buffers are its stages' FIFOs)
+NO_BUFFERS = {"input_kib": 1, "weight_kib": 1, "output_kib": 1, "double_buffer": False}
+
+
 class HardwareConfig(Strict):
     """An accelerator on a board. Load with :meth:`load`; see the module docstring for YAML."""
 
@@ -456,6 +461,18 @@ class HardwareConfig(Strict):
     #: a config rebuilt from a paper: its figures and this config's assumptions
     #: (:mod:`accelsim.config.reference`)
     reference: PublishedReference | None = None
+    #: a layer-pipelined dataflow accelerator instead of an overlay (:mod:`accelsim.config.dataflow`,
+    #: simulated by :mod:`accelsim.sim.dataflow`); its config gives no ``array`` or ``buffers``
+    dataflow: DataflowConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataflow_has_no_overlay_engine(cls, data: object) -> object:
+        # the overlay fields stay required (every overlay module reads them); a dataflow design
+        # gets a one-PE stand-in that nothing of the dataflow family reads
+        if isinstance(data, dict) and data.get("dataflow") is not None:
+            data = {"array": {"rows": 1, "cols": 1}, "buffers": NO_BUFFERS, "control_luts": 0, **data}
+        return data
 
     @field_validator("board", mode="before")
     @classmethod

@@ -30,6 +30,7 @@ from accelsim.sim._kernels import (
     ENG_LINATT,
     ENGINE_NAMES,
 )
+from accelsim.sim.efficiency import gops_per_equivalent_dsp, gops_per_klut
 from accelsim.sim.engines import systolic
 from accelsim.sim.power import frame_power
 from accelsim.sim.resources import estimate_resources
@@ -169,6 +170,9 @@ class Report:
     total_macs: int
     gops: float
     gops_per_dsp: float
+    #: GOPS per kLUT and per equivalent DSP (LUT multipliers converted, :mod:`accelsim.sim.efficiency`)
+    gops_per_klut: float
+    gops_per_equivalent_dsp: float
     dsp_used: int
     bram36_used: int
     uram_used: int
@@ -234,7 +238,8 @@ class Report:
             # the array printed from the config itself: a copied YAML keeps its old ``name``
             f"{self.graph} on {self.hardware} ({self.board}, {self.array}, {self.clock_mhz:g} MHz)",
             f"  latency {self.latency_ms:.3f} ms ({self.total_cycles:,} cycles)   {self.fps:,.1f} FPS",
-            f"  {self.gops:,.1f} GOPS   {self.gops_per_dsp:.3f} GOPS/DSP   array utilisation {self.array_utilization:.1%}",
+            f"  {self.gops:,.1f} GOPS   {self.gops_per_dsp:.3f} GOPS/DSP   {self.gops_per_klut:.2f} GOPS/kLUT"
+            f"   array utilisation {self.array_utilization:.1%}",
             f"  DSP {self.dsp_used:,}  BRAM36 {self.bram36_used:,}  URAM {self.uram_used:,}  LUT ~{self.lut_used:,}"
             f"   fits: {fit}",
             f"  DRAM {self.dram_bytes / 2**20:.2f} MiB (load {self.dram_load_bytes / 2**20:.2f}, "
@@ -338,6 +343,7 @@ def build_report(schedule: Schedule, result: RunResult) -> Report:
     """The :class:`Report` of a schedule and its run."""
     ga, hw, s = schedule.graph, schedule.hardware, result.arrays
     res = estimate_resources(hw)
+    a = hw.array
     overflow = list(res.overflow)
     if schedule.buffer_overflow:
         overflow.append(schedule.buffer_overflow)
@@ -357,7 +363,6 @@ def build_report(schedule: Schedule, result: RunResult) -> Report:
         array_dsp_cycles=dsp_cycles,
         macs=macs,
     )
-    a = hw.array
     return Report(
         graph=ga.name,
         hardware=hw.name,
@@ -370,6 +375,10 @@ def build_report(schedule: Schedule, result: RunResult) -> Report:
         total_macs=macs,
         gops=gops,
         gops_per_dsp=gops / res.dsp if res.dsp else 0.0,
+        gops_per_klut=gops_per_klut(gops, res.lut),
+        gops_per_equivalent_dsp=gops_per_equivalent_dsp(
+            gops, res.dsp, a.lut_macs.macs * a.lut_macs.lut_per_mac if a.lut_macs is not None else 0
+        ),
         dsp_used=res.dsp,
         bram36_used=res.bram36,
         uram_used=res.uram,
