@@ -47,6 +47,20 @@ BEATS = {
 }
 README_II = {"PATCH_EMBED": 56449, "ATTN0": 57625, "MLP0": 56449, "HEAD": 48001}
 README_CHAIN = {"first_in_to_last_out_image0": 816584, "steady_latency": 57624}
+# Which stage sets each block's II, read from upstream's HLS sources at COMMIT (src/*.h loop nests, case/*.cpp
+# parallelism); every stage is an II=1 loop nest and the measured block II is the slowest nest's trip count + 1.
+STAGE_NOTES = {
+    "PATCH_EMBED": "matmul CI 768 / CIP 16 x CO 192 / COP 16 x TT 98: 98 x 48 x 12 = 56,448 (+1 = 56,449)",
+    "ATTN": (
+        "softmax, one per head (3 in parallel): Softmax<T=196, TP=2, C=T=196, CP=RQ_CP=1> loops TT 98 x 3 states x "
+        "CT 196 = 57,624 (+1 = 57,625). The 1,176 cycles above the LayerNorm (98 x 3 x 192 = 56,448) are "
+        "98 x 3 x (196 - 192): the softmax row is 196 keys long, the LayerNorm row 192 channels. Other stages: "
+        "Q/K/V (CIP 6, COP 12) and O (CIP 12, COP 6) 98 x 16 x 32 = 50,176; per-head QK^T (CH 64 / CIP 4, "
+        "CO 196 / COP 7) 98 x 28 x 16 = 43,904; RV (196 / CIP 7, 64 / COP 4) 98 x 16 x 28 = 43,904"
+    ),
+    "MLP": "LayerNorm TT 98 x 3 passes x 192 = 56,448 (+1); M1 (CIP 12, COP 24) and M2 (CIP 24, COP 12) 50,176",
+    "HEAD": "matmul CI 192 / CIP 1 x CO 1000 / COP 4 on one token: 192 x 250 = 48,000 (+1 = 48,001)",
+}
 _READMEM = re.compile(r'\$readmemh\("([^"]+)"')
 _RANGE = re.compile(r"parameter\s+AddressRange\s*=\s*(\d+)")
 
@@ -137,14 +151,16 @@ endmodule
     return fifo + "\n".join(lines) + "\n"
 
 
-def build(name: str, sources: list[Path], top: str, work: Path) -> tuple[Path, float]:
+def build(
+    name: str, sources: list[Path], top: str, work: Path, extra: tuple[str, ...] = ()
+) -> tuple[Path, float]:
     """Verilate and compile harness.cpp around `top`; returns the binary and the build's wall seconds."""
     obj = work / f"obj_{name}"
     obj.mkdir(parents=True, exist_ok=True)
     (obj / "top.h").write_text(f'#include "V{top}.h"\ntypedef V{top} Top;\n')
     cmd = [
         "nice", "-n", "10", "verilator", "--cc", "--exe", "--build", "-j", "1", "-O3", "--x-assign", "fast",
-        "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", top,
+        "-Wno-fatal", "-Wno-lint", "-Wno-style", *extra, "--top-module", top,
         "-Mdir", str(obj), "-CFLAGS", f"-O2 -I{obj}", "-o", "sim",
         *map(str, sources), str(HERE / "harness.cpp"),
     ]  # fmt: skip
@@ -212,7 +228,9 @@ def measure_chain(repo: Path, work: Path, frames: int, layers: int) -> dict:
     srcs = [extract(repo, b, work) for b in ("PATCH_EMBED", "ATTN0", "MLP0", "HEAD")]
     top = work / "chain.v"
     top.write_text(chain_verilog(blocks))
-    binary, build_s = build(f"chain{layers}", [*srcs, top], "hgrtl_chain", work)
+    # -fno-inline: Verilator otherwise flattens all 26 instances into one class (155 MB of C++ for 12 layers,
+    # hours to compile on two cores); not inlined, the instances of a block share one class's code
+    binary, build_s = build(f"chain{layers}", [*srcs, top], "hgrtl_chain", work, ("-fno-inline",))
     ev = run(binary, frames, BEATS["PATCH_EMBED"][0], BEATS["HEAD"][1], max_cycles=frames * 60000 + 1200000)
     nf = len(ev["out_last"])
     rows = [
@@ -233,6 +251,7 @@ def measure_chain(repo: Path, work: Path, frames: int, layers: int) -> dict:
     ins = [r["first_in"] for r in rows]
     return {
         "blocks": f"PATCH_EMBED -> {layers} x (ATTN0, MLP0) -> HEAD, 128-deep FIFOs between blocks",
+        "verilator_extra": "-fno-inline",
         "images": rows,
         "last_out_intervals": [b - a for a, b in itertools.pairwise(outs)],
         "first_in_intervals": [b - a for a, b in itertools.pairwise(ins)],
@@ -254,20 +273,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chain-frames", type=int, default=2)
     ap.add_argument("--work", type=Path, help="build directory (default: a temporary one, removed after)")
     ap.add_argument("--json", type=Path, help="write the measurements here")
+    ap.add_argument(
+        "--update", action="store_true", help="keep --json's other entries, replacing the ones measured now"
+    )
     args = ap.parse_args(argv)
     if shutil.which("verilator") is None:
         sys.exit("verilator not found on PATH")
     work = args.work or Path(tempfile.mkdtemp(prefix="hgpipe-rtl-"))
-    try:
-        result: dict = {
-            "source": "github.com/OpenDarrenlu/HG-PIPE",
-            "commit": COMMIT,
-            "verilator": verilator_version(),
-            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
-            "command": "python3 benchmarks/hgpipe/run_hgpipe.py " + " ".join(argv or sys.argv[1:]),
+    command = "python3 benchmarks/hgpipe/run_hgpipe.py " + " ".join(argv or sys.argv[1:])
+    result: dict = {
+        "source": "github.com/OpenDarrenlu/HG-PIPE",
+        "commit": COMMIT,
+        "verilator": verilator_version(),
+        "stage_notes": STAGE_NOTES,
+        "runs": [],
+        "blocks": [],
+    }
+    if args.update and args.json and args.json.exists():
+        result.update(json.loads(args.json.read_text()))
+    result["runs"].append(
+        {
+            "command": command,
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "host": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start",
-            "blocks": [],
         }
+    )
+
+    def save() -> None:  # after every measurement, so a long run keeps what it has
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=1) + "\n")
+
+    try:
         for b in args.blocks:
             r = measure_block(args.repo, b, work, args.frames)
             print(
@@ -275,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
                 f" | {r['cycles_per_cpu_s']:,} cycles/CPU-s, build {r['build_wall_s']} s",
                 flush=True,
             )
-            result["blocks"].append(r)
+            r["run"] = len(result["runs"]) - 1
+            result["blocks"] = [x for x in result["blocks"] if x["block"] != b] + [r]
+            save()
         if args.chain:
             c = measure_chain(args.repo, work, args.chain_frames, args.chain_layers)
             for row in c["images"]:
@@ -286,10 +325,9 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"chain last-out intervals {c['last_out_intervals']}, {c['cycles_per_cpu_s']:,} cycles/CPU-s"
             )
+            c["run"] = len(result["runs"]) - 1
             result["chain"] = c
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(result, indent=1) + "\n")
+            save()
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -20,6 +20,9 @@ from pair_model import PairParams, PairTiming, simulate_pair
 from rtl_harness import missing_tools
 from test_rtl_array import _cache_dir
 
+from accelsim.config.dataflow import DataflowConfig
+from accelsim.sim.dataflow.network import build_pipeline
+from accelsim.sim.dataflow.timing import run_events
 from accelsim.sim.reference.rtl import SOURCES
 
 FRAMES = 4
@@ -100,6 +103,42 @@ def test_rtl_equals_model(rtl_results: list[PairTiming]) -> None:
     for p, got in zip(ALL, rtl_results, strict=True):
         assert got.first_out >= 0, f"{p}: " + ("timed out" if got.first_out == -1 else "FIFO overflow")
         assert got == simulate_pair(p, FRAMES), p
+
+
+def _dataflow_config(p: PairParams, tp: int = 2, cip: int = 3, cop: int = 2) -> DataflowConfig:
+    """The pair as the dataflow family's config: real T, CIN, COUT and parallelism with the pair's trip counts."""
+    matmul = {
+        "name": "m",
+        "kind": "matmul",
+        "t": p.tt * tp,
+        "tp": tp,
+        "cin": p.cit * cip,
+        "cip": cip,
+        "cout": p.cot * cop,
+        "cop": cop,
+        "latency": p.lm,
+        "inputs": ["@in"],
+    }
+    norm = {
+        "name": "n",
+        "kind": "layernorm",
+        "t": p.tt * tp,
+        "tp": tp,
+        "c": p.cot * cop,
+        "cp": cop,
+        "latency": p.ln,
+        "inputs": [{"from": "m", "depth": p.depth}],
+    }
+    return DataflowConfig.model_validate(
+        {"blocks": {"pair": {"output": "n", "stages": [matmul, norm]}}, "network": ["pair"]}
+    )  # fmt: skip
+
+
+def test_rtl_equals_the_dataflow_event_model(rtl_results: list[PairTiming]) -> None:
+    """The family's event kernel (accelsim.sim.dataflow) gives the RTL's first and per-frame last outputs."""
+    for p, got in zip(ALL, rtl_results, strict=True):
+        ev = run_events(build_pipeline(_dataflow_config(p)), FRAMES)
+        assert (ev.first_out, tuple(int(x) for x in ev.last_out)) == (got.first_out, got.last_out), p
 
 
 def test_rtl_shallow_fifo_ii(rtl_results: list[PairTiming]) -> None:
