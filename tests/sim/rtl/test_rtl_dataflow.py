@@ -5,7 +5,8 @@ a three-pass LayerNorm (TT x 3 x COT) through a FIFO of depth D with credit back
 the RTL's first output, each frame's last output, the stall counts and the FIFO's peak fill must equal
 ``pair_model.simulate_pair``'s, and a few sets are also checked against cycles worked out by hand. The sets cover a
 deep FIFO (the stages decouple: II = the slower trip count) and FIFOs so shallow that back-pressure sets the II
-above both trip counts. One Verilator build (seconds) serves all sets, because every size is a run-time input.
+above both trip counts. The RTL is also compared with the dataflow family's event kernel (``accelsim.sim.dataflow``)
+on the same sets. One Verilator build (seconds) serves all sets, because every size is a run-time input.
 """
 
 from __future__ import annotations
