@@ -204,8 +204,9 @@ class ArrayConfig(Strict):
 
     ``dataflow`` is one of ``ws``, ``os``, ``is``, or a list of them (or ``"ws/os"``, a search
     knob's choice) for a reconfigurable array (the
-    mapper picks, per op, the listed dataflow whose max(stall-free cycles, DRAM bytes / bandwidth)
-    is least; ties go to the first listed; an adder tree has one loop order and ignores it).
+    mapper picks, per op, by the time the whole schedule takes, so listing one more never makes a
+    design slower: :mod:`accelsim.sim.mapping`; the order of the list does not matter; an adder
+    tree has one loop order and ignores it).
     ``timing``: ``pipelined`` (folds stream back to back with double-buffered stationary
     registers, what FPGA arrays build) or ``scalesim`` (SCALE-Sim 3.0.0's per-fold model, for exact
     agreement with it); see :mod:`accelsim.sim.engines.systolic`.
@@ -377,10 +378,10 @@ class ReconfigurableUnitConfig(Strict):
     macs: int = Field(gt=0)
     runs: tuple[Literal["dwconv", "linear_attention"], ...] = ("dwconv", "linear_attention")
     #: between its own ops the pool joins the array on weight x activation GEMMs (pointwise convs,
-    #: linears): each such GEMM's output channels split between the two in proportion to their MACs
-    #: per cycle. Not where it streams with the pool's own work (a depthwise -> pointwise chain).
-    #: The schedule does not mark the pool busy during those GEMMs: where a parallel branch has a
-    #: depthwise conv at the same time, the estimate is optimistic.
+    #: linears): each such GEMM's output channels split between the two so that the GEMM ends
+    #: soonest (never later than on the array alone). Not where it streams with the pool's own
+    #: work (a depthwise -> pointwise chain), nor where the schedule runs one of the pool's ops at
+    #: the same time (the mapper drops the assist there): the pool is in one place at a time.
     assists_gemm: bool = False
     kernel_macs: int | None = Field(default=None, gt=0)
     latency_cycles: int = Field(default=8, ge=0)
@@ -419,13 +420,37 @@ class EpilogueConfig(Strict):
     its input never leaves the engine; a multiply of a GEMM's output by a constant (attention's
     ``q * d**-0.5``, after the head split) folds into that requantisation's scale. ``layernorm_stats``: a layernorm's mean and variance gathered
     while its producer streams the row out, so only the normalising pass remains (1 pass, not 3).
-    Both are what published FPGA ViT accelerators do (EfficientViT-FPGA fuses its post-processing,
+    Neither is free: their multipliers, tables, adders and pipeline registers are counted per lane
+    of the engine's output edge (the fields below) in the resources and the power; a config that
+    turns one off pays a vector-unit pass instead. Both are what published FPGA ViT accelerators do (EfficientViT-FPGA fuses its post-processing,
     Shao et al., arXiv:2403.20230; integer-only designs such as Huang et al., TCAS-I 2023, reduce
     layernorm and GELU to integer arithmetic a datapath can hold).
     """
 
     activation: bool = False
     layernorm_stats: bool = False
+    # What they are built from, per lane of the GEMM engine's output edge (``array.cols x m x n``
+    # outputs per cycle for the widest packed datapath, as the output buffer's port;
+    # :func:`accelsim.sim.resources.epilogue_resources`). Estimates from the structure, not
+    # synthesis results; LUT6 and CARRY8 facts from UG574, the DSP48E2's 27x18 multiplier from UG579.
+    #: the requantisation multiplier (accumulator x fixed-point scale): ``dsp``, one DSP48E2 per
+    #: lane (an INT8 GEMM's accumulator, |acc| <= 127 x 128 x 4,096 < 2^26 for K <= 4,096, fits its
+    #: 27-bit input and a 16-bit scale its 18-bit one), or ``lut``
+    requant_multiplier: Literal["dsp", "lut"] = "dsp"
+    #: a 27 x 16 multiplier in LUTs: 16 partial products of 27 bits summed on carry chains, about
+    #: two partial-product bits per LUT6: 27 x 16 / 2 = 216
+    lut_per_requant_multiplier: int = Field(default=216, ge=0)
+    #: bias adder (32 bits, one LUT6 per bit on the carry chain) + rounding adder (32) + saturation
+    #: to 8 bits (16) + the activation table, a 256 x 8-bit ROM (a 256 x 1 ROM is 4 LUT6 and the
+    #: F7/F8 muxes: 8 x 4 = 32)
+    lut_per_activation_lane: int = Field(default=112, ge=0)
+    #: pipeline registers: bias, multiply, round/saturate and table stages, 32 bits each
+    ff_per_activation_lane: int = Field(default=128, ge=0)
+    #: layernorm statistics: an 8 x 8 squarer in LUTs (8 x 8 / 2 = 32) and one 32-bit adder each
+    #: for the sum and the sum of squares (the lanes' adder trees and the row accumulators: 64)
+    lut_per_stats_lane: int = Field(default=96, ge=0)
+    #: their pipeline registers (two 32-bit stages)
+    ff_per_stats_lane: int = Field(default=64, ge=0)
 
 
 #: the overlay buffers of a dataflow design, which has none (its buffers are its stages' FIFOs)

@@ -795,7 +795,7 @@ def _roofline(plan, busy, store, bytes_per_cycle):
 
 
 @njit(cache=True)
-def plan_ops(g, engine, fused, assisted, unit_comp, unit_tiles, sh, prm):
+def plan_ops(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, prm):
     """Per-op mapping on one hardware point (see :mod:`accelsim.sim.mapping` for the model).
 
     Args:
@@ -804,6 +804,9 @@ def plan_ops(g, engine, fused, assisted, unit_comp, unit_tiles, sh, prm):
         fused: per op, the GEMM whose drain path applies it (an epilogue), or -1.
         assisted: per op, whether a reconfigurable unit joins the array on it (its
             ``sh.busy_assisted`` timing).
+        allowed: per op, a bit mask of the columns of ``sh`` (dataflows) it may run in; of
+            those it takes the one whose roofline estimate is least (the mapper's search sets
+            one bit to choose).
         unit_comp: stall-free cycles of the ops on a unit (zeros elsewhere).
         unit_tiles: the fewest tiles a unit op is cut into (0: no constraint).
         sh: the :class:`ShapeTiming` of the array's GEMM shapes (``g.shape_id`` indexes it).
@@ -894,11 +897,13 @@ def plan_ops(g, engine, fused, assisted, unit_comp, unit_tiles, sh, prm):
             if s2 >= 0 or cls[i] == CLS_LINATT:
                 # Linear attention on the array: both GEMMs back to back per head (its ReLU and
                 # divide are separate rows on the vector unit), in the dataflow they take least in.
-                best = 0
-                for c in range(1, sh.busy.shape[1]):
-                    if sh.busy[s, c] + (sh.busy[s2, c] if s2 >= 0 else 0) < sh.busy[s, best] + (
-                        sh.busy[s2, best] if s2 >= 0 else 0
-                    ):
+                best = -1
+                for c in range(sh.busy.shape[1]):
+                    if not (allowed[i] >> c) & 1:
+                        continue
+                    if best < 0 or sh.busy[s, c] + (sh.busy[s2, c] if s2 >= 0 else 0) < sh.busy[
+                        s, best
+                    ] + (sh.busy[s2, best] if s2 >= 0 else 0):
                         best = c
                 comp[i] = sh.busy[s, best]
                 fr[i] = sh.row_folds[s, best]
@@ -913,23 +918,25 @@ def plan_ops(g, engine, fused, assisted, unit_comp, unit_tiles, sh, prm):
                 i_fp = (a_t + b_t + o_t + n_tiles[i] - 1) // n_tiles[i]
                 i_tile = i_fp
             else:
-                # The dataflows the array offers, each with its own loop order and DRAM bytes:
-                # take the one whose roofline estimate, max(compute, DRAM bytes / bandwidth), is
-                # least (ties: the first listed).
+                # The dataflows the op may take, each with its own loop order and DRAM bytes:
+                # the one whose roofline estimate, max(compute, DRAM bytes / bandwidth), is least
+                # (ties: the first column).
                 busy = sh.busy_assisted if assisted[i] else sh.busy
-                best = 0
+                best = -1
+                best_est = 0.0
                 plan = _gemm_plan(
                     sh.dataflow[s, 0], sh.row_folds[s, 0], sh.col_folds[s, 0], sh.logical_cols[s, 0],
                     batch[i], M[i], K[i], N[i], a_t, a_d, b_t, b_d, o_t, o_d, prm,
                 )  # fmt: skip
-                best_est = _roofline(plan, busy[s, 0], store[i], prm.bytes_per_cycle)
-                for c in range(1, busy.shape[1]):
+                for c in range(busy.shape[1]):
+                    if not (allowed[i] >> c) & 1:
+                        continue
                     gp = _gemm_plan(
                         sh.dataflow[s, c], sh.row_folds[s, c], sh.col_folds[s, c], sh.logical_cols[s, c],
                         batch[i], M[i], K[i], N[i], a_t, a_d, b_t, b_d, o_t, o_d, prm,
                     )  # fmt: skip
                     est = _roofline(gp, busy[s, c], store[i], prm.bytes_per_cycle)
-                    if est < best_est:
+                    if best < 0 or est < best_est:
                         best, best_est, plan = c, est, gp
                 comp[i] = busy[s, best]
                 fr[i] = sh.row_folds[s, best]

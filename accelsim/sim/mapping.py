@@ -30,9 +30,13 @@ operand's stripe per chunk unless the stripe fits its buffer (``_kernels.plan_op
 The op's stall-free compute cycles come from the array's timing formula for the *whole* op (all its
 batch GEMMs; :mod:`accelsim.sim.engines.systolic`, ``pipelined`` or ``scalesim``) and are shared out
 over its tiles, so the per-layer ``compute_cycles`` equals the formula exactly; stalls come only
-from memory. A reconfigurable array (several ``array.dataflow``) runs each op in the dataflow whose
-roofline estimate, max(stall-free cycles, DRAM bytes of its loop order / bandwidth), is least
-(ties: the first listed). Buffer sizes decide
+from memory. A reconfigurable array (several ``array.dataflow``) runs each op in a dataflow chosen
+by the time the schedule really takes (:func:`_search`): the fastest of the whole-graph runs of a
+fixed set of per-op choices (each dataflow alone; per subset of them, the least roofline estimate
+max(stall-free cycles, DRAM bytes of its loop order / bandwidth) and the least time measured in
+the runs alone), so listing one more dataflow never makes a design slower. A reconfigurable unit
+that assists the array's GEMMs is chosen per op the same way, and never while it runs its own ops
+(the pool is in one place at a time). Buffer sizes decide
 operand reuse, partial-sum spills, on-chip residency of activations, and how many tiles ahead
 the DRAM may prefetch (``slots``): a bigger buffer only ever removes traffic or waiting.
 """
@@ -60,7 +64,7 @@ from accelsim.sim._kernels import (
 from accelsim.sim.engines import systolic
 from accelsim.sim.engines.units import assign_engines, registered_units, unit_cycles, unit_min_tiles
 from accelsim.sim.graph_arrays import GraphArrays, compile_graph
-from accelsim.sim.schedule import Schedule
+from accelsim.sim.schedule import Schedule, run
 
 #: Streaming rows per tile: long streams (e.g. a 112x112 conv's 12,544 output pixels under ws) are
 #: cut so one tile's streamed data stays small; the array keeps streaming across the cut.
@@ -111,15 +115,17 @@ def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.n
     a = hw.array
     rows, cols = a.rows, a.cols
     timing = systolic.TIMING_CODES[a.timing]
-    dfs = [DF_TREE] if a.kind == "adder_tree" else [systolic.DATAFLOW_CODES[d] for d in a.dataflows]
+    # columns in one fixed order (os, ws, is), so the listing order of the config never matters
+    dfs = [DF_TREE] if a.kind == "adder_tree" else sorted(systolic.DATAFLOW_CODES[d] for d in a.dataflows)
     lut = a.lut_macs
     rec = hw.units.reconfigurable
     rec_macs = rec.macs if rec is not None and rec.assists_gemm else 0
+    rec_lat = rec.latency_cycles if rec is not None else 0
     n, n_df = ga.shapes.shape[0], len(dfs)
     busy, busy_a, fr, fc, df, lcols = (np.zeros((n, n_df), dtype=np.int64) for _ in range(6))
     macs = np.ones(n, dtype=np.int64)
     packs = np.ones((n, 3), dtype=np.int64)
-    share = np.ones((n, 2), dtype=np.float64)  # of the MACs done on DSPs, plain and assisted
+    share = np.ones((n, n_df, 2), dtype=np.float64)  # of the MACs done on DSPs, plain and assisted
     entries: dict[tuple[int, int], tuple[int, int, int]] = {}
 
     def helper(cycles_of: int, n_part: int, pool: int, latency: int) -> int:
@@ -136,30 +142,58 @@ def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.n
         pm, pk, pn = entries[(wbits, abits)]
         # Helper pools take output channels of a weight GEMM and run beside the array; the op takes
         # the longest of them. LUT multipliers take their configured fraction; an assisting
-        # reconfigurable unit its share of the MACs per cycle.
+        # reconfigurable unit the share that finishes the op soonest.
         n_lut = round(lut.fraction * nn) if lut is not None and b_weight else 0
         lut_busy = helper(batch * m * k, n_lut, lut.macs, lut.latency_cycles) if lut is not None else 0
         rest = nn - n_lut
-        array_rate = a.dsps * pm * pk * pn
-        n_rec = round(rest * rec_macs / (rec_macs + array_rate)) if rec_macs and b_weight else 0
-        rec_busy = helper(batch * m * k, n_rec, rec_macs, rec.latency_cycles) if rec_macs and rec else 0
+
+        def on_dsps(
+            n_dsp: int, d: int, shape: tuple[int, ...] = (m, k, batch, pm, pk, pn)
+        ) -> tuple[int, int, int]:
+            m_, k_, b_, pm_, pk_, pn_ = shape
+            if n_dsp == 0:
+                return 0, 0, 0
+            if d == DF_TREE:
+                return _gemm((m_, k_, n_dsp, b_, rows, cols, a.tree, pm_, pk_, pn_), tree=True)
+            return _gemm((m_, k_, n_dsp, b_, rows, cols, d, timing, pm_, pk_, pn_))
+
         for c, d in enumerate(dfs):
-            for n_dsp, out, extra in ((rest, busy, 0), (rest - n_rec, busy_a, rec_busy)):
-                if n_dsp == 0:
-                    b_, r_, c_ = 0, 0, 0
-                elif d == DF_TREE:
-                    b_, r_, c_ = _gemm((m, k, n_dsp, batch, rows, cols, a.tree, pm, pk, pn), tree=True)
-                else:
-                    b_, r_, c_ = _gemm((m, k, n_dsp, batch, rows, cols, d, timing, pm, pk, pn))
-                out[s, c] = max(b_, lut_busy, extra)
-                if out is busy:
-                    fr[s, c], fc[s, c] = r_, c_
+            b_, fr[s, c], fc[s, c] = on_dsps(rest, d)
+            busy[s, c] = max(b_, lut_busy)
+            busy_a[s, c] = busy[s, c]
+            if rec_macs and b_weight and rest > 1:
+                best = busy[s, c]
+                for n_r in _assist_split(rest, d, a.dsps * pm * pk * pn, rec_macs, cols, (pm, pk, pn)):
+                    t = max(
+                        on_dsps(rest - n_r, d)[0], lut_busy, helper(batch * m * k, n_r, rec_macs, rec_lat)
+                    )
+                    if t < best:
+                        best, busy_a[s, c] = t, t
+                        share[s, c, 1] = (rest - n_r) / nn
+            share[s, c, 0] = rest / nn
+            if busy_a[s, c] == busy[s, c]:
+                share[s, c, 1] = rest / nn
             df[s, c] = d
             lcols[s, c] = cols * (pn if d == DF_TREE else systolic.packed_dims(d, pm, pk, pn)[1])
         macs[s] = pm * pk * pn
         packs[s] = (pm, pk, pn)
-        share[s] = (rest / nn, (rest - n_rec) / nn)
     return ShapeTiming(busy, busy_a, fr, fc, df, lcols, macs), packs, share
+
+
+def _assist_split(
+    rest: int, d: int, array_rate: int, rec_macs: int, cols: int, pack: tuple[int, int, int]
+) -> list[int]:
+    """Output channels an assisting pool may take of a GEMM's ``rest``: the share in proportion to
+    peak rates, and every split that leaves the array whole column folds (its busy cycles are a
+    step function of the channels it keeps), so the split chosen is never slower than the array
+    alone and a wider array never loses to a narrower one by the split."""
+    prop = round(rest * rec_macs / (rec_macs + array_rate))
+    out = {prop, max(1, prop // 2), min(rest, 2 * prop)}
+    if d != systolic.DATAFLOW_CODES["is"]:  # N mapped on the columns: keep whole column folds
+        step = cols * (pack[2] if d == DF_TREE else systolic.packed_dims(d, *pack)[1])
+        folds = -(-rest // step)
+        out |= {rest - j * step for j in range(max(0, folds - 64), folds) if rest - j * step < rest}
+    return sorted(x for x in out if 0 < x < rest)
 
 
 def _engines(
@@ -224,17 +258,35 @@ def _assisted(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> np.nda
     return out & ~ahead_of_unit
 
 
-def _dsp_share(ga: GraphArrays, share: np.ndarray, assisted: np.ndarray) -> np.ndarray:
-    """Per op, the share of its MACs on the array's DSPs."""
+def _dsp_share(
+    ga: GraphArrays, share: np.ndarray, shapes: ShapeTiming, plan: Any, assisted: np.ndarray
+) -> np.ndarray:
+    """Per op, the share of its MACs on the array's DSPs (in the dataflow it runs in)."""
     if not share.size:
         return np.ones(ga.n_ops)
-    per_op = share[np.maximum(ga.shape_id, 0), assisted.astype(np.int64)]
+    sid = np.maximum(ga.shape_id, 0)
+    col = np.zeros(ga.n_ops, dtype=np.int64)
+    for c in range(1, share.shape[1]):
+        col[shapes.dataflow[sid, c] == plan.dataflow] = c
+    per_op = share[sid, col, assisted.astype(np.int64)]
     return np.where(ga.shape_id >= 0, per_op, 1.0)
+
+
+def _overlapping(a: Any, ops: np.ndarray, pool_ops: np.ndarray) -> np.ndarray:
+    """Which of ``ops`` run (compute spans) while any of ``pool_ops`` does."""
+    if not ops.size or not pool_ops.size:
+        return np.zeros(ops.size, dtype=bool)
+    s, e = a.start[ops][:, None], a.end[ops][:, None]
+    ps, pe = a.start[pool_ops][None, :], a.end[pool_ops][None, :]
+    return ((ps < e) & (pe > s) & (pe > ps)).any(axis=1)
 
 
 def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
     """Map every op of ``graph`` onto ``hw``: engines, dataflows, compute cycles, tiles, DRAM bytes,
     prefetch slots. The result is what :func:`accelsim.sim.run` executes.
+
+    Where the array offers several dataflows, or a reconfigurable unit may assist its GEMMs, the
+    choice per op is made by the time the schedule really takes (:func:`_search`).
 
     Raises:
         ConfigError: an op's operand bits are not in the packing table.
@@ -246,7 +298,7 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
     shapes, packs, share = _shape_timing(ga, hw)
     u_cycles, u_tiles = _unit_cycles(ga, engine, engines_key, hw)
     fused = np.where((engine == ENG_NONE) & (ga.epi_src >= 0) & hw.epilogue.activation, ga.epi_src, -1)
-    assisted = _assisted(ga, engine, hw)
+    eligible = _assisted(ga, engine, hw)
     prm = MapParams(
         ibuf=buf.input_kib * 1024,
         wbuf=buf.weight_kib * 1024,
@@ -262,26 +314,81 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
         pipeline_heads=hw.pipeline_heads,
         mbconv_fusion=hw.mbconv_fusion,
     )
-    plan = _kernels.plan_ops(ga.columns, engine, fused, assisted, u_cycles, u_tiles, shapes, prm)
-    overflow = ""
-    if plan.bad_op >= 0:
-        which = "input_kib" if plan.bad_buffer == BUF_INPUT else "weight_kib"
-        overflow = (
-            f"buffers.{which}: one tile of op {ga.names[plan.bad_op]!r} needs {plan.bad_need} B "
-            f"({plan.n_bad} ops do not fit a tile)"
+
+    def build(allowed: np.ndarray, assisted: np.ndarray) -> Schedule:
+        plan = _kernels.plan_ops(ga.columns, engine, fused, assisted, allowed, u_cycles, u_tiles, shapes, prm)
+        overflow = ""
+        if plan.bad_op >= 0:
+            which = "input_kib" if plan.bad_buffer == BUF_INPUT else "weight_kib"
+            overflow = (
+                f"buffers.{which}: one tile of op {ga.names[plan.bad_op]!r} needs {plan.bad_need} B "
+                f"({plan.n_bad} ops do not fit a tile)"
+            )
+        return Schedule(
+            graph=ga,
+            hardware=hw,
+            engine=engine,
+            eq_ptr=eq_ptr,
+            eq_ops=eq_ops,
+            shapes=shapes,
+            shape_packing=packs,
+            dsp_share=_dsp_share(ga, share, shapes, plan, assisted),
+            plan=plan,
+            buffer_overflow=overflow,
         )
-    return Schedule(
-        graph=ga,
-        hardware=hw,
-        engine=engine,
-        eq_ptr=eq_ptr,
-        eq_ops=eq_ops,
-        shapes=shapes,
-        shape_packing=packs,
-        dsp_share=_dsp_share(ga, share, assisted),
-        plan=plan,
-        buffer_overflow=overflow,
-    )
+
+    n_df = shapes.busy.shape[1] if shapes.busy.ndim == 2 else 1
+    if n_df <= 1 and not eligible.any():
+        return build(np.ones(ga.n_ops, dtype=np.int64), eligible)
+    return _search(build, max(1, n_df), eligible, engine)
+
+
+def _search(build: Any, n_df: int, eligible: np.ndarray, engine: np.ndarray) -> Schedule:
+    """The schedule that finishes first of a fixed set of per-op choices, each run in full.
+
+    Runs: every dataflow alone, without and with the assist; for every subset of the dataflows
+    (and of {no assist, assist}), the per-op choice of the least roofline estimate and the per-op
+    choice of the least time measured in the runs alone. A subset's candidates depend on the subset
+    only, so listing one more dataflow (or allowing the assist) only adds candidates: it never
+    makes the design slower. An assisted GEMM whose run overlaps an op of the pool loses the assist
+    (and the schedule is run again) until none does: the pool is never in two places at once.
+    """
+    n = engine.size
+    pool_ops = np.flatnonzero(engine == ENG_RECONF)
+    none = np.zeros(n, dtype=bool)
+    assist_opts = (none, eligible) if eligible.any() else (none,)
+    tried: list[tuple[int, int, Schedule]] = []
+
+    def attempt(allowed: np.ndarray, assisted: np.ndarray) -> tuple[Any, np.ndarray]:
+        while True:
+            sched = build(allowed, assisted)
+            res = run(sched)
+            clash = np.zeros(n, dtype=bool)
+            ops = np.flatnonzero(assisted)
+            clash[ops] = _overlapping(res.arrays, ops, pool_ops)
+            if not clash.any():
+                break
+            assisted = assisted & ~clash
+        tried.append((res.total_cycles, len(tried), sched))
+        return res, assisted
+
+    singles = []  # (column, assist option, run, assisted)
+    for c in range(n_df):
+        for o, opt in enumerate(assist_opts):
+            res, used = attempt(np.full(n, 1 << c, dtype=np.int64), opt)
+            singles.append((c, o, res.arrays.end - res.arrays.start, used))
+    for mask in range(1, 1 << n_df):
+        for o, opt in enumerate(assist_opts):
+            if mask & (mask - 1):  # two or more dataflows: the roofline choice among them
+                attempt(np.full(n, mask, dtype=np.int64), opt)
+            runs = [r for r in singles if (mask >> r[0]) & 1 and r[1] <= o]
+            if len(runs) < 2:
+                continue
+            took = np.argmin(np.stack([r[2] for r in runs]), axis=0)
+            allowed = np.array([1 << runs[t][0] for t in took], dtype=np.int64)
+            assisted = np.array([runs[t][3][i] for i, t in enumerate(took)], dtype=bool)
+            attempt(allowed, assisted)
+    return min(tried, key=lambda t: (t[0], t[1]))[2]
 
 
 __all__ = ["MAX_TILES_PER_STRIPE", "T_CHUNK", "V_CHUNK", "map_graph"]

@@ -20,7 +20,10 @@ and takes the activity from the simulation instead of the estimator's default:
 - **LUT/FF**: by the busy fraction of the engine they belong to (``array.lut_per_pe`` per PE and
   the LUT multipliers with the array, the units' LUTs with each unit); ``control_luts`` (DMA, AXI interconnect) by the DRAM
   channel's busy fraction. FFs are not in the resource model (they never bind: an UltraScale+ CLB
-  has 16 flip-flops per 8 LUTs, UG574); :data:`FF_PER_LUT` estimates them.
+  has 16 flip-flops per 8 LUTs, UG574); :data:`FF_PER_LUT` estimates them, plus the epilogues'
+  pipeline registers counted as built (:func:`~accelsim.sim.resources.epilogue_resources`).
+- **Epilogues**: their DSPs, LUTs and registers work on every result the array drains, so they
+  switch with the array's busy fraction (their LUTs are counted with the array's).
 - **Clock tree**: every flip-flop's clock, every cycle (no clock gating modelled).
 - **DRAM**: bytes moved x 8 x the board's pJ per bit, over the frame's latency.
 
@@ -39,7 +42,7 @@ import numpy as np
 from accelsim.config.hardware import BoardPower, HardwareConfig
 from accelsim.sim._kernels import ENG_ARRAY, ENGINE_NAMES
 from accelsim.sim.engines.units import registered_units
-from accelsim.sim.resources import estimate_resources, per_config
+from accelsim.sim.resources import epilogue_resources, estimate_resources, per_config
 from accelsim.sim.schedule import RunResult, Schedule
 
 #: Flip-flops per LUT of published FPGA ViT accelerators [D]: the mean of CoQMoE's ZCU102 (198.2k
@@ -189,6 +192,8 @@ class _DesignCounts:
     lut: tuple[float, ...]
     uram: float  # the array's buffers
     control_lut: float  # DMA, AXI interconnect, controller
+    epilogue_dsp: float  # requantisation multipliers in the drain path
+    epilogue_ff: float  # the epilogues' pipeline registers
 
 
 @per_config
@@ -203,7 +208,16 @@ def _design_counts(hw: HardwareConfig) -> _DesignCounts:
     dsp[ENG_ARRAY] = hw.array.dsps
     bram[ENG_ARRAY] = res.bram36 - sum(bram)
     lut[ENG_ARRAY] = res.lut - hw.control_luts - sum(lut)
-    return _DesignCounts(tuple(dsp), tuple(bram), tuple(lut), float(res.uram), float(hw.control_luts))
+    epi = epilogue_resources(hw)
+    return _DesignCounts(
+        tuple(dsp),
+        tuple(bram),
+        tuple(lut),
+        float(res.uram),
+        float(hw.control_luts),
+        float(epi.dsp),
+        float(epi.ff),
+    )
 
 
 def _weighted(counts: tuple[float, ...], activity: list[float]) -> tuple[float, float]:
@@ -257,11 +271,12 @@ def frame_power(
     dram_busy = min(dram_busy_cycles / total, 1.0)
     array_busy = busy[ENG_ARRAY]
     buffers = (array_busy + dram_busy) / 2 if hw.buffers.double_buffer else min(array_busy + dram_busy, 1.0)
-    n_dsp, a_dsp = _weighted(c.dsp, [util, *busy[1:]])
+    n_dsp, a_dsp = _weighted((c.epilogue_dsp, *c.dsp), [array_busy, util, *busy[1:]])
     n_bram, a_bram = _weighted(c.bram36, [buffers, *busy[1:]])
     n_lut, a_lut = _weighted((c.control_lut, *c.lut), [dram_busy, *busy])
-    counts = ResourceCounts(dsp=n_dsp, bram36=n_bram, uram=c.uram, lut=n_lut, ff=n_lut * FF_PER_LUT)
-    activity = {"dsp": a_dsp, "bram36": a_bram, "uram": buffers if c.uram else 0.0, "lut": a_lut, "ff": a_lut}
+    n_ff, a_ff = _weighted((n_lut * FF_PER_LUT, c.epilogue_ff), [a_lut, array_busy])
+    counts = ResourceCounts(dsp=n_dsp, bram36=n_bram, uram=c.uram, lut=n_lut, ff=n_ff)
+    activity = {"dsp": a_dsp, "bram36": a_bram, "uram": buffers if c.uram else 0.0, "lut": a_lut, "ff": a_ff}
     return xpe_power(
         hw.board.power,
         hw.clock_mhz,

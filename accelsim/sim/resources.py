@@ -12,6 +12,10 @@
   interconnect and controller, ``array.lut_per_pe`` per array PE (operand skew registers, packing
   correction and accumulation muxes), plus each unit's lanes/MACs times its configured LUTs per
   lane/MAC. Round figures of the order reported by FPGA ViT accelerator papers.
+- Epilogues (:func:`epilogue_resources`): the requantisation multipliers (DSP or LUT), bias and
+  rounding adders, activation tables and layernorm statistics' adders on every lane of the GEMM
+  engine's output edge, as the config's ``epilogue`` builds them; their pipeline registers go to
+  the power model's flip-flops.
 """
 
 from __future__ import annotations
@@ -60,6 +64,42 @@ def datapath_packing(hw: HardwareConfig) -> PackingEntry:
     )
 
 
+@dataclass(frozen=True)
+class EpilogueResources:
+    """What the drain-path epilogues are built from: DSPs, LUTs, pipeline flip-flops, and the
+    output-edge lanes they are replicated over."""
+
+    lanes: int = 0
+    dsp: int = 0
+    lut: int = 0
+    ff: int = 0
+
+
+def epilogue_resources(hw: HardwareConfig) -> EpilogueResources:
+    """The epilogues ``hw.epilogue`` turns on, on each lane of the output edge (``cols x m x n``
+    results per cycle for :func:`datapath_packing`, the output buffer's port): bias, requantisation
+    and the activation table with ``activation``, the statistics' squarer and adders with
+    ``layernorm_stats`` (per-lane figures and their sources on
+    :class:`~accelsim.config.hardware.EpilogueConfig`)."""
+    e = hw.epilogue
+    p = datapath_packing(hw)
+    lanes = hw.array.cols * p.m * p.n
+    dsp = lut = ff = 0
+    if e.activation:
+        if e.requant_multiplier == "dsp":
+            dsp += lanes
+        else:
+            lut += lanes * e.lut_per_requant_multiplier
+        lut += lanes * e.lut_per_activation_lane
+        ff += lanes * e.ff_per_activation_lane
+    if e.layernorm_stats:
+        lut += lanes * e.lut_per_stats_lane
+        ff += lanes * e.ff_per_stats_lane
+    if not (dsp or lut or ff):
+        return EpilogueResources()
+    return EpilogueResources(lanes=lanes, dsp=dsp, lut=lut, ff=ff)
+
+
 T = TypeVar("T")
 
 
@@ -102,9 +142,10 @@ def estimate_resources(hw: HardwareConfig) -> Resources:
         bram += br
         uram += ur
     units = unit_resources(hw)
-    dsp = a.dsps + sum(u.dsp for u in units.values())
+    epi = epilogue_resources(hw)
+    dsp = a.dsps + sum(u.dsp for u in units.values()) + epi.dsp
     bram += sum(u.bram36 for u in units.values())
-    lut = hw.control_luts + a.lut_per_pe * a.dsps + sum(u.lut for u in units.values())
+    lut = hw.control_luts + a.lut_per_pe * a.dsps + sum(u.lut for u in units.values()) + epi.lut
     if a.lut_macs is not None:
         lut += a.lut_macs.macs * a.lut_macs.lut_per_mac
     board = hw.board

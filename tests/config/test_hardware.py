@@ -14,7 +14,7 @@ from accelsim.config.hardware import (
     list_configs,
 )
 from accelsim.errors import ConfigError
-from accelsim.sim.resources import estimate_resources
+from accelsim.sim.resources import EpilogueResources, epilogue_resources, estimate_resources
 
 BOARDS = {"zcu102", "zcu104", "kv260", "vcu118", "u250", "u280", "vck190"}
 
@@ -62,10 +62,18 @@ def test_default_zcu102_design() -> None:
     assert hw.peak_macs_per_cycle(8) == 32 * 64 * 2
     assert hw.dram_bytes_per_cycle() == pytest.approx(96.0)  # 19.2 GB/s at 200 MHz
     res = estimate_resources(hw)
-    # 2048 array DSPs + 64 vector lanes; buffers (64 + 64 + 128 BRAM36 of 4 KiB) x 2 (double buffered)
-    assert res.dsp == 2048 + 64
+    # 2048 array DSPs + 64 vector lanes + one requantisation DSP per output lane (64 columns x 2
+    # packed INT8 products); buffers (64 + 64 + 128 BRAM36 of 4 KiB) x 2 (double buffered)
+    assert res.dsp == 2048 + 64 + 128
     assert res.bram36 == (64 + 64 + 128) * 2
-    assert res.lut == 20_000 + 40 * 2048 + 64 * 300
+    # + per output lane: bias/round/saturate/activation table (112) and layernorm statistics (96)
+    assert res.lut == 20_000 + 40 * 2048 + 64 * 300 + 128 * (112 + 96)
+    assert epilogue_resources(hw) == EpilogueResources(lanes=128, dsp=128, lut=128 * 208, ff=128 * (128 + 64))
+    bare = hw.with_changes(**{"epilogue.activation": False, "epilogue.layernorm_stats": False})
+    assert estimate_resources(bare).dsp == 2048 + 64 and epilogue_resources(bare) == EpilogueResources()
+    in_luts = hw.with_changes(**{"epilogue.requant_multiplier": "lut"})
+    assert estimate_resources(in_luts).dsp == 2048 + 64
+    assert estimate_resources(in_luts).lut == res.lut + 128 * 216
 
 
 def test_packing_lookup() -> None:
@@ -130,9 +138,8 @@ def test_design_exceeding_board_is_reported() -> None:
     hw = HardwareConfig.load("kv260").with_changes(**{"array.rows": 64, "array.cols": 64})
     res = estimate_resources(hw)
     assert not res.fits
-    assert res.overflow == ["dsp: 4128 used > 1248 on kv260"] or res.overflow[0].startswith(
-        "dsp: 4128 used > 1248"
-    )
+    # 4096 array DSPs + 32 vector lanes + 128 requantisation DSPs (64 columns x 2 products)
+    assert res.overflow[0].startswith("dsp: 4256 used > 1248")
 
 
 def test_with_changes_validates() -> None:

@@ -30,8 +30,11 @@ GOLDEN: dict[tuple[str, str], int] = {
     ("published/auto_vit_acc", "mbconv_la"): 16123,
     ("published/auto_vit_acc_fixed", "deit_tiny"): 660337,
     ("published/auto_vit_acc_fixed", "mbconv_la"): 16123,
-    ("published/efficientvit_fpga", "deit_tiny"): 1083016,
-    ("published/efficientvit_fpga", "mbconv_la"): 2795,
+    # issue 23: the assisting pool takes the share of a GEMM that finishes it soonest (was: by
+    # peak rates), -0.3%; and it no longer assists the pointwise conv while it runs the depthwise
+    # conv and the linear attention beside it (it was in two places at once), +21.5%
+    ("published/efficientvit_fpga", "deit_tiny"): 1079320,
+    ("published/efficientvit_fpga", "mbconv_la"): 3397,
     ("published/heatvit", "deit_tiny"): 686791,
     ("published/heatvit", "mbconv_la"): 16368,
     ("published/huang_tcas1", "deit_tiny"): 756013,

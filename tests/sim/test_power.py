@@ -171,3 +171,26 @@ def test_report_json_and_table_carry_the_breakdown() -> None:
     assert sum(parts.values()) == pytest.approx(d["power_w_estimate"])
     line = next(x for x in r.table().splitlines() if "GOPS/W" in x)
     assert line.startswith("  power ~2.38 W, ~0.00 mJ/frame") and "(estimate: static 0.89, ps 1.36" in line
+
+
+def test_epilogues_cost_power_as_built() -> None:
+    # The tiny 4x4 array (one product per DSP: 4 output lanes) with the requantisation,
+    # activation and layernorm statistics in its drain path: 4 DSPs, 4 x (112 + 96) LUTs and
+    # 4 x (128 + 64) pipeline FFs more, all switching with the array's busy fraction (18 / 48).
+    g = matmul_graph(8, 4, 4)
+    plain = simulate(g, tiny_hw())
+    hw = tiny_hw().with_changes(**{"epilogue.activation": True, "epilogue.layernorm_stats": True})
+    r = simulate(g, hw)
+    assert r.total_cycles == plain.total_cycles == 48  # nothing to fuse here: the same schedule
+    assert (r.dsp_used, r.lut_used) == (plain.dsp_used + 4, plain.lut_used + 4 * 208)
+    f, array_busy = 100.0, 18 / 48
+    w, w0 = r.power_breakdown_w_estimate, plain.power_breakdown_w_estimate
+    assert w["dsp"] - w0["dsp"] == pytest.approx(4 * 4.4e-6 * f * array_busy)
+    assert w["lut"] - w0["lut"] == pytest.approx(4 * 208 * 51e-9 * f * array_busy)
+    ff = (21_840 + 4 * 208) * FF_PER_LUT + 4 * 192
+    assert w["clock"] == pytest.approx(ff * 20.6e-9 * f)
+    schedule = map_graph(g, hw)
+    assert estimate_power(schedule, run(schedule)).counts.ff == pytest.approx(ff)
+    # the multiplier in LUTs instead: no DSP, 216 LUTs per lane more
+    lut_mult = simulate(g, hw.with_changes(**{"epilogue.requant_multiplier": "lut"}))
+    assert (lut_mult.dsp_used, lut_mult.lut_used) == (plain.dsp_used, r.lut_used + 4 * 216)

@@ -99,7 +99,7 @@ def test_cli_simulate_graph_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
     bad.write_text(json.dumps(hw.model_dump(mode="json")))
     assert main(["simulate", str(gpath), "--hw", str(bad)]) == 3
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "does not fit kv260" in err[0] and "dsp: 4128 used > 1248" in err[0]
+    assert len(err) == 1 and "does not fit kv260" in err[0] and "dsp: 4256 used > 1248" in err[0]
     assert main(["simulate", str(gpath), "--hw", "nope"]) == 2
     assert "unknown hardware config 'nope'" in capsys.readouterr().err
 

@@ -61,8 +61,13 @@ schedule is fixed, unused PEs see zeros.
   ISCA 2017, Sec. 2: "the weights for the next tile are loaded while the current tile computes").
   *os*: each PE has two accumulator banks; fold ``n + 1`` accumulates in one while the other
   shifts fold ``n``'s results down its column to the bottom edge, one row per cycle, so a fold
-  may start every ``max(T', R)`` cycles (the output port of a column drains ``R`` results per
-  fold). ``R = 1`` is the degenerate case: ``max(T', 1) = T'``.
+  may start every ``max(T', L)`` cycles (the output port of a column drains the ``L`` results of
+  the fold before). ``L`` is ``R``, except in the last row fold of an ``M`` that does not fill
+  the array's rows: that fold's ``L`` rows sit in the bottom rows, next to the port, and drain in
+  ``L`` cycles. With short folds (``T' < R``) a fold also waits for its bank's previous fold
+  (two before) to begin draining, ``T' + R`` cycles after that fold started
+  (:func:`_os_pipelined_busy`); with every fold full this is the formula above. ``R = 1`` is the
+  degenerate case: ``max(T', 1) = T'``.
 
   For GEMV-like layers (``M = 1`` under ws, ``T' < R``) the array is bound by its weight chains,
   ``C p_cols`` weights per cycle whatever ``R``: where that is faster than DRAM supplies them
@@ -184,6 +189,27 @@ def fold_cycles(stream_len: int, rows: int, cols: int, dataflow: int) -> int:
 
 
 @njit(cache=True)
+def _os_pipelined_busy(ts: int, rows: int, cols: int, batch: int, fr: int, fc: int, last: int) -> int:
+    """Busy cycles of pipelined os folds (module docs): fold ``n`` starts when the stream of fold
+    ``n - 1`` and the drain of its ``L_{n-1}`` rows allow, ``S_n = max(S_{n-1} + max(T', L_{n-1}),
+    DS_{n-2} + 1)`` (its bank's previous fold has begun to drain), and drains from ``DS_n =
+    max(S_n + T' + R - 1, DS_{n-1} + L_{n-1})`` (its last MAC at the bottom row is over and the
+    port is free); busy = ``S_{F-1} + T' + R + C - 2``. ``L`` is ``R`` but in the last row fold of
+    each column fold (``last`` rows: a partial fold puts its rows at the bottom, next to the port)."""
+    folds = batch * fr * fc
+    s_prev = 0
+    ds_prev2 = -1  # DS of fold n - 2
+    ds_prev = ts + rows - 1  # DS of fold n - 1
+    l_prev = rows if fr > 1 else last
+    for n in range(1, folds):
+        s = max(s_prev + max(ts, l_prev), ds_prev2 + 1)
+        ds = max(s + ts + rows - 1, ds_prev + l_prev)
+        l_prev = last if (n % fr) == fr - 1 else rows
+        s_prev, ds_prev2, ds_prev = s, ds_prev, ds
+    return s_prev + ts + rows + cols - 2
+
+
+@njit(cache=True)
 def array_busy_cycles(
     M: int,
     K: int,
@@ -210,7 +236,7 @@ def array_busy_cycles(
     if timing == TIMING_SCALESIM:
         return folds * fold_cycles(ts, lr, lc, dataflow), fr, fc
     if dataflow == DF_OS:
-        return fold_cycles(ts, rows, cols, dataflow) + (folds - 1) * max(ts, rows), fr, fc
+        return _os_pipelined_busy(ts, rows, cols, batch, fr, fc, (sr - (fr - 1) * lr + pm - 1) // pm), fr, fc
     # ws / is: fold n costs max(T', L_n) after the first, L_n the physical rows its load shifts in:
     # R, except the last row fold of each column fold, which loads only the rows holding data.
     p_rows = lr // rows

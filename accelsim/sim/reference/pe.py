@@ -33,10 +33,13 @@ PEs, each computing ``p_rows x p_cols x p_stream`` products per cycle (packing):
   fold ``n`` into the idle bank when fold ``n - 1`` starts streaming from the other, and starts a
   fold's stream when its load is done and the previous fold's stream has ended. Vectors carry
   their fold: a PE multiplies by the bank of that fold (the switch travels with the data).
-- **os**: each PE has two accumulator banks. A fold may start ``max(T, R)`` cycles after the previous
-  one (the rate at which a column's output port drains ``R`` results) once its bank has begun to
-  drain; a finished bank shifts down its column one row per cycle, the bottom row leaving through
-  the port, while the next fold accumulates in the other bank.
+- **os**: each PE has two accumulator banks. A fold holds its ``L`` rows of outputs in the bottom
+  ``L`` physical rows (``R``, or fewer in the last row fold of an ``M`` that is not a multiple of
+  the fold: the rows above get no operands and do no MACs). A fold may start ``max(T, L)``
+  cycles after the previous one (the rate at which a column's output port drains the previous
+  fold's ``L`` results) once its bank has begun to drain; a finished bank shifts down its column
+  one row per cycle for ``L`` cycles, the bottom row leaving through the port, while the next fold
+  accumulates in the other bank.
 
 **Cycle convention:** the models return the 0-based index of the last cycle in which any PE did a
 MAC, counted from cycle 0. That is SCALE-Sim's "compute cycles" convention (one less than the number
@@ -331,11 +334,13 @@ def _os_pipelined(
     out = np.zeros((M, N), np.int64)
     f_m0 = np.zeros(F, np.int64)
     f_n0 = np.zeros(F, np.int64)
+    f_len = np.zeros(F, np.int64)  # physical rows holding data: the bottom ones, next to the port
     n = 0
     for cf in range(fc):
         for rf in range(fr):
             f_m0[n] = rf * lr
             f_n0[n] = cf * lc
+            f_len[n] = min(R, (M - rf * lr + pm - 1) // pm)
             n += 1
     acc = np.zeros((2, R, C, pm, pn), np.int64)
     acc_fold = np.full((2, R, C), -1, np.int64)
@@ -358,7 +363,7 @@ def _os_pipelined(
         if next_stream < F:
             ok = True
             if next_stream >= 1:
-                ok = c >= S[next_stream - 1] + max(tp, R)
+                ok = c >= S[next_stream - 1] + max(tp, f_len[next_stream - 1])
             if next_stream >= 2:
                 ok = ok and DS[next_stream - 2] >= 0 and c >= DS[next_stream - 2]
             if ok:
@@ -366,7 +371,7 @@ def _os_pipelined(
                 next_stream += 1
         if next_drain < next_stream and last0[next_drain] >= 0 and c > last0[next_drain]:
             q = next_drain
-            if q == 0 or c >= DS[q - 1] + R:  # the column's output port is free
+            if q == 0 or c >= DS[q - 1] + f_len[q - 1]:  # the column's output port is free
                 DS[q] = c
                 next_drain += 1
         for i in range(R - 1, -1, -1):
@@ -381,11 +386,12 @@ def _os_pipelined(
                     av[i, 0] = 0
                     for q in range(next_stream):
                         tau = c - S[q] - i
-                        if 0 <= tau < tp:
+                        off = R - f_len[q]
+                        if 0 <= tau < tp and i >= off:
                             af[i, 0] = q
                             at[i, 0] = tau
                             for a in range(pm):
-                                m = f_m0[q] + i * pm + a
+                                m = f_m0[q] + (i - off) * pm + a
                                 for r in range(pk):
                                     k = tau * pk + r
                                     av[i, 0, a, r] = A[m, k] if (m < M and k < K) else 0
@@ -415,12 +421,12 @@ def _os_pipelined(
         for j in range(C):
             for q in range(next_drain):
                 d = c - DS[q] - j
-                if 0 <= d < R:
+                if 0 <= d < f_len[q]:
                     b = q % 2
                     if acc_fold[b, R - 1, j] != q or not live[b, R - 1, j]:
                         raise RuntimeError("os: drained a register of another fold")
                     for a in range(pm):
-                        m = f_m0[q] + (R - 1 - d) * pm + a
+                        m = f_m0[q] + (f_len[q] - 1 - d) * pm + a
                         for bb in range(pn):
                             nn = f_n0[q] + j * pn + bb
                             if m < M and nn < N:
@@ -433,7 +439,7 @@ def _os_pipelined(
                         written[b, i, j] = True
                     if d < R - 1:
                         new_live[b, d, j] = False  # row d gave its result away and gets none
-                    if d == R - 1 and j == C - 1:
+                    if d == f_len[q] - 1 and j == C - 1:
                         drained += 1
         busy = False
         for i in range(R):

@@ -6,13 +6,15 @@
 // vectors. The rules are those of _os_pipelined in accelsim/sim/reference/pe.py, in its order
 // within a cycle (the stream rule sees the drains started before this cycle):
 //
-//   stream n starts in cycle c when c >= S[n-1] + max(T, ROWS) (a column's output port drains
-//            ROWS results per fold) and fold n-2, the previous user of bank n mod 2, has begun
+//   stream n starts in cycle c when c >= S[n-1] + max(T, L[n-1]) (a column's output port drains
+//            fold n-1's L results) and fold n-2, the previous user of bank n mod 2, has begun
 //            to drain (before c).
 //   drain  n starts in cycle c when fold n's last MAC at PE (ROWS-1, 0) is over (fold_end was
-//            seen in an earlier cycle) and the output port is free, c >= DS[n-1] + ROWS.
+//            seen in an earlier cycle) and the output port is free, c >= DS[n-1] + L[n-1].
 //
-// A drain is ROWS steps d = 0..ROWS-1 in column 0 (column j j cycles later): step d sends the
+// L[n] is the rows of fold n that hold data: ROWS, or M - m0 in the last row fold; they are the
+// bottom L rows of the array (the top level feeds them), next to the port.
+// A drain is L steps d = 0..L-1 in column 0 (column j j cycles later): step d sends the
 // bottom row's result out of the port and moves the rows below d down by one.
 // Tokens are issued in the cycle the rule fires (Mealy outputs): the stream token for row 0 and
 // column 0, the drain token for column 0; the top level skews them. cyc is 0 in the first cycle
@@ -50,14 +52,14 @@ module os_ctrl #(
     output wire [IDX_W-1:0] dr_m0,
     output wire [IDX_W-1:0] dr_n0
 );
-    localparam [CYC_W-1:0] R_CYC = ROWS;
     localparam [IDX_W-1:0] R_IDX = ROWS[IDX_W-1:0];
     localparam [IDX_W-1:0] C_IDX = COLS[IDX_W-1:0];
-    localparam integer     ROWS_M1 = ROWS - 1;
-    localparam [IDX_W-1:0] R_LAST = ROWS_M1[IDX_W-1:0];
     wire [CYC_W-1:0] t_cyc = {{(CYC_W - IDX_W){1'b0}}, t_len};
-    // a fold may start every max(T, ROWS) cycles
-    wire [CYC_W-1:0] interval = (t_cyc > R_CYC) ? t_cyc : R_CYC;
+    reg  [CYC_W-1:0] s_len_last;            // L of the latest stream
+    reg  [CYC_W-1:0] ds_len_last;           // L of the latest drain
+    reg  [IDX_W-1:0] drc_len;               // L of the draining fold
+    // a fold may start max(T, L) cycles after the previous one
+    wire [CYC_W-1:0] interval = (t_cyc > s_len_last) ? t_cyc : s_len_last;
 
     // ---- stream side: fold next_stream is the next to stream, at (stn_m0, stn_n0)
     reg [CYC_W-1:0] next_stream;
@@ -81,13 +83,15 @@ module os_ctrl #(
     wire stn_last    = stn_lastrow && (stn_n0 + C_IDX >= sc_len);
     wire drn_lastrow = drn_m0 + R_IDX >= sr_len;
     wire drn_last    = drn_lastrow && (drn_n0 + C_IDX >= sc_len);
+    wire [IDX_W-1:0] stn_len = stn_lastrow ? sr_len - stn_m0 : R_IDX;
+    wire [IDX_W-1:0] drn_len = drn_lastrow ? sr_len - drn_m0 : R_IDX;
 
     // ---- the start rules (pe.py _os_pipelined)
     wire stream_go = running && !st_all
                   && ((next_stream == 0) || (cyc >= s_last + interval))
                   && ((next_stream < 2) || (next_drain > next_stream - 2));
     wire drain_go  = running && (next_drain < ended)
-                  && ((next_drain == 0) || (cyc >= ds_last + R_CYC));
+                  && ((next_drain == 0) || (cyc >= ds_last + ds_len_last));
 
     // ---- tokens issued in this cycle
     assign st_valid   = st_busy || stream_go;
@@ -130,6 +134,7 @@ module os_ctrl #(
 
             if (stream_go) begin
                 s_last <= cyc;
+                s_len_last <= {{(CYC_W - IDX_W){1'b0}}, stn_len};
                 next_stream <= next_stream + 1;
                 stn_m0 <= stn_lastrow ? {IDX_W{1'b0}} : stn_m0 + R_IDX;
                 stn_n0 <= stn_lastrow ? stn_n0 + C_IDX : stn_n0;
@@ -146,17 +151,19 @@ module os_ctrl #(
 
             if (drain_go) begin
                 ds_last <= cyc;
+                ds_len_last <= {{(CYC_W - IDX_W){1'b0}}, drn_len};
+                drc_len <= drn_len;
                 next_drain <= next_drain + 1;
                 drn_m0 <= drn_lastrow ? {IDX_W{1'b0}} : drn_m0 + R_IDX;
                 drn_n0 <= drn_lastrow ? drn_n0 + C_IDX : drn_n0;
-                dr_busy <= ROWS > 1;
+                dr_busy <= drn_len > 1;
                 dr_step_r <= 1;
                 drc_bank <= next_drain[0];
                 drc_m0 <= drn_m0;
                 drc_n0 <= drn_n0;
                 drc_last <= drn_last;
             end else if (dr_busy) begin
-                dr_busy <= dr_step_r != R_LAST;
+                dr_busy <= dr_step_r != drc_len - 1;
                 dr_step_r <= dr_step_r + 1;
             end
         end

@@ -12,9 +12,11 @@
 // vector), and last_mac_cycle is the index of the last cycle in which any PE did a MAC, the
 // convention of pe.py and of GemmTiming.compute_cycles.
 //
-// Row i of the left edge reads A[m0 + i, tau], column j of the top edge B[tau, n0 + j]; rows and
-// columns beyond the GEMM's edge read zeros and still take part in the schedule. Results leave
-// through one output port per column, ROWS of them per fold.
+// A fold's L rows of data (ROWS, or M - m0 in the last row fold) sit in the bottom L rows, next
+// to the ports: row i of the left edge reads A[m0 + i - (ROWS - L), tau] (the rows above get no
+// operands), column j of the top edge B[tau, n0 + j]; columns beyond the GEMM's edge read zeros
+// and still take part in the schedule. Results leave through one output port per column, L of
+// them per fold.
 module os_gemm #(
     parameter ROWS   = 4,
     parameter COLS   = 4,
@@ -49,8 +51,7 @@ module os_gemm #(
     localparam NA_W = $clog2(MAX_N);
     localparam ST_W = 4 + 3*IDX_W;   // {n0, m0, tau, lastvec, first, bank, valid}
     localparam DR_W = 3 + 3*IDX_W;   // {n0, m0, step, last, bank, valid}
-    localparam integer     ROWS_M1 = ROWS - 1;
-    localparam [IDX_W-1:0] R_LAST = ROWS_M1[IDX_W-1:0];
+    localparam [IDX_W-1:0] R_IDX = ROWS[IDX_W-1:0];
 
     reg signed [DATA_W-1:0] amem [0:MAX_M-1][0:MAX_K-1];
     reg signed [DATA_W-1:0] bmem [0:MAX_K-1][0:MAX_N-1];
@@ -113,13 +114,18 @@ module os_gemm #(
     generate
         for (g = 0; g < ROWS; g = g + 1) begin : g_row_edge
             wire [ST_W-1:0]  tok = row_tok[g*ST_W +: ST_W];
+            localparam integer GI = g;
             wire [IDX_W-1:0] tau = tok[4 +: IDX_W];
-            wire [IDX_W-1:0] m   = tok[4 + IDX_W +: IDX_W] + g;   // m0 + i
-            assign a_edge_valid[g] = tok[0];
+            wire [IDX_W-1:0] m0  = tok[4 + IDX_W +: IDX_W];
+            wire [IDX_W-1:0] rem = m_len - m0;
+            wire [IDX_W-1:0] len = (rem < R_IDX) ? rem : R_IDX;
+            wire             has = GI[IDX_W-1:0] + len >= R_IDX;       // one of the bottom L rows
+            wire [IDX_W-1:0] m   = m0 + GI[IDX_W-1:0] + len - R_IDX;  // m0 + i - (ROWS - L)
+            assign a_edge_valid[g] = tok[0] && has;
             assign a_edge_bank[g]  = tok[1];
             assign a_edge_first[g] = tok[2];
             assign a_edge[g*DATA_W +: DATA_W] =
-                (tok[0] && m < m_len) ? amem[m[MA_W-1:0]][tau[KA_W-1:0]] : {DATA_W{1'b0}};
+                (tok[0] && has) ? amem[m[MA_W-1:0]][tau[KA_W-1:0]] : {DATA_W{1'b0}};
         end
         for (g = 0; g < COLS; g = g + 1) begin : g_col_edge
             wire [ST_W-1:0]  tok = col_tok[g*ST_W +: ST_W];
@@ -145,11 +151,14 @@ module os_gemm #(
     wire [ST_W-1:0] bottom_tok = row_tok[(ROWS-1)*ST_W +: ST_W];
     assign fold_end = bottom_tok[0] && bottom_tok[3];
 
-    // ---- output ports: drain step d of column j sends out C[m0 + ROWS-1-d, n0 + j]
+    // ---- output ports: drain step d of column j sends out C[m0 + L-1-d, n0 + j]
     generate
         for (g = 0; g < COLS; g = g + 1) begin : g_port
             wire [DR_W-1:0]  dtok = drn_tok[g*DR_W +: DR_W];
-            wire [IDX_W-1:0] m    = dtok[3 + IDX_W +: IDX_W] + (R_LAST - dtok[3 +: IDX_W]);
+            wire [IDX_W-1:0] m0   = dtok[3 + IDX_W +: IDX_W];
+            wire [IDX_W-1:0] rem  = m_len - m0;
+            wire [IDX_W-1:0] len  = (rem < R_IDX) ? rem : R_IDX;
+            wire [IDX_W-1:0] m    = m0 + (len - 1 - dtok[3 +: IDX_W]);
             wire [IDX_W-1:0] n    = dtok[3 + 2*IDX_W +: IDX_W] + g;
             always @(posedge clk) begin
                 if (dtok[0] && m < m_len && n < n_len)
@@ -159,7 +168,9 @@ module os_gemm #(
     endgenerate
     // the last fold's last step leaves the last column: every result is in omem from the next cycle
     wire [DR_W-1:0] last_tok = drn_tok[(COLS-1)*DR_W +: DR_W];
-    assign finish = busy && last_tok[0] && last_tok[2] && (last_tok[3 +: IDX_W] == R_LAST);
+    wire [IDX_W-1:0] last_rem = m_len - last_tok[3 + IDX_W +: IDX_W];
+    wire [IDX_W-1:0] last_len = (last_rem < R_IDX) ? last_rem : R_IDX;
+    assign finish = busy && last_tok[0] && last_tok[2] && (last_tok[3 +: IDX_W] == last_len - 1);
     /* verilator lint_on UNUSEDSIGNAL */
 
     always @(posedge clk) begin
