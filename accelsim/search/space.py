@@ -13,7 +13,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -71,7 +71,7 @@ MAX_ENUMERATED_COMPRESSION = 100_000
 
 
 def unvisited_compression(
-    space: SearchSpace, visited: list[Mapping[str, Any]], rng: np.random.Generator
+    space: SearchSpace, visited: Sequence[Mapping[str, Any]], rng: np.random.Generator
 ) -> KnobValues | None:
     """A compression point (one value per knob) that no trial in ``visited`` has drawn, picked by
     ``rng``; None when every point has been drawn, or the grid is continuous or too large to list.
