@@ -51,18 +51,21 @@ class QATConfig(Strict):
     """Quantisation-aware fine-tuning after calibration.
 
     ``ste``: straight-through estimator (Bengio et al. 2013, arXiv:1308.3432): the rounding has
-    gradient 1 inside the clipping range. ``fogzo``: first-order-guided zeroth-order estimate: the STE
-    gradient is corrected along ``fogzo_samples`` random directions by finite differences of the true
-    quantised loss (perturbation size ``fogzo_sigma`` relative to the weight norm).
+    gradient 1 inside the clipping range. ``fogzo``: First-Order-Guided Zeroth-Order gradient descent
+    (Yang & Aamodt, NeurIPS 2025, arXiv:2510.23926; :mod:`accelsim.compress.qat`): the quantised
+    weights' gradient is a finite difference of the true quantised loss along ``fogzo_samples``
+    directions that mix the STE direction (weight ``beta``) with unit-variance noise, ``beta``
+    decaying linearly from 1 to ``fogzo_beta_min`` over the run.
     """
 
     epochs: int = Field(default=1, ge=1, le=100)
     lr: float = Field(default=1e-4, gt=0.0)
     method: Literal["ste", "fogzo"] = "ste"
     max_batches: int | None = Field(default=None, ge=1)
-    fogzo_samples: int = Field(default=4, ge=1, le=64)
-    fogzo_sigma: float = Field(default=1e-3, gt=0.0)
-    fogzo_mix: float = Field(default=0.5, ge=0.0, le=1.0)
+    fogzo_samples: int = Field(default=1, ge=1, le=64)
+    #: the last step's trust in the STE direction; ``(1 - beta_min) * d`` (d: quantised weights) is
+    #: the noise part's squared norm against the STE part's 1, so useful values sit close to 1
+    fogzo_beta_min: float = Field(default=1.0 - 1e-6, ge=0.0, le=1.0)
 
 
 class QuantConfig(Strict):

@@ -63,6 +63,7 @@ from accelsim.search.space import (
     sample_hardware,
     space_fingerprint,
     suggest_compression,
+    unvisited_compression,
 )
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,9 @@ def run_trials(
             batch: list[_Pending] = []
             for slot in slots[: trials - done]:
                 study.sampler = make_sampler(space, trial_seed(seed, slot))
+                if not waiting and slot < space.population_size:
+                    # the first generation draws without replacement while untried points remain
+                    _enqueue_untried(study, space, seed, slot)
                 trial = study.ask()  # a waiting retry first, in the order of ``waiting``
                 if "slot" not in trial.user_attrs:
                     trial.set_user_attr("slot", slot)
@@ -305,6 +309,16 @@ def run_trials(
                 # a first batch that failed whole fails the same way again (a missing checkpoint,
                 # a workload that does not load): say so now instead of after max_failures trials
                 raise AccelsimError(f"{failures} trials failed (e.g. {last_error}); stopping the search")
+
+
+def _enqueue_untried(study: optuna.Study, space: SearchSpace, seed: int, slot: int) -> None:
+    """Fix the next trial's compression knobs to a point no trial has drawn (if one is left): a
+    first-generation trial, so it gets generation 0 as NSGA-II would have given it."""
+    visited = [t.params for t in study.get_trials(deepcopy=False)]
+    point = unvisited_compression(space, visited, np.random.default_rng([seed, slot, 1]))
+    if point is None:
+        return
+    study.enqueue_trial(point, user_attrs={"generation": 0, "untried_compression": True})
 
 
 def _sqlite_wal(dbapi_conn: Any, _record: Any) -> None:

@@ -13,7 +13,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,32 @@ def _grid(knob: Knob) -> list[Scalar]:
     if isinstance(knob, list):
         return list(knob)
     return [knob.value(i) for i in range(int(knob.size))]
+
+
+#: the largest compression grid enumerated to find the points no trial has drawn yet
+MAX_ENUMERATED_COMPRESSION = 100_000
+
+
+def unvisited_compression(
+    space: SearchSpace, visited: Sequence[Mapping[str, Any]], rng: np.random.Generator
+) -> KnobValues | None:
+    """A compression point (one value per knob) that no trial in ``visited`` has drawn, picked by
+    ``rng``; None when every point has been drawn, or the grid is continuous or too large to list.
+
+    The first generation of NSGA-II draws its points independently, so a small space repeats
+    points (two of four in a 2 x 2 space) where an untried one was left: a repeat compresses
+    nothing new (the cache has it) and spends the trial on a known point.
+    """
+    knobs = space.compression.knobs
+    sizes = [knob_size(k) for k in knobs.values()]
+    if not knobs or math.prod(sizes) > MAX_ENUMERATED_COMPRESSION:
+        return None
+    names = list(knobs)
+    seen = {tuple(v.get(n) for n in names) for v in visited}
+    free = [c for c in itertools.product(*(_grid(k) for k in knobs.values())) if c not in seen]
+    if not free:
+        return None
+    return dict(zip(names, free[int(rng.integers(len(free)))], strict=True))
 
 
 def hardware_grid_size(space: SearchSpace) -> float:

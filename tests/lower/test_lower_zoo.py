@@ -117,16 +117,15 @@ EXTRA_FAMILIES = [
     Family("halonet", "haloregnetz_b", "byoanet", "*halo*"),
     Family("lambda_resnet", "lambda_resnet26t", "byoanet", "lambda_*"),
     Family("qwen3_vit", "qwen3_vit_88m", "qwen3_vit"),
+    # the class-token MViTv2 writes its relative-position term into a slice of the logits (copy_)
+    Family("mvitv2_cls", "mvitv2_small_cls", "mvitv2", "mvitv2_*_cls"),
+    # full CoaT (not Lite): its parallel blocks mix scales through 1-D convolutions
+    Family("coat_full", "coat_tiny", "coat", "coat_[!l]*"),
 ]
 
 #: families whose model does not lower: the ATen op it stops at, and why
 NOT_LOWERED: dict[str, tuple[str, str]] = {
     "sequencer2d": ("aten.lstm.input", "recurrent layers are refused on purpose: an LSTM is a chain of dependent steps"),
-    "aimv2": ("aten.rms_norm.default", "RMSNorm has no rule yet"),
-    "volo": ("aten.col2im.default", "nn.Fold (outlook attention's overlapping-window sum) has no rule yet"),
-    "lowformer": ("aten.conv_transpose2d.input", "transposed convolution has no rule yet"),
-    "efficientvim": ("aten.conv1d.default", "1-D convolution has no rule yet"),
-    "lambda_resnet": ("aten.conv3d.default", "3-D convolution (the lambda layer's position lambdas) has no rule yet"),
 }  # fmt: skip
 
 

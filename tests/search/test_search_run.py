@@ -19,6 +19,7 @@ from accelsim.errors import ConfigError
 from accelsim.ir import Graph
 from accelsim.search import search
 from accelsim.search.objective import CompressedPoint, HardwareResult
+from accelsim.search.optimizer import _GENERATION
 from accelsim.search.outputs import collect_designs, pareto_front
 from accelsim.testing import SyntheticEvaluator
 
@@ -380,3 +381,16 @@ def test_fidelity_objectives_and_an_agreement_constraint(make_space: Any, tmp_pa
             assert t.values[1] == ds[0].metrics["kl_div"]
     assert "kl_div (minimize)" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "pareto.png").stat().st_size > 0
+
+
+def test_a_small_space_is_drawn_without_replacement(make_space: Any) -> None:
+    """2 x 2 compression points and a first generation of 4: four trials compress four points
+    (independent draws repeated two of them in search_efficientvit_b1_trio)."""
+    knobs = {"quant.wbits": [4, 8], "prune.mlp_keep": [0.5, 1.0]}
+    space = make_space(compression={"base": {"quant": {"calibrator": "minmax"}}, "knobs": knobs})
+    for seed in (0, 1, 2):
+        ev = _Counting()
+        study = search(space, trials=4, out=None, evaluator=ev, seed=seed, progress=False)
+        points = {(t.params["quant.wbits"], t.params["prune.mlp_keep"]) for t in _complete(study)}
+        assert len(points) == 4 and ev.compressions == 4
+        assert all(t.system_attrs.get(_GENERATION) == 0 for t in _complete(study))

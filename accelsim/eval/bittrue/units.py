@@ -99,9 +99,14 @@ def _norm_params(op: Op, vals: list[Value], positions: tuple[int, ...]) -> list[
 @register_handler(OpKind.LAYERNORM)
 def _layernorm(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
     x = vals[0]
+    eps = float(op.attrs.get("eps", 1e-5))
+    if op.attrs.get("norm") == "rms":  # RMSNorm (lowering's rms_norm): no integer unit model, float
+        ctx.stats.float_ops.add(op.name)
+        xf = real(x)
+        y = xf / np.sqrt((xf * xf).mean(axis=-1, keepdims=True) + np.float32(eps))
+        return [(y * real(vals[1]) if len(vals) > 1 else y).astype(np.float32)]
     params = _norm_params(op, vals, (2, 3))
     gamma, beta = params[0], params[1]
-    eps = float(op.attrs.get("eps", 1e-5))
     if ctx.arith.layernorm == "float":
         ctx.stats.float_ops.add(op.name)
         xf = real(x)

@@ -9,10 +9,12 @@ Aliases, copies, dtype casts and eval-mode dropout are elided: the node's value 
 
 ``copy_(dst, src)`` writes ``src`` over all of ``dst``: later readers of ``dst`` see ``src`` (the
 node's value; an ``expand`` when it broadcasts). MViTv2 writes its relative-position sum back
-over the attention logits this way (timm ``mvitv2.py`` ``cal_rel_pos_type``). A copy into a view
-of another tensor (a slice assignment such as ``attn[:, :, 1:, 1:] = ...``) changes that other
-tensor, which a dataflow graph cannot express without a scatter, so it is refused, as is a copy
-whose old value is still read through a view after it.
+over the attention logits this way (timm ``mvitv2.py`` ``cal_rel_pos_type``). A copy into a
+slice of another tensor (a slice assignment: MViTv2 with a class token writes
+``attn[:, :, 1:, 1:]``) builds the tensor anew: per sliced axis, the parts before and after the
+slice and the written part concatenated back (``slice`` and ``concat`` ops, no MACs), and later
+readers of the tensor see the new one. Copies into other views (``select``, strided slices) and
+copies whose old value is still read through a view after them are refused.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from torch import fx
 from accelsim.errors import UnsupportedOpError
 from accelsim.ir import OpKind
 from accelsim.lower._registry import register_lowering
-from accelsim.lower.context import LoweringContext
+from accelsim.lower.context import Act, LoweringContext, bind
 
 aten = torch.ops.aten
 
@@ -131,11 +133,94 @@ def _views_read_after(dst: fx.Node, copy: fx.Node) -> list[fx.Node]:
     return late
 
 
+def _slice_chain(dst: fx.Node) -> tuple[fx.Node, list[tuple[int, int, int]]] | None:
+    """``(base, [(dim, start, end), ...] outermost first)`` when ``dst`` is unit-step slices of a
+    tensor that is not itself a view; None otherwise."""
+    chain: list[tuple[int, int, int]] = []
+    v = dst
+    while v.op == "call_function" and v.target is aten.slice.Tensor:
+        base = v.args[0]
+        assert isinstance(base, fx.Node)
+        a = bind(v)
+        if a["step"] != 1:
+            return None
+        dim = int(a["dim"]) % base.meta["val"].dim()
+        size = int(base.meta["val"].shape[dim])
+        # slice bounds as Python's: negatives count from the end, out-of-range ones clamp
+        lo, hi, _ = slice(a["start"], a["end"]).indices(size)
+        hi = max(lo, hi)
+        chain.append((dim, lo, hi))
+        v = base
+    if not chain or v.op != "call_function" or _is_view(v):
+        return None
+    return v, chain[::-1]
+
+
+def _write_slices(
+    ctx: LoweringContext,
+    name: str,
+    shape: tuple[int, ...],
+    chain: list[tuple[int, int, int]],
+    src: str,
+    tag: str,
+) -> str:
+    """The tensor ``name`` with ``src`` written over the slices ``chain``: a graph tensor name."""
+    if not chain:
+        return src
+    dim, lo, hi = chain[0]
+    inner_shape = tuple(hi - lo if i == dim else d for i, d in enumerate(shape))
+
+    def piece(a: int, b: int, label: str) -> str:
+        out = tuple(b - a if i == dim else d for i, d in enumerate(shape))
+        return ctx.emit_inner(
+            f"{tag}{label}", OpKind.SLICE, [name], out, {}, target="aten.slice.Tensor",
+            args=[{"input": 0}, dim, a, b],
+        )  # fmt: skip
+
+    middle = _write_slices(
+        ctx, piece(lo, hi, "mid") if chain[1:] else name, inner_shape, chain[1:], src, tag + "in_"
+    )
+    parts = (
+        ([piece(0, lo, "head")] if lo > 0 else [])
+        + [middle]
+        + ([piece(hi, shape[dim], "tail")] if hi < shape[dim] else [])
+    )
+    if len(parts) == 1:
+        return middle
+    return ctx.emit_inner(
+        f"{tag}written", OpKind.CONCAT, parts, shape, {}, target="aten.cat.default",
+        args=[[{"input": i} for i in range(len(parts))], dim],
+    )  # fmt: skip
+
+
+def _copy_into_slice(node: fx.Node, ctx: LoweringContext, dst: fx.Node, src: fx.Node) -> Any:
+    found = _slice_chain(dst)
+    if found is None or not isinstance(ctx.value(found[0]), Act) or _views_read_after(found[0], node):
+        raise UnsupportedOpError(
+            f"in-place copy into {dst.name!r}, a view of another tensor or an input, has no rule (a unit-step "
+            f"slice of a computed tensor, not read through another view afterwards, lowers): {ctx.where(node)}"
+        )
+    base, chain = found
+    value = ctx.value(src)
+    if ctx.shape(src) != ctx.shape(dst):
+        value = ctx.emit(
+            OpKind.RESHAPE, [src], args=[src, list(ctx.shape(dst))], target="aten.expand.default"
+        )
+        src_name = value.name
+    else:
+        src_name = ctx.tensor(src)
+    written = _write_slices(ctx, ctx.tensor(base), ctx.shape(base), chain, src_name, "")
+    ctx.env[base] = Act(written)  # readers of the base after the copy see the written tensor
+    return value
+
+
 @register_lowering(aten.copy_.default)
 def lower_copy_(node: fx.Node, ctx: LoweringContext) -> Any:
     dst, src = node.args[0], node.args[1]
     assert isinstance(dst, fx.Node) and isinstance(src, fx.Node)
-    if dst.op != "call_function" or _is_view(dst):
+    if _is_view(dst):
+        return _copy_into_slice(node, ctx, dst, src)
+    if dst.op != "call_function":
         raise UnsupportedOpError(
             f"in-place copy into {dst.name!r}, a view of another tensor or an input (a slice assignment), "
             f"has no rule: {ctx.where(node)}"

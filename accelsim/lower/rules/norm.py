@@ -1,4 +1,4 @@
-"""Normalisations: ``layer_norm``, ``group_norm``, ``softmax``, and BatchNorm that could not be
+"""Normalisations: ``layer_norm``, ``rms_norm``, ``group_norm``, ``softmax``, and BatchNorm that could not be
 folded into a conv.
 
 Attributes follow ``accelsim/ir/graph.py``: ``rows`` independent rows of ``length`` elements
@@ -42,6 +42,18 @@ def lower_layer_norm(node: fx.Node, ctx: LoweringContext) -> Any:
     attrs = {"rows": numel(ctx.shape(x)) // length, "length": length, "eps": float(a["eps"])}
     inputs = _present(x, a["weight"], a["bias"])
     return ctx.emit(OpKind.LAYERNORM, inputs, attrs, keep_outputs=1)
+
+
+@register_lowering(aten.rms_norm.default)
+def lower_rms_norm(node: fx.Node, ctx: LoweringContext) -> Any:
+    """RMSNorm (AIMv2): ``x / sqrt(mean(x^2) + eps) * weight``, a layer norm without the mean
+    (``norm: rms`` on the op); ``eps`` None is torch's: the input dtype's machine epsilon."""
+    a = bind(node)
+    x = a["input"]
+    length = math.prod(a["normalized_shape"])
+    eps = a["eps"] if a["eps"] is not None else torch.finfo(ctx.meta(x).dtype).eps
+    attrs = {"rows": numel(ctx.shape(x)) // length, "length": length, "eps": float(eps), "norm": "rms"}
+    return ctx.emit(OpKind.LAYERNORM, _present(x, a["weight"]), attrs)
 
 
 @register_lowering(aten.softmax.int, aten._softmax.default, aten._safe_softmax.default)

@@ -33,6 +33,8 @@ _REDUCE_FN: dict[Any, str] = {
     aten.sum.default: "sum",
     aten.amax.default: "max",
     aten.amin.default: "min",
+    aten.max.dim: "max",  # (values, indices): VOLO's head keeps the values of its token max
+    aten.min.dim: "min",
     aten.adaptive_avg_pool2d.default: "avg",
     aten._adaptive_avg_pool2d.default: "avg",
     aten.adaptive_max_pool2d.default: "max",
@@ -53,7 +55,7 @@ def lower_reduce(node: fx.Node, ctx: LoweringContext) -> Any:
     x = node.args[0]
     assert isinstance(x, fx.Node)
     attrs = {"fn": _REDUCE_FN[node.target], "elements": numel(ctx.shape(x))}
-    keep = 1 if node.target is aten.adaptive_max_pool2d.default else None
+    keep = 1 if node.target in (aten.adaptive_max_pool2d.default, aten.max.dim, aten.min.dim) else None
     return ctx.emit(OpKind.POOL, [x], attrs, keep_outputs=keep)
 
 
