@@ -24,6 +24,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from accelsim._names import unknown
 from accelsim._paths import data_dir
 from accelsim.config._base import Strict, load_config, validate_config
 from accelsim.config.reference import PublishedReference
@@ -549,7 +550,7 @@ class HardwareConfig(Strict):
         if not (text.endswith((".yaml", ".yml")) or path.is_file()):
             path = HW_CONFIG_DIR / f"{text}.yaml"
             if not path.is_file():
-                raise ConfigError(f"unknown hardware config {text!r} (known: {', '.join(list_configs())})")
+                raise ConfigError(unknown("hardware config", text, list_configs(), n=5))
         return load_config(path, cls)
 
     @classmethod
@@ -627,5 +628,5 @@ def get_board(name: str) -> BoardSpec:
     """
     files = _board_files()
     if name not in files:
-        raise ConfigError(f"unknown board {name!r} (known: {', '.join(sorted(files))})")
+        raise ConfigError(unknown("board", name, files))
     return load_config(files[name], BoardSpec)

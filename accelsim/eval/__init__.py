@@ -165,8 +165,11 @@ def _build(
     import timm
 
     if not timm.list_models(name) and not timm.list_pretrained(name):
-        close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
-        raise UnknownModelError(f"unknown model {name!r} (not a reference or timm model); close: {close}")
+        from accelsim._names import unknown
+        from accelsim.models import list_reference_models
+
+        known = [*timm.list_models(), *list_reference_models()]
+        raise UnknownModelError(unknown("model (not a reference or timm model)", name, known))
     kwargs: dict[str, Any] = {}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
