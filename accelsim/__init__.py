@@ -24,6 +24,7 @@ from accelsim.errors import (
     UnknownModelError,
     UnsupportedOpError,
 )
+
 __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first use)

@@ -48,14 +48,12 @@ def _time(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
 
 
 def _import_profile(argv: list[str], env: dict[str, str], top: int) -> list[tuple[int, str]]:
-    proc = subprocess.run(
-        [argv[0], "-X", "importtime", *argv[1:]], env=env, capture_output=True, text=True
-    )
+    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=env, capture_output=True, text=True)
     rows = []
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _, self_us, cum_us, name = (x for x in line.replace("import time:", "|").split("|"))
+        _, _self, cum_us, name = (x for x in line.replace("import time:", "|").split("|"))
         if not name.startswith("  "):  # top-level imports: what the command itself pulled in
             rows.append((int(cum_us), name.strip()))
     return sorted(rows, reverse=True)[:top]
@@ -80,7 +78,15 @@ def main() -> None:
             "python -c pass": [py, "-c", "pass"],
             "accelsim --help": [py, "-c", ENTRY, "--help"],
             f"accelsim simulate {graph.name}": [py, "-c", ENTRY, "simulate", str(graph)],
-            "accelsim simulate (unknown --hw, error)": [py, "-c", ENTRY, "simulate", str(graph), "--hw", "zcu1O2"],
+            "accelsim simulate (unknown --hw, error)": [
+                py,
+                "-c",
+                ENTRY,
+                "simulate",
+                str(graph),
+                "--hw",
+                "zcu1O2",
+            ],
             "accelsim configs": [py, "-c", ENTRY, "configs"],
         }
         print(f"{_load()} (before); {os.cpu_count()} CPUs; python {sys.version.split()[0]}")

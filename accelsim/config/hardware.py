@@ -4,7 +4,7 @@ A :class:`HardwareConfig` is read from YAML. A bare name resolves to ``hw_config
 its ``board`` is either the name of a preset in ``hw_configs/boards/<board>.yaml`` or an inline
 :class:`BoardSpec`. Example (``hw_configs/zcu102.yaml`` is the default)::
 
-    name: sa32x64_ws_int8.zcu102
+    name: sa32x64_ws.zcu102
     board: zcu102
     clock_mhz: 200
     array: {rows: 32, cols: 64, dataflow: ws}
@@ -149,6 +149,8 @@ class BoardSpec(Strict):
         source: the data sheet(s) the numbers come from.
         power: the power coefficients (:class:`BoardPower`); a board without the section gets the
             UltraScale+ defaults there and a static power derived from its LUTs.
+        virtual: a stand-in sized to fit the design, not a device (a SCALE-Sim config): the
+            report gives no fit and no power for it.
     """
 
     name: str = Field(min_length=1)
@@ -162,6 +164,7 @@ class BoardSpec(Strict):
     dram_kind: str = "DDR4"
     source: str = ""
     power: BoardPower = BoardPower()
+    virtual: bool = False
 
     @model_validator(mode="after")
     def _static_from_fabric(self) -> BoardSpec:
