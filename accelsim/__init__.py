@@ -3,8 +3,8 @@
 The flow (see DESIGN.md): ``compress(model, recipe)`` -> ``lower(model)`` -> ``Graph`` ->
 ``simulate(graph, hw)`` -> ``Report``; ``search(space)`` explores both sides together.
 
-Names that need torch (``lower``, ``compress``, ...) are imported lazily, so that loading and
-simulating a saved graph never pays for ``import torch``.
+Every name but the errors is imported lazily: loading and simulating a saved graph never pays for
+``import torch``, and ``accelsim --help`` not even for networkx or numpy.
 """
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ from accelsim.errors import (
     UnknownModelError,
     UnsupportedOpError,
 )
-from accelsim.ir import Graph, Op, OpKind, Tensor
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first use)
 _LAZY: dict[str, str] = {
+    "Graph": "accelsim.ir",
+    "Op": "accelsim.ir",
+    "OpKind": "accelsim.ir",
+    "Tensor": "accelsim.ir",
     "lower": "accelsim.lower",
     "HardwareConfig": "accelsim.config.hardware",
     "BoardSpec": "accelsim.config.hardware",
@@ -51,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from accelsim.config.search import SearchSpace
     from accelsim.config.workload import Workload
     from accelsim.eval import evaluate
+    from accelsim.ir import Graph, Op, OpKind, Tensor
     from accelsim.lower import lower
     from accelsim.search import search
     from accelsim.sim import Report, simulate, simulate_scalesim

@@ -1,7 +1,9 @@
 """The ``accelsim`` command line: it parses arguments and calls the public API, nothing more.
 
 Every :class:`~accelsim.errors.AccelsimError` becomes one line on stderr and exit code 2 (3 for a
-:class:`~accelsim.errors.ResourceError`: a design that does not fit its board).
+:class:`~accelsim.errors.ResourceError`: a design that does not fit its board). Only the standard
+library is imported before a command runs, and each command imports what it uses, late (a bad
+argument is refused before numba or pydantic load): ``benchmarks/bench_cold_start.py`` times it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,12 @@ def _is_graph_file(target: str) -> bool:
 
 
 def _lowering_options(args: argparse.Namespace) -> list[str]:
-    given = (("--img-size", args.img_size), ("--wbits", args.wbits), ("--abits", args.abits))
+    given = (
+        ("--img-size", args.img_size),
+        ("--wbits", args.wbits),
+        ("--abits", args.abits),
+        ("--batch", args.batch),
+    )
     return [flag for flag, value in given if value is not None]
 
 
@@ -69,7 +76,7 @@ def _check_simulate_inputs(args: argparse.Namespace) -> None:
         why = "--scalesim-config/--topology: the topology file sets the shapes"
     elif args.target is not None and _is_graph_file(args.target):
         why = (
-            f"{args.target}: a saved graph keeps the shapes and bit widths it was lowered with "
+            f"{args.target}: a saved graph keeps the shapes, batch and bit widths it was lowered with "
             "(re-lower it with `accelsim lower`)"
         )
     else:
@@ -89,8 +96,60 @@ def _load_or_lower(args: argparse.Namespace) -> Any:
 def _lower(args: argparse.Namespace, model: str) -> Any:
     from accelsim.lower import lower
 
-    bits = {k: v for k, v in (("wbits", args.wbits), ("abits", args.abits)) if v is not None}
-    return lower(model, img_size=args.img_size, **bits)
+    opts = {
+        k: v
+        for k, v in (("wbits", args.wbits), ("abits", args.abits), ("batch", args.batch))
+        if v is not None
+    }
+    return lower(model, img_size=args.img_size, **opts)
+
+
+def _parse_set(items: Sequence[str]) -> dict[str, Any]:
+    """``--set array.rows=48`` items as ``{"array.rows": 48}``; the value is read as YAML
+    (``48`` an int, ``true`` a bool, ``[ws, os]`` a list, ``{macs: 576}`` a whole section)."""
+    import yaml
+
+    changes: dict[str, Any] = {}
+    for item in items:
+        field, sep, text = item.partition("=")
+        field = field.strip()
+        if not sep or not field or not text.strip():
+            raise AccelsimError(f"--set {item!r}: give FIELD=VALUE, e.g. --set array.rows=48")
+        try:
+            changes[field] = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            problem = str(e).splitlines()[0]
+            raise AccelsimError(f"--set {field}: {text!r} is not a value ({problem})") from None
+    return changes
+
+
+def _config_fields(data: Any, prefix: str = "") -> list[str]:
+    """Dotted names of every field of a dumped config (what ``--set`` may name)."""
+    out = []
+    for k, v in data.items():
+        out.append(prefix + k)
+        if isinstance(v, dict):
+            out += _config_fields(v, f"{prefix}{k}.")
+    return out
+
+
+def _hardware(args: argparse.Namespace, base: Any = None) -> Any:
+    """``--hw`` (or ``base``) with ``--set`` applied; the name says what was changed (a report
+    of ``sa32x64_ws.zcu102`` with 48 rows would otherwise claim 32)."""
+    from accelsim._names import unknown
+    from accelsim.config.hardware import HardwareConfig
+
+    hw = base if base is not None else HardwareConfig.load(args.hw)
+    if not args.set:
+        return hw
+    changes = _parse_set(args.set)
+    fields = _config_fields(hw.model_dump())
+    for field in changes:
+        if field.replace("__", ".") not in fields:
+            raise AccelsimError(f"--set: {unknown('config field', field, fields)}")
+    changed = hw.with_changes(**changes)
+    label = ", ".join(f"{k}={v}" for k, v in changes.items())
+    return changed.model_copy(update={"name": f"{hw.name} [{label}]"})
 
 
 def _hw_files(hw: str) -> list[Path]:
@@ -119,8 +178,6 @@ def _cmd_lower(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from accelsim.sim import build_report, map_graph, run, save_trace
-
     shown: Report | WorkloadReport  # what is printed and written; ``timing`` is its simulation
     _check_simulate_inputs(args)
     check_outputs(
@@ -136,7 +193,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.workload:
         from accelsim.pipeline import simulate_workload
 
-        shown = simulate_workload(args.workload, hw=args.hw, accuracy=args.accuracy)
+        shown = simulate_workload(args.workload, hw=_hardware(args), accuracy=args.accuracy)
         timing, schedule = shown.report, shown.schedule
         result = None
     else:
@@ -144,18 +201,21 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             from accelsim.sim.scalesim.bridge import load_scalesim
 
             hw, graph = load_scalesim(args.scalesim_config, args.topology)
+            hw = _hardware(args, hw)
         elif args.target is None:
             raise AccelsimError(
                 "simulate needs a MODEL name or a graph.json (or --scalesim-config/--topology)"
             )
         else:
-            from accelsim.config.hardware import HardwareConfig
-
-            hw = HardwareConfig.load(args.hw)
+            hw = _hardware(args)
             graph = _load_or_lower(args)
+        # after the inputs are read: a bad one is refused before numba loads
+        from accelsim.sim import build_report, map_graph, run
+        from accelsim.sim.report import graph_frames
+
         schedule = map_graph(graph, hw)
         result = run(schedule, record=bool(args.trace))
-        shown = timing = build_report(schedule, result)
+        shown = timing = build_report(schedule, result, frames=graph_frames(graph.meta))
     print(shown.table())
     if args.json:
         _write_json(args.json, shown.to_dict())
@@ -165,6 +225,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         # checked above: --sqnr-csv needs --accuracy, which needs --workload
         cast("WorkloadReport", shown).save_sqnr_csv(args.sqnr_csv)
     if args.trace:
+        from accelsim.sim import save_trace
+
         save_trace(schedule, args.trace, result)
     if not timing.fits:
         raise ResourceError(f"design does not fit {timing.board}: {'; '.join(timing.overflow)}")
@@ -179,6 +241,30 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(result.table())
     if args.json:
         _write_json(args.json, result.to_dict())
+    return 0
+
+
+def _cmd_configs(args: argparse.Namespace) -> int:
+    from accelsim.config.hardware import HardwareConfig, get_board, list_boards, list_configs
+    from accelsim.sim.resources import estimate_resources
+
+    print("hardware configs (--hw NAME; hw_configs/):")
+    for name in list_configs():
+        hw = HardwareConfig.load(name)
+        a, res = hw.array, estimate_resources(hw)
+        units = [k for k, v in hw.units.model_dump().items() if v is not None]
+        print(
+            f"  {name:<30} {hw.board.name:<7} {a.rows}x{a.cols} "
+            f"{a.dataflow_label}, {hw.clock_mhz:g} MHz, {res.dsp:,}/{hw.board.dsp:,} DSP, "
+            f"units: {', '.join(units) or 'none'}"
+        )
+    print("boards (board: NAME in a config; hw_configs/boards/):")
+    for name in list_boards():
+        b = get_board(name)
+        print(
+            f"  {name:<8} {b.device:<10} {b.dsp:>6,} DSP {b.bram36:>6,} BRAM36 {b.uram:>5,} URAM "
+            f"{b.lut:>9,} LUT  {b.dram_bandwidth_gbs:g} GB/s {b.dram_kind}"
+        )
     return 0
 
 
@@ -200,18 +286,63 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--img-size", type=int, default=None, help="input resolution (default: the model's)")
     p.add_argument("--wbits", type=int, default=None, help="weight bits of the lowered graph (default 8)")
     p.add_argument("--abits", type=int, default=None, help="activation bits of the lowered graph (default 8)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="frames per run (default 1): the graph computes a batch, and FPS is the throughput",
+    )
 
 
 _COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
-    "lower": ("lower a timm model to a dataflow graph", _cmd_lower),
-    "simulate": ("simulate a model or graph on an accelerator config", _cmd_simulate),
+    "simulate": (
+        "time a model or a saved graph on an accelerator: latency, FPS, DSP use, power",
+        _cmd_simulate,
+    ),
+    "lower": ("turn a timm model into a dataflow graph (save it once, simulate it fast)", _cmd_lower),
+    "configs": ("list the shipped accelerator configs and boards", _cmd_configs),
     "eval": ("measure the accuracy of a workload (model + compression + data)", _cmd_eval),
     "search": ("co-design search over compression and hardware", _cmd_search),
 }
 
+_DESCRIPTION = """\
+How fast does a ViT run on an FPGA accelerator, how well does it use the DSPs, and how accurate
+is it once compressed? accelsim lowers timm models to a dataflow graph, simulates them cycle by
+cycle on systolic-array accelerators, and searches compression and hardware together."""
+
+_EPILOG = """\
+examples:
+  accelsim simulate deit_tiny_patch16_224                  # on the default ZCU102 design
+  accelsim simulate deit_tiny_patch16_224 --hw zcu104 --set array.rows=48 --csv layers.csv
+  accelsim lower deit_small_patch16_224 -o deit_small.json # once (needs torch), then:
+  accelsim simulate deit_small.json --hw vcu118            # fast, no torch
+  accelsim simulate deit_tiny_patch16_224 --batch 8        # throughput mode
+  accelsim configs                                         # what --hw takes
+  accelsim eval --workload workloads/ref_deit_w8a8.yaml
+  accelsim search --space workloads/search_small.yaml --trials 8
+
+`accelsim COMMAND -h` for a command's options; README.md for the rest."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a close-name suggestion for a mistyped command or choice."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        choices = action.choices
+        if choices is not None and value not in choices:
+            from accelsim._names import unknown
+
+            raise argparse.ArgumentError(action, unknown("choice", str(value), [str(c) for c in choices]))
+        super()._check_value(action, value)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="accelsim", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="accelsim",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)"
@@ -235,7 +366,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = parsers["simulate"]
     p.add_argument("target", nargs="?", help="timm model name or a saved graph .json")
-    p.add_argument("--hw", default="zcu102", help="accelerator config: a name in hw_configs/ or a YAML path")
+    p.add_argument(
+        "--hw", default="zcu102", help="accelerator config: a name (see `accelsim configs`) or a YAML path"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a field of the --hw config, e.g. --set array.rows=48 --set clock_mhz=250 "
+        "(repeatable; the value is read as YAML: --set 'units.dwconv={macs: 576}')",
+    )
     _add_model_options(p)
     p.add_argument("--json", help="write the report as JSON")
     p.add_argument("--csv", help="write the per-layer rows as CSV")

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from accelsim._names import unknown
 from accelsim._paths import data_dir
 from accelsim.errors import AccelsimError, DataError, UnknownModelError
 
@@ -161,9 +162,7 @@ def list_reference_models() -> list[str]:
 def reference_spec(name: str) -> ReferenceSpec:
     """The :class:`ReferenceSpec` of ``name``; an unknown name lists the known ones."""
     if name not in _SPECS:
-        raise UnknownModelError(
-            f"unknown reference model {name!r}; known: {', '.join(list_reference_models())}"
-        )
+        raise UnknownModelError(unknown("reference model", name, list_reference_models()))
     return _SPECS[name]
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from accelsim.config.arithmetic import ArithmeticConfig
     from accelsim.config.compression import CompressionRecipe
+    from accelsim.config.hardware import HardwareConfig
     from accelsim.config.search import TimingModel
     from accelsim.eval import BittrueComparison
     from accelsim.ir import Graph
@@ -68,7 +69,7 @@ class WorkloadReport:
 
 def simulate_workload(
     workload_path: str | Path,
-    hw: str = "zcu102",
+    hw: str | HardwareConfig = "zcu102",
     accuracy: bool = False,
     *,
     arith: ArithmeticConfig | str | Path | None = None,
@@ -78,7 +79,7 @@ def simulate_workload(
 
     Args:
         workload_path: a workload YAML (model + weights + recipe + dataset).
-        hw: an accelerator config name in ``hw_configs/`` or a YAML path.
+        hw: an accelerator config, its name in ``hw_configs/`` or a YAML path.
         accuracy: measure bit-true and fake-quant accuracy on the workload's test split.
         arith: the datapath arithmetic (a config or a YAML path); default: derived from ``hw``
             by :func:`accelsim.config.arithmetic.arithmetic_for`.
@@ -97,7 +98,7 @@ def simulate_workload(
     from accelsim.sim import build_report, map_graph, run
 
     workload = Workload.load(workload_path)
-    hw_cfg = HardwareConfig.load(hw)
+    hw_cfg = hw if isinstance(hw, HardwareConfig) else HardwareConfig.load(hw)
     if isinstance(arith, str | Path):
         arith = ArithmeticConfig.load(arith)
     arith = arith if arith is not None else arithmetic_for(hw_cfg)

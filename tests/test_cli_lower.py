@@ -37,7 +37,7 @@ def test_lower_dot_to_stdout(capsys) -> None:
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["lower", "deit_tiny_patch16"], "did you mean: deit_tiny_patch16_224"),
+        (["lower", "deit_tinyy"], "did you mean 'deit_tiny_patch16_224'"),
         (["lower", "deit_tiny_patch16_224", "--img-size", "0"], "img_size must be a positive integer"),
         (["lower", "deit_tiny_patch16_224", "--wbits", "0"], "wbits must be an integer in 1..32"),
     ],

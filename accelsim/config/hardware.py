@@ -4,7 +4,7 @@ A :class:`HardwareConfig` is read from YAML. A bare name resolves to ``hw_config
 its ``board`` is either the name of a preset in ``hw_configs/boards/<board>.yaml`` or an inline
 :class:`BoardSpec`. Example (``hw_configs/zcu102.yaml`` is the default)::
 
-    name: sa32x64_ws_int8.zcu102
+    name: sa32x64_ws.zcu102
     board: zcu102
     clock_mhz: 200
     array: {rows: 32, cols: 64, dataflow: ws}
@@ -24,6 +24,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from accelsim._names import unknown
 from accelsim._paths import data_dir
 from accelsim.config._base import Strict, load_config, validate_config
 from accelsim.config.dataflow import DataflowConfig
@@ -149,6 +150,8 @@ class BoardSpec(Strict):
         source: the data sheet(s) the numbers come from.
         power: the power coefficients (:class:`BoardPower`); a board without the section gets the
             UltraScale+ defaults there and a static power derived from its LUTs.
+        virtual: a stand-in sized to fit the design, not a device (a SCALE-Sim config): the
+            report gives no fit and no power for it.
     """
 
     name: str = Field(min_length=1)
@@ -162,6 +165,7 @@ class BoardSpec(Strict):
     dram_kind: str = "DDR4"
     source: str = ""
     power: BoardPower = BoardPower()
+    virtual: bool = False
 
     @model_validator(mode="after")
     def _static_from_fabric(self) -> BoardSpec:
@@ -591,7 +595,7 @@ class HardwareConfig(Strict):
         if not (text.endswith((".yaml", ".yml")) or path.is_file()):
             path = HW_CONFIG_DIR / f"{text}.yaml"
             if not path.is_file():
-                raise ConfigError(f"unknown hardware config {text!r} (known: {', '.join(list_configs())})")
+                raise ConfigError(unknown("hardware config", text, list_configs(), n=5))
         return load_config(path, cls)
 
     @classmethod
@@ -669,5 +673,5 @@ def get_board(name: str) -> BoardSpec:
     """
     files = _board_files()
     if name not in files:
-        raise ConfigError(f"unknown board {name!r} (known: {', '.join(sorted(files))})")
+        raise ConfigError(unknown("board", name, files))
     return load_config(files[name], BoardSpec)

@@ -51,6 +51,7 @@ class EvalResult:
     eval_seconds: float = 0.0
     fidelity: Fidelity | None = None  # the compressed model's logits against the FP32 model's
     bittrue: BittrueComparison | None = None  # with ``evaluate(..., bittrue=...)``
+    teacher: str = ""  # what a distilling recipe learnt from ("" without distillation)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +62,8 @@ class EvalResult:
             ("workload", self.workload),
             ("model", self.model),
             ("dataset", self.dataset),
+            ("recipe", recipe_summary(self.recipe)),
+            ("teacher", self.teacher or "none (no distillation)"),
             ("top-1", f"{100 * self.accuracy:.2f}%  ({self.correct}/{self.images})"),
             ("top-5", f"{100 * self.top5:.2f}%"),
             *([("vs FP32", self.fidelity.summary())] if self.fidelity is not None else []),
@@ -75,6 +78,36 @@ class EvalResult:
         if self.bittrue is not None and (more := self.bittrue.details()):
             text += "\n" + more
         return text
+
+
+def recipe_summary(recipe: dict[str, Any]) -> str:
+    """One line for a recipe dict: ``quant(wbits=4, abits=4, calibrator=minmax); prune(...)``."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k}: {value(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return str(v)
+
+    parts = []
+    for section, body in recipe.items():
+        if isinstance(body, dict):
+            parts.append(f"{section}(" + ", ".join(f"{k}={value(v)}" for k, v in body.items()) + ")")
+        else:
+            parts.append(f"{section}={value(body)}")
+    return "; ".join(parts) or "none (the uncompressed model)"
+
+
+def teacher_summary(workload: Workload, recipe: CompressionRecipe) -> str:
+    """What a distilling ``recipe`` learns from in ``workload`` ("" when it does not distil)."""
+    if recipe.distill is None:
+        return ""
+    t = workload.teacher
+    if t is None:
+        return f"{workload.model} uncompressed (self-distillation)"
+    weights = "pretrained" if t.pretrained else (t.checkpoint or "random weights")
+    return f"{t.model} ({weights})"
 
 
 def _input_spec(workload: Workload) -> tuple[int, int]:
@@ -165,8 +198,11 @@ def _build(
     import timm
 
     if not timm.list_models(name) and not timm.list_pretrained(name):
-        close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
-        raise UnknownModelError(f"unknown model {name!r} (not a reference or timm model); close: {close}")
+        from accelsim._names import unknown
+        from accelsim.models import list_reference_models
+
+        known = [*timm.list_models(), *list_reference_models()]
+        raise UnknownModelError(unknown("model (not a reference or timm model)", name, known))
     kwargs: dict[str, Any] = {}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
@@ -484,6 +520,7 @@ def evaluate(
         eval_seconds=cw.eval_seconds,
         fidelity=cw.fidelity,
         bittrue=comparison,
+        teacher=teacher_summary(workload, cw.recipe),
     )
 
 

@@ -9,7 +9,6 @@ constants folded, quantiser modules dropped, each other ATen op through its rule
 from __future__ import annotations
 
 import contextlib
-import difflib
 import logging
 import operator
 import time
@@ -147,13 +146,12 @@ def create_timm_model(name: str, img_size: int | None, *, meta: bool, **kwargs: 
     when ``meta``."""
     import timm
 
+    from accelsim._names import unknown
     from accelsim.models import register_with_timm
 
     register_with_timm()  # the reference models (ref_deit, ...) are timm models like any other
     if not timm.is_model(name.split(".")[0]):
-        close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
-        hint = f"; did you mean: {', '.join(close)}?" if close else " (see timm.list_models())"
-        raise UnknownModelError(f"unknown timm model {name!r}{hint}")
+        raise UnknownModelError(unknown("timm model", name, timm.list_models()))
     if img_size is not None:
         kwargs = {"img_size": img_size, **kwargs}
 

@@ -25,6 +25,7 @@ from accelsim.sim._kernels import (
     CLS_LA_AUX,
     DATAFLOW_NAMES,
     DF_TREE,
+    DF_WS,
     ENG_ARRAY,
     ENG_DWCONV,
     ENG_LINATT,
@@ -35,6 +36,17 @@ from accelsim.sim.engines import systolic
 from accelsim.sim.power import frame_power
 from accelsim.sim.resources import estimate_resources
 from accelsim.sim.schedule import RunResult, Schedule
+
+#: What sets an op's time (:class:`LayerRow`'s ``bound``), by code.
+BOUND_NAMES = ("compute", "memory", "weight load")
+BOUND_COMPUTE, BOUND_MEMORY, BOUND_WEIGHTS = 0, 1, 2
+
+#: Kinds that run badly on the engine they fall back to, and the config section whose unit runs
+#: them (:meth:`Report.hints`).
+_BETTER_UNIT = {
+    ("dwconv2d", "array"): "units.dwconv",
+    ("linear_attention", "array"): "units.linear_attention",
+}
 
 LAYER_FIELDS = (
     "name",
@@ -47,6 +59,8 @@ LAYER_FIELDS = (
     "stall_cycles",
     "bound",
     "utilization",
+    "power_w_estimate",
+    "energy_uj_estimate",
     "scalesim_mapping_efficiency",
     "scalesim_compute_utilization",
     "dram_load_bytes",
@@ -68,7 +82,16 @@ class LayerRow:
     depthwise engine). ``scalesim_mapping_efficiency`` and ``scalesim_compute_utilization`` are
     SCALE-Sim's fold averages (GEMMs on the array only). ``dataflow`` is the one the mapper chose
     (array GEMMs). ``start``/``end`` are absolute cycles (``end`` includes its last store);
-    ``bound`` is ``memory`` when the op's DRAM transfers take longer than its compute.
+    ``bound`` says what sets the op's time: ``weight load`` when its weights do (their DRAM
+    transfers take longer than its compute, or, for a GEMV-like GEMM on a weight-stationary array,
+    fewer rows stream through a fold than the array has, so shifting each fold's weights into the
+    PEs is the array's work: the M = 1 classifier), ``memory`` when its other DRAM transfers do,
+    ``compute`` otherwise.
+    ``power_w_estimate``: the design's power while the op runs alone (:func:`~accelsim.sim.power.frame_power`
+    over the op's ``cycles``: its engine busy for its compute cycles, its DRAM traffic, device
+    static power included) and ``energy_uj_estimate`` that over its ``cycles``; ops that overlap
+    each count the static power, so the column sums to more than the frame's energy. None on a
+    virtual board (a SCALE-Sim config: no power model).
     """
 
     name: str
@@ -81,6 +104,8 @@ class LayerRow:
     stall_cycles: int
     bound: str
     utilization: float | None
+    power_w_estimate: float | None
+    energy_uj_estimate: float | None
     scalesim_mapping_efficiency: float | None
     scalesim_compute_utilization: float | None
     dram_load_bytes: int
@@ -95,7 +120,7 @@ class LayerTable:
     """The per-layer columns (one entry per op, topological order); see :class:`LayerRow`.
 
     Float columns hold NaN where a value does not apply; ``engine`` and ``dataflow`` are codes
-    (-1: none).
+    (-1: none); ``bound`` holds indices into :data:`BOUND_NAMES`.
     """
 
     names: list[str]
@@ -106,8 +131,10 @@ class LayerTable:
     macs: np.ndarray
     compute_cycles: np.ndarray
     stall_cycles: np.ndarray
-    memory_bound: np.ndarray
+    bound: np.ndarray
     utilization: np.ndarray
+    power_w: np.ndarray
+    energy_uj: np.ndarray
     scalesim_mapping_efficiency: np.ndarray
     scalesim_compute_utilization: np.ndarray
     dram_load_bytes: np.ndarray
@@ -133,8 +160,10 @@ class LayerTable:
                     cycles=c + st,
                     compute_cycles=c,
                     stall_cycles=st,
-                    bound="memory" if self.memory_bound[i] else "compute",
+                    bound=BOUND_NAMES[int(self.bound[i])],
                     utilization=opt(self.utilization[i]),
+                    power_w_estimate=opt(self.power_w[i]),
+                    energy_uj_estimate=opt(self.energy_uj[i]),
                     scalesim_mapping_efficiency=opt(self.scalesim_mapping_efficiency[i]),
                     scalesim_compute_utilization=opt(self.scalesim_compute_utilization[i]),
                     dram_load_bytes=int(self.dram_load_bytes[i]),
@@ -157,7 +186,12 @@ class Report:
     ``array_utilization``: DSP-cycles of the array's MACs (MACs on DSPs / products per DSP) over
     ``total_cycles x`` the array's DSPs. ``engine_busy_cycles`` / ``engine_utilization``: cycles each
     engine computed, and that over ``total_cycles`` (engines run concurrently when the config
-    overlaps them). ``array`` describes the array (``32x64 ws, pipelined``)."""
+    overlaps them). ``array`` describes the array (``32x64 ws, pipelined``).
+    ``frames``: frames per run (the graph's batch; ``fps`` = ``frames`` / latency, the throughput;
+    ``energy_mj_estimate`` is the run's). ``precision``: the MAC ops' operand bits (``W8A8``;
+    several, by MAC share, when mixed). ``virtual_board``: the board is a stand-in sized to fit the
+    design (a SCALE-Sim config): ``fits`` means nothing then and the power fields are NaN (None in
+    JSON)."""
 
     graph: str
     hardware: str
@@ -189,6 +223,9 @@ class Report:
     power_breakdown_w_estimate: dict[str, float]
     engine_busy_cycles: dict[str, int]
     engine_utilization: dict[str, float]
+    frames: int
+    precision: str
+    virtual_board: bool
     # the arrays the per-layer columns are read from (never run again): built on first use, since
     # a sweep reads only the scalars of most of its reports
     _source: tuple[Schedule, RunResult] = field(repr=False, compare=False)
@@ -208,6 +245,11 @@ class Report:
         """JSON-ready dict: the scalars above, ``engine_busy_cycles`` and (optionally) ``layers``."""
         d = {k: v for k, v in self.__dict__.items() if k not in ("_source", "layer_table", "layers")}
         d["overflow"] = list(self.overflow)
+        if self.virtual_board:  # no real board: nothing to fit, no power coefficients
+            d["fits"] = None
+            for k in ("energy_mj_estimate", "power_w_estimate", "gops_per_watt_estimate"):
+                d[k] = None
+            d["power_breakdown_w_estimate"] = {}
         if layers:
             d["layers"] = [asdict(r) for r in self.layers]
         return d
@@ -231,23 +273,49 @@ class Report:
     def save_csv(self, path: str) -> None:
         write_text_atomic(path, self.to_csv())
 
+    def hints(self, min_ops: int = 4, min_share: float = 0.05) -> list[str]:
+        """One line per op kind of which at least ``min_ops`` ops, taking ``min_share`` of the
+        frame's cycles or more, ran on an engine that suits them badly while a unit for them
+        exists (``22 dwconv2d ops on the array (88% of the cycles): a config with units.dwconv
+        runs them``); the largest share first."""
+        found = []
+        for (kind, engine), section in _BETTER_UNIT.items():
+            rows = [r for r in self.layers if r.kind == kind and r.engine == engine]
+            share = sum(r.cycles for r in rows) / self.total_cycles if self.total_cycles else 0.0
+            if len(rows) >= min_ops and share >= min_share:
+                line = f"{len(rows)} {kind} ops on the {engine} ({share:.0%} of the cycles): a config with {section} runs them"
+                found.append((share, line))
+        return [line for _, line in sorted(found, reverse=True)]
+
     def table(self, max_layers: int = 40) -> str:
         """A readable terminal summary plus the most expensive layers."""
         fit = "yes" if self.fits else "NO (" + "; ".join(self.overflow) + ")"
+        per = f"per batch of {self.frames} " if self.frames > 1 else ""
+        mode = f" (throughput, batch {self.frames})" if self.frames > 1 else ""
         lines = [
             # the array printed from the config itself: a copied YAML keeps its old ``name``
-            f"{self.graph} on {self.hardware} ({self.board}, {self.array}, {self.clock_mhz:g} MHz)",
-            f"  latency {self.latency_ms:.3f} ms ({self.total_cycles:,} cycles)   {self.fps:,.1f} FPS",
+            f"{self.graph} ({self.precision}) on {self.hardware} ({self.board}, {self.array}, {self.clock_mhz:g} MHz)",
+            f"  latency {self.latency_ms:.3f} ms {per}({self.total_cycles:,} cycles)   {self.fps:,.1f} FPS{mode}",
             f"  {self.gops:,.1f} GOPS   {self.gops_per_dsp:.3f} GOPS/DSP   {self.gops_per_klut:.2f} GOPS/kLUT"
             f"   array utilisation {self.array_utilization:.1%}",
-            f"  DSP {self.dsp_used:,}  BRAM36 {self.bram36_used:,}  URAM {self.uram_used:,}  LUT ~{self.lut_used:,}"
-            f"   fits: {fit}",
+        ]
+        used = f"  DSP {self.dsp_used:,}  BRAM36 {self.bram36_used:,}  URAM {self.uram_used:,}  LUT ~{self.lut_used:,}"
+        if self.virtual_board:
+            lines.append(f"{used}   board: none (a virtual board sized to fit: no fit check, no power)")
+        else:
+            lines.append(f"{used}   fits: {fit}")
+        lines.append(
             f"  DRAM {self.dram_bytes / 2**20:.2f} MiB (load {self.dram_load_bytes / 2**20:.2f}, "
-            f"store {self.dram_store_bytes / 2**20:.2f})",
-            f"  power ~{self.power_w_estimate:.2f} W, ~{self.energy_mj_estimate:.2f} mJ/frame, "
-            f"~{self.gops_per_watt_estimate:.1f} GOPS/W (estimate: "
-            + ", ".join(f"{k} {v:.2f}" for k, v in self.power_breakdown_w_estimate.items() if v)
-            + " W)",
+            f"store {self.dram_store_bytes / 2**20:.2f})"
+        )
+        if not self.virtual_board:
+            lines.append(
+                f"  power ~{self.power_w_estimate:.2f} W, ~{self.energy_mj_estimate / self.frames:.2f} mJ/frame, "
+                f"~{self.gops_per_watt_estimate:.1f} GOPS/W (estimate: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in self.power_breakdown_w_estimate.items() if v)
+                + " W)"
+            )
+        lines += [
             "  busy cycles: "
             + ", ".join(
                 f"{k} {v:,} ({self.engine_utilization[k]:.0%})"
@@ -259,17 +327,18 @@ class Report:
         if rows:
             lines.append(
                 f"  {'layer':<18}{'module':<26}{'kind':<11}{'engine':<9}{'df':<4}{'MMACs':>9}{'cycles':>11}"
-                f"{'stall':>9}{'bound':>8}{'util':>7}"
+                f"{'stall':>9}{'bound':>12}{'util':>7}"
             )
             for r in rows:
                 util = "" if r.utilization is None else f"{r.utilization:.0%}"
                 lines.append(
                     f"  {r.name[:17]:<18}{r.module[-25:]:<26}{r.kind[:10]:<11}{r.engine[:8]:<9}{r.dataflow:<4}"
-                    f"{r.macs / 1e6:>9.2f}{r.cycles:>11,}{r.stall_cycles:>9,}{r.bound:>8}{util:>7}"
+                    f"{r.macs / 1e6:>9.2f}{r.cycles:>11,}{r.stall_cycles:>9,}{r.bound:>12}{util:>7}"
                 )
             n_more = sum(1 for r in self.layers if r.engine != "none") - len(rows)
             if n_more > 0:
                 lines.append(f"  ... {n_more} more layers (see --csv/--json)")
+        lines += [f"  hint: {h}" for h in self.hints()]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -319,6 +388,7 @@ def _layer_table(schedule: Schedule, result: RunResult) -> LayerTable:
     cycles = p.comp + s.stall
     with np.errstate(divide="ignore", invalid="ignore"):
         util = np.where((peak > 0) & (cycles > 0) & (ga.macs > 0), ga.macs / (cycles * peak), np.nan)
+    power, energy = _layer_power(schedule, result, engine, cycles)
     return LayerTable(
         names=ga.names,
         kinds=ga.kinds,
@@ -328,8 +398,10 @@ def _layer_table(schedule: Schedule, result: RunResult) -> LayerTable:
         macs=ga.macs,
         compute_cycles=comp,
         stall_cycles=s.stall,
-        memory_bound=s.dram_cycles > p.comp,
+        bound=_bounds(schedule, result),
         utilization=util,
+        power_w=power,
+        energy_uj=energy,
         scalesim_mapping_efficiency=mapping,
         scalesim_compute_utilization=s_util,
         dram_load_bytes=s.load_bytes,
@@ -339,8 +411,77 @@ def _layer_table(schedule: Schedule, result: RunResult) -> LayerTable:
     )
 
 
-def build_report(schedule: Schedule, result: RunResult) -> Report:
-    """The :class:`Report` of a schedule and its run."""
+def _bounds(schedule: Schedule, result: RunResult) -> np.ndarray:
+    """``BOUND_*`` per op (see :class:`LayerRow`'s ``bound``)."""
+    ga, p, s, rows = schedule.graph, schedule.plan, result.arrays, schedule.hardware.array.rows
+    n = ga.n_ops
+    per_input_op = np.repeat(np.arange(n), np.diff(ga.in_ptr))
+    weight_bytes = np.bincount(per_input_op, weights=ga.in_bytes * ga.in_weight, minlength=n)
+    moved = s.load_bytes + s.store_bytes
+    weights_moved = np.minimum(weight_bytes, s.load_bytes)
+    bound = np.full(n, BOUND_COMPUTE, dtype=np.int64)
+    dram = s.dram_cycles > p.comp
+    bound[dram] = np.where(2 * weights_moved[dram] >= moved[dram], BOUND_WEIGHTS, BOUND_MEMORY)
+    # GEMV-like GEMMs on a weight-stationary array: fewer (packed) rows stream through a fold than
+    # the array has, so each fold waits for its weights to shift in (engines/systolic.py)
+    gemv = (schedule.engine == ENG_ARRAY) & (p.dataflow == DF_WS) & (ga.b_weight > 0) & (ga.shape_id >= 0)
+    for i in np.flatnonzero(gemv & ~dram):
+        pm, pk, pn = schedule.shape_packing[ga.shape_id[i]]
+        p_stream = systolic.packed_dims(DF_WS, int(pm), int(pk), int(pn))[2]
+        if -(-int(ga.M[i]) // p_stream) < rows:
+            bound[i] = BOUND_WEIGHTS
+    return bound
+
+
+def _layer_power(
+    schedule: Schedule, result: RunResult, engine: np.ndarray, cycles: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per op, the design's power (W) while the op runs alone over its cycles, and that energy
+    (uJ); NaN for ops without cycles and on a virtual board."""
+    ga, hw, s = schedule.graph, schedule.hardware, result.arrays
+    n = ga.n_ops
+    power, energy = np.full(n, np.nan), np.full(n, np.nan)
+    if hw.board.virtual:
+        return power, energy
+    dsp_cycles = (schedule.engine == ENG_ARRAY) * ga.macs * schedule.dsp_share / schedule.plan.pack
+    busy = np.zeros(len(ENGINE_NAMES))
+    for i in np.flatnonzero((cycles > 0) & (engine >= 0)):
+        busy[:] = 0.0
+        busy[engine[i]] = schedule.plan.comp[i]
+        est = frame_power(
+            hw,
+            total_cycles=int(cycles[i]),
+            busy_cycles=busy,
+            dram_busy_cycles=float(s.dram_cycles[i]),
+            dram_bytes=float(s.load_bytes[i] + s.store_bytes[i]),
+            array_dsp_cycles=float(dsp_cycles[i]),
+            macs=int(ga.macs[i]),
+        )
+        power[i] = est.total_w
+        energy[i] = est.total_w * cycles[i] / hw.clock_mhz  # W x us = uJ
+    return power, energy
+
+
+def graph_frames(meta: dict[str, Any]) -> int:
+    """Frames one run of a graph computes: the batch of its lowered input (1 for hand-built graphs)."""
+    shape = meta.get("input_shape")
+    if isinstance(shape, list | tuple) and shape and isinstance(shape[0], int) and shape[0] > 0:
+        return int(shape[0])
+    return 1
+
+
+def _precision(ga: Any) -> str:
+    """``W8A8``, or the operand bits of the MAC ops by MAC share (``W8A8 + W4A4``)."""
+    share: dict[str, int] = {}
+    for i in np.flatnonzero(ga.macs > 0):
+        key = f"W{int(ga.wbits[i])}A{int(ga.abits[i])}"
+        share[key] = share.get(key, 0) + int(ga.macs[i])
+    return " + ".join(sorted(share, key=lambda k: -share[k])) or "no MACs"
+
+
+def build_report(schedule: Schedule, result: RunResult, frames: int = 1) -> Report:
+    """The :class:`Report` of a schedule and its run; ``frames``: how many frames the run computes
+    (a graph lowered with batch N: :func:`graph_frames` of its meta)."""
     ga, hw, s = schedule.graph, schedule.hardware, result.arrays
     res = estimate_resources(hw)
     a = hw.array
@@ -363,6 +504,7 @@ def build_report(schedule: Schedule, result: RunResult) -> Report:
         array_dsp_cycles=dsp_cycles,
         macs=macs,
     )
+    virtual, nan = hw.board.virtual, float("nan")
     return Report(
         graph=ga.name,
         hardware=hw.name,
@@ -371,7 +513,7 @@ def build_report(schedule: Schedule, result: RunResult) -> Report:
         clock_mhz=hw.clock_mhz,
         total_cycles=total,
         latency_ms=latency_s * 1e3,
-        fps=1.0 / latency_s if total else 0.0,
+        fps=frames / latency_s if total else 0.0,
         total_macs=macs,
         gops=gops,
         gops_per_dsp=gops / res.dsp if res.dsp else 0.0,
@@ -389,16 +531,19 @@ def build_report(schedule: Schedule, result: RunResult) -> Report:
         dram_store_bytes=store,
         fits=not overflow,
         overflow=overflow,
-        energy_mj_estimate=power.energy_mj,
-        power_w_estimate=power.total_w,
-        gops_per_watt_estimate=power.gops_per_w,
-        power_breakdown_w_estimate=power.breakdown(),
+        energy_mj_estimate=nan if virtual else power.energy_mj,
+        power_w_estimate=nan if virtual else power.total_w,
+        gops_per_watt_estimate=nan if virtual else power.gops_per_w,
+        power_breakdown_w_estimate={} if virtual else power.breakdown(),
         engine_busy_cycles={name: int(s.busy[e]) for e, name in enumerate(ENGINE_NAMES)},
         engine_utilization={
             name: float(s.busy[e]) / total if total else 0.0 for e, name in enumerate(ENGINE_NAMES)
         },
+        frames=frames,
+        precision=_precision(ga),
+        virtual_board=virtual,
         _source=(schedule, result),
     )
 
 
-__all__ = ["LAYER_FIELDS", "LayerRow", "LayerTable", "Report", "build_report"]
+__all__ = ["BOUND_NAMES", "LAYER_FIELDS", "LayerRow", "LayerTable", "Report", "build_report", "graph_frames"]

@@ -247,7 +247,7 @@ def test_search_with_the_accelsim_simulator_on_zcu102(make_space: Any, tmp_path:
     assert front and all(d.fits and d.metrics["dsp_used"] <= 2520 for d in front)
     payload = json.loads((tmp_path / "pareto.json").read_text())
     hw = payload["points"][0]["hardware"]
-    assert hw["name"] == "sa32x64_ws_int8.zcu102" and hw["board"]["name"] == "zcu102"
+    assert hw["name"] == "sa32x64_ws.zcu102" and hw["board"]["name"] == "zcu102"
     assert hw["array"]["rows"] == front[0].hardware["array.rows"]
     # the full config written out is a valid HardwareConfig again
     from accelsim.config.hardware import HardwareConfig

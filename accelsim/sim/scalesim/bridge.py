@@ -8,7 +8,8 @@ Parsing is :mod:`accelsim.sim.scalesim.io`'s; this module only translates:
 - ``InterfaceBandwidth: USER``: ``Bandwidth`` words per cycle on one channel; ``CALC`` (SCALE-Sim
   picks a stall-free bandwidth): an effectively unconstrained DRAM (``UNCONSTRAINED_BYTES_PER_CYCLE``,
   no latency);
-- a virtual board with the resources the design needs, so that it always fits;
+- a virtual board with the resources the design needs (``virtual``: the report gives no fit and
+  no power for it);
 - each topology layer a matmul op with SCALE-Sim's own GEMM dimensions, every layer reading its
   input from DRAM and writing its output back (SCALE-Sim simulates layers independently).
 
@@ -50,6 +51,7 @@ def hardware_from_scalesim(cfg: ScaleSimConfig) -> HardwareConfig:
             "lut": big,
             "dram_bandwidth_gbs": bpc * CLOCK_MHZ / 1e3,
             "source": "virtual board sized to fit the SCALE-Sim design",
+            "virtual": True,
         },
         "clock_mhz": CLOCK_MHZ,
         "array": {

@@ -1,0 +1,114 @@
+"""Cold start of the ``accelsim`` command, as ratios to a bare ``python -c pass`` measured in the same run.
+
+    python3 benchmarks/bench_cold_start.py [--graph deit_tiny.json] [--rounds 7] [--importtime]
+
+Each command runs in a fresh interpreter (what a shell loop or a fresh Ray worker pays), the
+commands taking turns round by round so that a change in the machine's load hits them alike; the
+median and the best of the rounds are printed with the load average before and after (a shared
+machine slows every figure, the ratios less). The first round only warms the caches (numba's
+on-disk cache, ``.pyc`` files) and is not counted.
+
+``--graph``: a DeiT-Tiny saved by ``accelsim lower deit_tiny_patch16_224 -o deit_tiny.json``
+(issue 24's target is measured on it); without it the hand-built DeiT-Tiny of
+``accelsim.ir.builders`` is saved and used (the same GEMM shapes, no torch needed).
+``--importtime``: also prints the imports of the cold simulate that cost the most
+(``python -X importtime``, cumulative microseconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+#: what the ``accelsim`` console script runs (``[project.scripts]``), from this checkout
+ENTRY = "import sys; from accelsim.cli import main; sys.exit(main())"
+
+
+def _load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _time(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
+    t = time.perf_counter()
+    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t, proc.returncode
+
+
+def _import_profile(argv: list[str], env: dict[str, str], top: int) -> list[tuple[int, str]]:
+    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=env, capture_output=True, text=True)
+    rows = []
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, _self, cum_us, name = (x for x in line.replace("import time:", "|").split("|"))
+        if not name.startswith("  "):  # top-level imports: what the command itself pulled in
+            rows.append((int(cum_us), name.strip()))
+    return sorted(rows, reverse=True)[:top]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--graph", type=Path, default=None, help="a saved DeiT-Tiny graph (accelsim lower)")
+    ap.add_argument("--rounds", type=int, default=7, help="timed rounds (default 7)")
+    ap.add_argument("--importtime", action="store_true", help="print the top imports of the cold simulate")
+    args = ap.parse_args()
+    env = _env()
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        graph = args.graph
+        if graph is None:
+            sys.path.insert(0, str(ROOT))
+            from accelsim.ir.builders import vit_graph
+
+            graph = vit_graph("tiny").save(Path(tmp) / "deit_tiny.json")
+        commands = {
+            "python -c pass": [py, "-c", "pass"],
+            "accelsim --help": [py, "-c", ENTRY, "--help"],
+            f"accelsim simulate {graph.name}": [py, "-c", ENTRY, "simulate", str(graph)],
+            "accelsim simulate (unknown --hw, error)": [
+                py,
+                "-c",
+                ENTRY,
+                "simulate",
+                str(graph),
+                "--hw",
+                "zcu1O2",
+            ],
+            "accelsim configs": [py, "-c", ENTRY, "configs"],
+        }
+        print(f"{_load()} (before); {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
+        times: dict[str, list[float]] = {k: [] for k in commands}
+        codes: dict[str, int] = {}
+        for r in range(args.rounds + 1):
+            for label, argv in commands.items():
+                dt, codes[label] = _time(argv, env)
+                if r:  # round 0 warms numba's cache and the .pyc files
+                    times[label].append(dt)
+        bare = statistics.median(times["python -c pass"])
+        print(f"{'command':<44}{'median s':>9}{'best s':>8}{'x pass':>8}  exit")
+        for label, ts in times.items():
+            med = statistics.median(ts)
+            print(f"{label:<44}{med:>9.3f}{min(ts):>8.3f}{med / bare:>8.1f}  {codes[label]}")
+        print(f"{_load()} (after); {args.rounds} rounds, median and best per command")
+        if args.importtime:
+            label = f"accelsim simulate {graph.name}"
+            print(f"\nimports of `{label}` (top level, cumulative ms; python -X importtime):")
+            for us, name in _import_profile(commands[label], env, 12):
+                print(f"  {us / 1e3:8.1f}  {name}")
+
+
+if __name__ == "__main__":
+    main()
