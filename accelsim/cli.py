@@ -152,6 +152,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             from accelsim.config.hardware import HardwareConfig
 
             hw = HardwareConfig.load(args.hw)
+            if hw.dataflow is not None:
+                return _simulate_dataflow(args, hw)
             graph = _load_or_lower(args)
         schedule = map_graph(graph, hw)
         result = run(schedule, record=bool(args.trace))
@@ -168,6 +170,20 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         save_trace(schedule, args.trace, result)
     if not timing.fits:
         raise ResourceError(f"design does not fit {timing.board}: {'; '.join(timing.overflow)}")
+    return 0
+
+
+def _simulate_dataflow(args: argparse.Namespace, hw: Any) -> int:
+    """A dataflow design simulates its own stages (their shapes are in its config)."""
+    from accelsim.sim.dataflow.report import simulate_dataflow
+
+    report = simulate_dataflow(hw)
+    print(f"{args.target}: the design's own stage shapes are simulated (see its config)")
+    print(report.table())
+    if args.json:
+        _write_json(args.json, report.to_dict())
+    if not report.fits:
+        raise ResourceError(f"design does not fit {report.board}: {'; '.join(report.overflow)}")
     return 0
 
 

@@ -167,13 +167,14 @@ class DataflowReport:
         return "\n".join(lines)
 
 
-def simulate_dataflow(hw: HardwareConfig, events: bool = True, frames: int = 2) -> DataflowReport:
+def simulate_dataflow(hw: HardwareConfig, events: bool = True, frames: int = 3) -> DataflowReport:
     """Time, size and rate the dataflow design ``hw`` (its ``dataflow`` section).
 
     Args:
         events: run the event kernel (first-frame latency and back-pressure); False gives the
             analytic steady state alone (microseconds).
-        frames: frames of the event run (>= 2).
+        frames: frames of the event run (>= 2; the interval is the last two frames' apart, so 3
+            leaves the first frame's fill out of it).
 
     Raises:
         ConfigError: ``hw`` has no ``dataflow`` section, or a stage the kinds table rejects.

@@ -212,3 +212,48 @@ def test_hg_pipe_report() -> None:
     d = r.to_dict()
     assert {"fps", "latency_ms", "initiation_interval_cycles", "gops_per_klut", "stages"} <= set(d)
     assert len(d["stages"]) == len(r.stages) and np.isclose(max(s["utilization"] for s in d["stages"]), 1.0)
+
+
+def _alloc_stages() -> list[StageConfig]:
+    kw = {"inputs": ["@in"], "wbits": 3, "abits": 3, "t": 196, "tp": 2}
+    return [
+        StageConfig.model_validate({**kw, "name": "ln", "kind": "layernorm", "c": 192, "cp": 1}),
+        StageConfig.model_validate(
+            {**kw, "name": "m1", "kind": "matmul", "cin": 192, "cip": 1, "cout": 768, "cop": 1}
+        ),
+        StageConfig.model_validate(
+            {**kw, "name": "m2", "kind": "matmul", "cin": 768, "cip": 1, "cout": 192, "cop": 1}
+        ),
+    ]
+
+
+def test_allocator_balances_within_the_budget_and_more_budget_never_hurts() -> None:
+    from accelsim.sim.dataflow.allocate import Budget, allocate_block
+    from accelsim.sim.dataflow.report import stage_resources
+
+    hw = _hg_pipe()
+    stages = _alloc_stages()
+    trips = [STAGE_KINDS[s.kind].program(s).n_iter for s in stages]
+    assert max(trips) == 98 * 768 * 192  # the unfolded MLP matmuls, one MAC per token pair
+    prev = None
+    for lut in (20_000, 60_000, 200_000):
+        out = allocate_block(stages, hw, Budget(lut=lut, dsp=0, bram36=400, uram=0))
+        ii = max(STAGE_KINDS[s.kind].program(s).n_iter for s in out)
+        used = sum(stage_resources(build_stage(s), hw).lut for s in out)
+        assert used <= lut
+        assert ii < max(trips)
+        assert prev is None or ii <= prev
+        prev = ii
+    # it stops only when the slowest stage cannot take its next step within the budget
+    from accelsim.sim.dataflow.allocate import _grow
+
+    slow = max(out, key=lambda s: STAGE_KINDS[s.kind].program(s).n_iter)
+    rest = used - stage_resources(build_stage(slow), hw).lut
+    assert all(rest + stage_resources(build_stage(g), hw).lut > 200_000 for g in _grow(slow))
+
+
+def build_stage(s: StageConfig):  # type: ignore[no-untyped-def]
+    from accelsim.sim.dataflow.network import Stage
+
+    kind = STAGE_KINDS[s.kind]
+    return Stage(s.name, "", s, kind, kind.program(s))
