@@ -257,3 +257,20 @@ def build_stage(s: StageConfig):  # type: ignore[no-untyped-def]
 
     kind = STAGE_KINDS[s.kind]
     return Stage(s.name, "", s, kind, kind.program(s))
+
+
+def test_closed_form_trips_equal_the_loop_nests_for_every_kind() -> None:
+    from accelsim.sim.dataflow.timing import TripTable
+
+    p = build_pipeline(_hg_pipe(["patch_embed", "attn", "mlp", "head"]).dataflow)  # type: ignore[arg-type]
+    assert {s.config.kind for s in p.stages} == set(STAGE_KINDS)  # HG-PIPE uses every kind
+    table = TripTable.of(p)
+    np.testing.assert_array_equal(table.stage_cycles(), steady_state(p).stage_cycles)
+    # doubling every matmul's cop halves its trip count (COT), the rest unchanged
+    cop = np.asarray([s.config.cop or 1 for s in p.stages])
+    mm = np.asarray([s.config.kind == "matmul" and (s.config.cout or 0) % (2 * cop[i]) == 0
+                     for i, s in enumerate(p.stages)])  # fmt: skip
+    new = table.stage_cycles(cop=np.where(mm, 2 * cop, cop)) - 1
+    old = steady_state(p).stage_cycles - 1
+    np.testing.assert_array_equal(new[mm], old[mm] // 2)
+    np.testing.assert_array_equal(new[~mm], old[~mm])
