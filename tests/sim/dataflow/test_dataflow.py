@@ -274,3 +274,35 @@ def test_closed_form_trips_equal_the_loop_nests_for_every_kind() -> None:
     old = steady_state(p).stage_cycles - 1
     np.testing.assert_array_equal(new[mm], old[mm] // 2)
     np.testing.assert_array_equal(new[~mm], old[~mm])
+
+
+def _fork(depth: int) -> DataflowConfig:
+    # a -> (b: caches the whole operand before it writes, c) -> d reads c and b together: c's
+    # FIFO must hold what a writes while b loads, or a stalls and b never finishes loading
+    el = {"t": 4, "tp": 1, "c": 8, "cp": 1}
+    mm = {"t": 4, "tp": 1, "cin": 8, "cip": 1, "cout": 4, "cop": 1}
+    stages = [
+        {"name": "a", "kind": "map", **el, "inputs": ["@in"]},
+        {"name": "b", "kind": "weight_cache", **mm, "inputs": [{"from": "a", "depth": 64}]},
+        {"name": "c", "kind": "map", **el, "inputs": [{"from": "a", "depth": depth}]},
+        {
+            "name": "d",
+            "kind": "matmul_act",
+            **mm,
+            "inputs": [{"from": "c", "depth": 8}, {"from": "b", "depth": 8}],
+        },
+    ]
+    return DataflowConfig.model_validate(
+        {"blocks": {"x": {"stages": stages, "output": "d"}}, "network": ["x"]}
+    )
+
+
+def test_a_fifo_too_shallow_for_a_whole_tensor_deadlocks() -> None:
+    from accelsim.errors import AccelsimError
+
+    with pytest.raises(AccelsimError, match="deadlocks"):
+        run_events(build_pipeline(_fork(2)), 2)
+    # deep enough for the 32 beats b loads: b is the slowest stage, loading 4 x 8 beats then
+    # streaming 4 x 4 x 8 each frame, in order, so the interval is its 160 cycles
+    ok = run_events(build_pipeline(_fork(32)), 4)
+    assert ok.ii_cycles == 4 * 8 + 4 * 4 * 8
