@@ -3,8 +3,12 @@ HG-PIPE's per-block initiation intervals against its RTL, and the report."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 from accelsim.config.dataflow import DataflowConfig, StageConfig
 from accelsim.config.hardware import HardwareConfig
@@ -296,3 +300,27 @@ def test_a_fifo_too_shallow_for_a_whole_tensor_deadlocks() -> None:
     # streaming 4 x 4 x 8 each frame, in order, so the interval is its 160 cycles
     ok = run_events(build_pipeline(_fork(32)), 4)
     assert ok.ii_cycles == 4 * 8 + 4 * 4 * 8
+
+
+def test_cli_simulates_a_dataflow_config_to_json(tmp_path: Path) -> None:
+    from accelsim.cli import main
+
+    pair = _pair(4, 1, 8, 4, 8, 2, 64, 3, 2).model_dump(by_alias=True)
+    cfg = tmp_path / "pair.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "pair", "board": "vck190", "clock_mhz": 100, "dataflow": pair}))
+    out = tmp_path / "r.json"
+    assert main(["simulate", "any_model", "--hw", str(cfg), "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    # LayerNorm 4 x 3 x 4 = 48 cycles a frame: 100 MHz / 48
+    assert d["initiation_interval_cycles"] == 48 and d["fps"] == pytest.approx(100e6 / 48)
+    assert d["latency_ms"] == pytest.approx(d["latency_cycles"] / 1e5)
+    assert [s["name"] for s in d["stages"]] == ["p0.m", "p0.n"] and d["bottleneck"] == "p0.n"
+    assert d["gops_per_klut"] > 0
+
+
+def test_the_overlay_refuses_a_dataflow_design() -> None:
+    from accelsim.ir.builders import vit_graph
+    from accelsim.sim import simulate
+
+    with pytest.raises(ConfigError, match="dataflow design"):
+        simulate(vit_graph("tiny"), _hg_pipe())
