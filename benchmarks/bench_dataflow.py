@@ -16,7 +16,7 @@ from accelsim.config.hardware import HardwareConfig
 from accelsim.ir.builders import vit_graph
 from accelsim.sim.dataflow.allocate import Budget, allocate
 from accelsim.sim.dataflow.network import Pipeline, build_pipeline
-from accelsim.sim.dataflow.timing import TripTable, run_events
+from accelsim.sim.dataflow.timing import TripTable, run_events, steady_state
 
 
 def _points(table: TripTable, p: Pipeline, what: str) -> None:
@@ -53,13 +53,25 @@ def main() -> None:
     p1 = build_pipeline(once)
     _points(TripTable.of(p1), p1, "one block of each type")
     p = build_pipeline(cfg)
+    print("HG-PIPE, predicted (event run, 3 frames, each block alone) vs its RTL (README, Verilator):")
+    print("| block | predicted II | RTL II | bottleneck stage |")
+    print("|---|---|---|---|")
+    for block, rtl in (("patch_embed", 56_449), ("attn", 57_625), ("mlp", 56_449), ("head", 48_001)):
+        one = build_pipeline(
+            cfg.model_copy(update={"network": (cfg.network[0].model_copy(update={"block": block}),)})
+        )
+        print(
+            f"| {block} | {run_events(one, 3).ii_cycles:,} | {rtl:,} | {one.stages[steady_state(one).bottleneck].name} |"
+        )
     run_events(p, 2)  # compile / load the cached kernel
     t0 = time.perf_counter()
     r = run_events(p, 2)
     dt = time.perf_counter() - t0
     events = int(p.arrays["ev_iter"].size) * 2
+    fps = hw.clock_mhz * 1e6 / steady_state(p).ii_cycles
     print(f"event run, whole network ({len(p.stages)} stages), 2 frames: {dt:.2f} s, {events / dt / 1e6:.1f} M events/s, "
-          f"latency {r.latency_cycles:,} cycles")  # fmt: skip
+          f"latency {r.latency_cycles:,} cycles (RTL 816,584: {r.latency_cycles / 816_584 - 1:+.1%}); "
+          f"{fps:,.0f} FPS (board 7,118: {fps / 7118 - 1:+.1%})")  # fmt: skip
     g = vit_graph("tiny", bits=3, class_token=False)
     budget = Budget(lut=669_000, dsp=312, bram36=967, uram=463)  # HG-PIPE's LUT / DSP, the VC1902's RAMs
     allocate(g, hw, budget, wbits=3, abits=3, tp=2, restart_cycles=1)
