@@ -240,6 +240,20 @@ def build(
     """
     top = top_source(arrays, max_dim, data_w, acc_w)
     sources = sorted({path for spec in arrays for path in SOURCES[_PORTS[spec.kind].module]})
+    directory = build_top(TOPLEVEL, top, sources, cache_dir, optimize)
+    return RtlBuild(directory, tuple(arrays), max_dim, data_w, acc_w)
+
+
+def build_top(
+    toplevel: str, top: str, sources: Sequence[Path], cache_dir: Path, optimize: bool = False
+) -> Path:
+    """Build the generated top level ``top`` (module ``toplevel``) over ``sources`` into
+    ``cache_dir/<hash>``, or reuse that build; returns its directory. ``optimize`` as in :func:`build`.
+
+    Raises:
+        RuntimeError: Verilator or the C++ compile failed (the log is ``build.log`` in the build
+            directory).
+    """
     make_flags = f"-j{min(2, os.cpu_count() or 1)}" + ("" if optimize else f" -- {_MAKE_FAST_COMPILE}")
     digest = hashlib.sha256()
     for blob in (
@@ -251,19 +265,18 @@ def build(
     ):
         digest.update(blob.encode())
     directory = cache_dir / f"rtl-{digest.hexdigest()[:16]}"
-    result = RtlBuild(directory, tuple(arrays), max_dim, data_w, acc_w)
     stamp = directory / "build.ok"
     with _locked(cache_dir / f"{directory.name}.lock"):
         if stamp.exists():
-            return result
+            return directory
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
-        (directory / f"{TOPLEVEL}.v").write_text(top)
+        (directory / f"{toplevel}.v").write_text(top)
         try:
             with _environ(MAKEFLAGS=make_flags):
                 _get_runner().build(
-                    verilog_sources=[*map(str, sources), str(directory / f"{TOPLEVEL}.v")],
-                    hdl_toplevel=TOPLEVEL,
+                    verilog_sources=[*map(str, sources), str(directory / f"{toplevel}.v")],
+                    hdl_toplevel=toplevel,
                     build_dir=str(directory),
                     build_args=list(_VERILATOR_ARGS),
                     log_file=str(directory / "build.log"),
@@ -272,7 +285,7 @@ def build(
             raise RuntimeError(f"the Verilator build failed ({e}); see {directory / 'build.log'}") from None
         stamp.write_text(top)
     _prune(cache_dir, keep=_KEEP_BUILDS)
-    return result
+    return directory
 
 
 def _prune(cache_dir: Path, keep: int) -> None:

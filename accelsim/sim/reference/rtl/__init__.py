@@ -7,6 +7,10 @@ accumulators), per-column load chains and drain ports, and a controller per arra
 the start rules of ``_ws_pipelined`` / ``_os_pipelined``. Each counts its own cycles and exposes
 the index of its last MAC cycle. ``tests/sim/rtl/`` simulates them with Verilator through cocotb
 and checks their products and cycle counts against numpy, the PE models and the formula.
+
+``dataflow_pair`` is one stage pair of the layer-pipelined family (a matmul stage feeding a LayerNorm stage
+through a FIFO with credit back-pressure, ``SPEC_dataflow_stage.md``); ``tests/sim/rtl/test_rtl_dataflow.py``
+checks its first-output, per-frame and steady-state cycles against a cycle-by-cycle model.
 """
 
 from __future__ import annotations
@@ -21,3 +25,5 @@ SOURCES: dict[str, tuple[Path, ...]] = {
     top: tuple(RTL_DIR / f"{name}.v" for name in ("delay_taps", f"{df}_pe", f"{df}_array", f"{df}_ctrl", top))
     for df, top in (("ws", "ws_gemm"), ("os", "os_gemm"))
 }
+#: The streaming stage pair of the dataflow family (matmul -> FIFO with credits -> LayerNorm), one file.
+SOURCES["dataflow_pair"] = (RTL_DIR / "dataflow_pair.v",)
