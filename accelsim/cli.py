@@ -208,6 +208,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             )
         else:
             hw = _hardware(args)
+            if hw.dataflow is not None:
+                return _simulate_dataflow(args, hw)
             graph = _load_or_lower(args)
         # after the inputs are read: a bad one is refused before numba loads
         from accelsim.sim import build_report, map_graph, run
@@ -230,6 +232,20 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         save_trace(schedule, args.trace, result)
     if not timing.fits:
         raise ResourceError(f"design does not fit {timing.board}: {'; '.join(timing.overflow)}")
+    return 0
+
+
+def _simulate_dataflow(args: argparse.Namespace, hw: Any) -> int:
+    """A dataflow design simulates its own stages (their shapes are in its config)."""
+    from accelsim.sim.dataflow.report import simulate_dataflow
+
+    report = simulate_dataflow(hw)
+    print(f"{args.target}: the design's own stage shapes are simulated (see its config)")
+    print(report.table())
+    if args.json:
+        _write_json(args.json, report.to_dict())
+    if not report.fits:
+        raise ResourceError(f"design does not fit {report.board}: {'; '.join(report.overflow)}")
     return 0
 
 

@@ -88,8 +88,11 @@ class FigureCheck:
 
 
 def published_designs() -> list[str]:
-    """The configs in ``hw_configs/published/`` (names for :meth:`HardwareConfig.load`)."""
-    return [n for n in list_configs() if n.startswith("published/")]
+    """The overlay configs in ``hw_configs/published/`` (names for :meth:`HardwareConfig.load`).
+    Dataflow designs (HG-PIPE) are checked against their RTL by ``tests/sim/dataflow`` and
+    ``benchmarks/bench_dataflow.py`` instead."""
+    names = [n for n in list_configs() if n.startswith("published/")]
+    return [n for n in names if HardwareConfig.load(n).dataflow is None]
 
 
 def figure_graph(figure: PublishedFigure, cache_dir: Path | None = None) -> Graph:
@@ -177,6 +180,8 @@ def check_design(
     ref = hw.reference
     if ref is None:
         raise ConfigError(f"{hw.name}: no reference section (a published design has one)")
+    if hw.dataflow is not None:
+        raise ConfigError(f"{hw.name}: a dataflow design; benchmarks/bench_dataflow.py checks it")
     variants = [
         (a, values, hw.with_changes(**dict(zip(a.fields, values, strict=True))))
         for a in ref.assumptions

@@ -39,6 +39,7 @@ def vit_graph(
     token_keep: tuple[Sequence[int], float | Sequence[float]] | None = None,
     lowrank: tuple[Sequence[str], float] | None = None,
     name: str | None = None,
+    class_token: bool = True,
 ) -> Graph:
     """A DeiT/ViT graph: ``size`` is ``tiny|small|base`` or ``(embed_dim, depth, heads)``.
 
@@ -49,7 +50,8 @@ def vit_graph(
     ``token_keep = (blocks, rate)`` keeps ``rate`` (one, or one per block) of the patch tokens
     reaching each of those blocks
     (a ``token_select`` op, as EViT lowers); ``lowrank = (op_types, rank_ratio)`` factorises those
-    linears into two thinner ones where that has fewer MACs.
+    linears into two thinner ones where that has fewer MACs. ``class_token=False`` drops the
+    class token (HG-PIPE's 196-token DeiT; the head then reads token 0, as HG-PIPE's does).
 
     Raises:
         KeyError: unknown size name.
@@ -61,7 +63,7 @@ def vit_graph(
         )
     g = Graph(name, meta={"synthetic": True})
     grid = img_size // patch
-    tokens = grid * grid + 1
+    tokens = grid * grid + int(class_token)
     hd = head_dim if head_dim is not None else dim // heads
     attn = heads * hd
     hidden = hidden if hidden is not None else dim * mlp_ratio
@@ -109,9 +111,11 @@ def vit_graph(
     )  # fmt: skip
     flat = t("patch_embed.flat", (1, grid * grid, dim))
     op("patch_embed.flatten", OpKind.TRANSPOSE, (pe,), (flat,))
-    cls_tok = t("cls_token", (1, 1, dim), True)
-    x0 = t("tokens", (1, tokens, dim))
-    op("cat_cls", OpKind.CONCAT, (cls_tok, flat), (x0,))
+    x0 = flat
+    if class_token:
+        cls_tok = t("cls_token", (1, 1, dim), True)
+        x0 = t("tokens", (1, tokens, dim))
+        op("cat_cls", OpKind.CONCAT, (cls_tok, flat), (x0,))
     pos = t("pos_embed", (1, tokens, dim), True)
     x = t("pos_drop.y", (1, tokens, dim))
     op("pos_add", OpKind.ELTWISE, (x0, pos), (x,), fn="add", elements=tokens * dim)

@@ -289,9 +289,12 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
     choice per op is made by the time the schedule really takes (:func:`_search`).
 
     Raises:
-        ConfigError: an op's operand bits are not in the packing table.
+        ConfigError: an op's operand bits are not in the packing table, or ``hw`` is a dataflow
+            design (:func:`accelsim.sim.dataflow.report.simulate_dataflow` simulates those).
         GraphFormatError: an op lacks the attributes its kind needs.
     """
+    if hw.dataflow is not None:
+        raise ConfigError(f"{hw.name}: a dataflow design has no overlay to map onto (use simulate_dataflow)")
     ga = compile_graph(graph)
     buf = hw.buffers
     engine, eq_ptr, eq_ops, engines_key = _engines(ga, hw)

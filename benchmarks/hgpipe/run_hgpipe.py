@@ -152,9 +152,10 @@ endmodule
 
 
 def build(
-    name: str, sources: list[Path], top: str, work: Path, extra: tuple[str, ...] = ()
-) -> tuple[Path, float]:
-    """Verilate and compile harness.cpp around `top`; returns the binary and the build's wall seconds."""
+    name: str, sources: list[Path], top: str, work: Path, extra: tuple[str, ...] = (), reuse: bool = False
+) -> tuple[Path, float | None]:
+    """Verilate and compile harness.cpp around `top`; returns the binary and the build's wall seconds
+    (None: ``reuse`` found the binary of an earlier run in ``work`` and did not build)."""
     obj = work / f"obj_{name}"
     obj.mkdir(parents=True, exist_ok=True)
     (obj / "top.h").write_text(f'#include "V{top}.h"\ntypedef V{top} Top;\n')
@@ -164,6 +165,8 @@ def build(
         "-Mdir", str(obj), "-CFLAGS", f"-O2 -I{obj}", "-o", "sim",
         *map(str, sources), str(HERE / "harness.cpp"),
     ]  # fmt: skip
+    if reuse and (obj / "sim").exists():
+        return obj / "sim", None
     t0 = time.time()
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
@@ -198,9 +201,9 @@ def verilator_version() -> str:
     return subprocess.run(["verilator", "--version"], capture_output=True, text=True).stdout.strip()
 
 
-def measure_block(repo: Path, block: str, work: Path, frames: int) -> dict:
+def measure_block(repo: Path, block: str, work: Path, frames: int, reuse: bool = False) -> dict:
     src = extract(repo, block, work)
-    binary, build_s = build(block, [src], block, work)
+    binary, build_s = build(block, [src], block, work, reuse=reuse)
     in_per, out_per = BEATS[block]
     ev = run(binary, frames, in_per, out_per, max_cycles=frames * 70000 + 100000)
     done = ev["done"]
@@ -219,18 +222,26 @@ def measure_block(repo: Path, block: str, work: Path, frames: int) -> dict:
         "simulated_cycles": ev["cycles"],
         "cpu_s": ev["cpu_s"],
         "cycles_per_cpu_s": round(ev["cycles"] / ev["cpu_s"]) if ev["cpu_s"] > 0 else None,
-        "build_wall_s": round(build_s, 1),
+        "build_wall_s": None if build_s is None else round(build_s, 1),
     }
 
 
-def measure_chain(repo: Path, work: Path, frames: int, layers: int) -> dict:
+def measure_chain(repo: Path, work: Path, frames: int, layers: int, reuse: bool = False) -> dict:
     blocks = ["PATCH_EMBED"] + ["ATTN0", "MLP0"] * layers + ["HEAD"]
-    srcs = [extract(repo, b, work) for b in ("PATCH_EMBED", "ATTN0", "MLP0", "HEAD")]
+    srcs = []
+    for b in ("PATCH_EMBED", "ATTN0", "MLP0", "HEAD"):
+        src = extract(repo, b, work)
+        # Verilate each block once as a hierarchical block that its instances share: flattened, the 26 instances
+        # are 155 MB of C++ (hours to compile on two cores); without inlining, 130 MB
+        text = src.read_text()
+        head = text.index(f"module {b} (")
+        ports_end = text.index(");", head) + 2
+        hier = src.with_name("all_hier.v")
+        hier.write_text(text[:ports_end] + " /*verilator hier_block*/" + text[ports_end:])
+        srcs.append(hier)
     top = work / "chain.v"
     top.write_text(chain_verilog(blocks))
-    # -fno-inline: Verilator otherwise flattens all 26 instances into one class (155 MB of C++ for 12 layers,
-    # hours to compile on two cores); not inlined, the instances of a block share one class's code
-    binary, build_s = build(f"chain{layers}", [*srcs, top], "hgrtl_chain", work, ("-fno-inline",))
+    binary, build_s = build(f"chainh{layers}", [*srcs, top], "hgrtl_chain", work, ("--hierarchical",), reuse)
     ev = run(binary, frames, BEATS["PATCH_EMBED"][0], BEATS["HEAD"][1], max_cycles=frames * 60000 + 1200000)
     nf = len(ev["out_last"])
     rows = [
@@ -251,7 +262,7 @@ def measure_chain(repo: Path, work: Path, frames: int, layers: int) -> dict:
     ins = [r["first_in"] for r in rows]
     return {
         "blocks": f"PATCH_EMBED -> {layers} x (ATTN0, MLP0) -> HEAD, 128-deep FIFOs between blocks",
-        "verilator_extra": "-fno-inline",
+        "verilator_extra": "--hierarchical (each block a hier_block)",
         "images": rows,
         "last_out_intervals": [b - a for a, b in itertools.pairwise(outs)],
         "first_in_intervals": [b - a for a, b in itertools.pairwise(ins)],
@@ -259,7 +270,7 @@ def measure_chain(repo: Path, work: Path, frames: int, layers: int) -> dict:
         "simulated_cycles": ev["cycles"],
         "cpu_s": ev["cpu_s"],
         "cycles_per_cpu_s": round(ev["cycles"] / ev["cpu_s"]) if ev["cpu_s"] > 0 else None,
-        "build_wall_s": round(build_s, 1),
+        "build_wall_s": None if build_s is None else round(build_s, 1),
     }
 
 
@@ -273,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chain-frames", type=int, default=2)
     ap.add_argument("--work", type=Path, help="build directory (default: a temporary one, removed after)")
     ap.add_argument("--json", type=Path, help="write the measurements here")
+    ap.add_argument("--reuse-builds", action="store_true", help="run the simulators already built in --work")
     ap.add_argument(
         "--update", action="store_true", help="keep --json's other entries, replacing the ones measured now"
     )
@@ -306,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         for b in args.blocks:
-            r = measure_block(args.repo, b, work, args.frames)
+            r = measure_block(args.repo, b, work, args.frames, args.reuse_builds)
             print(
                 f"{b:12s} II {r['ii_cycles']:6d} (README {r['readme_ii_cycles']}) first out {r['first_output_cycle']}"
                 f" | {r['cycles_per_cpu_s']:,} cycles/CPU-s, build {r['build_wall_s']} s",
@@ -316,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             result["blocks"] = [x for x in result["blocks"] if x["block"] != b] + [r]
             save()
         if args.chain:
-            c = measure_chain(args.repo, work, args.chain_frames, args.chain_layers)
+            c = measure_chain(args.repo, work, args.chain_frames, args.chain_layers, args.reuse_builds)
             for row in c["images"]:
                 print(
                     f"chain image {row['image']}: first in -> last out {row['first_in_to_last_out']}",

@@ -29,7 +29,7 @@ DONE = -1
 DEADLOCK = -2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _advance(
     s, frames, ev_ptr, ev_iter, ev_edge, ev_write, ev_beat, period, lat, slack,
     e_src, e_dst, e_depth, e_pp, e_bpf, e_roff, w_ring, r_ring, wcnt, rcnt,
@@ -164,6 +164,7 @@ def run_pipeline(
     last_g = np.full(n_st, -1, np.int64)
     on_stack = np.zeros(n_st, np.bool_)
     stack = np.empty(n_st + 1, np.int64)
+    idle = 0
     for root in range(n_st):
         if frame[root] >= frames:
             continue
@@ -179,19 +180,22 @@ def run_pipeline(
                 wfirst, wlast, rlast, frame, pos, last_t, last_g,
             )  # fmt: skip
             moved = frame[s] * (ev_ptr[s + 1] - ev_ptr[s]) + pos[s] != before
+            idle = 0 if moved else idle + 1
+            if idle > 4 * n_st + 8:
+                # every stage ran several times without an event: they wait on each other
+                return DEADLOCK, wfirst, wlast
             if r == DONE:
                 on_stack[s] = False
                 depth -= 1
-            elif moved and depth > 0:
-                # let the stage that waits on s retry; it pushes s again if it needs more
-                on_stack[s] = False
-                depth -= 1
-            elif on_stack[r]:
-                if moved:
-                    continue
-                return DEADLOCK, wfirst, wlast
-            else:
+            elif not on_stack[r]:
+                # s waits on a stage nobody is running: run it (the stages below keep waiting)
                 depth += 1
                 stack[depth] = r
                 on_stack[r] = True
+            else:
+                # s waits on r, below it on the stack: what ran above r since r stopped may be
+                # what r waits for, so r retries (the stages above it are pushed again as needed)
+                while stack[depth] != r:
+                    on_stack[stack[depth]] = False
+                    depth -= 1
     return 0, wfirst, wlast

@@ -15,8 +15,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from accelsim.config.dataflow import StageConfig
 from accelsim.config.hardware import HardwareConfig, select_packing
 from accelsim.errors import ConfigError
+from accelsim.sim.dataflow.kinds import STAGE_KINDS
 from accelsim.sim.dataflow.network import Pipeline, Stage, build_pipeline
 from accelsim.sim.dataflow.timing import run_events, steady_state
 from accelsim.sim.efficiency import gops_per_equivalent_dsp, gops_per_klut
@@ -58,7 +60,12 @@ def _memory(bits: int, width: int, where: str) -> StageResources:
 
 def stage_resources(st: Stage, hw: HardwareConfig) -> StageResources:
     """DSP / LUT / BRAM36 / URAM of one stage's engine (its input FIFOs are :func:`fifo_resources`)."""
-    c, kind = st.config, st.kind
+    return config_resources(st.config, hw, st.name)
+
+
+def config_resources(c: StageConfig, hw: HardwareConfig, name: str = "") -> StageResources:
+    """:func:`stage_resources` of a stage config (no loop nest built: the allocator's path)."""
+    kind = STAGE_KINDS[c.kind]
     lanes = kind.lanes(c)
     if kind.role == "matmul":
         w, a = c.wbits, c.abits
@@ -66,7 +73,7 @@ def stage_resources(st: Stage, hw: HardwareConfig) -> StageResources:
         acc = w + a + math.ceil(math.log2(c.cin or 1))
         tree = (w + a) * (2 * (c.cip or 1) - 1) * outs + acc * outs
         if c.mult == "dsp":
-            per = select_packing(hw.packing, w, a, f"stage {st.name}").macs
+            per = select_packing(hw.packing, w, a, f"stage {name or c.name}").macs
             dsp, mult = math.ceil(lanes / per), 0
         else:
             dsp, mult = 0, lanes * (2 * math.ceil((w + a) / 6) - 1) * (w + a)
@@ -167,13 +174,14 @@ class DataflowReport:
         return "\n".join(lines)
 
 
-def simulate_dataflow(hw: HardwareConfig, events: bool = True, frames: int = 2) -> DataflowReport:
+def simulate_dataflow(hw: HardwareConfig, events: bool = True, frames: int = 3) -> DataflowReport:
     """Time, size and rate the dataflow design ``hw`` (its ``dataflow`` section).
 
     Args:
         events: run the event kernel (first-frame latency and back-pressure); False gives the
             analytic steady state alone (microseconds).
-        frames: frames of the event run (>= 2).
+        frames: frames of the event run (>= 2; the interval is the last two frames' apart, so 3
+            leaves the first frame's fill out of it).
 
     Raises:
         ConfigError: ``hw`` has no ``dataflow`` section, or a stage the kinds table rejects.

@@ -17,6 +17,7 @@ import numpy as np
 
 from accelsim.errors import AccelsimError
 from accelsim.sim.dataflow import _kernel
+from accelsim.sim.dataflow.kinds import SHAPE_FIELDS, STAGE_KINDS, Dims, StageKind
 from accelsim.sim.dataflow.network import Pipeline
 
 
@@ -59,6 +60,44 @@ class EventRun:
         return int(self.last_out[-1] - self.last_out[-2])
 
 
+@dataclass(frozen=True)
+class TripTable:
+    """Every stage's shape fields as arrays, stages sorted by kind: times many parallelism choices
+    of one pipeline without building a loop nest (the kinds' closed-form ``trips``)."""
+
+    restart_cycles: int
+    #: stage index of each sorted position; the kind groups are contiguous slices of it
+    order: np.ndarray
+    groups: tuple[tuple[StageKind, int, int], ...]
+    dims: Dims
+
+    @classmethod
+    def of(cls, p: Pipeline) -> TripTable:
+        kinds = [s.config.kind for s in p.stages]
+        order = np.asarray(sorted(range(len(kinds)), key=lambda i: kinds[i]), np.int64)
+        dims = {
+            f: np.asarray([getattr(p.stages[i].config, f) or 0 for i in order], np.int64)
+            for f in SHAPE_FIELDS
+        }
+        groups, start = [], 0
+        for i in range(1, len(order) + 1):
+            if i == len(order) or kinds[order[i]] != kinds[order[start]]:
+                groups.append((STAGE_KINDS[kinds[order[start]]], start, i))
+                start = i
+        return cls(p.restart_cycles, order, tuple(groups), dims)
+
+    def stage_cycles(self, **changes: np.ndarray) -> np.ndarray:
+        """Cycles per frame of every stage (in pipeline order), with shape fields replaced by
+        ``changes`` (arrays over all stages in pipeline order, e.g. ``cip=...``)."""
+        d = {**self.dims, **{k: v[self.order] for k, v in changes.items()}}
+        sorted_cycles = np.empty(self.order.size, np.int64)
+        for kind, a, b in self.groups:
+            sorted_cycles[a:b] = kind.trips({k: d[k][a:b] for k in kind.fields})
+        out = np.empty_like(sorted_cycles)
+        out[self.order] = sorted_cycles
+        return out + self.restart_cycles
+
+
 def steady_state(p: Pipeline) -> SteadyState:
     """The analytic steady state of ``p`` (microseconds: no event run)."""
     cyc = np.fromiter((s.trip_cycles + p.restart_cycles for s in p.stages), np.int64, len(p.stages))
@@ -85,4 +124,4 @@ def run_events(p: Pipeline, frames: int = 3) -> EventRun:
     return EventRun(int(wfirst[out, 0]), wlast[out].copy(), wfirst, wlast)
 
 
-__all__ = ["EventRun", "SteadyState", "run_events", "steady_state"]
+__all__ = ["EventRun", "SteadyState", "TripTable", "run_events", "steady_state"]

@@ -3,8 +3,12 @@ HG-PIPE's per-block initiation intervals against its RTL, and the report."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 from accelsim.config.dataflow import DataflowConfig, StageConfig
 from accelsim.config.hardware import HardwareConfig
@@ -212,3 +216,111 @@ def test_hg_pipe_report() -> None:
     d = r.to_dict()
     assert {"fps", "latency_ms", "initiation_interval_cycles", "gops_per_klut", "stages"} <= set(d)
     assert len(d["stages"]) == len(r.stages) and np.isclose(max(s["utilization"] for s in d["stages"]), 1.0)
+
+
+def test_allocator_balances_deit_tiny_within_the_budget_and_more_budget_never_hurts() -> None:
+    from accelsim.ir.builders import vit_graph
+    from accelsim.sim.dataflow.allocate import Budget, allocate, trip_cycles
+
+    hw = _hg_pipe()
+    g = vit_graph("tiny", bits=3, class_token=False)
+    prev = None
+    for lut in (100_000, 300_000, 669_000):
+        budget = Budget(lut=lut, dsp=312, bram36=967, uram=463)
+        a = allocate(g, hw, budget, wbits=3, abits=3, tp=2, restart_cycles=1)
+        assert a.fits and a.lut <= lut and a.dsp <= 312 and a.bram36 <= 967
+        stages = [s for u in a.units for s in u]
+        assert a.ii_cycles == max(trip_cycles(s) for s in stages) + 1
+        assert prev is None or a.ii_cycles <= prev
+        prev = a.ii_cycles
+    # the engines it leaves cover DeiT-Tiny's work (one engine per compute op, MACs preserved)
+    assert sum(STAGE_KINDS[s.kind].macs(s) for s in stages) == 1_246_563_840
+    # at HG-PIPE's LUTs it reaches HG-PIPE's interval class: every engine within 57,625 cycles
+    assert a.ii_cycles <= 57_625
+
+
+def test_allocator_starts_unfolded_and_only_grows_the_slowest() -> None:
+    from accelsim.ir.builders import vit_graph
+    from accelsim.sim.dataflow.allocate import Budget, allocate, stages_from_graph, trip_cycles
+
+    g = vit_graph("tiny", bits=3, class_token=False)
+    start = stages_from_graph(g, 3, 3, tp=2)
+    # fc1 unfolded: 98 token pairs x 768 outputs x 192 inputs, one MAC lane per token
+    fc1 = next(u[0] for u in start if u[0].name == "blocks_0_mlp_fc1")
+    assert (fc1.cip, fc1.cop, trip_cycles(fc1)) == (1, 1, 98 * 768 * 192)
+    # no budget for a single step: nothing grows
+    a = allocate(g, _hg_pipe(), Budget(lut=0, dsp=0, bram36=10_000, uram=0), wbits=3, abits=3, tp=2)
+    assert a.steps == 0 and a.ii_cycles == max(trip_cycles(s) for u in start for s in u) and not a.fits
+
+
+def test_closed_form_trips_equal_the_loop_nests_for_every_kind() -> None:
+    from accelsim.sim.dataflow.timing import TripTable
+
+    p = build_pipeline(_hg_pipe(["patch_embed", "attn", "mlp", "head"]).dataflow)  # type: ignore[arg-type]
+    assert {s.config.kind for s in p.stages} == set(STAGE_KINDS)  # HG-PIPE uses every kind
+    table = TripTable.of(p)
+    np.testing.assert_array_equal(table.stage_cycles(), steady_state(p).stage_cycles)
+    # doubling every matmul's cop halves its trip count (COT), the rest unchanged
+    cop = np.asarray([s.config.cop or 1 for s in p.stages])
+    mm = np.asarray([s.config.kind == "matmul" and (s.config.cout or 0) % (2 * cop[i]) == 0
+                     for i, s in enumerate(p.stages)])  # fmt: skip
+    new = table.stage_cycles(cop=np.where(mm, 2 * cop, cop)) - 1
+    old = steady_state(p).stage_cycles - 1
+    np.testing.assert_array_equal(new[mm], old[mm] // 2)
+    np.testing.assert_array_equal(new[~mm], old[~mm])
+
+
+def _fork(depth: int) -> DataflowConfig:
+    # a -> (b: caches the whole operand before it writes, c) -> d reads c and b together: c's
+    # FIFO must hold what a writes while b loads, or a stalls and b never finishes loading
+    el = {"t": 4, "tp": 1, "c": 8, "cp": 1}
+    mm = {"t": 4, "tp": 1, "cin": 8, "cip": 1, "cout": 4, "cop": 1}
+    stages = [
+        {"name": "a", "kind": "map", **el, "inputs": ["@in"]},
+        {"name": "b", "kind": "weight_cache", **mm, "inputs": [{"from": "a", "depth": 64}]},
+        {"name": "c", "kind": "map", **el, "inputs": [{"from": "a", "depth": depth}]},
+        {
+            "name": "d",
+            "kind": "matmul_act",
+            **mm,
+            "inputs": [{"from": "c", "depth": 8}, {"from": "b", "depth": 8}],
+        },
+    ]
+    return DataflowConfig.model_validate(
+        {"blocks": {"x": {"stages": stages, "output": "d"}}, "network": ["x"]}
+    )
+
+
+def test_a_fifo_too_shallow_for_a_whole_tensor_deadlocks() -> None:
+    from accelsim.errors import AccelsimError
+
+    with pytest.raises(AccelsimError, match="deadlocks"):
+        run_events(build_pipeline(_fork(2)), 2)
+    # deep enough for the 32 beats b loads: b is the slowest stage, loading 4 x 8 beats then
+    # streaming 4 x 4 x 8 each frame, in order, so the interval is its 160 cycles
+    ok = run_events(build_pipeline(_fork(32)), 4)
+    assert ok.ii_cycles == 4 * 8 + 4 * 4 * 8
+
+
+def test_cli_simulates_a_dataflow_config_to_json(tmp_path: Path) -> None:
+    from accelsim.cli import main
+
+    pair = _pair(4, 1, 8, 4, 8, 2, 64, 3, 2).model_dump(by_alias=True)
+    cfg = tmp_path / "pair.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "pair", "board": "vck190", "clock_mhz": 100, "dataflow": pair}))
+    out = tmp_path / "r.json"
+    assert main(["simulate", "any_model", "--hw", str(cfg), "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    # LayerNorm 4 x 3 x 4 = 48 cycles a frame: 100 MHz / 48
+    assert d["initiation_interval_cycles"] == 48 and d["fps"] == pytest.approx(100e6 / 48)
+    assert d["latency_ms"] == pytest.approx(d["latency_cycles"] / 1e5)
+    assert [s["name"] for s in d["stages"]] == ["p0.m", "p0.n"] and d["bottleneck"] == "p0.n"
+    assert d["gops_per_klut"] > 0
+
+
+def test_the_overlay_refuses_a_dataflow_design() -> None:
+    from accelsim.ir.builders import vit_graph
+    from accelsim.sim import simulate
+
+    with pytest.raises(ConfigError, match="dataflow design"):
+        simulate(vit_graph("tiny"), _hg_pipe())
