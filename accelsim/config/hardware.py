@@ -213,7 +213,10 @@ class ArrayConfig(Strict):
     tree has one loop order and ignores it).
     ``timing``: ``pipelined`` (folds stream back to back with double-buffered stationary
     registers, what FPGA arrays build) or ``scalesim`` (SCALE-Sim 3.0.0's per-fold model, for exact
-    agreement with it); see :mod:`accelsim.sim.engines.systolic`.
+    agreement with it); see :mod:`accelsim.sim.engines.systolic`. SCALE-Sim has no packing: in
+    ``scalesim`` timing a DSP packing p products is p more logical columns, each fold paying their
+    skew, so fewer bits (more products per DSP) can be slower there (W4A4 up to +65% over W8A8 on
+    the issue-23 audit); compare precisions in ``pipelined`` timing, where packing is physical.
     """
 
     rows: int = Field(gt=0, le=4096)

@@ -30,7 +30,9 @@ operand's stripe per chunk unless the stripe fits its buffer (``_kernels.plan_op
 The op's stall-free compute cycles come from the array's timing formula for the *whole* op (all its
 batch GEMMs; :mod:`accelsim.sim.engines.systolic`, ``pipelined`` or ``scalesim``) and are shared out
 over its tiles, so the per-layer ``compute_cycles`` equals the formula exactly; stalls come only
-from memory. A reconfigurable array (several ``array.dataflow``) runs each op in a dataflow chosen
+from memory. In ``pipelined`` timing the op may run on a sub-array with balanced folds where that
+is faster (:func:`~accelsim.sim.engines.systolic.mapped_busy_cycles`): one more row or column
+then never costs more than its cycle of skew. A reconfigurable array (several ``array.dataflow``) runs each op in a dataflow chosen
 by the time the schedule really takes (:func:`_search`): the fastest of the whole-graph runs of a
 fixed set of per-op choices (each dataflow alone; per subset of them, the least roofline estimate
 max(stall-free cycles, DRAM bytes of its loop order / bandwidth) and the least time measured in
@@ -87,7 +89,7 @@ def _gemm(key: tuple[int, ...], tree: bool = False) -> tuple[int, int, int]:
     memo = (tree, *key)
     hit = _GEMM_MEMO.get(memo)
     if hit is None:
-        busy, fr, fc = systolic.adder_tree_busy_cycles(*key) if tree else systolic.array_busy_cycles(*key)
+        busy, fr, fc = systolic.adder_tree_busy_cycles(*key) if tree else systolic.mapped_busy_cycles(*key)
         hit = (int(busy), int(fr), int(fc))
         if len(_GEMM_MEMO) > 200_000:
             _GEMM_MEMO.clear()
@@ -361,10 +363,15 @@ def _search(build: Any, n_df: int, eligible: np.ndarray, engine: np.ndarray) -> 
     none = np.zeros(n, dtype=bool)
     assist_opts = (none, eligible) if eligible.any() else (none,)
     tried: list[tuple[int, int, Schedule]] = []
+    seen: dict[bytes, tuple[Any, np.ndarray]] = {}
 
     def attempt(allowed: np.ndarray, assisted: np.ndarray) -> tuple[Any, np.ndarray]:
         while True:
             sched = build(allowed, assisted)
+            # the same dataflow and assist per op (however it was asked for) runs once
+            key = sched.plan.dataflow.tobytes() + assisted.tobytes()
+            if key in seen:
+                return seen[key]
             res = run(sched)
             clash = np.zeros(n, dtype=bool)
             ops = np.flatnonzero(assisted)
@@ -373,6 +380,7 @@ def _search(build: Any, n_df: int, eligible: np.ndarray, engine: np.ndarray) -> 
                 break
             assisted = assisted & ~clash
         tried.append((res.total_cycles, len(tried), sched))
+        seen[key] = (res, assisted)
         return res, assisted
 
     singles = []  # (column, assist option, run, assisted)

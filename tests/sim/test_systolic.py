@@ -238,3 +238,36 @@ def test_gemm_timing_batch_rejects_bad_input() -> None:
         gemm_timing_batch([4], [4], [4], 2, 2, np.array([3]))
     with pytest.raises(ConfigError, match="dataflow: must be one of"):
         gemm_timing_batch([4], [4], [4], 2, 2, "xs")
+
+
+def test_a_bigger_array_runs_an_op_as_a_smaller_one() -> None:
+    # A depthwise channel as a GEMM (M = 784 pixels, K = 9 taps, N = 1) under os on 28 and 29 rows
+    # of 4 columns, INT8 x2 along N. 28 rows: 28 full folds, each bound by its drain (max(9, 28)),
+    # busy = 27 x 28 + 9 + 28 + 4 - 2 = 795. 29 rows: 27 full folds and one of 1 row, busy =
+    # 27 x 29 + 9 + 29 + 4 - 2 = 823 (the last fold streams 9 vectors for 1 row of outputs). The
+    # mapper runs it on 28 of the 29 rows (balanced folds), paying one cycle of skew: 796.
+    os_, pip = DATAFLOW_CODES["os"], systolic.TIMING_CODES["pipelined"]
+    assert systolic.array_busy_cycles(784, 9, 1, 1, 28, 4, os_, pip, 1, 1, 2)[0] == 795
+    assert systolic.array_busy_cycles(784, 9, 1, 1, 29, 4, os_, pip, 1, 1, 2)[0] == 823
+    assert systolic.mapped_busy_cycles(784, 9, 1, 1, 29, 4, os_, pip, 1, 1, 2) == (796, 28, 1)
+    # SCALE-Sim's timing keeps its fixed folds
+    sc = systolic.TIMING_CODES["scalesim"]
+    assert systolic.mapped_busy_cycles(784, 9, 1, 1, 29, 4, os_, sc, 1, 1, 2) == systolic.array_busy_cycles(
+        784, 9, 1, 1, 29, 4, os_, sc, 1, 1, 2
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 300), st.integers(1, 300), st.integers(1, 300), st.integers(1, 3),
+    st.integers(1, 40), st.integers(1, 40), st.sampled_from(["ws", "os", "is"]),
+    st.sampled_from([(1, 1, 1), (1, 1, 2), (2, 1, 2), (1, 3, 1)]),
+)  # fmt: skip
+def test_one_more_row_or_column_costs_at_most_its_skew(
+    m: int, k: int, n: int, batch: int, rows: int, cols: int, df: str, pack: tuple[int, int, int]
+) -> None:
+    code, pip = DATAFLOW_CODES[df], systolic.TIMING_CODES["pipelined"]
+    base = systolic.mapped_busy_cycles(m, k, n, batch, rows, cols, code, pip, *pack)[0]
+    assert base <= systolic.array_busy_cycles(m, k, n, batch, rows, cols, code, pip, *pack)[0]
+    assert systolic.mapped_busy_cycles(m, k, n, batch, rows + 1, cols, code, pip, *pack)[0] <= base + 1
+    assert systolic.mapped_busy_cycles(m, k, n, batch, rows, cols + 1, code, pip, *pack)[0] <= base + 1

@@ -247,6 +247,53 @@ def array_busy_cycles(
 
 
 @njit(cache=True)
+def mapped_busy_cycles(
+    M: int,
+    K: int,
+    N: int,
+    batch: int,
+    rows: int,
+    cols: int,
+    dataflow: int,
+    timing: int,
+    pm: int,
+    pk: int,
+    pn: int,
+) -> tuple[int, int, int]:
+    """:func:`array_busy_cycles` of the op as the mapper runs it: in ``pipelined`` timing it may
+    use only ``R' <= R`` rows and ``C' <= C`` columns of the array (folds of that size, the
+    operands passing through the idle rows and columns: ``R - R' + C - C'`` more cycles of skew),
+    whichever is least. A bigger array can so always run an op as a smaller one did, at one
+    cycle per extra row or column. The sub-array sizes tried are, per fold count from the least
+    up to twice it (and two), the fewest rows (columns) that give it: the least busy for that
+    count (balanced folds, by convexity of ``max(T', L)``)."""
+    busy, fr, fc = array_busy_cycles(M, K, N, batch, rows, cols, dataflow, timing, pm, pk, pn)
+    if timing == TIMING_SCALESIM:
+        return busy, fr, fc
+    sr, sc, _ = spatio_temporal_dims(M, K, N, dataflow)
+    p_rows, p_cols, _ = packed_dims(dataflow, pm, pk, pn)
+    r_prev = rows + 1
+    for f in range(fr, 2 * fr + 3):
+        r = (sr + f * p_rows - 1) // (f * p_rows)
+        if r >= r_prev or r > rows:
+            continue
+        r_prev = r
+        c_prev = cols + 1
+        for g in range(fc, 2 * fc + 3):
+            c = (sc + g * p_cols - 1) // (g * p_cols)
+            if c >= c_prev or c > cols:
+                continue
+            c_prev = c
+            if r == rows and c == cols:
+                continue
+            b, fr2, fc2 = array_busy_cycles(M, K, N, batch, r, c, dataflow, timing, pm, pk, pn)
+            b += rows - r + cols - c
+            if b < busy:
+                busy, fr, fc = b, fr2, fc2
+    return busy, fr, fc
+
+
+@njit(cache=True)
 def adder_tree_busy_cycles(
     M: int, K: int, N: int, batch: int, lanes: int, cols: int, tree: int, pm: int, pk: int, pn: int
 ) -> tuple[int, int, int]:
