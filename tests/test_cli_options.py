@@ -112,7 +112,7 @@ def test_configs_lists_every_config_and_board_one_line_each(capsys: pytest.Captu
     assert [x.split()[0] for x in config_lines] == configs and [x.split()[0] for x in board_lines] == boards
     for name, line in zip(configs, config_lines, strict=True):
         hw = HardwareConfig.load(name)
-        assert f"{hw.array.rows}x{hw.array.cols}" in line and f"/{hw.board.dsp:,} DSP" in line
+        assert f"{hw.array.rows}x{hw.array.cols}" in line and f"array {hw.array.dsps:,} of {hw.board.dsp:,} DSP" in line
     zcu102 = board_lines[boards.index("zcu102")]
     assert "XCZU9EG" in zcu102 and "2,520 DSP" in zcu102 and "912 BRAM36" in zcu102
 
