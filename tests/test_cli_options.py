@@ -112,7 +112,10 @@ def test_configs_lists_every_config_and_board_one_line_each(capsys: pytest.Captu
     assert [x.split()[0] for x in config_lines] == configs and [x.split()[0] for x in board_lines] == boards
     for name, line in zip(configs, config_lines, strict=True):
         hw = HardwareConfig.load(name)
-        assert f"{hw.array.rows}x{hw.array.cols}" in line and f"array {hw.array.dsps:,} of {hw.board.dsp:,} DSP" in line
+        assert (
+            f"{hw.array.rows}x{hw.array.cols}" in line
+            and f"array {hw.array.dsps:,} of {hw.board.dsp:,} DSP" in line
+        )
     zcu102 = board_lines[boards.index("zcu102")]
     assert "XCZU9EG" in zcu102 and "2,520 DSP" in zcu102 and "912 BRAM36" in zcu102
 
@@ -136,12 +139,22 @@ def test_help_speaks_to_users(capsys: pytest.CaptureFixture[str]) -> None:
             "unknown hardware config 'zcu1O2'; did you mean 'zcu102'",
         ),
         (["lower", "m", "--format", "jsn"], "unknown choice 'jsn'; did you mean 'json'?"),
+        (
+            ["eval", "--workload", "{workloads}/ref_deit_w8a88.yaml"],
+            "did you mean '{workloads}/ref_deit_w8a8.yaml'",
+        ),
+        (
+            ["search", "--space", "{workloads}/search_smal.yaml"],
+            "did you mean '{workloads}/search_small.yaml'?",
+        ),
     ],
 )
 def test_unknown_names_suggest_close_ones(
     argv: list[str], message: str, graph_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [a.format(graph=graph_path) for a in argv]
+    workloads = Path(__file__).parent.parent / "workloads"
+    argv = [a.format(graph=graph_path, workloads=workloads) for a in argv]
+    message = message.format(workloads=workloads)
     try:
         rc = main(argv)
     except SystemExit as e:  # argparse's own usage errors
