@@ -48,12 +48,21 @@ def _env(root: Path) -> dict[str, str]:
 
 def _time(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
     t = time.perf_counter()
-    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # from a neutral folder: `python -c` puts the working directory first on sys.path
+    proc = subprocess.run(
+        argv, env=env, cwd=tempfile.gettempdir(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - t, proc.returncode
 
 
 def _import_profile(argv: list[str], env: dict[str, str], top: int) -> list[tuple[int, str]]:
-    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [argv[0], "-X", "importtime", *argv[1:]],
+        env=env,
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+    )
     rows = []
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:

@@ -219,12 +219,12 @@ class Report:
     power_breakdown_w_estimate: dict[str, float]
     engine_busy_cycles: dict[str, int]
     engine_utilization: dict[str, float]
-    frames: int
-    precision: str
-    virtual_board: bool
     # the arrays the per-layer columns are read from (never run again): built on first use, since
     # a sweep reads only the scalars of most of its reports
     _source: tuple[Schedule, RunResult] = field(repr=False, compare=False)
+    frames: int = 1
+    precision: str = ""
+    virtual_board: bool = False
 
     @cached_property
     def layer_table(self) -> LayerTable:
