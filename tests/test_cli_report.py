@@ -127,14 +127,19 @@ def test_eval_summary_names_the_recipe_and_the_teacher() -> None:
     teacher = teacher_summary(distilled, distilled.compression)
     assert teacher == "ref_cnn (pretrained)"
     recipe = distilled.compression.model_dump(exclude_none=True)
-    line = recipe_summary(recipe)
-    assert line.startswith("prune(heads_keep=0.5, mlp_keep=0.5") and "distill(epochs=2" in line
+    line = recipe_summary(distilled.compression.model_dump(exclude_unset=True, exclude_none=True))
+    assert line == (
+        "prune(heads_keep=0.5, mlp_keep=0.5, saliency=magnitude); "
+        "distill(epochs=2, lr=0.0005, use_dist_token=True, kind=hard)"
+    )
+    assert recipe_summary(recipe).startswith("prune(heads_keep=0.5, mlp_keep=0.5")  # defaults spelt out
     table = _eval_result(recipe, teacher).table()
     lines = {line.split()[0]: line.split(None, 1)[1] for line in table.splitlines()}
     assert lines["recipe"].startswith("prune(heads_keep=0.5") and lines["teacher"] == "ref_cnn (pretrained)"
     w8a8 = Workload.load(WORKLOADS / "ref_deit_w8a8.yaml")
     assert teacher_summary(w8a8, w8a8.compression) == ""
     table = _eval_result(w8a8.compression.model_dump(exclude_none=True), "").table()
+    assert recipe_summary({}) == "none (the uncompressed model)"
     lines = {line.split()[0]: line.split(None, 1)[1] for line in table.splitlines()}
     assert lines["teacher"] == "none (no distillation)" and lines["recipe"].startswith(
         "quant(wbits=8, abits=8"
