@@ -87,6 +87,7 @@ def test_batch_of_a_saved_graph_gives_throughput(tmp_path: Path, capsys: pytest.
     assert r["fps"] == pytest.approx(4 / (r["latency_ms"] / 1e3), rel=1e-12)
 
 
+@pytest.mark.slow  # two lowerings (torch.export): the saved-graph test above covers the report
 def test_lower_batch_scales_the_work_and_simulate_reads_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
