@@ -65,9 +65,23 @@ def read_text(path: str | Path, error: type[AccelsimError] = AccelsimError, what
     path = Path(path)
     try:
         data = path.read_bytes()
+    except FileNotFoundError as e:
+        raise error(f"{path}: cannot {what}: {e.strerror or e}{_close_files(path)}") from None
     except OSError as e:
         raise error(f"{path}: cannot {what}: {e.strerror or e}") from None
     return decode(data, str(path), error)
+
+
+def _close_files(path: Path) -> str:
+    """``; did you mean 'dir/close.yaml'?`` for a missing file with a close name in its folder."""
+    from accelsim._names import suggest
+
+    try:
+        names = [p.name for p in path.parent.iterdir() if p.is_file()]
+    except OSError:
+        return ""
+    close = suggest(path.name, names)
+    return f"; did you mean {' or '.join(repr(str(path.parent / c)) for c in close)}?" if close else ""
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -261,18 +261,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_configs(args: argparse.Namespace) -> int:
+    # configs only (no simulator import): a listing answers at once
     from accelsim.config.hardware import HardwareConfig, get_board, list_boards, list_configs
-    from accelsim.sim.resources import estimate_resources
 
     print("hardware configs (--hw NAME; hw_configs/):")
     for name in list_configs():
         hw = HardwareConfig.load(name)
-        a, res = hw.array, estimate_resources(hw)
+        a = hw.array
         units = [k for k, v in hw.units.model_dump().items() if v is not None]
         print(
-            f"  {name:<30} {hw.board.name:<7} {a.rows}x{a.cols} "
-            f"{a.dataflow_label}, {hw.clock_mhz:g} MHz, {res.dsp:,}/{hw.board.dsp:,} DSP, "
-            f"units: {', '.join(units) or 'none'}"
+            f"  {name:<30} {hw.board.name:<7} {a.rows}x{a.cols} {a.dataflow_label}, {hw.clock_mhz:g} MHz, "
+            f"array {a.dsps:,} of {hw.board.dsp:,} DSP, units: {', '.join(units) or 'none'}"
         )
     print("boards (board: NAME in a config; hw_configs/boards/):")
     for name in list_boards():

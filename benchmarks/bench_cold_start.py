@@ -1,6 +1,7 @@
 """Cold start of the ``accelsim`` command, as ratios to a bare ``python -c pass`` measured in the same run.
 
     python3 benchmarks/bench_cold_start.py [--graph deit_tiny.json] [--rounds 7] [--importtime]
+        [--compare DIR]
 
 Each command runs in a fresh interpreter (what a shell loop or a fresh Ray worker pays), the
 commands taking turns round by round so that a change in the machine's load hits them alike; the
@@ -11,6 +12,10 @@ on-disk cache, ``.pyc`` files) and is not counted.
 ``--graph``: a DeiT-Tiny saved by ``accelsim lower deit_tiny_patch16_224 -o deit_tiny.json``
 (issue 24's target is measured on it); without it the hand-built DeiT-Tiny of
 ``accelsim.ir.builders`` is saved and used (the same GEMM shapes, no torch needed).
+The ``floor`` row imports what a simulate of a saved graph cannot do without (numpy, networkx for
+the graph, pydantic and PyYAML for the config, numba) and calls one cached numba kernel (numba's
+first call loads its whole CPU target, SciPy's BLAS check included): what is left above it is
+accelsim's own.
 ``--importtime``: also prints the imports of the cold simulate that cost the most
 (``python -X importtime``, cumulative microseconds).
 """
@@ -35,20 +40,29 @@ def _load() -> str:
     return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
-def _env() -> dict[str, str]:
+def _env(root: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
     return env
 
 
 def _time(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
     t = time.perf_counter()
-    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # from a neutral folder: `python -c` puts the working directory first on sys.path
+    proc = subprocess.run(
+        argv, env=env, cwd=tempfile.gettempdir(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - t, proc.returncode
 
 
 def _import_profile(argv: list[str], env: dict[str, str], top: int) -> list[tuple[int, str]]:
-    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [argv[0], "-X", "importtime", *argv[1:]],
+        env=env,
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+    )
     rows = []
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
@@ -64,8 +78,13 @@ def main() -> None:
     ap.add_argument("--graph", type=Path, default=None, help="a saved DeiT-Tiny graph (accelsim lower)")
     ap.add_argument("--rounds", type=int, default=7, help="timed rounds (default 7)")
     ap.add_argument("--importtime", action="store_true", help="print the top imports of the cold simulate")
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. `git archive <commit> | tar -x -C DIR`): its commands take turns with ours",
+    )
     args = ap.parse_args()
-    env = _env()
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         graph = args.graph
@@ -74,40 +93,46 @@ def main() -> None:
             from accelsim.ir.builders import vit_graph
 
             graph = vit_graph("tiny").save(Path(tmp) / "deit_tiny.json")
-        commands = {
-            "python -c pass": [py, "-c", "pass"],
-            "accelsim --help": [py, "-c", ENTRY, "--help"],
-            f"accelsim simulate {graph.name}": [py, "-c", ENTRY, "simulate", str(graph)],
-            "accelsim simulate (unknown --hw, error)": [
-                py,
-                "-c",
-                ENTRY,
-                "simulate",
-                str(graph),
-                "--hw",
-                "zcu1O2",
-            ],
-            "accelsim configs": [py, "-c", ENTRY, "configs"],
+        kernel = Path(tmp) / "_floor_kernel.py"  # one cached numba kernel: numba's own cold cost
+        kernel.write_text("import numba\n\n@numba.njit(cache=True)\ndef f(x):\n    return x + 1\n")
+        floor = (
+            f"import sys; sys.path.insert(0, {tmp!r}); "
+            "import numpy, networkx, pydantic, yaml, _floor_kernel; _floor_kernel.f(1)"
+        )
+        accelsim = {
+            "accelsim --help": ["--help"],
+            f"accelsim simulate {graph.name}": ["simulate", str(graph)],
+            "accelsim simulate (unknown --hw, error)": ["simulate", str(graph), "--hw", "zcu1O2"],
+            "accelsim configs": ["configs"],
         }
+        commands: dict[str, tuple[list[str], dict[str, str]]] = {
+            "python -c pass": ([py, "-c", "pass"], _env(ROOT)),
+            "floor: numpy networkx pydantic yaml numba+1 kernel": ([py, "-c", floor], _env(ROOT)),
+        }
+        checkouts = [("", ROOT)] + ([(f" [{args.compare.name}]", args.compare)] if args.compare else [])
+        for label, argv in accelsim.items():
+            for suffix, root in checkouts:
+                commands[label + suffix] = ([py, "-c", ENTRY, *argv], _env(root))
         print(f"{_load()} (before); {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
         times: dict[str, list[float]] = {k: [] for k in commands}
         codes: dict[str, int] = {}
         for r in range(args.rounds + 1):
-            for label, argv in commands.items():
+            for label, (argv, env) in commands.items():
                 dt, codes[label] = _time(argv, env)
                 if r:  # round 0 warms numba's cache and the .pyc files
                     times[label].append(dt)
         bare = statistics.median(times["python -c pass"])
-        print(f"{'command':<44}{'median s':>9}{'best s':>8}{'x pass':>8}  exit")
+        print(f"{'command':<56}{'median s':>9}{'best s':>8}{'x pass':>8}  exit")
         for label, ts in times.items():
             med = statistics.median(ts)
-            print(f"{label:<44}{med:>9.3f}{min(ts):>8.3f}{med / bare:>8.1f}  {codes[label]}")
+            print(f"{label:<56}{med:>9.3f}{min(ts):>8.3f}{med / bare:>8.1f}  {codes[label]}")
         print(f"{_load()} (after); {args.rounds} rounds, median and best per command")
         if args.importtime:
             label = f"accelsim simulate {graph.name}"
-            print(f"\nimports of `{label}` (top level, cumulative ms; python -X importtime):")
-            for us, name in _import_profile(commands[label], env, 12):
-                print(f"  {us / 1e3:8.1f}  {name}")
+            for suffix, root in checkouts:
+                print(f"\nimports of `{label}`{suffix} (top level, cumulative ms; python -X importtime):")
+                for us, name in _import_profile(commands[label + suffix][0], _env(root), 12):
+                    print(f"  {us / 1e3:8.1f}  {name}")
 
 
 if __name__ == "__main__":

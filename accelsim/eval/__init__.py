@@ -52,6 +52,7 @@ class EvalResult:
     fidelity: Fidelity | None = None  # the compressed model's logits against the FP32 model's
     bittrue: BittrueComparison | None = None  # with ``evaluate(..., bittrue=...)``
     teacher: str = ""  # what a distilling recipe learnt from ("" without distillation)
+    recipe_text: str = ""  # the recipe as written (fields left at their defaults omitted)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,7 +63,7 @@ class EvalResult:
             ("workload", self.workload),
             ("model", self.model),
             ("dataset", self.dataset),
-            ("recipe", recipe_summary(self.recipe)),
+            ("recipe", self.recipe_text or recipe_summary(self.recipe)),
             ("teacher", self.teacher or "none (no distillation)"),
             ("top-1", f"{100 * self.accuracy:.2f}%  ({self.correct}/{self.images})"),
             ("top-5", f"{100 * self.top5:.2f}%"),
@@ -521,6 +522,7 @@ def evaluate(
         fidelity=cw.fidelity,
         bittrue=comparison,
         teacher=teacher_summary(workload, cw.recipe),
+        recipe_text=recipe_summary(cw.recipe.model_dump(exclude_unset=True, exclude_none=True)),
     )
 
 

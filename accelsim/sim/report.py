@@ -223,12 +223,12 @@ class Report:
     power_breakdown_w_estimate: dict[str, float]
     engine_busy_cycles: dict[str, int]
     engine_utilization: dict[str, float]
-    frames: int
-    precision: str
-    virtual_board: bool
     # the arrays the per-layer columns are read from (never run again): built on first use, since
     # a sweep reads only the scalars of most of its reports
     _source: tuple[Schedule, RunResult] = field(repr=False, compare=False)
+    frames: int = 1
+    precision: str = ""
+    virtual_board: bool = False
 
     @cached_property
     def layer_table(self) -> LayerTable:
@@ -388,7 +388,7 @@ def _layer_table(schedule: Schedule, result: RunResult) -> LayerTable:
     cycles = p.comp + s.stall
     with np.errstate(divide="ignore", invalid="ignore"):
         util = np.where((peak > 0) & (cycles > 0) & (ga.macs > 0), ga.macs / (cycles * peak), np.nan)
-    power, energy = _layer_power(schedule, result, engine, cycles)
+    power, energy = _layer_power(schedule, result, engine, comp + s.stall)
     return LayerTable(
         names=ga.names,
         kinds=ga.kinds,
@@ -436,8 +436,8 @@ def _bounds(schedule: Schedule, result: RunResult) -> np.ndarray:
 def _layer_power(
     schedule: Schedule, result: RunResult, engine: np.ndarray, cycles: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per op, the design's power (W) while the op runs alone over its cycles, and that energy
-    (uJ); NaN for ops without cycles and on a virtual board."""
+    """Per op, the design's power (W) while the op runs alone over its ``cycles`` (the row's), and
+    that energy (uJ); NaN for ops without cycles and on a virtual board."""
     ga, hw, s = schedule.graph, schedule.hardware, result.arrays
     n = ga.n_ops
     power, energy = np.full(n, np.nan), np.full(n, np.nan)
