@@ -123,7 +123,12 @@ def _union_errors(errors: list[Any]) -> list[Any]:
         if len(members) == 1:  # not a union after all (a dict key that looks like a tag): as it was
             result.extend({**x, "loc": x["orig_loc"]} for x in next(iter(members.values())))
             continue
-        matched = [es for es in members.values() if not all(x["type"] in _TYPE_MISMATCH for x in es)]
+        # a member that failed inside the input (a nested field's value) matched it in type
+        matched = [
+            es
+            for es in members.values()
+            if not all(x["type"] in _TYPE_MISMATCH and len(x["loc"]) == len(item) for x in es)
+        ]
         if matched:
             result.extend(x for es in matched for x in es)
             continue
@@ -131,7 +136,9 @@ def _union_errors(errors: list[Any]) -> list[Any]:
         wanted = []
         for es in members.values():
             for x in es:
-                what = x["msg"].removeprefix("Input should be ").split(",")[0]
+                what = x["msg"].removeprefix("Input should be ")
+                if x["type"] != "literal_error":  # "a valid dictionary or instance of X": the first
+                    what = what.split(",")[0]
                 if what not in wanted:
                     wanted.append(what)
         result.append({**first, "msg": "Input should be " + " or ".join(wanted)})

@@ -342,7 +342,25 @@ class LinearAttentionUnitConfig(Strict):
     buffer_kib: int = Field(default=16, ge=0)
 
 
-class DwconvUnitConfig(Strict):
+class _KernelLanes(Strict):
+    """A unit whose ``macs`` multipliers form channel lanes of ``kernel_macs`` each: ``macs //
+    kernel_macs`` lanes. The one rule for every such unit: a lane cannot have more multipliers than
+    the unit (a lane count below one would be timed as one lane, more hardware than declared)."""
+
+    macs: int = Field(gt=0)
+    kernel_macs: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _lanes_fit(self) -> _KernelLanes:
+        if self.kernel_macs is not None and self.kernel_macs > self.macs:
+            raise ValueError(
+                f"kernel_macs ({self.kernel_macs}) must be <= macs ({self.macs}): a channel lane of "
+                f"{self.kernel_macs} multipliers does not fit in {self.macs}"
+            )
+        return self
+
+
+class DwconvUnitConfig(_KernelLanes):
     """Depthwise-convolution engine: ``macs`` multipliers, channel-parallel k x k windows.
 
     ``kernel_macs`` multipliers per channel lane (e.g. 9 for one 3x3 window per cycle), so
@@ -351,20 +369,12 @@ class DwconvUnitConfig(Strict):
     line buffers ((k - 1) input rows per channel lane).
     """
 
-    macs: int = Field(gt=0)
-    kernel_macs: int | None = Field(default=None, gt=0)
     latency_cycles: int = Field(default=8, ge=0)
     lut_per_mac: int = Field(default=30, ge=0)
     buffer_kib: int = Field(default=32, ge=0)
 
-    @model_validator(mode="after")
-    def _lanes_fit(self) -> DwconvUnitConfig:
-        if self.kernel_macs is not None and self.kernel_macs > self.macs:
-            raise ValueError(f"kernel_macs ({self.kernel_macs}) must be <= macs ({self.macs})")
-        return self
 
-
-class ReconfigurableUnitConfig(Strict):
+class ReconfigurableUnitConfig(_KernelLanes):
     """One pool of multipliers shared, time-multiplexed, by several op kinds: EfficientViT-FPGA's
     reconfigurable processing engine (RPE: depthwise convs and the linear attention; Shao et al.,
     arXiv:2403.20230) and Trio-ViT's R-MAC (depthwise convs, then the attention's divisors and
@@ -373,7 +383,6 @@ class ReconfigurableUnitConfig(Strict):
     ``kernel_macs`` taps per channel lane, or ``None`` for any tap anywhere; linear attention: the
     two phases and the ``divider`` normalisers)."""
 
-    macs: int = Field(gt=0)
     runs: tuple[Literal["dwconv", "linear_attention"], ...] = ("dwconv", "linear_attention")
     #: between its own ops the pool joins the array on weight x activation GEMMs (pointwise convs,
     #: linears): each such GEMM's output channels split between the two in proportion to their MACs
@@ -381,7 +390,6 @@ class ReconfigurableUnitConfig(Strict):
     #: The schedule does not mark the pool busy during those GEMMs: where a parallel branch has a
     #: depthwise conv at the same time, the estimate is optimistic.
     assists_gemm: bool = False
-    kernel_macs: int | None = Field(default=None, gt=0)
     latency_cycles: int = Field(default=8, ge=0)
     divider: Literal["shift", "true"] = "shift"
     divider_lanes: int = Field(default=16, gt=0)

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from accelsim.config.compression import CompressionRecipe
 from accelsim.config.workload import Workload
-from accelsim.errors import InputShapeError, UnknownModelError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -94,43 +93,14 @@ def load_model(workload: Workload) -> nn.Module:
         UnknownModelError: neither a reference model nor a timm model name.
         DataError: the checkpoint is missing or does not fit.
     """
-    model = _build(
-        workload.model, workload.checkpoint, workload.pretrained, workload.num_classes, workload.img_size
+    return _build(
+        workload.model,
+        workload.checkpoint,
+        workload.pretrained,
+        workload.num_classes,
+        workload.img_size,
+        where=f"workload {workload.name!r}: img_size",
     )
-    if workload.img_size is not None:
-        check_img_size(model, workload.img_size, f"workload {workload.name!r}: img_size")
-    return model
-
-
-def check_img_size(model: nn.Module, img_size: int, where: str) -> None:
-    """Refuse an input size the model's patch embedding cannot take whole.
-
-    timm's ViTs assert on a size other than the one they were built for (an ``AssertionError``
-    mid-evaluation), and floor a size that is not a multiple of the patch, silently dropping the
-    image's last rows and columns.
-
-    Raises:
-        InputShapeError: naming ``where``, the size and what the model takes.
-    """
-    for module in model.modules():
-        patch = getattr(module, "patch_size", None)
-        built = getattr(module, "img_size", None)
-        if not (isinstance(patch, tuple | list) and patch and all(isinstance(p, int) for p in patch)):
-            continue
-        if any(img_size % p for p in patch):
-            raise InputShapeError(
-                f"{where}: {img_size} is not a multiple of the model's patch size {patch[0]} "
-                f"(the patch embedding would drop {img_size % patch[0]} pixel rows and columns)"
-            )
-        if (
-            getattr(module, "strict_img_size", False)
-            and isinstance(built, tuple | list)
-            and tuple(built) != (img_size, img_size)
-        ):
-            raise InputShapeError(
-                f"{where}: {img_size}, but the model is built for {built[0]}x{built[1]} inputs"
-            )
-        return
 
 
 def load_teacher(workload: Workload) -> nn.Module | None:
@@ -149,30 +119,17 @@ def load_teacher(workload: Workload) -> nn.Module | None:
 
 
 def _build(
-    name: str, checkpoint: str | None, pretrained: bool, num_classes: int | None, img_size: int | None
+    name: str,
+    checkpoint: str | None,
+    pretrained: bool,
+    num_classes: int | None,
+    img_size: int | None,
+    where: str | None = None,
 ) -> nn.Module:
-    from accelsim.models import (
-        create_pretrained,
-        create_reference_model,
-        is_reference_model,
-        load_checkpoint,
-    )
+    from accelsim.models import create_timm_model, load_checkpoint
 
-    if is_reference_model(name):
-        return create_reference_model(
-            name, checkpoint=checkpoint, pretrained=pretrained, num_classes=num_classes, img_size=img_size
-        )
-    import timm
-
-    if not timm.list_models(name) and not timm.list_pretrained(name):
-        close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
-        raise UnknownModelError(f"unknown model {name!r} (not a reference or timm model); close: {close}")
-    kwargs: dict[str, Any] = {}
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if img_size is not None:
-        kwargs["img_size"] = img_size
-    model = create_pretrained(name, **kwargs) if pretrained else timm.create_model(name, **kwargs)
+    kwargs: dict[str, Any] = {} if num_classes is None else {"num_classes": num_classes}
+    model = create_timm_model(name, img_size, pretrained=pretrained, where=where, **kwargs)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
     return model.eval()
