@@ -25,7 +25,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from accelsim._paths import data_dir
-from accelsim.config._base import Strict, load_config, validate_config
+from accelsim.config._base import Strict, get_path, load_config, set_path, validate_config
 from accelsim.config.reference import PublishedReference
 from accelsim.errors import ConfigError
 
@@ -501,11 +501,12 @@ class HardwareConfig(Strict):
         data = self.model_dump()
         for a in self.reference.assumptions:
             for dotted in a.fields:
-                node: object = data
-                for key in dotted.split("."):
-                    if not isinstance(node, dict) or key not in node:
-                        raise ValueError(f"reference.assumptions: {dotted!r} is not a field of this config")
-                    node = node[key]
+                try:
+                    get_path(data, dotted)
+                except KeyError:
+                    raise ValueError(
+                        f"reference.assumptions: {dotted!r} is not a field of this config"
+                    ) from None
         return self
 
     @model_validator(mode="after")
@@ -569,15 +570,10 @@ class HardwareConfig(Strict):
         """A new validated config with dotted fields replaced, e.g. ``{"array.rows": 16}``."""
         data = self.model_dump()
         for dotted, value in changes.items():
-            keys = dotted.replace("__", ".").split(".")
-            node = data
-            for k in keys[:-1]:
-                if not isinstance(node.get(k), dict):
-                    raise ConfigError(f"{self.name}: no config section {dotted!r}")
-                node = node[k]
-            if keys[-1] not in node:
-                raise ConfigError(f"{self.name}: no config field {dotted!r}")
-            node[keys[-1]] = value
+            try:
+                data = set_path(data, dotted.replace("__", "."), value)
+            except KeyError as e:
+                raise ConfigError(f"{self.name}: no config field {dotted!r} (no {e.args[0]!r})") from None
         return validate_config(type(self), data, self.name)
 
 

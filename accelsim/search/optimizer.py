@@ -37,6 +37,7 @@ from optuna.trial import TrialState
 
 from accelsim._io import check_outputs
 from accelsim._progress import bar
+from accelsim.config._base import get_path
 from accelsim.config.search import SearchSpace
 from accelsim.errors import AccelsimError, ConfigError
 from accelsim.search.cache import CompressionCache
@@ -124,11 +125,12 @@ def check_space(space: SearchSpace, evaluator: DesignEvaluator) -> None:
         nc: dict[str, Any] = {} if timing.num_classes is None else {"num_classes": timing.num_classes}
         create_timm_model(timing.model, timing.img_size, meta=True, where="timing.img_size", **nc)
     for path in space.hardware.knobs:
-        node: Any = base
-        for part in path.split(".")[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(node, dict) or path.split(".")[-1] not in node:
-            raise ConfigError(f"search space hardware knob {path!r}: no such field in the base config")
+        try:
+            get_path(base, path)
+        except KeyError:
+            raise ConfigError(
+                f"search space hardware knob {path!r}: no such field in the base config"
+            ) from None
 
 
 def open_study(space: SearchSpace, storage: str | optuna.storages.BaseStorage, seed: int) -> optuna.Study:
