@@ -185,10 +185,12 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
         raise AccelsimError(f"{path}: cannot write: {e.strerror or e}") from None
     try:
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:  # a failed rename, or a Ctrl-C before it: no temporary file left
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise AccelsimError(f"{path}: cannot write: {e.strerror or e}") from None
+        if isinstance(e, OSError):
+            raise AccelsimError(f"{path}: cannot write: {e.strerror or e}") from None
+        raise
     return path
 
 

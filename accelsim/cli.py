@@ -193,7 +193,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     """Run the search, print the front's summary and where the files are; exit 0, or 3 when no
-    design point fits the board and 2 when none meets the constraints (the files are written)."""
+    design point fits the board and 2 when none meets the constraints (the files are written, and
+    the error line alone says why and where: no summary of an empty front before it)."""
     from accelsim.config.search import SearchSpace
     from accelsim.search import check_feasible, search
     from accelsim.search.outputs import front_summary
@@ -203,8 +204,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     study = search(
         space, trials=args.trials, storage=args.storage, out=args.out, backend=args.backend, seed=args.seed
     )
-    print(front_summary(study, space, Path(args.out)))
     check_feasible(study, space, Path(args.out))
+    print(front_summary(study, space, Path(args.out)))
     return 0
 
 

@@ -285,7 +285,7 @@ CASES = [
          pattern=r"recipe\.quant\.calibrator: Input should be 'minmax', 'percentile' or 'mse' \(got 'percentil'\)"),
     Case("workload-qat-method-enum", "message", ["eval", "--workload", "w.yaml"],
          {"w.yaml": WORKLOAD + "recipe: {quant: {qat: {method: stx}}}\n"},
-         pattern=r"recipe\.quant\.qat\.method: Input should be 'ste' or 'fogzo'"),
+         pattern=r"recipe\.quant\.qat\.method: Input should be 'ste' or 'fogzo' \(got 'stx'\)"),
     Case("eval-unknown-reference-model", "message", ["eval", "--workload", "w.yaml"],
          {"w.yaml": "model: ref_deitt\ndataset: {kind: digits}\n"}, pattern=r"'ref_deitt'; did you mean: ref_deit\b"),
     Case("eval-unknown-timm-model", "message", ["eval", "--workload", "w.yaml"],

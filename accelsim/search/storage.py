@@ -157,26 +157,27 @@ def _refused(place: Path | str, holder: str) -> AccelsimError:
 
 
 def _take(stack: contextlib.ExitStack, lock: Path, place: Path | str) -> None:
-    """flock ``lock`` (made if missing) for as long as ``stack`` is open, and write our pid in it."""
+    """flock ``lock`` (made if missing) for as long as ``stack`` is open, and write our pid in it.
+
+    Unbuffered writes: on a full disk the pid is not recorded, and nothing is left to fail later.
+    """
     try:
         try:
-            fd, mode = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666), "r+"
+            fd, writable = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666), True
         except PermissionError:  # another user's lock file: reading it is enough to lock it
-            fd, mode = os.open(lock, os.O_RDONLY), "r"
+            fd, writable = os.open(lock, os.O_RDONLY), False
     except OSError as e:
         raise AccelsimError(f"{place}: cannot make its lock file {lock}: {e.strerror or e}") from None
-    f = stack.enter_context(os.fdopen(fd, mode))
+    stack.callback(os.close, fd)
     try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        f.seek(0)
-        raise _refused(place, f.read().strip() or "?") from None
-    if f.writable():
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        raise _refused(place, holder or "?") from None
+    if writable:
         try:
-            f.seek(0)
-            f.truncate()
-            f.write(f"{os.getpid()}\n")
-            f.flush()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         except OSError as e:  # a full disk: the lock is held, only the pid is not recorded
             if e.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise AccelsimError(

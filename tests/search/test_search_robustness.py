@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -204,7 +206,9 @@ def test_a_search_with_no_feasible_point_says_why(
     space = _space_yaml(tmp_path, extra)
     argv = ["search", "--space", str(space), "--trials", "4", "--out", str(tmp_path / "o")]
     assert main(argv) == code
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    captured = capsys.readouterr()
+    assert captured.out == ""  # the error line alone, no summary of an empty front before it
+    err = captured.err.strip().splitlines()[-1]
     assert err.startswith("accelsim: error: ")
     assert re.search(match, err), err
     assert (tmp_path / "o" / "designs.csv").exists()  # the evaluated points are still written
@@ -252,3 +256,31 @@ def test_a_kill_while_the_outputs_are_written_leaves_the_previous_set(
     second = json.loads((tmp_path / "outputs.json").read_text())
     assert second["complete_trials"] == 4
     assert second["sha256"] == {n: hashlib.sha256(b).hexdigest() for n, b in _files(tmp_path).items()}
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Any:
+    """A 128 KiB tmpfs filled up (needs root and a mount permission; skipped with one line elsewhere)."""
+    import shutil
+    import subprocess
+
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    mount = shutil.which("mount")
+    if mount is None or os.geteuid() != 0:
+        pytest.skip("full-disk test: needs root and mount(8) for a small tmpfs")
+    done = subprocess.run([mount, "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(mnt)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"full-disk test: cannot mount a tmpfs here ({done.stderr.decode().strip()[:80]})")
+    try:
+        with contextlib.suppress(OSError), open(mnt / "fill", "wb", buffering=0) as f:
+            while True:
+                f.write(b"\0" * 4096)
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)
+
+
+def test_a_full_disk_under_out_is_one_line(make_space: Any, full_disk: Path) -> None:
+    with pytest.raises(ConfigError, match=r"storage .*study\.db.: database or disk is full"):
+        search(make_space(), trials=2, out=full_disk / "o", evaluator=SyntheticEvaluator(), progress=False)
