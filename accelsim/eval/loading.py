@@ -17,14 +17,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from accelsim.eval.datasets import DataSplits
 
 
-def _input_spec(workload: Workload) -> tuple[int, int]:
-    """(img_size, num_classes) of the workload's model."""
-    from accelsim.models import is_reference_model, reference_spec
+def _img_size(workload: Workload, model: nn.Module | None) -> int:
+    """The input size of the workload's model: its ``img_size``, else what the model takes (timm's
+    ``pretrained_cfg``, which the reference models carry too; built on the meta device if needed)."""
+    if workload.img_size is not None:
+        return workload.img_size
+    if model is None:
+        from accelsim.models import create_timm_model
 
-    if is_reference_model(workload.model):
-        spec = reference_spec(workload.model)
-        return workload.img_size or spec.img_size, workload.num_classes or spec.num_classes
-    return workload.img_size or 224, workload.num_classes or 1000
+        nc: dict[str, Any] = {} if workload.num_classes is None else {"num_classes": workload.num_classes}
+        model = create_timm_model(workload.model, meta=True, **nc)
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    return int(cfg.get("input_size", (3, 224, 224))[-1])
 
 
 def load_model(workload: Workload) -> nn.Module:
@@ -80,7 +84,7 @@ def load_data(workload: Workload, model: nn.Module | None = None) -> DataSplits:
     """The train/test splits of ``workload`` at its model's input size."""
     from accelsim.eval.datasets import load_splits
 
-    img_size, _ = _input_spec(workload)
+    img_size = _img_size(workload, model)
     d = workload.dataset
     return load_splits(
         d.kind, img_size=img_size, path=d.path, max_images=d.max_images, model=model, imbalance=d.imbalance
