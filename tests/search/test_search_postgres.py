@@ -110,7 +110,7 @@ def _study(study: Any) -> list[tuple[Any, ...]]:
     ]
 
 
-def test_a_search_on_postgresql_is_the_sqlite_search_and_resumes(
+def test_a_search_on_postgresql_is_the_sqlite_search_and_resumes_on_ray(
     postgres_url: str, make_space: Any, tmp_path: Path
 ) -> None:
     space = make_space()
@@ -118,8 +118,14 @@ def test_a_search_on_postgresql_is_the_sqlite_search_and_resumes(
     on_sqlite = search(space, trials=6, out=tmp_path / "sqlite", **kw)
     first = search(space, trials=4, storage=postgres_url, out=tmp_path / "pg", **kw)
     assert len(first.get_trials(states=(TrialState.COMPLETE,))) == 4
-    # the same command with a larger budget continues the study the server holds
-    resumed = search(space, trials=6, storage=postgres_url, out=tmp_path / "pg", **kw)
+    # the same command with a larger budget continues the study the server holds, here as the
+    # README's cluster recipe runs it: a Ray driver on the shared database
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        resumed = search(space, trials=6, storage=postgres_url, out=tmp_path / "pg", backend="ray", **kw)
+    finally:
+        ray.shutdown()
     assert _study(resumed) == _study(on_sqlite)
     assert (tmp_path / "pg" / "pareto.csv").read_bytes() == (tmp_path / "sqlite" / "pareto.csv").read_bytes()
     with pytest.raises(ConfigError, match="made with another seed"):
