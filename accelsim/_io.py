@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -91,6 +92,13 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _inside(a: Path, folder: Path) -> bool:
+    try:
+        return folder.is_dir() and a.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
+
+
 def _check_writable_folder(folder: Path, label: str) -> None:
     # A trial file is the only test that answers for /proc, read-only mounts and root alike
     # (os.access says yes to root everywhere).
@@ -110,9 +118,12 @@ def check_outputs(
     """Refuse, before any work, output paths that would fail or destroy something.
 
     ``outputs`` maps an option (``"--json"``) to the file it names, ``folders`` one to a folder
-    that is created if missing; ``None`` values are skipped. An output that is an input, two
-    outputs that are the same file, a file that is a folder (or a folder that is a file), and a
-    place that cannot be written are each one line naming the option and the path.
+    that is created if missing; ``None`` values are skipped. ``inputs`` are every file and folder
+    the run reads, those its input files name included (a workload's checkpoint, recipe, teacher
+    and dataset folder: :meth:`~accelsim.config.workload.Workload.files`). An output that is an
+    input or lies in an input folder, two outputs that are the same file, a file that is a folder
+    (or a folder that is a file), and a place that cannot be written are each one line naming the
+    option and the path.
 
     Raises:
         AccelsimError: the first such problem.
@@ -124,6 +135,10 @@ def check_outputs(
         for i in ins:
             if _same_file(p, i):
                 raise AccelsimError(f"{flag} {p}: is an input of this run; write the output elsewhere")
+            if _inside(p, i):
+                raise AccelsimError(
+                    f"{flag} {p}: is in {i}, an input folder of this run; write the output elsewhere"
+                )
     seen: list[tuple[str, Path]] = []
     for flag, p in given + dirs:
         for other_flag, other in seen:
@@ -178,25 +193,74 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     if path.is_dir():
         raise AccelsimError(f"{path}: is a folder, not a file")
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        tmp = _stage(path, data)
     except OSError as e:
         raise AccelsimError(f"{path}: cannot write: {e.strerror or e}") from None
     try:
-        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        os.replace(tmp, path)
+    except BaseException as e:  # a failed rename, or a Ctrl-C before it: no temporary file left
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise AccelsimError(f"{path}: cannot write: {e.strerror or e}") from None
+        raise
+    return path
+
+
+#: the manifest :func:`write_files_atomic` writes last into the folder
+MANIFEST = "outputs.json"
+
+
+def write_files_atomic(
+    folder: str | Path, files: Mapping[str, bytes], manifest: Mapping[str, Any] | None = None
+) -> dict[str, Path]:
+    """Write ``files`` (name -> bytes) into ``folder`` as one set, then the manifest
+    ``outputs.json`` (``manifest`` plus each file's SHA-256).
+
+    Each file is written to a temporary file beside its target first; only when all are written
+    are they renamed into place, one after the other, and the manifest last. A run that fails or
+    is killed while the files are made leaves the previous set as it was; the renames take
+    microseconds, and a set a kill split there does not match its manifest.
+
+    Raises:
+        AccelsimError: a file cannot be written (nothing of the new set is then in place).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AccelsimError(f"{folder}: cannot make the folder: {e.strerror or e}") from None
+    staged: dict[str, str] = {}
+    try:
+        for name, data in files.items():
+            staged[name] = _stage(folder / name, data)
+        for name, tmp in staged.items():
+            os.replace(tmp, folder / name)
+    except OSError as e:
+        raise AccelsimError(f"{folder}: cannot write the outputs: {e.strerror or e}") from None
+    finally:
+        for tmp in staged.values():
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    write_text_atomic(folder / MANIFEST, json.dumps({**(manifest or {}), "sha256": sums}, indent=1) + "\n")
+    return {name: folder / name for name in files}
+
+
+def _stage(path: Path, data: bytes) -> str:
+    """``data`` in a temporary file beside ``path`` (its mode what a plain open() would give)."""
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
+    )
+    try:
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise AccelsimError(f"{path}: cannot write: {e.strerror or e}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return path
+    return tmp

@@ -159,6 +159,15 @@ def _hw_files(hw: str) -> list[Path]:
     return [Path(hw), data_dir("hw_configs") / f"{hw}.yaml"]
 
 
+def _workload_files(workload: str | None) -> list[Path]:
+    """A workload YAML and every file it names (checkpoint, recipe, teacher, dataset folder)."""
+    if workload is None:
+        return []
+    from accelsim.config.workload import Workload
+
+    return [Path(workload), *Workload.load(workload).files()]
+
+
 # -- commands ---------------------------------------------------------------------------------
 def _cmd_lower(args: argparse.Namespace) -> int:
     check_outputs({"--output": args.output})
@@ -187,7 +196,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             *_hw_files(args.hw),
             args.scalesim_config,
             args.topology,
-            args.workload,
+            *_workload_files(args.workload),
         ],
     )
     if args.workload:
@@ -252,7 +261,7 @@ def _simulate_dataflow(args: argparse.Namespace, hw: Any) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from accelsim.eval import evaluate_workload
 
-    check_outputs({"--json": args.json}, inputs=[args.workload])
+    check_outputs({"--json": args.json}, inputs=_workload_files(args.workload))
     result = evaluate_workload(args.workload)
     print(result.table())
     if args.json:
@@ -284,16 +293,21 @@ def _cmd_configs(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from accelsim.search import run_search_cli
+    """Run the search, print the front's summary and where the files are; exit 0, or 3 when no
+    design point fits the board and 2 when none meets the constraints (the files are written, and
+    the error line alone says why and where: no summary of an empty front before it)."""
+    from accelsim.config.search import SearchSpace
+    from accelsim.search import check_feasible, search
+    from accelsim.search.outputs import front_summary
 
-    return run_search_cli(
-        space=args.space,
-        trials=args.trials,
-        storage=args.storage,
-        out=args.out,
-        backend=args.backend,
-        seed=args.seed,
+    space = SearchSpace.load(args.space)
+    check_outputs({}, inputs=[args.space, *space.files()], folders={"--out": args.out})
+    study = search(
+        space, trials=args.trials, storage=args.storage, out=args.out, backend=args.backend, seed=args.seed
     )
+    check_feasible(study, space, Path(args.out))
+    print(front_summary(study, space, Path(args.out)))
+    return 0
 
 
 # -- parser -----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ trained in minutes on two CPU cores, evaluated in seconds, lowered and simulated
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,10 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from accelsim._names import unknown
 from accelsim._paths import data_dir
-from accelsim.errors import AccelsimError, DataError, UnknownModelError
+from accelsim.errors import AccelsimError, DataError, InputShapeError, UnknownModelError
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
+
+log = logging.getLogger(__name__)
 
 #: ``workloads/`` of the checkout or the installed package (:mod:`accelsim._paths`); reference
 #: checkpoints live in ``checkpoints/`` below it.
@@ -152,6 +155,112 @@ def register_with_timm() -> None:
         entrypoint.__name__ = entrypoint.__qualname__ = name
         entrypoint.__module__ = __name__
         timm.models.register_model(entrypoint)
+
+
+def check_model_name(name: str) -> None:
+    """Refuse a name timm does not know (a reference model or a ``name.tag`` included), suggesting
+    the closest known names.
+
+    Raises:
+        UnknownModelError: naming the model and up to five close names.
+    """
+    import timm
+
+    register_with_timm()
+    if not timm.is_model(name.split(".")[0]):
+        raise UnknownModelError(unknown("timm model", name, timm.list_models()))
+
+
+def create_timm_model(
+    name: str,
+    img_size: int | None = None,
+    *,
+    meta: bool = False,
+    pretrained: bool = False,
+    where: str | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Every model accelsim builds by name: ``timm.create_model`` (the reference models are timm
+    models, :func:`register_with_timm`) at ``img_size`` where the model takes one, checked against
+    its patch embedding (:func:`check_img_size`, errors prefixed ``where``).
+
+    Args:
+        name: a timm model name or a reference model; an unknown one suggests close names.
+        img_size: input resolution (convolutional families, which take any, get no argument).
+        meta: build on the meta device (shapes only, no weights: what lowering needs).
+        pretrained: load the weights: a reference model's shipped checkpoint, or the timm hub's
+            (failing in seconds offline, :func:`create_pretrained`).
+        where: what the error messages name (default ``"{name}: img_size"``).
+        kwargs: more ``timm.create_model`` arguments (``num_classes``).
+
+    Raises:
+        UnknownModelError: ``name`` is not a timm or reference model.
+        InputShapeError: ``img_size`` is not one the model's patch embedding takes whole.
+        DataError: pretrained weights that cannot come.
+    """
+    import timm
+    import torch
+
+    check_model_name(name)
+    if img_size is not None:
+        kwargs = {"img_size": img_size, **kwargs}
+
+    def create(**kw: Any) -> nn.Module:
+        if pretrained and not is_reference_model(name):
+            return create_pretrained(name, **kw)
+        if meta:
+            # Skipping weight initialisation makes a big model build in a blink; fall back to
+            # real weights for the rare model whose constructor needs tensor values.
+            try:
+                with torch.device("meta"):
+                    return timm.create_model(name, pretrained=False, **kw)
+            except (RuntimeError, NotImplementedError) as e:
+                log.debug("building %s on the meta device failed (%s); using real weights", name, e)
+        return timm.create_model(name, pretrained=pretrained, **kw)
+
+    try:
+        model = create(**kwargs)
+    except TypeError as e:
+        # Convolutional families (EfficientViT) take any resolution but no img_size argument.
+        if "img_size" not in kwargs or "img_size" not in str(e):
+            raise
+        kwargs.pop("img_size")
+        model = create(**kwargs)
+    if img_size is not None:
+        check_img_size(model, img_size, where or f"{name}: img_size")
+    return model
+
+
+def check_img_size(model: nn.Module, img_size: int, where: str) -> None:
+    """Refuse an input size the model's patch embedding cannot take whole: the one rule for
+    ``lower --img-size``, ``simulate --img-size``, a workload's and a search space's ``img_size``.
+
+    timm's ViTs assert on a size other than the one they were built for (an ``AssertionError``
+    mid-evaluation), and floor a size that is not a multiple of the patch, silently dropping the
+    image's last rows and columns.
+
+    Raises:
+        InputShapeError: naming ``where``, the size and what the model takes.
+    """
+    for module in model.modules():
+        patch = getattr(module, "patch_size", None)
+        built = getattr(module, "img_size", None)
+        if not (isinstance(patch, tuple | list) and patch and all(isinstance(p, int) for p in patch)):
+            continue
+        if any(img_size % p for p in patch):
+            raise InputShapeError(
+                f"{where}: {img_size} is not a multiple of the model's patch size {patch[0]} "
+                f"(the patch embedding would drop {img_size % patch[0]} pixel rows and columns)"
+            )
+        if (
+            getattr(module, "strict_img_size", False)
+            and isinstance(built, tuple | list)
+            and tuple(built) != (img_size, img_size)
+        ):
+            raise InputShapeError(
+                f"{where}: {img_size}, but the model is built for {built[0]}x{built[1]} inputs"
+            )
+        return
 
 
 def list_reference_models() -> list[str]:
@@ -282,7 +391,13 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated or foreign file: say which one, not a pickle traceback
-        raise DataError(f"checkpoint {path} is unreadable: {e}") from None
+        # torch's message is a paragraph about weights_only around the reason; keep the reason
+        text = str(e)
+        reason = text.split("WeightsUnpickler error:")[-1].strip().splitlines() if text.strip() else []
+        raise DataError(
+            f"checkpoint {path} is unreadable (not a state dict saved by torch.save): "
+            f"{reason[0] if reason else type(e).__name__}"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     ref = model.state_dict()

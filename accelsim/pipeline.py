@@ -134,13 +134,13 @@ def timing_graph(timing: TimingModel, recipe: CompressionRecipe, *, seed: int = 
     from accelsim.compress import compress
     from accelsim.errors import ConfigError
     from accelsim.lower import lower_compressed
-    from accelsim.lower.frontend import create_timm_model
+    from accelsim.models import create_timm_model
 
     if recipe.grow is not None:
         raise ConfigError(f"timing: recipe.grow changes the architecture; {timing.model!r} is fixed")
     kwargs: dict[str, Any] = {} if timing.num_classes is None else {"num_classes": timing.num_classes}
     torch.manual_seed(seed)
-    model = create_timm_model(timing.model, timing.img_size, meta=False, **kwargs)
+    model = create_timm_model(timing.model, timing.img_size, where="timing.img_size", **kwargs)
     cfg: dict[str, Any] = getattr(model, "pretrained_cfg", None) or {}
     c, h, w = cfg.get("input_size", (3, 224, 224))
     if timing.img_size is not None:

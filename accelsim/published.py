@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from accelsim.config._base import get_path
 from accelsim.config.hardware import HardwareConfig, list_configs
 from accelsim.config.reference import Assumption, PublishedFigure
 from accelsim.errors import ConfigError
@@ -154,7 +155,7 @@ def alternatives(hw: HardwareConfig, assumption: Assumption) -> list[tuple[Any, 
     if assumption.vary is not None:
         return [tuple(v) if isinstance(assumption.field, list) else (v,) for v in assumption.vary]
     (dotted,) = assumption.fields
-    value = _get(hw.model_dump(), dotted)
+    value = get_path(hw.model_dump(), dotted)
     if isinstance(value, bool):
         return [(not value,)]
     if isinstance(value, int):
@@ -197,13 +198,6 @@ def check_design(
         )
         checks.append(FigureCheck(hw.name, fig, ref.pinned, measure(report, fig.metric), report, variations))
     return checks
-
-
-def _get(data: dict[str, Any], dotted: str) -> Any:
-    node: Any = data
-    for key in dotted.split("."):
-        node = node[key]
-    return node
 
 
 def _short(value: Any) -> str:

@@ -7,13 +7,20 @@ whole, left behind). A few cases are the other side of a fix (a UTF-16 file is r
 exit 0.
 
 Cases are grouped by the class of the robustness issue (``silent``: accepted and wrong before;
-``traceback``: a crash before; ``partial``: a failure that left files behind before).
+``traceback``: a crash before; ``partial``: a failure that left files behind before), then by the
+classes of the second one: ``implicit-input`` (an output naming a file an input names),
+``lock`` (a second driver on one study by another name), ``storage`` (databases and clusters that
+cannot serve), ``size`` (an input size the model cannot take whole), ``hardware`` (a unit field
+beyond what the unit has) and ``message`` (errors that list what is allowed, suggest the right
+name, and come alone: one line, nothing on stdout before it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,13 +99,30 @@ class Case:
     pattern: str = ""  # regex the one stderr line must match (after "accelsim: error: ")
     env: dict[str, str] = field(default_factory=dict)
     new_files: tuple[str, ...] = ()  # outputs a passing (exit 0) case may create
+    links: dict[str, str] = field(default_factory=dict)  # name -> target: a symlink
+    hardlinks: dict[str, str] = field(default_factory=dict)  # name -> target: a hard link
+    held: str | None = None  # a SQLite file a running search holds (by its own name) during the case
 
 
 def _sim(*extra: str) -> list[str]:
     return ["simulate", "g.json", *extra]
 
 
+def _search(*extra: str) -> list[str]:
+    return ["search", "--space", "s.yaml", "--out", "o", *extra]
+
+
 G = {"g.json": graph()}
+S = {"s.yaml": SPACE, "w.yaml": WORKLOAD}
+RECIPE_WORKLOAD = (
+    "model: ref_deit\npretrained: true\nrecipe: r.yaml\ndataset: {kind: digits, max_images: 20}\n"
+)
+TEACHER_WORKLOAD = (
+    "model: ref_deit\npretrained: true\nteacher: {model: ref_cnn, checkpoint: t.pt}\n"
+    "recipe: {distill: {epochs: 1}}\ndataset: {kind: digits, max_images: 20}\n"
+)
+FOLDER_WORKLOAD = "model: ref_deit\npretrained: true\ndataset: {kind: imagefolder, path: data}\n"
+RECONFIGURABLE = "units:\n  vector: {lanes: 64}\n  reconfigurable: {macs: 8, kernel_macs: 9}\n"
 
 CASES = [
     # -- 1. silently wrong ------------------------------------------------------------------
@@ -213,6 +237,62 @@ CASES = [
          {"s.yaml": utf16(SPACE + "bogus: 1\n")}, pattern=r"s\.yaml.*bogus: unknown field"),
     Case("workload-utf16", "accept", ["eval", "--workload", "w.yaml"],
          {"w.yaml": utf16(WORKLOAD + "bogus: 1\n")}, pattern=r"w\.yaml.*bogus: unknown field"),
+    # -- 5. an output that is a file an input names (overwritten, exit 0, before) -----------------
+    Case("eval-json-is-checkpoint", "implicit-input", ["eval", "--workload", "w.yaml", "--json", "ck.pt"],
+         {"w.yaml": WORKLOAD, "ck.pt": b"weights"}, pattern=r"--json ck\.pt: is an input"),
+    Case("simulate-csv-is-checkpoint", "implicit-input", ["simulate", "--workload", "w.yaml", "--csv", "ck.pt"],
+         {"w.yaml": WORKLOAD, "ck.pt": b"weights"}, pattern=r"--csv ck\.pt: is an input"),
+    Case("eval-json-is-recipe", "implicit-input", ["eval", "--workload", "w.yaml", "--json", "r.yaml"],
+         {"w.yaml": RECIPE_WORKLOAD, "r.yaml": "quant: {wbits: 8, abits: 8}\n"}, pattern=r"--json r\.yaml: is an input"),
+    Case("eval-json-is-teacher", "implicit-input", ["eval", "--workload", "w.yaml", "--json", "t.pt"],
+         {"w.yaml": TEACHER_WORKLOAD, "t.pt": b"weights"}, pattern=r"--json t\.pt: is an input"),
+    Case("eval-json-in-dataset", "implicit-input", ["eval", "--workload", "w.yaml", "--json", "data/r.json"],
+         {"w.yaml": FOLDER_WORKLOAD, "data/a/x.png": b""}, pattern=r"--json data/r\.json: is in .*data, an input folder"),
+    Case("search-out-in-dataset", "implicit-input", ["search", "--space", "s.yaml", "--out", "data/o"],
+         {"s.yaml": SPACE, "w.yaml": FOLDER_WORKLOAD, "data/a/x.png": b""},
+         pattern=r"--out data/o: is in .*data, an input folder"),
+    # -- 6. a second driver on a running study's database by another name --------------------------
+    Case("search-storage-symlink", "lock", _search("--storage", "sqlite:///link.db"),
+         {**S, "real.db": b""}, links={"link.db": "real.db"}, held="real.db", pattern=r"another accelsim search"),
+    Case("search-storage-hardlink", "lock", _search("--storage", "sqlite:///link.db"),
+         {**S, "real.db": b""}, hardlinks={"link.db": "real.db"}, held="real.db", pattern=r"another accelsim search"),
+    Case("search-storage-symlinked-folder", "lock", _search("--storage", "sqlite:///d/real.db"),
+         {**S, "real/real.db": b""}, links={"d": "real"}, held="real/real.db", pattern=r"another accelsim search"),
+    # -- 7. storage and cluster failures (tracebacks before) ------------------------------------
+    Case("search-storage-mysql-no-driver", "storage", _search("--storage", "mysql://u@localhost/db"), S,
+         pattern=r"storage .mysql://u@localhost/db.*'mysqldb' driver.*not installed \(pip install mysqlclient\)"),
+    Case("search-storage-psycopg2-no-driver", "storage", _search("--storage", "postgresql+psycopg2://u@localhost/db"),
+         S, pattern=r"'psycopg2' driver.*not installed \(pip install psycopg2-binary\)"),
+    Case("search-storage-memory", "storage", _search("--storage", "sqlite:///:memory:"), S,
+         pattern=r"storage .sqlite:///:memory:.*in-memory SQLite"),
+    Case("search-ray-unreachable", "storage", _search("--backend", "ray"), S, env={"RAY_ADDRESS": "127.0.0.1:9"},
+         pattern=r"RAY_ADDRESS '127\.0\.0\.1:9': no Ray cluster answers there"),
+    # -- 8. an input size the patch embedding cannot take whole (timed at another size before) -----
+    Case("lower-img-size-not-whole", "size", ["lower", "ref_deit", "--img-size", "33"], {},
+         pattern=r"ref_deit: img_size: 33 is not a multiple of the model's patch size 8"),
+    Case("simulate-img-size-not-whole", "size", ["simulate", "deit_tiny_patch16_224", "--img-size", "200"], {},
+         pattern=r"deit_tiny_patch16_224: img_size: 200 is not a multiple of the model's patch size 16"),
+    Case("space-timing-img-size-not-whole", "size", _search(),
+         {**S, "s.yaml": SPACE + "timing: {model: deit_tiny_patch16_224, img_size: 100}\n"},
+         pattern=r"timing\.img_size: 100 is not a multiple of the model's patch size 16"),
+    # -- 9. a unit field beyond what the unit has (timed faster than its multipliers allow before) --
+    Case("hw-reconfigurable-lane-above-macs", "hardware", _sim("--hw", "h.yaml"),
+         {**G, "h.yaml": hw("units:\n  vector: {lanes: 64}\n", RECONFIGURABLE)},
+         pattern=r"h\.yaml.*units\.reconfigurable.*kernel_macs \(9\) must be <= macs \(8\)"),
+    # -- 10. messages: what is allowed, the right name, alone ----------------------------------------
+    Case("workload-recipe-enum", "message", ["eval", "--workload", "w.yaml"],
+         {"w.yaml": WORKLOAD + "recipe: {quant: {calibrator: percentil}}\n"},
+         pattern=r"recipe\.quant\.calibrator: Input should be 'minmax', 'percentile' or 'mse' \(got 'percentil'\)"),
+    Case("workload-qat-method-enum", "message", ["eval", "--workload", "w.yaml"],
+         {"w.yaml": WORKLOAD + "recipe: {quant: {qat: {method: stx}}}\n"},
+         pattern=r"recipe\.quant\.qat\.method: Input should be 'ste' or 'fogzo' \(got 'stx'\)"),
+    Case("eval-unknown-reference-model", "message", ["eval", "--workload", "w.yaml"],
+         {"w.yaml": "model: ref_deitt\ndataset: {kind: digits}\n"}, pattern=r"'ref_deitt'; did you mean: ref_deit\b"),
+    Case("eval-unknown-timm-model", "message", ["eval", "--workload", "w.yaml"],
+         {"w.yaml": "model: deit_tiny_patch16_244\ndataset: {kind: digits}\n"},
+         pattern=r"'deit_tiny_patch16_244'; did you mean: deit_tiny_patch16_224\b"),
+    Case("lower-huge-img-size", "message", ["lower", "test_vit", "--img-size", "1000000"], {},
+         pattern=r"test_vit: input shape \[1, 3, 1000000, 1000000\] has .* elements"),
 ]  # fmt: skip
 
 
@@ -226,6 +306,16 @@ class Outcome:
     err: str
     exc: BaseException | None
     changed: list[str]
+    out: str = ""
+
+
+def _held(case: Case, root: Path) -> contextlib.AbstractContextManager[Any]:
+    """The lock a running search holds on ``case.held`` (by the name it gave the file)."""
+    if case.held is None:
+        return contextlib.nullcontext()
+    from accelsim.search.storage import lock_database
+
+    return lock_database(root / case.held)
 
 
 def run_case(case: Case, root: Path, capsys: Any, monkeypatch: Any) -> Outcome:
@@ -233,6 +323,10 @@ def run_case(case: Case, root: Path, capsys: Any, monkeypatch: Any) -> Outcome:
         p = root / name
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    for name, target in case.links.items():
+        (root / name).symlink_to(root / target)
+    for name, target in case.hardlinks.items():
+        os.link(root / target, root / name)
     for k, v in case.env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.chdir(root)
@@ -240,17 +334,19 @@ def run_case(case: Case, root: Path, capsys: Any, monkeypatch: Any) -> Outcome:
     code: int | None = None
     exc: BaseException | None = None
     try:
-        code = main(case.argv)
+        with _held(case, root):
+            code = main(case.argv)
     except SystemExit as e:
         code = int(e.code) if isinstance(e.code, int) else 2
     except Exception as e:
         exc = e
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     after = _snapshot(root)
     changed = sorted(
         n for n in before.keys() | after.keys() if before.get(n) != after.get(n) and n not in case.new_files
     )
-    return Outcome(code, err, exc, changed)
+    return Outcome(code, err, exc, changed, captured.out)
 
 
 def classify(case: Case, out: Outcome) -> str:
@@ -261,6 +357,8 @@ def classify(case: Case, out: Outcome) -> str:
         return "accepted-wrongly" if out.code == 0 else f"exit-{out.code}"
     if out.changed and case.code != 0:
         return "files-changed"
+    if out.out and case.code == 2:  # a report or summary printed, then an error: which to believe?
+        return "stdout-before-error"
     if case.pattern:
         lines = out.err.splitlines()
         if len(lines) != 1 or not lines[0].startswith("accelsim: error: "):
@@ -277,3 +375,37 @@ def test_corpus(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], 
         raise out.exc
     assert classify(case, out) == "handled", (out.code, out.err, out.changed)
     assert "Traceback" not in out.err
+
+
+def _kernel_lane_units() -> list[str]:
+    from accelsim.config.hardware import UnitsConfig
+
+    out = []
+    for name, f in UnitsConfig.model_fields.items():
+        model = next(
+            (a for a in getattr(f.annotation, "__args__", (f.annotation,)) if a is not type(None)), None
+        )
+        if isinstance(model, type) and {"macs", "kernel_macs"} <= set(getattr(model, "model_fields", {})):
+            out.append(name)
+    return out
+
+
+def test_the_kernel_lane_rule_covers_every_unit_with_lanes() -> None:
+    """The hardware class of the corpus as a rule: every unit with ``kernel_macs`` lanes (today the
+    depthwise and the reconfigurable unit; tomorrow's too) refuses a lane of more multipliers than
+    the unit has, naming the unit."""
+    from accelsim.config._base import validate_config
+    from accelsim.config.hardware import HardwareConfig
+    from accelsim.errors import ConfigError
+
+    units = _kernel_lane_units()
+    assert {"dwconv", "reconfigurable"} <= set(units)
+    import yaml
+
+    for unit in units:
+        data = yaml.safe_load(HW)
+        data["units"][unit] = {"macs": 8, "kernel_macs": 9}
+        with pytest.raises(ConfigError, match=rf"units\.{unit}: .*kernel_macs \(9\) must be <= macs \(8\)"):
+            validate_config(HardwareConfig, data, "h.yaml")
+        data["units"][unit] = {"macs": 9, "kernel_macs": 9}
+        validate_config(HardwareConfig, data, "h.yaml")  # a whole lane is fine

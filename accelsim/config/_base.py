@@ -9,6 +9,7 @@ import functools
 import re
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -123,7 +124,12 @@ def _union_errors(errors: list[Any]) -> list[Any]:
         if len(members) == 1:  # not a union after all (a dict key that looks like a tag): as it was
             result.extend({**x, "loc": x["orig_loc"]} for x in next(iter(members.values())))
             continue
-        matched = [es for es in members.values() if not all(x["type"] in _TYPE_MISMATCH for x in es)]
+        # a member that failed inside the input (a nested field's value) matched it in type
+        matched = [
+            es
+            for es in members.values()
+            if not all(x["type"] in _TYPE_MISMATCH and len(x["loc"]) == len(item) for x in es)
+        ]
         if matched:
             result.extend(x for es in matched for x in es)
             continue
@@ -131,7 +137,9 @@ def _union_errors(errors: list[Any]) -> list[Any]:
         wanted = []
         for es in members.values():
             for x in es:
-                what = x["msg"].removeprefix("Input should be ").split(",")[0]
+                what = x["msg"].removeprefix("Input should be ")
+                if x["type"] != "literal_error":  # "a valid dictionary or instance of X": the first
+                    what = what.split(",")[0]
                 if what not in wanted:
                     wanted.append(what)
         result.append({**first, "msg": "Input should be " + " or ".join(wanted)})
@@ -195,6 +203,59 @@ def read_yaml(path: str | Path) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or type(e).__name__
         raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+
+
+def get_path(data: Any, dotted: str) -> Any:
+    """The value at the dotted path ``dotted`` (``"array.rows"``) of nested dicts.
+
+    Raises:
+        KeyError: naming the first part of the path that is not there (or not a section).
+
+    Examples:
+        >>> get_path({"array": {"rows": 32}}, "array.rows")
+        32
+    """
+    node = data
+    parts = dotted.split(".")
+    for i, key in enumerate(parts):
+        if not isinstance(node, dict) or key not in node:
+            raise KeyError(".".join(parts[: i + 1]))
+        node = node[key]
+    return node
+
+
+def set_path(data: Mapping[str, Any], dotted: str, value: Any, *, create: bool = False) -> dict[str, Any]:
+    """A copy of nested dicts ``data`` with the dotted path ``dotted`` set to ``value``.
+
+    Only the dicts along the path are copied; the rest is shared with ``data``, which is never
+    modified (setting many points of one base config costs no deep copy). With ``create``, missing
+    sections and fields are made; without, the path must exist.
+
+    Raises:
+        KeyError: naming the first part of the path that is missing (without ``create``) or is a
+            value where a section is needed.
+
+    Examples:
+        >>> set_path({"quant": {"wbits": 8}}, "prune.heads_keep", 0.5, create=True)
+        {'quant': {'wbits': 8}, 'prune': {'heads_keep': 0.5}}
+    """
+    out = dict(data)
+    node = out
+    *parents, leaf = dotted.split(".")
+    for i, part in enumerate(parents):
+        child = node.get(part)
+        if child is None and create:
+            child = {}
+        elif not isinstance(child, dict):
+            raise KeyError(".".join(parents[: i + 1]))
+        else:
+            child = dict(child)  # copy on write: data's dict stays as it was
+        node[part] = child
+        node = child
+    if leaf not in node and not create:
+        raise KeyError(dotted)
+    node[leaf] = value
+    return out
 
 
 def load_config(path: str | Path, model: type[M]) -> M:

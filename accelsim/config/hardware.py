@@ -26,7 +26,7 @@ from pydantic import Field, field_validator, model_validator
 
 from accelsim._names import unknown
 from accelsim._paths import data_dir
-from accelsim.config._base import Strict, load_config, validate_config
+from accelsim.config._base import Strict, get_path, load_config, set_path, validate_config
 from accelsim.config.dataflow import DataflowConfig
 from accelsim.config.reference import PublishedReference
 from accelsim.errors import ConfigError
@@ -351,7 +351,25 @@ class LinearAttentionUnitConfig(Strict):
     buffer_kib: int = Field(default=16, ge=0)
 
 
-class DwconvUnitConfig(Strict):
+class _KernelLanes(Strict):
+    """A unit whose ``macs`` multipliers form channel lanes of ``kernel_macs`` each: ``macs //
+    kernel_macs`` lanes. The one rule for every such unit: a lane cannot have more multipliers than
+    the unit (a lane count below one would be timed as one lane, more hardware than declared)."""
+
+    macs: int = Field(gt=0)
+    kernel_macs: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _lanes_fit(self) -> _KernelLanes:
+        if self.kernel_macs is not None and self.kernel_macs > self.macs:
+            raise ValueError(
+                f"kernel_macs ({self.kernel_macs}) must be <= macs ({self.macs}): a channel lane of "
+                f"{self.kernel_macs} multipliers does not fit in {self.macs}"
+            )
+        return self
+
+
+class DwconvUnitConfig(_KernelLanes):
     """Depthwise-convolution engine: ``macs`` multipliers, channel-parallel k x k windows.
 
     ``kernel_macs`` multipliers per channel lane (e.g. 9 for one 3x3 window per cycle), so
@@ -360,20 +378,12 @@ class DwconvUnitConfig(Strict):
     line buffers ((k - 1) input rows per channel lane).
     """
 
-    macs: int = Field(gt=0)
-    kernel_macs: int | None = Field(default=None, gt=0)
     latency_cycles: int = Field(default=8, ge=0)
     lut_per_mac: int = Field(default=30, ge=0)
     buffer_kib: int = Field(default=32, ge=0)
 
-    @model_validator(mode="after")
-    def _lanes_fit(self) -> DwconvUnitConfig:
-        if self.kernel_macs is not None and self.kernel_macs > self.macs:
-            raise ValueError(f"kernel_macs ({self.kernel_macs}) must be <= macs ({self.macs})")
-        return self
 
-
-class ReconfigurableUnitConfig(Strict):
+class ReconfigurableUnitConfig(_KernelLanes):
     """One pool of multipliers shared, time-multiplexed, by several op kinds: EfficientViT-FPGA's
     reconfigurable processing engine (RPE: depthwise convs and the linear attention; Shao et al.,
     arXiv:2403.20230) and Trio-ViT's R-MAC (depthwise convs, then the attention's divisors and
@@ -382,7 +392,6 @@ class ReconfigurableUnitConfig(Strict):
     ``kernel_macs`` taps per channel lane, or ``None`` for any tap anywhere; linear attention: the
     two phases and the ``divider`` normalisers)."""
 
-    macs: int = Field(gt=0)
     runs: tuple[Literal["dwconv", "linear_attention"], ...] = ("dwconv", "linear_attention")
     #: between its own ops the pool joins the array on weight x activation GEMMs (pointwise convs,
     #: linears): each such GEMM's output channels split between the two so that the GEMM ends
@@ -390,7 +399,6 @@ class ReconfigurableUnitConfig(Strict):
     #: work (a depthwise -> pointwise chain), nor where the schedule runs one of the pool's ops at
     #: the same time (the mapper drops the assist there): the pool is in one place at a time.
     assists_gemm: bool = False
-    kernel_macs: int | None = Field(default=None, gt=0)
     latency_cycles: int = Field(default=8, ge=0)
     divider: Literal["shift", "true"] = "shift"
     divider_lanes: int = Field(default=16, gt=0)
@@ -542,11 +550,12 @@ class HardwareConfig(Strict):
         data = self.model_dump()
         for a in self.reference.assumptions:
             for dotted in a.fields:
-                node: object = data
-                for key in dotted.split("."):
-                    if not isinstance(node, dict) or key not in node:
-                        raise ValueError(f"reference.assumptions: {dotted!r} is not a field of this config")
-                    node = node[key]
+                try:
+                    get_path(data, dotted)
+                except KeyError:
+                    raise ValueError(
+                        f"reference.assumptions: {dotted!r} is not a field of this config"
+                    ) from None
         return self
 
     @model_validator(mode="after")
@@ -610,15 +619,10 @@ class HardwareConfig(Strict):
         """A new validated config with dotted fields replaced, e.g. ``{"array.rows": 16}``."""
         data = self.model_dump()
         for dotted, value in changes.items():
-            keys = dotted.replace("__", ".").split(".")
-            node = data
-            for k in keys[:-1]:
-                if not isinstance(node.get(k), dict):
-                    raise ConfigError(f"{self.name}: no config section {dotted!r}")
-                node = node[k]
-            if keys[-1] not in node:
-                raise ConfigError(f"{self.name}: no config field {dotted!r}")
-            node[keys[-1]] = value
+            try:
+                data = set_path(data, dotted.replace("__", "."), value)
+            except KeyError as e:
+                raise ConfigError(f"{self.name}: no config field {dotted!r} (no {e.args[0]!r})") from None
         return validate_config(type(self), data, self.name)
 
 

@@ -303,6 +303,20 @@ class SearchSpace(Strict):
             space = space.model_copy(update={"workload": space.workload.resolved(path.parent)})
         return space
 
+    def files(self) -> list[Path]:
+        """The files a loaded space reads besides its YAML: the workload's YAML and every file it
+        names (:meth:`Workload.files`), and the base hardware YAML (what no output may replace)."""
+        named: list[Path] = []
+        workload = self.workload
+        if isinstance(workload, str) and Path(workload).is_file():
+            named.append(Path(workload))
+            workload = Workload.load(workload)
+        if isinstance(workload, Workload):
+            named += workload.files()
+        if Path(self.hardware.base).is_file():
+            named.append(Path(self.hardware.base))
+        return named
+
 
 def _resolve(value: Any, here: Path) -> Any:
     """``value`` as a path relative to ``here`` when it names a YAML file found only there."""

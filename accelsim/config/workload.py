@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from accelsim.config._base import Strict, read_yaml, validate_config
 from accelsim.config.compression import CompressionRecipe
@@ -90,6 +90,8 @@ class Workload(Strict):
     teacher: TeacherConfig | None = None
 
     _teacher_name = field_validator("teacher", mode="before")(_teacher_shorthand)
+    #: the recipe YAML a resolved workload read its recipe from (None: inline)
+    _recipe_file: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _one_weight_source(self) -> Workload:
@@ -124,9 +126,24 @@ class Workload(Strict):
             update["dataset"] = self.dataset.model_copy(
                 update={"path": str((base / self.dataset.path).resolve())}
             )
+        recipe_file = self._recipe_file
         if isinstance(self.recipe, str):
+            recipe_file = (base / self.recipe).resolve()
             update["recipe"] = CompressionRecipe.load(base / self.recipe)
-        return self.model_copy(update=update)
+        out = self.model_copy(update=update)
+        out._recipe_file = recipe_file
+        return out
+
+    def files(self) -> list[Path]:
+        """Every file and folder a resolved workload reads besides its YAML: the checkpoint, the
+        recipe file, the teacher's checkpoint and the dataset folder (what no output may replace)."""
+        named = [
+            self.checkpoint,
+            self._recipe_file,
+            self.teacher.checkpoint if self.teacher is not None else None,
+            self.dataset.path,
+        ]
+        return [Path(p) for p in named if p is not None]
 
     @property
     def compression(self) -> CompressionRecipe:

@@ -135,10 +135,6 @@ class Op:
                 f"op {self.name!r}: macs must be a non-negative integer (got {self.macs!r})"
             )
 
-    @property
-    def is_movement(self) -> bool:
-        return self.kind in MOVEMENT_KINDS
-
 
 @dataclass(frozen=True)
 class KindSummary:
@@ -357,9 +353,6 @@ class Graph:
 
     def weights(self, op: Op) -> list[Tensor]:
         return [self.tensors[t] for t in op.inputs if self.tensors[t].weight]
-
-    def activations_in(self, op: Op) -> list[Tensor]:
-        return [self.tensors[t] for t in op.inputs if not self.tensors[t].weight]
 
     @property
     def total_macs(self) -> int:

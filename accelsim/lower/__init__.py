@@ -14,10 +14,10 @@ from accelsim.lower._registry import (
     register_lowering,
     registered_ops,
 )
+from accelsim.lower.compressed import graph_bits, lower_compressed
 from accelsim.lower.context import Act, Const, LoweringContext
 from accelsim.lower.frontend import lower
 from accelsim.lower.passes import fuse_linear_attention, remove_dead_ops, run_passes
-from accelsim.lower.workload import graph_bits, lower_compressed
 
 make_module_callable(__name__, lower)
 

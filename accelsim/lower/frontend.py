@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import operator
 import time
 from collections.abc import Iterator
@@ -20,16 +21,20 @@ from torch import fx
 from torch.utils.flop_counter import FlopCounterMode
 
 from accelsim._progress import bar
-from accelsim.errors import AccelsimError, ConfigError, InputShapeError, UnknownModelError, UnsupportedOpError
+from accelsim.errors import AccelsimError, ConfigError, InputShapeError, UnsupportedOpError
 from accelsim.ir import Graph, Tensor
 from accelsim.lower import rules as _rules  # noqa: F401  (fills the rule table)
 from accelsim.lower._registry import get_lowering
 from accelsim.lower.context import Act, Const, LoweringContext, check_bits, module_type_name
 from accelsim.lower.passes import run_passes
+from accelsim.models import create_timm_model
 
 log = logging.getLogger(__name__)
 
 aten = torch.ops.aten
+
+#: the most elements a tensor of the graph may hold (the simulator's int32 dimensions)
+_MAX_ELEMENTS = 2**31 - 1
 
 #: Nodes that check metadata at run time and compute nothing.
 _SKIPPED = {
@@ -112,6 +117,12 @@ def lower(
             "keep_constants=True needs a model with real weights (this one is on the meta device)"
         )
     shape = _input_shape(module, input_shape, img_size, batch, graph_name)
+    if math.prod(shape) > _MAX_ELEMENTS:
+        # torch.export would spend seconds on fake tensors before an overflow deep inside it
+        raise InputShapeError(
+            f"{graph_name}: input shape {list(shape)} has {math.prod(shape):,} elements; a tensor of the "
+            f"graph holds at most {_MAX_ELEMENTS:,} (a smaller img_size or input_shape)"
+        )
     # torch.export is most of a big model's lowering (seconds to a minute): say which step runs
     with _inference_mode(module), bar(3, f"lower {graph_name}", unit="step") as steps:
         steps.set_postfix_str("torch.export")
@@ -140,42 +151,6 @@ def lower(
 
 
 # -- the model --------------------------------------------------------------------------------
-def create_timm_model(name: str, img_size: int | None, *, meta: bool, **kwargs: Any) -> torch.nn.Module:
-    """``timm.create_model(name, pretrained=False)`` at ``img_size`` where the model takes one
-    (the reference models included; an unknown name suggests close ones), on the meta device
-    when ``meta``."""
-    import timm
-
-    from accelsim._names import unknown
-    from accelsim.models import register_with_timm
-
-    register_with_timm()  # the reference models (ref_deit, ...) are timm models like any other
-    if not timm.is_model(name.split(".")[0]):
-        raise UnknownModelError(unknown("timm model", name, timm.list_models()))
-    if img_size is not None:
-        kwargs = {"img_size": img_size, **kwargs}
-
-    def create(**kw: Any) -> torch.nn.Module:
-        if meta:
-            # Skipping weight initialisation makes a big model build in a blink; fall back to
-            # real weights for the rare model whose constructor needs tensor values.
-            try:
-                with torch.device("meta"):
-                    return timm.create_model(name, pretrained=False, **kw)
-            except (RuntimeError, NotImplementedError) as e:
-                log.debug("building %s on the meta device failed (%s); using real weights", name, e)
-        return timm.create_model(name, pretrained=False, **kw)
-
-    try:
-        return create(**kwargs)
-    except TypeError as e:
-        # Convolutional families (EfficientViT) take any resolution but no img_size argument.
-        if "img_size" in kwargs and "img_size" in str(e):
-            kwargs.pop("img_size")
-            return create(**kwargs)
-        raise
-
-
 def _device_of(module: torch.nn.Module) -> torch.device:
     for t in (*module.parameters(), *module.buffers()):
         return t.device
@@ -228,12 +203,26 @@ def _inference_mode(module: torch.nn.Module) -> Iterator[None]:
             m.training = was
 
 
+@contextlib.contextmanager
+def _quiet_fake_tensor_log() -> Iterator[None]:
+    """torch logs a traceback at ERROR when a shape overflows under export, before it raises the
+    error that becomes our one line: keep it for ``-vv`` only."""
+    fake = logging.getLogger("torch._subclasses.fake_tensor")
+    level = fake.level
+    if not log.isEnabledFor(logging.DEBUG):
+        fake.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        fake.setLevel(level)
+
+
 def _export(module: torch.nn.Module, shape: tuple[int, ...], name: str) -> Any:
     x = torch.zeros(shape, device=_device_of(module))
     cfg = getattr(module, "pretrained_cfg", None) or {}
     default = tuple(cfg.get("input_size", ()))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _quiet_fake_tensor_log():
             return torch.export.export(module, (x,), strict=False)
     except Exception as e:
         if default and tuple(shape[1:]) != default:

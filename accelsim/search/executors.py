@@ -9,6 +9,8 @@ gives the same study on every backend. :class:`LocalExecutor` runs in this proce
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -69,7 +71,14 @@ class RayExecutor:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if address is None:
                 kwargs["num_cpus"] = num_cpus
-            ray.init(address=address, **kwargs)
+            try:
+                ray.init(address=address, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                where = address or os.environ.get("RAY_ADDRESS") or "a local Ray"
+                first = str(e).strip().splitlines()
+                raise AccelsimError(
+                    f"--backend ray: cannot start or join {where}: {first[0] if first else e}"
+                ) from None
             self._started = True
         self._remote: dict[Callable[..., Any], Any] = {}
 
@@ -94,6 +103,39 @@ class RayExecutor:
             self._started = False
 
 
+def check_backend(backend: str, address: str | None = None) -> None:
+    """Refuse, before any work, an unknown backend, Ray not installed, or a Ray cluster address
+    (``address``, else the ``RAY_ADDRESS`` variable) that nothing answers on.
+
+    Joining an unreachable cluster would otherwise fail in ``ray.init`` after half a minute of
+    retries, with the study already created.
+
+    Raises:
+        AccelsimError: naming the backend or the address and where it came from.
+    """
+    if backend not in ("local", "ray"):
+        raise AccelsimError(f"backend: unknown {backend!r} (allowed: local, ray)")
+    if backend == "local":
+        return
+    try:
+        import ray  # noqa: F401
+    except ImportError:  # pragma: no cover - ray is an optional dependency
+        raise AccelsimError("--backend ray needs ray: pip install 'accelsim[ray]'") from None
+    where, source = (address, "address") if address else (os.environ.get("RAY_ADDRESS"), "RAY_ADDRESS")
+    if not where or where in ("auto", "local"):
+        return
+    host, _, port = where.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise AccelsimError(f"{source} {where!r}: not a Ray address (HOST:PORT, ray://HOST:PORT or auto)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise AccelsimError(
+            f"{source} {where!r}: no Ray cluster answers there ({e.strerror or e}); "
+            "start one with `ray start --head`, or unset RAY_ADDRESS for a local Ray"
+        ) from None
+
+
 def make_executor(backend: str, address: str | None = None, num_cpus: int | None = None) -> Executor:
     """``"local"`` or ``"ray"``; anything else is an :class:`AccelsimError` listing both."""
     if backend == "local":
@@ -103,4 +145,4 @@ def make_executor(backend: str, address: str | None = None, num_cpus: int | None
     raise AccelsimError(f"backend: unknown {backend!r} (allowed: local, ray)")
 
 
-__all__ = ["Executor", "LocalExecutor", "RayExecutor", "make_executor"]
+__all__ = ["Executor", "LocalExecutor", "RayExecutor", "check_backend", "make_executor"]

@@ -19,16 +19,14 @@ resumed study then have the parameters, hardware sweeps and values of the uninte
 in the same order; only their trial numbers are higher, by the number of interrupted trials.
 
 One driver per study: the parallelism is in the executor. A second ``search`` on the same ``out``
-(or the same SQLite storage file) is refused while the first runs (:func:`lock_run`).
+(or the same SQLite storage file, by whatever name) is refused while the first runs
+(:mod:`accelsim.search.storage`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,10 +37,11 @@ from optuna.trial import TrialState
 
 from accelsim._io import check_outputs
 from accelsim._progress import bar
+from accelsim.config._base import get_path
 from accelsim.config.search import SearchSpace
-from accelsim.errors import AccelsimError, ConfigError, ResourceError
+from accelsim.errors import AccelsimError, ConfigError
 from accelsim.search.cache import CompressionCache
-from accelsim.search.executors import Executor, make_executor
+from accelsim.search.executors import Executor, check_backend, make_executor
 from accelsim.search.objective import (
     CompressedPoint,
     DesignEvaluator,
@@ -64,6 +63,16 @@ from accelsim.search.space import (
     space_fingerprint,
     suggest_compression,
     unvisited_compression,
+)
+from accelsim.search.storage import (
+    check_storage_url,
+    default_storage,
+    lock_created_database,
+    lock_database,
+    lock_run,
+    open_storage,
+    sqlite_path,
+    storage_error,
 )
 
 log = logging.getLogger(__name__)
@@ -89,12 +98,14 @@ def trial_seed(seed: int, slot: int) -> int:
 
 
 def check_space(space: SearchSpace, evaluator: DesignEvaluator) -> None:
-    """Fail fast on a knob whose path or value the configs reject (before any work is done).
+    """Fail fast on a knob whose path or value the configs reject, or a ``timing`` model that
+    cannot take its ``img_size`` (before any work is done).
 
     Every choice and both ends of every range are tried once.
 
     Raises:
         ConfigError: naming the knob and the config's complaint.
+        InputShapeError: the timing model's patch embedding cannot take ``timing.img_size`` whole.
     """
     for probe in knob_probes(space.compression.knobs):
         try:
@@ -107,12 +118,20 @@ def check_space(space: SearchSpace, evaluator: DesignEvaluator) -> None:
             evaluator.check_hardware(apply_knobs(base, probe))
         except ConfigError as e:
             raise ConfigError(f"search space hardware knobs {probe}: {e}") from None
+    timing = space.timing
+    if timing is not None and timing.img_size is not None:
+        # the architecture the designs are timed on must take the size whole (no weights needed)
+        from accelsim.models import create_timm_model
+
+        nc: dict[str, Any] = {} if timing.num_classes is None else {"num_classes": timing.num_classes}
+        create_timm_model(timing.model, timing.img_size, meta=True, where="timing.img_size", **nc)
     for path in space.hardware.knobs:
-        node: Any = base
-        for part in path.split(".")[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(node, dict) or path.split(".")[-1] not in node:
-            raise ConfigError(f"search space hardware knob {path!r}: no such field in the base config")
+        try:
+            get_path(base, path)
+        except KeyError:
+            raise ConfigError(
+                f"search space hardware knob {path!r}: no such field in the base config"
+            ) from None
 
 
 def open_study(space: SearchSpace, storage: str | optuna.storages.BaseStorage, seed: int) -> optuna.Study:
@@ -321,124 +340,11 @@ def _enqueue_untried(study: optuna.Study, space: SearchSpace, seed: int, slot: i
     study.enqueue_trial(point, user_attrs={"generation": 0, "untried_compression": True})
 
 
-def _sqlite_wal(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URL (None for another URL or an in-memory database)."""
-    if not url.startswith("sqlite:///"):
-        return None
-    name = url.removeprefix("sqlite:///").split("?", 1)[0]
-    return Path(name) if name and name != ":memory:" else None
-
-
-def check_storage_url(url: str) -> None:
-    """Refuse, before any work, a storage URL that SQLAlchemy cannot parse or has no driver for,
-    or a SQLite file that cannot be created.
-
-    Raises:
-        ConfigError: naming the URL and what is expected.
-    """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
-    example = "e.g. sqlite:///runs/search/study.db or postgresql://USER@HOST/DB"
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigError(f"storage {url!r}: not a database URL ({example})") from None
-    try:
-        parsed.get_dialect()
-    except NoSuchModuleError:
-        raise ConfigError(
-            f"storage {url!r}: no SQLAlchemy driver for {parsed.drivername!r} "
-            f"(install it, or use sqlite; {example})"
-        ) from None
-    db = sqlite_path(url)
-    if db is not None:
-        if db.is_dir():
-            raise ConfigError(f"storage {url!r}: {db} is a folder, not a database file")
-        if not db.parent.is_dir():
-            raise ConfigError(f"storage {url!r}: no folder {db.parent} for the database file")
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url``; SQLite files get write-ahead logging.
-
-    WAL with ``synchronous=NORMAL`` commits without an fsync each time (2-3x faster here, and a
-    trial commits ~20 times) yet loses nothing when the process is killed; only a power cut may
-    drop the last commits (https://www.sqlite.org/wal.html), which a resume then redoes.
-
-    Raises:
-        ConfigError: a bad URL (:func:`check_storage_url`), or a database that cannot be opened
-            (not a database file, unreachable server, refused login).
-    """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    check_storage_url(url)
-    try:
-        storage = optuna.storages.RDBStorage(url)
-        if url.startswith("sqlite:"):
-            from sqlalchemy import event
-
-            event.listen(storage.engine, "connect", _sqlite_wal)
-            storage.engine.dispose()  # reconnect through the listener
-    except SQLAlchemyError as e:
-        reason = str(getattr(e, "orig", None) or e).splitlines()[0]
-        raise ConfigError(f"storage {url!r}: cannot open the database: {reason}") from None
-    return storage
-
-
-@contextlib.contextmanager
-def lock_run(*places: Path) -> Iterator[None]:
-    """Hold an exclusive lock on each of ``places`` (a ``.lock`` file) for the run.
-
-    Two drivers on one study would ask and tell over each other (and write the same outputs); the
-    second is refused at once instead. ``flock`` locks die with their process, so a killed run
-    leaves nothing to clean up: the next one simply takes the lock.
-
-    Raises:
-        AccelsimError: another process holds one of the locks (the message gives its pid).
-    """
-    with contextlib.ExitStack() as stack:
-        for lock in places:
-            lock.parent.mkdir(parents=True, exist_ok=True)
-            f = stack.enter_context(
-                open(lock, "a+")
-            )  # held for the run: the lock lives as long as the file is open
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.seek(0)
-                holder = f.read().strip() or "?"
-                raise AccelsimError(
-                    f"{lock.parent}: another accelsim search (pid {holder}) is running on it; "
-                    "wait for it to finish, or give this one another --out/--storage"
-                ) from None
-            f.seek(0)
-            f.truncate()
-            f.write(f"{os.getpid()}\n")
-            f.flush()
-        yield
-
-
-def default_storage(out: str | Path | None) -> optuna.storages.BaseStorage:
-    """``sqlite:///OUT/study.db``, or an in-memory storage when there is no ``out``."""
-    if out is None:
-        return optuna.storages.InMemoryStorage()
-    Path(out).mkdir(parents=True, exist_ok=True)
-    return open_storage(f"sqlite:///{Path(out).resolve() / 'study.db'}")
-
-
 def search(
     space: SearchSpace | str | Path,
     trials: int = 20,
     storage: str | None = None,
-    out: str | Path | None = "runs/search",
+    out: str | Path | None = None,
     backend: str = "local",
     seed: int = 0,
     *,
@@ -457,7 +363,7 @@ def search(
         trials: complete compression trials wanted in the study (a resumed study counts its old ones).
         storage: an Optuna storage URL (e.g. ``postgresql://...`` for a cluster); default
             ``sqlite:///OUT/study.db``, or in memory when ``out`` is ``None``.
-        out: output folder (also holds the compression cache); ``None`` writes nothing.
+        out: output folder (also holds the compression cache); ``None`` (the default) writes nothing.
         backend: ``"local"`` or ``"ray"``.
         seed: the seed of NSGA-II and of every hardware sweep.
         evaluator: what compresses and simulates (default: the space's workload with accelsim's
@@ -481,28 +387,37 @@ def search(
         check_outputs({}, folders={"out": out})
     if storage is not None:
         check_storage_url(storage)
+    check_backend(backend, ray_address)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     evaluator = evaluator if evaluator is not None else make_evaluator(space)
     check_space(space, evaluator)
-    # a given storage is opened before anything is created, so that a bad one leaves no --out behind
-    given = open_storage(storage) if storage is not None else None
-    # the database's own lock (which every run on that file takes, whatever its --out) first, so
-    # that a run refused for it has not yet created its --out
+    # the database's lock (which every run on that file takes, whatever its --out or the name it
+    # gives the file) first, then a given storage is opened, then --out is made and locked: a run
+    # refused for any of them, or given a bad storage, leaves no --out behind
     db = (
         sqlite_path(storage) if storage is not None else (Path(out) / "study.db" if out is not None else None)
     )
-    locks = [db.with_name(db.name + ".lock")] if db is not None else []
-    if out is not None:
-        locks.append(Path(out) / ".lock")
-    with lock_run(*locks):
-        study = open_study(space, given if given is not None else default_storage(out), seed)
-        recover_interrupted(study, space)
-        executor = make_executor(backend, address=ray_address, num_cpus=ray_num_cpus)
-        cache = CompressionCache(Path(out) / "cache" if out is not None else None)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    with contextlib.ExitStack() as held:
+        existed = db is not None and held.enter_context(lock_database(db))
+        given = open_storage(storage) if storage is not None else None
+        if out is not None:
+            held.enter_context(lock_run(Path(out) / ".lock"))
+        if db is not None and not existed:
+            held.enter_context(lock_created_database(db))
         try:
-            run_trials(study, space, evaluator, executor, cache, trials, seed, progress)
-        finally:
-            executor.close()
+            study = open_study(space, given if given is not None else default_storage(out), seed)
+            recover_interrupted(study, space)
+            executor = make_executor(backend, address=ray_address, num_cpus=ray_num_cpus)
+            cache = CompressionCache(Path(out) / "cache" if out is not None else None)
+            try:
+                run_trials(study, space, evaluator, executor, cache, trials, seed, progress)
+            finally:
+                executor.close()
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
+            # the database failed under the run (full disk, server gone)
+            raise storage_error(storage or f"sqlite:///{db}", e) from None
         if out is not None:
             from accelsim.search.outputs import write_outputs
 
@@ -510,67 +425,14 @@ def search(
     return study
 
 
-def run_search_cli(space: str, trials: int, storage: str | None, out: str, backend: str, seed: int) -> int:
-    """``accelsim search``: run the search, print the front's summary and where the files are; exit code 0."""
-    from accelsim.search.outputs import front_summary
-
-    space_obj = SearchSpace.load(space)
-    check_outputs({}, inputs=[space], folders={"--out": out})
-    study = search(space_obj, trials=trials, storage=storage, out=out, backend=backend, seed=seed)
-    print(front_summary(study, space_obj, Path(out)))
-    check_feasible(study, space_obj, Path(out))
-    return 0
-
-
-def check_feasible(study: optuna.Study, space: SearchSpace, out: Path | None = None) -> None:
-    """Raise when no design point of ``study`` is feasible, saying what kept each one out.
-
-    Raises:
-        ResourceError: no design point fits the board (exit 3).
-        AccelsimError: some fit, but none meets the space's constraints.
-    """
-    from accelsim.search.outputs import collect_designs
-
-    designs = collect_designs(study)
-    if any(d.feasible for d in designs):
-        return
-    where = f"; every point is in {out / 'designs.csv'}" if out is not None else ""
-    fitting = [d for d in designs if d.fits]
-    if not fitting:
-        example = designs[0].overflow if designs else "no design point was evaluated"
-        raise ResourceError(
-            f"no design point of the {len(designs)} evaluated fits the board (e.g. {example}){where}"
-        )
-    misses = []
-    for metric, bound in space.constraints.items():
-        n = sum(bound.violation(d.metrics.get(metric, float("nan"))) > 0 for d in fitting)
-        if n:
-            best = (
-                max(d.metrics[metric] for d in fitting)
-                if bound.min is not None
-                else min(d.metrics[metric] for d in fitting)
-            )
-            limit = f">= {bound.min}" if bound.min is not None else f"<= {bound.max}"
-            misses.append(f"{metric} {limit} ({n} miss it, best {best:.4g})")
-    raise AccelsimError(
-        f"no design point meets the constraints: {len(fitting)} of {len(designs)} fit the board, "
-        f"but {'; '.join(misses) or 'none is within them'}{where}"
-    )
-
-
 __all__ = [
-    "check_feasible",
     "check_space",
-    "check_storage_url",
-    "lock_run",
     "make_sampler",
     "n_complete",
     "n_slots",
     "open_study",
     "recover_interrupted",
-    "run_search_cli",
     "run_trials",
     "search",
-    "sqlite_path",
     "trial_seed",
 ]

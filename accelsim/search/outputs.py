@@ -24,8 +24,9 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from accelsim._io import strict_json, write_bytes_atomic, write_text_atomic
+from accelsim._io import strict_json, write_files_atomic
 from accelsim.config.search import METRIC_DIRECTIONS, SearchSpace
+from accelsim.errors import AccelsimError, ResourceError
 from accelsim.search.objective import COMPRESSION_METRICS, DESIGN_METRICS
 from accelsim.search.space import apply_knobs, build_recipe
 
@@ -155,7 +156,7 @@ def _row(d: DesignRecord, objectives: Sequence[str]) -> dict[str, Any]:
     return row
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+def _csv_text(rows: list[dict[str, Any]]) -> str:
     fields: list[str] = []
     for r in rows:
         fields.extend(k for k in r if k not in fields)
@@ -163,7 +164,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     w = csv.DictWriter(buf, fieldnames=fields)
     w.writeheader()
     w.writerows(rows)
-    write_text_atomic(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def _full_point(
@@ -191,11 +192,10 @@ _Y_LABELS = {
 
 
 def plot_front(
-    path: Path,
     designs: Sequence[DesignRecord],
     front: Sequence[DesignRecord],
     objectives: Sequence[str] = ("accuracy",),
-) -> None:
+) -> bytes:
     """The first compression objective (accuracy, KL, agreement or SQNR; accuracy when none is an
     objective) vs FPS: feasible design points in grey, the front coloured by GOPS/DSP."""
     import matplotlib
@@ -251,7 +251,7 @@ def plot_front(
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    write_bytes_atomic(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def _fmt(x: Any) -> str:
@@ -318,30 +318,30 @@ def _report(
 def write_outputs(
     study: optuna.Study, space: SearchSpace, out: str | Path, base_hw: Mapping[str, Any]
 ) -> dict[str, Path]:
-    """Write the front and report files of ``study`` to ``out``; returns their paths by name."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the front and report files of ``study`` to ``out`` as one set; returns their paths by name.
+
+    Every file is made first, then all are renamed into place together and ``outputs.json`` names
+    each one's SHA-256 last (:func:`~accelsim._io.write_files_atomic`): a run killed while it
+    writes leaves the previous run's set whole, and a reader can tell by the manifest which set
+    each file belongs to.
+    """
     objectives = list(space.objectives)
     designs = collect_designs(study)
     front = pareto_front(designs, objectives)
-    paths = {
-        "pareto.csv": out / "pareto.csv",
-        "pareto.json": out / "pareto.json",
-        "pareto.png": out / "pareto.png",
-        "designs.csv": out / "designs.csv",
-        "report.md": out / "report.md",
-    }
-    _write_csv(paths["pareto.csv"], [_row(d, objectives) for d in front])
-    _write_csv(paths["designs.csv"], [_row(d, objectives) for d in designs])
     payload = {
         "study": space.name,
         "objectives": {o: METRIC_DIRECTIONS[o] for o in objectives},
         "points": [_full_point(d, space, base_hw, objectives) for d in front],
     }
-    write_text_atomic(paths["pareto.json"], strict_json(payload, indent=1) + "\n")
-    plot_front(paths["pareto.png"], designs, front, objectives)
-    write_text_atomic(paths["report.md"], _report(study, space, designs, front))
-    return paths
+    files = {
+        "pareto.csv": _csv_text([_row(d, objectives) for d in front]).encode(),
+        "pareto.json": (strict_json(payload, indent=1) + "\n").encode(),
+        "pareto.png": plot_front(designs, front, objectives),
+        "designs.csv": _csv_text([_row(d, objectives) for d in designs]).encode(),
+        "report.md": _report(study, space, designs, front).encode(),
+    }
+    complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    return write_files_atomic(out, files, manifest={"study": space.name, "complete_trials": complete})
 
 
 def front_summary(study: optuna.Study, space: SearchSpace, out: Path) -> str:
@@ -359,9 +359,44 @@ def front_summary(study: optuna.Study, space: SearchSpace, out: Path) -> str:
     return "\n".join(lines)
 
 
+def check_feasible(study: optuna.Study, space: SearchSpace, out: Path | None = None) -> None:
+    """Raise when no design point of ``study`` is feasible, saying what kept each one out.
+
+    Raises:
+        ResourceError: no design point fits the board (exit 3).
+        AccelsimError: some fit, but none meets the space's constraints.
+    """
+    designs = collect_designs(study)
+    if any(d.feasible for d in designs):
+        return
+    where = f"; every point is in {out / 'designs.csv'}" if out is not None else ""
+    fitting = [d for d in designs if d.fits]
+    if not fitting:
+        example = designs[0].overflow if designs else "no design point was evaluated"
+        raise ResourceError(
+            f"no design point of the {len(designs)} evaluated fits the board (e.g. {example}){where}"
+        )
+    misses = []
+    for metric, bound in space.constraints.items():
+        n = sum(bound.violation(d.metrics.get(metric, float("nan"))) > 0 for d in fitting)
+        if n:
+            best = (
+                max(d.metrics[metric] for d in fitting)
+                if bound.min is not None
+                else min(d.metrics[metric] for d in fitting)
+            )
+            limit = f">= {bound.min}" if bound.min is not None else f"<= {bound.max}"
+            misses.append(f"{metric} {limit} ({n} miss it, best {best:.4g})")
+    raise AccelsimError(
+        f"no design point meets the constraints: {len(fitting)} of {len(designs)} fit the board, "
+        f"but {'; '.join(misses) or 'none is within them'}{where}"
+    )
+
+
 __all__ = [
     "DesignRecord",
     "best_per_objective",
+    "check_feasible",
     "collect_designs",
     "front_summary",
     "non_dominated",

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from accelsim.config._base import validate_config
+from accelsim.config._base import get_path, set_path, validate_config
 from accelsim.config.compression import CompressionRecipe
 from accelsim.config.search import IntRange, Knob, Scalar, SearchSpace, knob_size
 from accelsim.errors import ConfigError
@@ -135,8 +135,9 @@ def hardware_rng(seed: int, slot: int) -> np.random.Generator:
 def apply_knobs(base: Mapping[str, Any], values: Mapping[str, Scalar]) -> dict[str, Any]:
     """``base`` with each dotted path in ``values`` set (missing sections are created).
 
-    Only the dicts along the set paths are copied; the rest is shared with ``base``, which is never
-    modified (a deep copy per hardware point would cost more than validating it).
+    Only the dicts along the set paths are copied (:func:`~accelsim.config._base.set_path`); the rest
+    is shared with ``base``, which is never modified (a deep copy per hardware point would cost more
+    than validating it).
 
     Examples:
         >>> apply_knobs({"quant": {"wbits": 8}}, {"quant.abits": 4, "prune.heads_keep": 0.5})
@@ -144,20 +145,13 @@ def apply_knobs(base: Mapping[str, Any], values: Mapping[str, Scalar]) -> dict[s
     """
     out = dict(base)
     for path, value in values.items():
-        node = out
-        *parents, leaf = path.split(".")
-        for i, part in enumerate(parents):
-            child = node.get(part)
-            if child is None:
-                child = {}
-            elif not isinstance(child, dict):
-                where = ".".join(parents[: i + 1])
-                raise ConfigError(f"knob {path!r}: {where!r} is a value ({child!r}), not a section")
-            else:
-                child = dict(child)  # copy on write: base's dict stays as it was
-            node[part] = child
-            node = child
-        node[leaf] = value
+        try:
+            out = set_path(out, path, value, create=True)
+        except KeyError as e:
+            where = e.args[0]
+            raise ConfigError(
+                f"knob {path!r}: {where!r} is a value ({get_path(out, where)!r}), not a section"
+            ) from None
     return out
 
 

@@ -901,9 +901,9 @@ def plan_ops(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, prm
                 for c in range(sh.busy.shape[1]):
                     if not (allowed[i] >> c) & 1:
                         continue
-                    if best < 0 or sh.busy[s, c] + (sh.busy[s2, c] if s2 >= 0 else 0) < sh.busy[
-                        s, best
-                    ] + (sh.busy[s2, best] if s2 >= 0 else 0):
+                    if best < 0 or sh.busy[s, c] + (sh.busy[s2, c] if s2 >= 0 else 0) < sh.busy[s, best] + (
+                        sh.busy[s2, best] if s2 >= 0 else 0
+                    ):
                         best = c
                 comp[i] = sh.busy[s, best]
                 fr[i] = sh.row_folds[s, best]

@@ -93,11 +93,6 @@ class PowerEstimate:
     activity: dict[str, float] = field(default_factory=dict)
     counts: ResourceCounts = ResourceCounts()
 
-    @property
-    def dynamic_w(self) -> float:
-        """The resources' dynamic power (DSP, BRAM, URAM, LUT, FF, clock tree)."""
-        return self.dsp_w + self.bram_w + self.uram_w + self.lut_w + self.ff_w + self.clock_w
-
     def breakdown(self) -> dict[str, float]:
         """W per component, summing to ``total_w`` (the report's JSON)."""
         return {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from accelsim._io import write_text_atomic
+from accelsim._io import strict_json, write_text_atomic
 from accelsim.sim._kernels import (
     CLS_DWCONV,
     CLS_GEMM,
@@ -255,8 +254,8 @@ class Report:
         return d
 
     def to_json(self) -> str:
-        """The report as strict JSON (no NaN or Infinity)."""
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        """The report as strict JSON (a NaN or infinity is null), as ``accelsim simulate --json`` writes it."""
+        return strict_json(self.to_dict(), indent=2) + "\n"
 
     def to_csv(self) -> str:
         """The per-layer rows as CSV (one row per op; empty cells for n/a)."""
@@ -266,9 +265,6 @@ class Report:
         for r in self.layers:
             w.writerow(["" if v is None else v for v in (getattr(r, k) for k in LAYER_FIELDS)])
         return buf.getvalue()
-
-    def save_json(self, path: str) -> None:
-        write_text_atomic(path, self.to_json())
 
     def save_csv(self, path: str) -> None:
         write_text_atomic(path, self.to_csv())
