@@ -37,7 +37,11 @@ from accelsim.compress.augment import random_shift
 from accelsim.compress.distill import class_balanced_weights
 from accelsim.eval.accuracy import class_group_accuracy, count_params, measure_accuracy, predict
 from accelsim.eval.datasets import SPLIT_SEED, load_splits
-from accelsim.models import CHECKPOINT_DIR, create_reference_model, load_checkpoint, reference_spec
+from accelsim.models import create_reference_model, load_checkpoint, reference_spec
+
+#: the checkpoints next to this script: the checkout it runs from, not the one accelsim was
+#: installed from (``accelsim.models.CHECKPOINT_DIR`` follows the installed package)
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
 _TRAIN = {"lr": 2e-3, "weight_decay": 0.05, "batch_size": 64}
 DEFAULTS: dict[str, dict] = {
@@ -176,7 +180,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", type=Path, default=CHECKPOINT_DIR)
+    p.add_argument("--out", type=Path, default=CHECKPOINTS, help=f"default: {CHECKPOINTS}")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     # sorted: every ref_cnn* teacher comes before the ref_deit* students

@@ -53,6 +53,8 @@ Calibrator = Literal["minmax", "percentile", "mse"]
 _SAMPLES_PER_BATCH = 1 << 15
 #: Clipping ratios tried by the MSE calibrator (fractions of the min-max range).
 _MSE_GRID = torch.linspace(0.2, 1.0, 41)
+#: The largest filter-wise shift, 2^5 (the range Trio-ViT's code allows).
+_MAX_FILTER_SHIFT = 5
 #: Values the MSE search of one activation quantiser looks at.
 _MSE_SAMPLES = 1 << 15
 
@@ -93,6 +95,11 @@ class FakeQuantizer(nn.Module):
         fixed_scale: a log2 quantiser with a data-independent scale (1.0 for probabilities).
         for_weights: quantises a weight (calibrated once from the weight itself, so activation
             calibration and data-free ranges leave it alone whatever its ``axis``).
+        channel_scheme: how a per-channel activation range becomes scales (Trio-ViT, Shi et al.
+            2024, arXiv:2405.03882): ``migrate`` centres each channel on its range's midpoint
+            (per-channel zero point, one scale for the largest half-range: channel-wise
+            migration); ``pow2_shift`` gives each channel the largest channel's scale divided by a
+            power of two, 2^0..2^5 (filter-wise shifting). ``none``: a scale per channel.
 
     The straight-through estimator (Bengio et al. 2013, arXiv:1308.3432) passes gradients inside
     the clipping range, so the same module serves QAT.
@@ -114,8 +121,13 @@ class FakeQuantizer(nn.Module):
         percentile: float = 99.99,
         fixed_scale: float | None = None,
         for_weights: bool = False,
+        channel_scheme: Literal["none", "migrate", "pow2_shift"] = "none",
     ) -> None:
         super().__init__()
+        if channel_scheme != "none" and (axis is None or not symmetric or mode != "uniform"):
+            raise ConfigError(
+                f"channel_scheme {channel_scheme!r} needs a symmetric uniform per-channel quantizer"
+            )
         if not 2 <= bits <= 16:
             raise ConfigError(f"quantizer bits must be in 2..16, got {bits}")
         if mode == "log2" and axis is not None:
@@ -129,6 +141,7 @@ class FakeQuantizer(nn.Module):
         self.percentile = percentile
         self.fixed_scale = fixed_scale
         self.for_weights = for_weights
+        self.channel_scheme = channel_scheme
         self.calibrating = False
         self.enabled = True
         self.register_buffer("scale", torch.ones(()))
@@ -288,6 +301,25 @@ class FakeQuantizer(nn.Module):
             zp = torch.clamp(torch.round(-lo / scale), self.qmin, self.qmax).to(torch.int64)
         return scale, zp
 
+    def _channel_scales(self, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel ``(scale, zero_point)`` of a ``channel_scheme`` (see the class docstring)."""
+        if self.channel_scheme == "migrate":
+            # Trio-ViT's Eq. 9 shifts by (max - min) / 2, the midpoint for a channel whose minimum
+            # is 0; the midpoint centres any channel, so that is what is used here
+            mid, half = (lo + hi) / 2, (hi - lo) / 2
+            s = torch.clamp(half.max() / self.qmax, min=1e-8)
+            if self.power_of_two:
+                s = _pow2_ceil(s)
+            return s.expand_as(mid).clone(), (-_round(mid / s)).to(torch.int64)
+        amax = torch.maximum(-lo, hi).clamp(min=0)
+        per_channel = torch.clamp(amax / self.qmax, min=1e-8)
+        top = per_channel.max()
+        if self.power_of_two:
+            top = _pow2_ceil(top)
+        # rounding the ratio's exponent down keeps each scale >= the channel's own: nothing clips
+        k = torch.clamp(torch.floor(torch.log2(top / per_channel)), 0, _MAX_FILTER_SHIFT)
+        return top * torch.exp2(-k), torch.zeros_like(k, dtype=torch.int64)
+
     def set_range(self, lo: torch.Tensor | float, hi: torch.Tensor | float) -> None:
         """Fix the representable range to ``[lo, hi]`` (scalars, or one value per channel)."""
         lo_t = torch.as_tensor(lo, dtype=torch.float32)
@@ -297,6 +329,8 @@ class FakeQuantizer(nn.Module):
             if self.power_of_two:
                 scale = _pow2_ceil(scale)
             zp = torch.zeros_like(scale, dtype=torch.int64)
+        elif self.channel_scheme != "none":
+            scale, zp = self._channel_scales(lo_t, hi_t)
         else:
             scale, zp = self._uniform_scale(lo_t, hi_t)
         self.scale = scale.to(self.scale.device)
@@ -464,6 +498,41 @@ def _act_quantizer(cfg: QuantConfig, bits: int, *, symmetric: bool | None = None
     return q
 
 
+def _pointwise_after_depthwise(model: nn.Module) -> set[str]:
+    """Paths of the 1x1 convs that read a depthwise conv's output in EfficientViT's MBConv and
+    DSConv (``depth_conv`` then ``point_conv``): Trio-ViT's filter-wise shifting targets their input."""
+    out = set()
+    for name, m in model.named_modules():
+        dw, pw = getattr(m, "depth_conv", None), getattr(m, "point_conv", None)
+        if isinstance(dw, ConvNormAct) and isinstance(pw, ConvNormAct):
+            out.add(f"{name}.point_conv.conv" if name else "point_conv.conv")
+    return out
+
+
+def _channel_scheme(
+    cfg: QuantConfig, name: str, op_type: str, pw_after_dw: set[str]
+) -> Literal["none", "migrate", "pow2_shift"]:
+    if cfg.channel_migration and op_type == "dwconv":
+        return "migrate"
+    if cfg.filter_shift and name in pw_after_dw:
+        return "pow2_shift"
+    return "none"
+
+
+def _channel_quantizer(
+    cfg: QuantConfig, bits: int, scheme: Literal["migrate", "pow2_shift"]
+) -> FakeQuantizer:
+    """A per-channel (axis 1) symmetric activation quantiser calibrated on min/max per channel."""
+    return FakeQuantizer(
+        bits,
+        symmetric=True,
+        axis=1,
+        power_of_two=cfg.power_of_two,
+        calibrator="minmax",
+        channel_scheme=scheme,
+    )
+
+
 def _weight_quantizer(cfg: QuantConfig, bits: int) -> FakeQuantizer:
     return FakeQuantizer(
         bits,
@@ -479,6 +548,7 @@ def _attach_quantizers(model: nn.Module, cfg: QuantConfig) -> None:
     """Swap Linear/Conv2d/Attention/LiteMLA classes in place and attach their quantisers."""
     named = list(model.named_modules())
     litemla_names = [n for n, m in named if type(m) is LiteMLA]
+    pw_after_dw = _pointwise_after_depthwise(model)
     for name, m in named:
         if isinstance(m, FakeQuantizer):
             continue
@@ -514,7 +584,9 @@ def _attach_quantizers(model: nn.Module, cfg: QuantConfig) -> None:
             wbits, abits = cfg.bits_for(op_type)
             m.__class__ = QuantLinear if isinstance(m, nn.Linear) else QuantConv2d
             m.op_type = op_type
-            m.add_module("input_quantizer", _act_quantizer(cfg, abits))
+            scheme = _channel_scheme(cfg, name, op_type, pw_after_dw)
+            act = _act_quantizer(cfg, abits) if scheme == "none" else _channel_quantizer(cfg, abits, scheme)
+            m.add_module("input_quantizer", act)
             wq = _weight_quantizer(cfg, wbits)
             m.add_module("weight_quantizer", wq)
             wq.calibrate_from(m.weight)

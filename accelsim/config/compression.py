@@ -93,7 +93,23 @@ class QuantConfig(Strict):
     #: a designer would pick without looking at data; LayerNorm outputs mostly fall inside +-4).
     uncalibrated_range: float = Field(default=4.0, gt=0.0)
     calib_batches: int = Field(default=4, ge=1)
+    #: Trio-ViT's channel-wise migration (Shi et al. 2024, arXiv:2405.03882): every depthwise
+    #: conv's input channel is centred on its calibrated range's midpoint (a per-channel zero point
+    #: the conv's bias absorbs) under one symmetric scale
+    channel_migration: bool = False
+    #: Trio-ViT's filter-wise shifting: the input of a pointwise conv after a depthwise one gets
+    #: per-channel scales at power-of-two ratios (2^0..2^5) to the largest, applied as shifts
+    filter_shift: bool = False
     qat: QATConfig | None = None
+
+    @model_validator(mode="after")
+    def _channel_schemes_need_data(self) -> QuantConfig:
+        if (self.channel_migration or self.filter_shift) and not self.calibrate:
+            raise ValueError(
+                "quant.channel_migration / quant.filter_shift need calibrated per-channel ranges "
+                "(calibrate: true)"
+            )
+        return self
 
     def bits_for(self, op_type: str) -> tuple[int, int]:
         """(wbits, abits) of ``op_type`` after the ``per_op`` override."""

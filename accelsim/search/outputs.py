@@ -260,6 +260,32 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def proxy_timing_warning(space: SearchSpace) -> str | None:
+    """A loud line for report.md when the search times one of the shipped small reference models
+    (a 32-px proxy trained for accuracy here) instead of a deployed architecture; None otherwise."""
+    if space.timing is not None:
+        return None
+    from accelsim.config.workload import Workload
+    from accelsim.errors import AccelsimError
+    from accelsim.models import is_reference_model, reference_spec
+
+    wl = space.workload
+    if isinstance(wl, str):
+        try:
+            wl = Workload.load(wl)
+        except (AccelsimError, OSError, ValueError):
+            return None  # not a workload file (e.g. a synthetic evaluator's name)
+    if not is_reference_model(wl.model):
+        return None
+    px = reference_spec(wl.model).img_size
+    return (
+        f"> **Warning: timing a proxy.** FPS, latency, GOPS and power are those of `{wl.model}`, a "
+        f"{px}-px reference model trained here for accuracy, not of a deployed architecture: at this "
+        "size compression can make a design slower, not faster. Set `timing: {model: <timm name>}` "
+        "in the space to time the deployed model."
+    )
+
+
 def _timed(space: SearchSpace) -> str:
     t = space.timing
     if t is None:
@@ -284,6 +310,7 @@ def _report(
         f"- workload: `{space.workload if isinstance(space.workload, str) else space.workload.name}`, "
         f"hardware base: `{space.hardware.base}`",
         f"- accuracy from the workload's model; {_timed(space)}",
+        *(["", w, ""] if (w := proxy_timing_warning(space)) else []),
         f"- objectives: {', '.join(f'{o} ({METRIC_DIRECTIONS[o]})' for o in objectives)}",
         "- constraints: board resources"
         + "".join(f"; {m} in [{b.min}, {b.max}]" for m, b in space.constraints.items()),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from accelsim.config.search import SearchSpace
 from accelsim.search.outputs import DesignRecord, best_per_objective, non_dominated, pareto_front
 
 
@@ -58,3 +61,29 @@ def test_front_drops_dominated_infeasible_and_duplicates() -> None:
     best = best_per_objective(pareto_front(designs, ["accuracy", "fps"]), ["accuracy", "fps"])
     assert best["accuracy"].trial == 0 and best["fps"].trial == 1
     assert pareto_front([_design(3, 0.9, 900.0, 0.9, violation=0.2)], ["accuracy"]) == []
+
+
+def test_report_says_loudly_when_a_search_times_a_proxy(make_space: Any) -> None:
+    from accelsim.models import WORKLOADS_DIR
+    from accelsim.search.outputs import proxy_timing_warning
+
+    shipped = SearchSpace.load(WORKLOADS_DIR / "search_small.yaml")
+    assert shipped.timing is not None and proxy_timing_warning(shipped) is None
+    proxy = shipped.model_copy(update={"timing": None})
+    warning = proxy_timing_warning(proxy)
+    assert warning is not None and "timing a proxy" in warning and "`ref_deit`, a 32-px" in warning
+    assert proxy_timing_warning(make_space()) is None  # the synthetic evaluator times no model
+
+
+def test_every_shipped_space_times_the_deployed_model_and_bounds_agreement() -> None:
+    """kl_div under an agreement bound, timed on a timm architecture; the exceptions say why."""
+    from accelsim.models import WORKLOADS_DIR
+
+    for path in sorted(WORKLOADS_DIR.glob("search_*.yaml")):
+        space = SearchSpace.load(path)
+        if path.name == "search_deit_small_dsp_efficiency.yaml":
+            continue  # hardware-only, random weights: its workload is deit_small_patch16_224 itself
+        assert "kl_div" in space.objectives and "accuracy" not in space.objectives, path.name
+        assert space.constraints["agreement"].min is not None, path.name
+        grows = space.compression.base.grow is not None
+        assert (space.timing is None) == grows, path.name  # growth has no fixed deployed model
