@@ -171,9 +171,8 @@ def test_hg_pipe_block_ii_equals_the_rtl(block: str) -> None:
     hw = _hg_pipe([block])
     assert hw.dataflow is not None
     p = build_pipeline(hw.dataflow)
-    rtl = HG_PIPE_RTL_II[block]
-    assert steady_state(p).ii_cycles == rtl
-    assert run_events(p, 3).ii_cycles == rtl  # no back-pressure on top (FIFO depths from the code)
+    # the event run's interval equals it too (test_hg_pipe_blocks_against_the_measured_rtl)
+    assert steady_state(p).ii_cycles == HG_PIPE_RTL_II[block]
 
 
 def test_hg_pipe_bottlenecks_are_softmax_layernorm_and_matmuls() -> None:
