@@ -1,0 +1,16 @@
+"""The layer-pipelined dataflow family: one engine per stage, stages joined by streams.
+
+- :mod:`.kinds`: the stage kinds, one table (loop nest, closed-form trip count, ports, work,
+  resource terms per kind);
+- :mod:`.network`: a :class:`~accelsim.config.dataflow.DataflowConfig` flattened into stages,
+  streams and the event arrays;
+- :mod:`._kernel` (Numba) and :mod:`.timing`: the analytic steady state and the event-level run
+  (fill, back-pressure, first-frame latency);
+- :mod:`.report`: resources, metrics, :func:`simulate_dataflow` (the family's ``simulate``);
+- :mod:`.allocate`: every engine's parallelism for a lowered model and a resource budget.
+"""
+
+from accelsim.sim.dataflow.allocate import Allocation, Budget, allocate
+from accelsim.sim.dataflow.report import DataflowReport, simulate_dataflow
+
+__all__ = ["Allocation", "Budget", "DataflowReport", "allocate", "simulate_dataflow"]

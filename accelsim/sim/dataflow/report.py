@@ -121,7 +121,7 @@ class DataflowReport:
     frames back to back at the clock; ``latency_cycles``: the first frame, first input in to last
     output out (event run; ``None`` without it); GOPS = 2 x MACs x FPS; ``ff_used`` is estimated
     as one flip-flop per LUT (an assumption); ``power_w_estimate`` from the board's coefficients
-    at the stages' mean utilisation."""
+    at the stages' mean utilisation; ``energy_mj_estimate`` is that power over one frame interval."""
 
     hardware: str
     board: str
@@ -145,6 +145,8 @@ class DataflowReport:
     fits: bool
     overflow: list[str]
     power_w_estimate: float
+    gops_per_watt_estimate: float
+    energy_mj_estimate: float
     stages: list[StageRow] = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -269,6 +271,8 @@ def report_pipeline(p: Pipeline, hw: HardwareConfig, events: bool = True, frames
         fits=not overflow,
         overflow=overflow,
         power_w_estimate=power,
+        gops_per_watt_estimate=gops / power if power else 0.0,
+        energy_mj_estimate=power / fps * 1e3,
         stages=rows,
     )
 
