@@ -49,15 +49,16 @@ from accelsim.ir.graph import Graph
 from accelsim.sim import _kernels
 from accelsim.sim._kernels import (
     BUF_INPUT,
-    DF_TREE,
     ENG_ARRAY,
     ENG_NONE,
     ENG_RECONF,
     ENGINE_NAMES,
+    LOOP_OF_DATAFLOW,
     MapParams,
     ShapeTiming,
 )
 from accelsim.sim.engines import systolic
+from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE
 from accelsim.sim.engines.units import assign_engines, registered_units, unit_cycles, unit_min_tiles
 from accelsim.sim.graph_arrays import GraphArrays, compile_graph
 from accelsim.sim.schedule import Schedule
@@ -116,7 +117,7 @@ def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.n
     rec = hw.units.reconfigurable
     rec_macs = rec.macs if rec is not None and rec.assists_gemm else 0
     n, n_df = ga.shapes.shape[0], len(dfs)
-    busy, busy_a, fr, fc, df, lcols = (np.zeros((n, n_df), dtype=np.int64) for _ in range(6))
+    busy, busy_a, fr, fc, df, loop, lcols = (np.zeros((n, n_df), dtype=np.int64) for _ in range(7))
     macs = np.ones(n, dtype=np.int64)
     packs = np.ones((n, 3), dtype=np.int64)
     share = np.ones((n, 2), dtype=np.float64)  # of the MACs done on DSPs, plain and assisted
@@ -155,11 +156,12 @@ def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.n
                 if out is busy:
                     fr[s, c], fc[s, c] = r_, c_
             df[s, c] = d
+            loop[s, c] = LOOP_OF_DATAFLOW[DATAFLOW_NAMES[d]]
             lcols[s, c] = cols * (pn if d == DF_TREE else systolic.packed_dims(d, pm, pk, pn)[1])
         macs[s] = pm * pk * pn
         packs[s] = (pm, pk, pn)
         share[s] = (rest / nn, (rest - n_rec) / nn)
-    return ShapeTiming(busy, busy_a, fr, fc, df, lcols, macs), packs, share
+    return ShapeTiming(busy, busy_a, fr, fc, df, loop, lcols, macs), packs, share
 
 
 def _engines(

@@ -23,14 +23,13 @@ from accelsim.sim._kernels import (
     CLS_DWCONV,
     CLS_GEMM,
     CLS_LA_AUX,
-    DATAFLOW_NAMES,
-    DF_TREE,
     ENG_ARRAY,
     ENG_DWCONV,
     ENG_LINATT,
     ENGINE_NAMES,
 )
 from accelsim.sim.engines import systolic
+from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE
 from accelsim.sim.power import frame_power
 from accelsim.sim.resources import estimate_resources
 from accelsim.sim.schedule import RunResult, Schedule

@@ -10,7 +10,8 @@ from accelsim.config.hardware import HardwareConfig
 from accelsim.errors import ConfigError
 from accelsim.ir import Graph
 from accelsim.ir.builders import add_linear_attention, add_mbconv, add_softmax_attention
-from accelsim.sim import _kernels, compile_graph, map_graph, simulate, simulate_many
+from accelsim.sim import _schedule_kernel as _kernels
+from accelsim.sim import compile_graph, map_graph, simulate, simulate_many
 
 
 def _mixed() -> Graph:
@@ -73,8 +74,9 @@ def test_workers_must_be_positive() -> None:
 
 def test_sweep_error_names_the_point() -> None:
     bad = tiny_hw(packing={4: 1})  # 8-bit operands have no packing entry
-    with pytest.raises(ConfigError, match="no entry for 8-bit"):
-        simulate_many(_mixed(), [tiny_hw(), bad], workers=2)
+    for workers in (1, 2):
+        with pytest.raises(ConfigError, match=r"^hardware point 1 \(tiny\): .*no entry for 8-bit"):
+            simulate_many(_mixed(), [tiny_hw(), bad], workers=workers)
 
 
 def test_a_stuck_schedule_is_an_error_not_half_filled_arrays() -> None:
