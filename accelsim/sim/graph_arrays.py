@@ -33,6 +33,7 @@ from accelsim.sim._kernels import (
     ROLE_OTHER,
     GraphColumns,
 )
+from accelsim.sim._memo import Memo
 
 #: Roles of the rows of a linear-attention op: it is split into its ReLU (vector work), its two
 #: GEMMs and its normalising divide (vector work), so that without a linear-attention unit the
@@ -123,7 +124,8 @@ class GraphArrays:
     shape2_id: np.ndarray
     shapes: np.ndarray
     total_macs: int
-    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    #: per-config answers about this graph (shape timings, engines, unit cycles): the mapping's
+    memo: Memo[Any, Any] = field(default_factory=lambda: Memo(256), repr=False)
 
     @property
     def n_ops(self) -> int:
