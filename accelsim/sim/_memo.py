@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 C = TypeVar("C")
+_MISSING = object()
 
 
 class Memo(Generic[K, V]):
@@ -28,10 +29,9 @@ class Memo(Generic[K, V]):
 
     def get(self, key: K, make: Callable[[], V]) -> V:
         """The answer for ``key``, computed by ``make()`` the first time."""
-        try:
-            return self._d[key]
-        except KeyError:
-            pass
+        value = self._d.get(key, _MISSING)
+        if value is not _MISSING:
+            return value  # type: ignore[return-value]
         value = make()
         self.put(key, value)
         return value
@@ -56,8 +56,8 @@ def per_config(fn: Callable[[C], V], limit: int = 1024) -> Callable[[C], V]:
 
     @functools.wraps(fn)
     def remembered(hw: C) -> V:
-        hit = memo.get(id(hw), lambda: (hw, fn(hw)))
-        if hit[0] is not hw:  # an id reused after its config died
+        hit = memo._d.get(id(hw))
+        if hit is None or hit[0] is not hw:  # new, or an id reused after its config died
             hit = (hw, fn(hw))
             memo.put(id(hw), hit)
         return hit[1]
