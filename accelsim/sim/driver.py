@@ -6,10 +6,10 @@ Per hardware point this is NumPy over all ops plus one Numba call; the graph is 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from accelsim.config.hardware import HardwareConfig
 from accelsim.errors import ConfigError
@@ -20,6 +20,7 @@ from accelsim.sim.report import Report, build_report
 from accelsim.sim.schedule import run
 
 HardwareLike = HardwareConfig | str | Path
+T = TypeVar("T")
 
 
 def resolve_hardware(hw: HardwareLike) -> HardwareConfig:
@@ -68,23 +69,36 @@ def simulate_many(
     Args:
         graph: a lowered Graph (or its :class:`GraphArrays`).
         hws: hardware configs, names or YAML paths.
-        workers: kernel threads (default: the machine's CPU count, at most 8; 1 runs inline).
+        workers: kernel threads (default 1: the per-point Python holds the GIL for about as long
+            as the kernel runs, so threads did not pay on the 2-core machine measured, see
+            ``benchmarks/bench_sim.py``; 1 runs inline).
 
     Raises:
-        ConfigError: as :func:`simulate`, for the first point that fails.
+        ConfigError: as :func:`simulate`, for the first point that fails, naming its index in
+            ``hws`` and its name.
+        GraphFormatError: as :func:`simulate`.
     """
     ga = compile_graph(graph)
-    n_workers = workers if workers is not None else min(8, os.cpu_count() or 1)
+    n_workers = workers if workers is not None else 1
     if n_workers < 1:
         raise ConfigError(f"simulate_many: workers must be >= 1, got {n_workers}")
     if n_workers == 1:
-        return [simulate(ga, hw) for hw in hws]
+        return [_point(j, hw, lambda h: simulate(ga, h)) for j, hw in enumerate(hws)]
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
         jobs = []
-        for hw in hws:
-            schedule = map_graph(ga, resolve_hardware(hw))
+        for j, hw in enumerate(hws):
+            schedule = _point(j, hw, lambda h: map_graph(ga, h))
             jobs.append((schedule, pool.submit(run, schedule)))
         return [build_report(schedule, job.result()) for schedule, job in jobs]
+
+
+def _point(j: int, hw: HardwareLike, fn: Callable[[HardwareConfig], T]) -> T:
+    """``fn`` of hardware point ``j``; a ConfigError names the point."""
+    try:
+        return fn(resolve_hardware(hw))
+    except ConfigError as err:
+        name = hw.name if isinstance(hw, HardwareConfig) else str(hw)
+        raise ConfigError(f"hardware point {j} ({name}): {err}") from None
 
 
 __all__ = ["HardwareLike", "resolve_hardware", "simulate", "simulate_many"]

@@ -33,6 +33,7 @@ from accelsim.sim._kernels import (
     ROLE_OTHER,
     GraphColumns,
 )
+from accelsim.sim._memo import Memo
 
 #: Roles of the rows of a linear-attention op: it is split into its ReLU (vector work), its two
 #: GEMMs and its normalising divide (vector work), so that without a linear-attention unit the
@@ -54,7 +55,7 @@ class GraphArrays:
     """Hardware-independent arrays of one graph; ops are in topological order.
 
     Per op (length ``n_ops``): ``cls`` (``CLS_*``), ``kind`` names, GEMM dims ``batch, M, K, N``
-    (second GEMM ``M2, K2, N2`` for linear attention run on the array), ``macs``, operand ``bits``,
+    (a linear attention's second GEMM is ``shape2_id``'s), ``macs, operand ``bits``,
     ``elements`` (vector work), ``out_root``/``out_bytes`` and ``must_store`` (graph outputs).
     Unit-timing columns: ``rows``/``length`` (softmax, layernorm), ``kh, kw, stride, channels,
     out_hw, in_hw`` (depthwise convs). Pipelined edges: ``pipe_src`` (the producer a row may
@@ -78,9 +79,6 @@ class GraphArrays:
     M: np.ndarray
     K: np.ndarray
     N: np.ndarray
-    M2: np.ndarray
-    K2: np.ndarray
-    N2: np.ndarray
     macs: np.ndarray
     bits: np.ndarray
     wbits: np.ndarray
@@ -123,7 +121,8 @@ class GraphArrays:
     shape2_id: np.ndarray
     shapes: np.ndarray
     total_macs: int
-    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    #: per-config answers about this graph (shape timings, engines, unit cycles): the mapping's
+    memo: Memo[Any, Any] = field(default_factory=lambda: Memo(256), repr=False)
 
     @property
     def n_ops(self) -> int:
@@ -266,10 +265,11 @@ def _build(graph: Graph) -> GraphArrays:
     cols: dict[str, list[int]] = {
         k: []
         for k in (
-            "cls", "batch", "M", "K", "N", "M2", "K2", "N2", "bits", "wbits", "abits", "b_weight", "elements",
+            "cls", "batch", "M", "K", "N", "bits", "wbits", "abits", "b_weight", "elements",
             "passes", "rows", "length", "kh", "kw", "stride", "channels", "out_hw", "in_hw",
         )
     }  # fmt: skip
+    second: list[tuple[int, int, int]] = []
     names: list[str] = []
     kinds: list[str] = []
     modules: list[str] = []
@@ -280,9 +280,8 @@ def _build(graph: Graph) -> GraphArrays:
         c = _classify(op) if role in (_ROLE_NORMAL, _ROLE_LA_CORE) else CLS_LA_AUX
         modules.append(op.module)
         b, m, k, nn = _gemm_dims(op) if c != CLS_LA_AUX else (0, 0, 0, 0)
-        m2 = k2 = n2 = 0
-        if c == CLS_LINATT:
-            m2, k2, n2 = k, m, nn  # (T x d) @ (d x d+1)
+        # The second GEMM of a linear attention, (T x d) @ (d x d+1), has its own array shape.
+        second.append((k, m, nn) if c == CLS_LINATT else (0, 0, 0))
         # Auxiliary rows carry no tensors: their data is the linear attention's, already on chip.
         ins = [tensor_ids[t] for t in op.inputs] if role in (_ROLE_NORMAL, _ROLE_LA_CORE) else []
         act_ins = [t for t in ins if not is_weight[root[t]]]
@@ -302,8 +301,8 @@ def _build(graph: Graph) -> GraphArrays:
             macs.append(op.macs)
         passes = VECTOR_PASSES.get(op.kind, 1) if role == _ROLE_NORMAL else 1
         for col, v in zip(
-            ("cls", "batch", "M", "K", "N", "M2", "K2", "N2", "bits", "elements", "passes"),
-            (c, b, m, k, nn, m2, k2, n2, bits, elements, passes),
+            ("cls", "batch", "M", "K", "N", "bits", "elements", "passes"),
+            (c, b, m, k, nn, bits, elements, passes),
             strict=True,
         ):
             cols[col].append(v)
@@ -407,7 +406,7 @@ def _build(graph: Graph) -> GraphArrays:
         if cols["cls"][i] in (CLS_GEMM, CLS_DWCONV, CLS_LINATT) and cols["batch"][i] > 0:
             for dims, target in (
                 ((cols["M"][i], cols["K"][i], cols["N"][i]), shape_id),
-                ((cols["M2"][i], cols["K2"][i], cols["N2"][i]), shape2_id),
+                (second[i], shape2_id),
             ):
                 if min(dims) > 0:
                     key = (*dims, cols["wbits"][i], cols["abits"][i], cols["batch"][i], cols["b_weight"][i])

@@ -55,15 +55,17 @@ from accelsim.ir.graph import Graph
 from accelsim.sim import _kernels
 from accelsim.sim._kernels import (
     BUF_INPUT,
-    DF_TREE,
     ENG_ARRAY,
     ENG_NONE,
     ENG_RECONF,
     ENGINE_NAMES,
+    LOOP_OF_DATAFLOW,
     MapParams,
     ShapeTiming,
 )
+from accelsim.sim._memo import Memo
 from accelsim.sim.engines import systolic
+from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE
 from accelsim.sim.engines.units import assign_engines, registered_units, unit_cycles, unit_min_tiles
 from accelsim.sim.graph_arrays import GraphArrays, compile_graph
 from accelsim.sim.schedule import Schedule, run
@@ -80,21 +82,18 @@ UNIT_TILE_BYTES = 8192
 MAX_TILES_PER_STRIPE = 4
 
 # Busy cycles and folds of one GEMM shape on one array geometry never change: memoise them.
-_GEMM_MEMO: dict[tuple[int, ...], tuple[int, int, int]] = {}
+_GEMM_MEMO: Memo[tuple[Any, ...], tuple[int, int, int]] = Memo(200_000)
 
 
 def _gemm(key: tuple[int, ...], tree: bool = False) -> tuple[int, int, int]:
     """(busy, row folds, col folds) of ``key = (M, K, N, batch, rows, cols, df, timing, pm, pk, pn)``
     on a systolic array, or of ``(M, K, N, batch, lanes, cols, tree, pm, pk, pn)`` on an adder tree."""
-    memo = (tree, *key)
-    hit = _GEMM_MEMO.get(memo)
-    if hit is None:
+
+    def make() -> tuple[int, int, int]:
         busy, fr, fc = systolic.adder_tree_busy_cycles(*key) if tree else systolic.mapped_busy_cycles(*key)
-        hit = (int(busy), int(fr), int(fc))
-        if len(_GEMM_MEMO) > 200_000:
-            _GEMM_MEMO.clear()
-        _GEMM_MEMO[memo] = hit
-    return hit
+        return int(busy), int(fr), int(fc)
+
+    return _GEMM_MEMO.get((tree, *key), make)
 
 
 def _shape_timing(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.ndarray, np.ndarray]:
@@ -105,12 +104,7 @@ def _shape_timing(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.
     rec = hw.units.reconfigurable
     assist = (rec.macs, rec.latency_cycles) if rec is not None and rec.assists_gemm else None
     key = ("shapes", a.rows, a.cols, a.kind, a.tree, a.dataflow, a.timing, a.lut_macs, hw.packing, assist)
-    hit = ga._cache.get(key)
-    if hit is None:
-        if len(ga._cache) > 256:
-            ga._cache.clear()
-        hit = ga._cache[key] = _time_shapes(ga, hw)
-    return hit
+    return ga.memo.get(key, lambda: _time_shapes(ga, hw))
 
 
 def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.ndarray, np.ndarray]:
@@ -124,7 +118,7 @@ def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.n
     rec_macs = rec.macs if rec is not None and rec.assists_gemm else 0
     rec_lat = rec.latency_cycles if rec is not None else 0
     n, n_df = ga.shapes.shape[0], len(dfs)
-    busy, busy_a, fr, fc, df, lcols = (np.zeros((n, n_df), dtype=np.int64) for _ in range(6))
+    busy, busy_a, fr, fc, df, loop, lcols = (np.zeros((n, n_df), dtype=np.int64) for _ in range(7))
     macs = np.ones(n, dtype=np.int64)
     packs = np.ones((n, 3), dtype=np.int64)
     share = np.ones((n, n_df, 2), dtype=np.float64)  # of the MACs done on DSPs, plain and assisted
@@ -176,10 +170,11 @@ def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.n
             if busy_a[s, c] == busy[s, c]:
                 share[s, c, 1] = rest / nn
             df[s, c] = d
+            loop[s, c] = LOOP_OF_DATAFLOW[DATAFLOW_NAMES[d]]
             lcols[s, c] = cols * (pn if d == DF_TREE else systolic.packed_dims(d, pm, pk, pn)[1])
         macs[s] = pm * pk * pn
         packs[s] = (pm, pk, pn)
-    return ShapeTiming(busy, busy_a, fr, fc, df, lcols, macs), packs, share
+    return ShapeTiming(busy, busy_a, fr, fc, df, loop, lcols, macs), packs, share
 
 
 def _assist_split(
@@ -209,10 +204,8 @@ def _engines(
     runs = hw.units.reconfigurable.runs if hw.units.reconfigurable is not None else ()
     fuse = hw.epilogue.activation
     key = ("engines", *(u.name for u in registered_units() if u.present(hw)), runs, fuse)
-    hit = ga._cache.get(key)
-    if hit is None:
-        if len(ga._cache) > 256:
-            ga._cache.clear()
+
+    def make() -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[Any, ...]]:
         engine = assign_engines(ga, hw)
         if fuse:
             fused = ga.epi_src >= 0
@@ -222,8 +215,9 @@ def _engines(
         order = order[engine[order] >= 0].astype(np.int64)
         counts = np.bincount(engine[engine >= 0], minlength=len(ENGINE_NAMES))
         eq_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        hit = ga._cache[key] = (engine, eq_ptr, order, key)
-    return hit
+        return engine, eq_ptr, order, key
+
+    return ga.memo.get(key, make)
 
 
 def _unit_cycles(
@@ -235,12 +229,7 @@ def _unit_cycles(
         for name, cfg in hw.units.__dict__.items()
     )
     key = ("unit_cycles", engines_key, params, hw.epilogue.layernorm_stats)
-    hit = ga._cache.get(key)
-    if hit is None:
-        if len(ga._cache) > 256:
-            ga._cache.clear()
-        hit = ga._cache[key] = (unit_cycles(ga, engine, hw), unit_min_tiles(ga, engine, hw))
-    return hit
+    return ga.memo.get(key, lambda: (unit_cycles(ga, engine, hw), unit_min_tiles(ga, engine, hw)))
 
 
 def _assisted(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> np.ndarray:

@@ -22,9 +22,6 @@ from accelsim.sim._kernels import (
     CLS_DWCONV,
     CLS_GEMM,
     CLS_LA_AUX,
-    DATAFLOW_NAMES,
-    DF_TREE,
-    DF_WS,
     ENG_ARRAY,
     ENG_DWCONV,
     ENG_LINATT,
@@ -32,6 +29,7 @@ from accelsim.sim._kernels import (
 )
 from accelsim.sim.efficiency import gops_per_equivalent_dsp, gops_per_klut
 from accelsim.sim.engines import systolic
+from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE, DF_WS
 from accelsim.sim.power import frame_power
 from accelsim.sim.resources import estimate_resources
 from accelsim.sim.schedule import RunResult, Schedule

@@ -20,13 +20,11 @@
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from accelsim.config.hardware import HardwareConfig, PackingEntry
+from accelsim.sim._memo import per_config
 from accelsim.sim.engines.units import unit_resources
 
 BRAM36_BYTES = 4096
@@ -98,29 +96,6 @@ def epilogue_resources(hw: HardwareConfig) -> EpilogueResources:
     if not (dsp or lut or ff):
         return EpilogueResources()
     return EpilogueResources(lanes=lanes, dsp=dsp, lut=lut, ff=ff)
-
-
-T = TypeVar("T")
-
-
-def per_config(fn: Callable[[HardwareConfig], T]) -> Callable[[HardwareConfig], T]:
-    """Remember ``fn(hw)`` by the config's identity. Configs are frozen; a sweep asks once per
-    point, and a report, the power model or a search asks again for the same object. At most
-    1,024 configs are held (then the memo starts afresh)."""
-    memo: dict[int, tuple[HardwareConfig, T]] = {}
-
-    @functools.wraps(fn)
-    def remembered(hw: HardwareConfig) -> T:
-        hit = memo.get(id(hw))
-        if hit is not None and hit[0] is hw:
-            return hit[1]
-        value = fn(hw)
-        if len(memo) > 1024:
-            memo.clear()
-        memo[id(hw)] = (hw, value)
-        return value
-
-    return remembered
 
 
 @per_config

@@ -1,7 +1,7 @@
 """The Schedule (a graph mapped onto one accelerator) and ``run(schedule) -> RunResult``.
 
 :func:`accelsim.sim.map_graph` builds a :class:`Schedule`; :func:`run` executes it in the event-driven
-schedule kernel (:func:`accelsim.sim._kernels.run_schedule`), one Numba call, and returns the
+schedule kernel (:func:`accelsim.sim._schedule_kernel.run_schedule`), one Numba call, and returns the
 per-op timeline as plain arrays; :func:`accelsim.sim.report.build_report` summarises the two.
 """
 
@@ -14,11 +14,12 @@ import numpy as np
 
 from accelsim.config.hardware import HardwareConfig
 from accelsim.sim import _kernels
-from accelsim.sim._kernels import RUN_OK, DramParams, PlanArrays, RunArrays, ShapeTiming, TileProgram
+from accelsim.sim._kernels import PlanArrays, ShapeTiming
+from accelsim.sim._schedule_kernel import RUN_OK, DramParams, RunArrays, TileProgram, run_schedule
 from accelsim.sim.graph_arrays import GraphArrays
 
 # The numba dispatcher, typed loosely (its signature is the kernel's docstring).
-_RUN: Any = _kernels.run_schedule
+_RUN: Any = run_schedule
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,7 +101,7 @@ class Schedule:
 
 @dataclass(frozen=True, eq=False)
 class RunResult:
-    """What the schedule kernel returned (:class:`~accelsim.sim._kernels.RunArrays`): per op start,
+    """What the schedule kernel returned (:class:`~accelsim.sim._schedule_kernel.RunArrays`): per op start,
     end, finish, stall, DRAM bytes and cycles; per engine busy cycles; per tile and transfer records
     when ``recorded``."""
 

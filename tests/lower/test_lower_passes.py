@@ -10,6 +10,7 @@ from torch import nn
 
 from accelsim.ir import Graph, Op, OpKind, Tensor
 from accelsim.lower import fuse_linear_attention, lower, remove_dead_ops
+from accelsim.lower.passes import DEFAULT_PASSES, Pass
 
 
 class ReluLinearAttention(nn.Module):
@@ -82,3 +83,26 @@ def test_remove_dead_ops_returns_a_new_graph() -> None:
 def test_fusion_pass_leaves_unrelated_graph_alone() -> None:
     g = _chain()
     assert fuse_linear_attention(g) == g
+
+
+@pytest.fixture(scope="module")
+def unpassed_linear_attention() -> Graph:
+    """ReluLinearAttention lowered with no pass run (so the fusion has work to do)."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr("accelsim.lower.frontend.run_passes", lambda g: g)
+    try:
+        return lower(ReluLinearAttention(), (1, 2, 6, 4))
+    finally:
+        mp.undo()
+
+
+@pytest.mark.parametrize("pass_", list(dict.fromkeys(DEFAULT_PASSES)), ids=lambda p: p.__name__)
+def test_a_default_pass_never_edits_its_input(pass_: Pass, unpassed_linear_attention: Graph) -> None:
+    """Each pass on a graph it changes: the input's JSON is byte-identical afterwards."""
+    fired = False
+    for g in (_chain(), unpassed_linear_attention):
+        before = g.to_json()
+        out = pass_(g)
+        assert g.to_json() == before
+        fired |= out.to_json() != before
+    assert fired  # each pass rewrote at least one of the graphs, so an edit in place would show

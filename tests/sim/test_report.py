@@ -13,7 +13,7 @@ from _helpers import chain_graph, tiny_hw
 from accelsim.cli import main
 from accelsim.config.hardware import HardwareConfig
 from accelsim.ir.builders import vit_graph
-from accelsim.sim import map_graph, save_trace, simulate, simulate_many
+from accelsim.sim import map_graph, save_trace, simulate
 
 
 def test_to_dict_csv_and_trace(tmp_path: Path) -> None:
@@ -63,14 +63,6 @@ def test_deit_tiny_on_default_design() -> None:
     assert 0.05 < r.array_utilization < 1.0
     by_engine = {row.engine for row in r.layers}
     assert {"array", "vector", "none"} == by_engine
-
-
-def test_simulate_many_equals_simulate() -> None:
-    g = vit_graph((64, 2, 2), img_size=64)
-    hws = [HardwareConfig.load("zcu102").with_changes(**{"array.rows": r}) for r in (8, 16, 32)]
-    many = simulate_many(g, hws)
-    assert [m.total_cycles for m in many] == [simulate(g, h).total_cycles for h in hws]
-    assert many[0].total_cycles > many[2].total_cycles
 
 
 def test_cli_simulate_graph_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,8 +9,9 @@ from _helpers import tiny_hw
 from accelsim.config.hardware import HardwareConfig
 from accelsim.errors import ConfigError
 from accelsim.ir import Graph
-from accelsim.ir.builders import add_linear_attention, add_mbconv, add_softmax_attention
-from accelsim.sim import _kernels, compile_graph, map_graph, simulate, simulate_many
+from accelsim.ir.builders import add_linear_attention, add_mbconv, add_softmax_attention, vit_graph
+from accelsim.sim import _schedule_kernel as _kernels
+from accelsim.sim import compile_graph, map_graph, simulate, simulate_many
 
 
 def _mixed() -> Graph:
@@ -38,9 +39,15 @@ def test_threaded_sweep_equals_simulate() -> None:
     g = _mixed()
     pts = _points()
     want = [simulate(g, hw).to_dict() for hw in pts]
-    for workers in (1, 2, 3):
+    for workers in (None, 1, 2, 3):
         got = [r.to_dict() for r in simulate_many(g, pts, workers=workers)]
         assert got == want
+    # and on a ViT, more array rows take fewer cycles
+    vit = vit_graph((64, 2, 2), img_size=64)
+    rows = [HardwareConfig.load("zcu102").with_changes(**{"array.rows": r}) for r in (8, 16, 32)]
+    cycles = [r.total_cycles for r in simulate_many(vit, rows, workers=2)]
+    assert cycles == [simulate(vit, h).total_cycles for h in rows]
+    assert cycles[0] > cycles[1] > cycles[2]
 
 
 def test_kernel_matches_python_original() -> None:
@@ -73,8 +80,9 @@ def test_workers_must_be_positive() -> None:
 
 def test_sweep_error_names_the_point() -> None:
     bad = tiny_hw(packing={4: 1})  # 8-bit operands have no packing entry
-    with pytest.raises(ConfigError, match="no entry for 8-bit"):
-        simulate_many(_mixed(), [tiny_hw(), bad], workers=2)
+    for workers in (1, 2):
+        with pytest.raises(ConfigError, match=r"^hardware point 1 \(tiny\): .*no entry for 8-bit"):
+            simulate_many(_mixed(), [tiny_hw(), bad], workers=workers)
 
 
 def test_a_stuck_schedule_is_an_error_not_half_filled_arrays() -> None:

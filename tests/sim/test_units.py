@@ -138,3 +138,24 @@ def test_linear_attention_grows_linearly_softmax_attention_quadratically() -> No
     assert _slope(tokens, sm_cyc) == pytest.approx(2.0, abs=0.05)
     # The softmax unit alone: 4 heads x T rows x 2 passes x T / 16 lanes, exactly.
     assert sm_unit == [4 * t * 2 * (t // 16) + 16 for t in tokens]
+
+
+def test_the_unit_registry_is_closed() -> None:
+    """Priority is explicit (an unlisted unit cannot sort first by accident), codes match the
+    kernel's engine names, and every unit is a field of the config's ``units``."""
+    import dataclasses
+
+    from accelsim.config.hardware import UnitsConfig
+    from accelsim.sim._kernels import ENGINE_NAMES
+    from accelsim.sim.engines.units import register_unit, registered_units
+
+    units = registered_units()
+    assert [u.name for u in units] == ["reconfigurable", "linear_attention", "dwconv", "softmax", "vector"]
+    assert all(ENGINE_NAMES[u.code] == u.name for u in units)
+    assert {u.name for u in units} == set(UnitsConfig.model_fields)
+    vector = units[-1]
+    with pytest.raises(ValueError, match="priority 3 is 'softmax'"):
+        register_unit(dataclasses.replace(vector, priority=3), replace=True)
+    with pytest.raises(ValueError, match="engine code 2 is not its code"):
+        register_unit(dataclasses.replace(vector, code=2), replace=True)
+    assert registered_units() == units

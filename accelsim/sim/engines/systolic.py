@@ -105,7 +105,17 @@ from numba import njit
 from numpy.typing import ArrayLike
 
 from accelsim.errors import ConfigError
-from accelsim.sim._kernels import DF_IS, DF_OS, DF_WS, TIMING_PIPELINED, TIMING_SCALESIM
+
+# The codes the jitted functions below switch on are defined here, in the module that compiles
+# them: numba's on-disk cache would keep a value imported from another module after it changed.
+#: Dataflows of the array (names in ``DATAFLOW_NAMES``, same order); ``DF_TREE`` is the loop
+#: order of a multiplier + adder-tree engine (weights of an output block resident, activations
+#: streamed, every output finished in its lane before the next: no partial sums leave it).
+DF_OS, DF_WS, DF_IS, DF_TREE = 0, 1, 2, 3
+_DF_BY_NAME = {"os": DF_OS, "ws": DF_WS, "is": DF_IS, "tree": DF_TREE}
+DATAFLOW_NAMES: tuple[str, ...] = tuple(sorted(_DF_BY_NAME, key=_DF_BY_NAME.__getitem__))
+#: Array timing modes (see the module docs).
+TIMING_SCALESIM, TIMING_PIPELINED = 0, 1
 
 #: Dataflow name -> integer code used inside the jitted kernels.
 DATAFLOW_CODES: dict[str, int] = {"os": DF_OS, "ws": DF_WS, "is": DF_IS}

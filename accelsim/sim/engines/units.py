@@ -95,6 +95,9 @@ class UnitModel:
 
     name: str
     code: int
+    #: the order the mapping offers ops to units (lowest first): dedicated units before the
+    #: vector unit; two units may not share one
+    priority: int
     classes: frozenset[int]
     present: Callable[[HardwareConfig], bool]
     cycles: Callable[[GraphArrays, np.ndarray, HardwareConfig], np.ndarray]
@@ -118,12 +121,16 @@ def register_unit(unit: UnitModel, *, replace: bool = False) -> UnitModel:
     """Add ``unit`` to the registry (``replace=True`` to swap a model of the same name).
 
     Raises:
-        ValueError: a unit of that name exists and ``replace`` is False, or its code is unknown.
+        ValueError: a unit of that name exists and ``replace`` is False, its code is unknown or
+            not its name's, or another unit has its priority.
     """
     if unit.name in _UNITS and not replace:
         raise ValueError(f"unit {unit.name!r} already registered")
-    if not 0 <= unit.code < len(ENGINE_NAMES):
-        raise ValueError(f"unit {unit.name!r}: engine code {unit.code} not in 0..{len(ENGINE_NAMES) - 1}")
+    if not 0 <= unit.code < len(ENGINE_NAMES) or ENGINE_NAMES[unit.code] != unit.name:
+        raise ValueError(f"unit {unit.name!r}: engine code {unit.code} is not its code in {ENGINE_NAMES}")
+    for other in _UNITS.values():
+        if other.name != unit.name and other.priority == unit.priority:
+            raise ValueError(f"unit {unit.name!r}: priority {unit.priority} is {other.name!r}'s")
     _UNITS[unit.name] = unit
     _ORDERED.clear()
     return unit
@@ -132,8 +139,7 @@ def register_unit(unit: UnitModel, *, replace: bool = False) -> UnitModel:
 def registered_units() -> list[UnitModel]:
     """Units in priority order (dedicated units first, the vector unit last)."""
     if not _ORDERED:
-        order = {"reconfigurable": 0, "linear_attention": 1, "dwconv": 2, "softmax": 3, "vector": 4}
-        _ORDERED.extend(sorted(_UNITS.values(), key=lambda u: order.get(u.name, -1)))
+        _ORDERED.extend(sorted(_UNITS.values(), key=lambda u: u.priority))
     return list(_ORDERED)
 
 
@@ -302,6 +308,7 @@ register_unit(
     UnitModel(
         "vector",
         ENG_VECTOR,
+        4,
         frozenset({CLS_VECTOR, CLS_SOFTMAX, CLS_LA_AUX}),
         lambda hw: True,
         _vector_cycles,
@@ -312,6 +319,7 @@ register_unit(
     UnitModel(
         "softmax",
         ENG_SOFTMAX,
+        3,
         frozenset({CLS_SOFTMAX}),
         lambda hw: hw.units.softmax is not None,
         _softmax_cycles,
@@ -322,6 +330,7 @@ register_unit(
     UnitModel(
         "linear_attention",
         ENG_LINATT,
+        1,
         frozenset({CLS_LINATT}),
         lambda hw: hw.units.linear_attention is not None,
         _linatt_cycles,
@@ -350,6 +359,7 @@ register_unit(
     UnitModel(
         "reconfigurable",
         ENG_RECONF,
+        0,
         frozenset({CLS_DWCONV, CLS_LINATT}),
         lambda hw: hw.units.reconfigurable is not None,
         _reconf_cycles,
@@ -366,6 +376,7 @@ register_unit(
     UnitModel(
         "dwconv",
         ENG_DWCONV,
+        2,
         frozenset({CLS_DWCONV}),
         lambda hw: hw.units.dwconv is not None,
         _dwconv_cycles,

@@ -52,8 +52,15 @@ import numpy as np
 from numba import njit
 
 from accelsim.errors import ConfigError
-from accelsim.sim._kernels import DF_OS, DF_WS, TIMING_SCALESIM
-from accelsim.sim.engines.systolic import NO_PACKING, Packing, dataflow_code, timing_code
+from accelsim.sim.engines.systolic import (
+    DF_OS,
+    DF_WS,
+    NO_PACKING,
+    TIMING_SCALESIM,
+    Packing,
+    dataflow_code,
+    timing_code,
+)
 
 
 @njit(cache=True)
@@ -477,11 +484,11 @@ def _os_pipelined(
     return out, last_busy
 
 
-@njit(cache=True)
 def pe_gemm_kernel(
     A: np.ndarray, B: np.ndarray, rows: int, cols: int, dataflow: int, timing: int, pm: int, pk: int, pn: int
 ) -> tuple[np.ndarray, int]:
-    """Jitted entry: ``(A @ B, last busy cycle)`` for int64 ``A`` (M x K), ``B`` (K x N)."""
+    """``(A @ B, last busy cycle)`` for int64 ``A`` (M x K), ``B`` (K x N): picks the jitted model
+    of the dataflow and timing mode (in Python, so no compiled code holds the imported codes)."""
     if timing == TIMING_SCALESIM:
         # SCALE-Sim's array has no packing: a packed DSP is ``pm pk pn`` logical columns
         lr, lc = rows, cols * pm * pk * pn
