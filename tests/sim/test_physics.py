@@ -17,7 +17,8 @@ slower the changed design may be (in latency, ms; the bound per change is in ``S
   slower at all on an array of one dataflow; listing one more dataflow never, exactly (the
   search's candidates only grow). With several dataflows the per-op choice is the best of a fixed
   set of whole-schedule candidates, not the global optimum, so the other changes may move it by
-  0.1% of the frame (found: +0.004%, DeiT-T on a 4x48 ws/os array, weight buffer 128 -> 256 KiB).
+  0.5% of the frame (the largest found in 1,000 examples: +0.14%, efficientvit_b1 on an 18x24
+  ws/os/is array at 2.4 GB/s and 300 MHz, weight buffer 32 -> 64 KiB; was +33% on DeiT-S).
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def test_more_hardware_is_never_slower(model: str, design: dict, change: str) ->
     r0, r1 = simulate(ga, hw), simulate(ga, more)
     n_array = sum(1 for row in r0.layers if row.engine == "array")
     slack_ms = SLACK.get(change, 0) * n_array / (more.clock_mhz * 1e3)
-    search = 1e-3 if len(hw.array.dataflows) > 1 and change != "dataflow" else 0.0
+    search = 5e-3 if len(hw.array.dataflows) > 1 and change != "dataflow" else 0.0
     bound = r0.latency_ms * (1 + 1e-12 + REGROUP.get(change, 0) + search) + slack_ms
     assert r1.latency_ms <= bound, (model, design, change)
     for r in (r0, r1):
