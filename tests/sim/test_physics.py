@@ -18,7 +18,7 @@ slower the changed design may be (in latency, ms; the bound per change is in ``S
   search's candidates only grow). With several dataflows the per-op choice is the best of a fixed
   set of whole-schedule candidates, not the global optimum, so the other changes may move it by
   0.5% of the frame (the largest found in 1,000 examples: +0.14%, efficientvit_b1 on an 18x24
-  ws/os/is array at 2.4 GB/s and 300 MHz, weight buffer 32 -> 64 KiB; was +33% on DeiT-S).
+  ws/os/is array at 2.4 GB/s and 300 MHz, weight buffer 32 -> 64 KiB; the issue-23 audit had +33% on DeiT-S).
 """
 
 from __future__ import annotations
