@@ -393,13 +393,13 @@ def plan_ops(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, prm
                 # Linear attention on the array: both GEMMs back to back per head (its ReLU and
                 # divide are separate rows on the vector unit), in the dataflow they take least in.
                 best = -1
+                best_busy = 0
                 for c in range(sh.busy.shape[1]):
                     if not (allowed[i] >> c) & 1:
                         continue
-                    if best < 0 or sh.busy[s, c] + (sh.busy[s2, c] if s2 >= 0 else 0) < sh.busy[s, best] + (
-                        sh.busy[s2, best] if s2 >= 0 else 0
-                    ):
-                        best = c
+                    both = sh.busy[s, c] + (sh.busy[s2, c] if s2 >= 0 else 0)
+                    if best < 0 or both < best_busy:
+                        best, best_busy = c, both
                 comp[i] = sh.busy[s, best]
                 fr[i] = sh.row_folds[s, best]
                 fc[i] = sh.col_folds[s, best]

@@ -7,13 +7,18 @@ Each property draws a design around the default ZCU102 one and one change, and b
 slower the changed design may be (in latency, ms; the bound per change is in ``SLACK``):
 
 - one more array row or column: its skew, one cycle per op on the array (a run of folds fills and
-  drains once; ``tests/sim/test_systolic.py`` holds each op's compute to it exactly), plus 0.01%
+  drains once; ``tests/sim/test_systolic.py`` holds each op's compute to it exactly), plus 0.1%
   of the frame: the tiles follow the folds, so a memory-bound op's DRAM transfers regroup and its
-  stalls move by a few cycles (measured: at most 112 cycles in 11.1 M, efficientvit_b1 on a
-  4x35 -> 4x36 ws array at 2.4 GB/s);
+  stalls move (a tiling effect, not physics; the largest found in 3,400 examples: +0.054%,
+  Swin-T on a 42x24 -> 43x24 ws/os array at 2.4 GB/s; +0.023% efficientvit_b1 on 16x29 -> 16x30
+  ws, its compute 6,966 cycles less);
 - a bigger input, weight or output buffer, more DRAM bandwidth (or one more channel with its
   share of it), a higher clock, one more dataflow listed, more vector or softmax lanes: never
-  slower at all.
+  slower at all on an array of one dataflow; listing one more dataflow never, exactly (the
+  search's candidates only grow). With several dataflows the per-op choice is the best of a fixed
+  set of whole-schedule candidates, not the global optimum, so the other changes may move it by
+  0.5% of the frame (the largest found in 1,000 examples: +0.14%, efficientvit_b1 on an 18x24
+  ws/os/is array at 2.4 GB/s and 300 MHz, weight buffer 32 -> 64 KiB; the issue-23 audit had +33% on DeiT-S).
 """
 
 from __future__ import annotations
@@ -107,7 +112,7 @@ def _more(hw: HardwareConfig, change: str) -> HardwareConfig:
 
 #: cycles the changed design may add, per op on the array (its skew), and as a share of the frame
 SLACK = {"row": 1, "col": 1}
-REGROUP = {"row": 1e-4, "col": 1e-4}
+REGROUP = {"row": 1e-3, "col": 1e-3}
 CHANGES = (
     "row", "col", "input", "weight", "output", "bandwidth", "channels", "clock", "dataflow", "vector", "softmax",
 )  # fmt: skip
@@ -139,11 +144,9 @@ def test_more_hardware_is_never_slower(model: str, design: dict, change: str) ->
     r0, r1 = simulate(ga, hw), simulate(ga, more)
     n_array = sum(1 for row in r0.layers if row.engine == "array")
     slack_ms = SLACK.get(change, 0) * n_array / (more.clock_mhz * 1e3)
-    assert r1.latency_ms <= r0.latency_ms * (1 + 1e-12 + REGROUP.get(change, 0)) + slack_ms, (
-        model,
-        design,
-        change,
-    )
+    search = 5e-3 if len(hw.array.dataflows) > 1 and change != "dataflow" else 0.0
+    bound = r0.latency_ms * (1 + 1e-12 + REGROUP.get(change, 0) + search) + slack_ms
+    assert r1.latency_ms <= bound, (model, design, change)
     for r in (r0, r1):
         assert 0.0 <= r.array_utilization <= 1.0
         assert all(u <= 1.0 for u in r.engine_utilization.values())
