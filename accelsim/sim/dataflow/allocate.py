@@ -26,7 +26,8 @@ from accelsim.config.hardware import HardwareConfig
 from accelsim.errors import ConfigError
 from accelsim.ir import Graph
 from accelsim.ir.graph import OpKind
-from accelsim.sim.dataflow.kinds import STAGE_KINDS
+from accelsim.sim.dataflow import _trips
+from accelsim.sim.dataflow.kinds import SHAPE_FIELDS, STAGE_KINDS
 from accelsim.sim.dataflow.report import config_resources
 
 
@@ -65,8 +66,8 @@ class Allocation:
 
 def trip_cycles(s: StageConfig) -> int:
     """Cycles per frame of one stage, in closed form (no loop nest built)."""
-    kind = STAGE_KINDS[s.kind]
-    return int(kind.trips({f: np.asarray(getattr(s, f) or 0, np.int64) for f in kind.fields}))
+    dims = np.asarray([getattr(s, f) or 0 for f in SHAPE_FIELDS], np.int64).reshape(-1, 1)
+    return int(_trips.trip_count(STAGE_KINDS[s.kind].trips, dims))
 
 
 def _shape(g: Graph, tensor: str) -> tuple[int, int]:

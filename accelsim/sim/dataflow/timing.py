@@ -18,14 +18,16 @@ that schedule (checked beat by beat: :attr:`FirstFrame.exact`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from accelsim.config.dataflow import StageConfig
 from accelsim.errors import AccelsimError
-from accelsim.sim.dataflow import _kernel
-from accelsim.sim.dataflow.kinds import SHAPE_FIELDS, STAGE_KINDS, Dims, StageKind
+from accelsim.sim.dataflow import _kernel, _trips
+from accelsim.sim.dataflow.kinds import SHAPE_FIELDS, STAGE_KINDS
 from accelsim.sim.dataflow.network import Pipeline
 
 I64 = np.int64
@@ -72,40 +74,43 @@ class EventRun:
 
 @dataclass(frozen=True)
 class TripTable:
-    """Every stage's shape fields as arrays, stages sorted by kind: times many parallelism choices
-    of one pipeline without building a loop nest (the kinds' closed-form ``trips``)."""
+    """Every stage's kind code and shape fields as flat arrays: times many parallelism choices of
+    one pipeline in one jitted call (:func:`accelsim.sim.dataflow._trips.trip_counts`) without
+    building a loop nest."""
 
     restart_cycles: int
-    #: stage index of each sorted position; the kind groups are contiguous slices of it
-    order: np.ndarray
-    groups: tuple[tuple[StageKind, int, int], ...]
-    dims: Dims
+    codes: np.ndarray
+    #: shape fields (rows, :data:`~accelsim.sim.dataflow.kinds.SHAPE_FIELDS` order) x stages
+    dims: np.ndarray
 
     @classmethod
     def of(cls, p: Pipeline) -> TripTable:
-        kinds = [s.config.kind for s in p.stages]
-        order = np.asarray(sorted(range(len(kinds)), key=lambda i: kinds[i]), np.int64)
-        dims = {
-            f: np.asarray([getattr(p.stages[i].config, f) or 0 for i in order], np.int64)
-            for f in SHAPE_FIELDS
-        }
-        groups, start = [], 0
-        for i in range(1, len(order) + 1):
-            if i == len(order) or kinds[order[i]] != kinds[order[start]]:
-                groups.append((STAGE_KINDS[kinds[order[start]]], start, i))
-                start = i
-        return cls(p.restart_cycles, order, tuple(groups), dims)
+        return cls.of_configs([s.config for s in p.stages], p.restart_cycles)
+
+    @classmethod
+    def of_configs(cls, configs: Sequence[StageConfig], restart_cycles: int = 0) -> TripTable:
+        codes = np.asarray([STAGE_KINDS[c.kind].trips for c in configs], I64)
+        dims = np.asarray([[getattr(c, f) or 0 for c in configs] for f in SHAPE_FIELDS], I64)
+        return cls(restart_cycles, codes, dims.reshape(len(SHAPE_FIELDS), len(configs)))
 
     def stage_cycles(self, **changes: np.ndarray) -> np.ndarray:
         """Cycles per frame of every stage (in pipeline order), with shape fields replaced by
         ``changes`` (arrays over all stages in pipeline order, e.g. ``cip=...``)."""
-        d = {**self.dims, **{k: v[self.order] for k, v in changes.items()}}
-        sorted_cycles = np.empty(self.order.size, np.int64)
-        for kind, a, b in self.groups:
-            sorted_cycles[a:b] = kind.trips({k: d[k][a:b] for k in kind.fields})
-        out = np.empty_like(sorted_cycles)
-        out[self.order] = sorted_cycles
-        return out + self.restart_cycles
+        return self.slowest(**changes)[1]
+
+    def slowest(self, **changes: np.ndarray) -> tuple[int, np.ndarray]:
+        """The slowest stage's index and every stage's cycles per frame (:meth:`stage_cycles`)."""
+        dims = self.dims
+        if changes:
+            dims = dims.copy()
+            for k, v in changes.items():
+                dims[_FIELD_ROW[k]] = v
+        out = np.empty(self.codes.size, I64)
+        worst = _trips.trip_counts(self.codes, dims, self.restart_cycles, out)
+        return int(worst), out
+
+
+_FIELD_ROW = {f: i for i, f in enumerate(SHAPE_FIELDS)}
 
 
 def steady_state(p: Pipeline) -> SteadyState:

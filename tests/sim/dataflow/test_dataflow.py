@@ -259,6 +259,7 @@ def test_closed_form_trips_equal_the_loop_nests_for_every_kind() -> None:
     assert {s.config.kind for s in p.stages} == set(STAGE_KINDS)  # HG-PIPE uses every kind
     table = TripTable.of(p)
     np.testing.assert_array_equal(table.stage_cycles(), steady_state(p).stage_cycles)
+    assert table.slowest()[0] == steady_state(p).bottleneck
     # doubling every matmul's cop halves its trip count (COT), the rest unchanged
     cop = np.asarray([s.config.cop or 1 for s in p.stages])
     mm = np.asarray([s.config.kind == "matmul" and (s.config.cout or 0) % (2 * cop[i]) == 0
