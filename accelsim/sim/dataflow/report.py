@@ -186,6 +186,19 @@ class DataflowReport:
         return "\n".join(lines)
 
 
+def power_estimate(hw: HardwareConfig, dsp: int, lut: int, bram36: int, uram: int, mean_util: float) -> float:
+    """Watts (estimate) from the board's coefficients: static, plus each resource's dynamic power
+    scaled by the stages' mean utilisation, plus the clock tree of one flip-flop per LUT."""
+    pw = hw.board.power
+    dyn_uw = (
+        dsp * pw.dsp_uw_per_mhz
+        + bram36 * pw.bram36_uw_per_mhz
+        + uram * pw.uram_uw_per_mhz
+        + lut * (pw.lut_nw_per_mhz + pw.ff_nw_per_mhz) / 1e3
+    ) * mean_util * pw.busy_toggle / pw.toggle_default + lut * pw.clock_nw_per_ff_mhz / 1e3
+    return pw.device_static_w + dyn_uw * hw.clock_mhz / 1e6
+
+
 def simulate_dataflow(hw: HardwareConfig, events: bool = False, frames: int = 3) -> DataflowReport:
     """Time, size and rate the dataflow design ``hw`` (its ``dataflow`` section).
 
@@ -239,15 +252,7 @@ def report_pipeline(p: Pipeline, hw: HardwareConfig, events: bool = False, frame
         )
         if used > avail
     ]
-    pw = b.power
-    mean_util = sum(util) / len(util)
-    dyn_uw = (
-        tot["dsp"] * pw.dsp_uw_per_mhz
-        + tot["bram36"] * pw.bram36_uw_per_mhz
-        + tot["uram"] * pw.uram_uw_per_mhz
-        + tot["lut"] * (pw.lut_nw_per_mhz + pw.ff_nw_per_mhz) / 1e3
-    ) * mean_util * pw.busy_toggle / pw.toggle_default + tot["lut"] * pw.clock_nw_per_ff_mhz / 1e3
-    power = pw.device_static_w + dyn_uw * hw.clock_mhz / 1e6
+    power = power_estimate(hw, tot["dsp"], tot["lut"], tot["bram36"], tot["uram"], sum(util) / len(util))
     rows = [
         StageRow(
             s.name,
@@ -298,6 +303,7 @@ __all__ = [
     "DataflowReport",
     "StageRow",
     "fifo_resources",
+    "power_estimate",
     "report_pipeline",
     "simulate_dataflow",
     "stage_resources",
