@@ -211,6 +211,9 @@ class _FrameZero:
         self._wver: dict[int, int] = {}
         self._rver: dict[int, int] = {}
         self._seen: dict[int, tuple[int, ...]] = {}
+        # per config and credit set: the constraints it was last timed on, its read and issue
+        # cycles, and the least cycles any iteration waited (:meth:`_shifted`)
+        self._timed: dict[tuple[Any, ...], tuple[list[Any], list[np.ndarray], list[np.ndarray], int]] = {}
         # per (program, port, query set): which constraint precedes each query; the instances of
         # a block share their configs, and the passes their indices
         self._index: dict[tuple[int, ...], np.ndarray] = {}
@@ -241,6 +244,18 @@ class _FrameZero:
             if self._seen.get(s) == seen:
                 continue
             self._seen[s] = seen
+            src = [written[ed] for ed in ins] + [prev_read[ed] for _, ed in credits]
+            key = (id(st.config), *((port, p.edges[ed].depth) for port, ed in credits))
+            hit = self._shifted(key, src)
+            if hit is not None:
+                delta, reads, issues = hit
+                for it_read, ed in zip(reads, ins, strict=True):
+                    self._set(read, self._rver, ed, it_read + delta)
+                for port, t in enumerate(issues):
+                    for ed in self.by_out.get((s, port), []):
+                        self.issued[ed] = t + delta
+                        self._set(written, self._wver, ed, t + delta + st.config.latency)
+                continue
             # each constraint "iteration it_j issues at c_j or later" as (its iterations, cache key,
             # prefix max of c_j - it_j behind a 0 for "none yet")
             parts = []
@@ -263,13 +278,46 @@ class _FrameZero:
                     np.maximum(lag, cm[self._before(it, q, (*key, qkey))], out=lag)
                 return q + lag
 
-            for port, (it, ed) in enumerate(zip(prog.reads, ins, strict=True)):
-                self._set(read, self._rver, ed, issue(it, port))
-            for port, wi in enumerate(prog.writes):
-                t = issue(wi, -1 - port)
+            reads = [issue(it, port) for port, it in enumerate(prog.reads)]
+            issues = [issue(wi, -1 - port) for port, wi in enumerate(prog.writes)]
+            for it_read, ed in zip(reads, ins, strict=True):
+                self._set(read, self._rver, ed, it_read)
+            for port, t in enumerate(issues):
                 for ed in self.by_out.get((s, port), []):
                     self.issued[ed] = t
                     self._set(written, self._wver, ed, t + st.config.latency)
+            queries = [*prog.reads, *prog.writes]
+            min_lag = min((int((t - q).min()) for t, q in zip([*reads, *issues], queries, strict=True) if q.size),
+                          default=0)  # fmt: skip
+            self._timed[key] = (src, reads, issues, min_lag)
+
+    def _shifted(
+        self, key: tuple[Any, ...], src: list[np.ndarray | None]
+    ) -> tuple[int, list[np.ndarray], list[np.ndarray]] | None:
+        """Another instance of the stage (its block repeats) timed on constraints that were these
+        all ``delta`` cycles apart: every issue cycle moves by ``delta`` too, as long as each one
+        was set by a constraint (not by cycle 0) and stays at cycle 0 or later."""
+        done = self._timed.get(key)
+        if done is None:
+            return None
+        old, reads, issues, min_lag = done
+        if min_lag <= 0 or len(old) != len(src):
+            return None
+        delta: int | None = None
+        for a, b in zip(src, old, strict=True):
+            if a is None or b is None:
+                if a is not b:
+                    return None
+                continue
+            if a.size != b.size or a.size == 0:
+                return None
+            if delta is None:
+                delta = int(a[0] - b[0])
+            if not np.array_equal(a - b, np.full(a.size, delta, I64)):
+                return None
+        if delta is None or min_lag + delta < 0:
+            return None
+        return delta, reads, issues
 
     @staticmethod
     def _set(to: dict[int, Any], ver: dict[int, int], ed: int, new: np.ndarray) -> None:
