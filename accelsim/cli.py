@@ -248,7 +248,7 @@ def _simulate_dataflow(args: argparse.Namespace, hw: Any) -> int:
     """A dataflow design simulates its own stages (their shapes are in its config)."""
     from accelsim.sim.dataflow.report import simulate_dataflow
 
-    report = simulate_dataflow(hw)
+    report = simulate_dataflow(hw, events=args.event)
     print(f"{args.target}: the design's own stage shapes are simulated (see its config)")
     print(report.table())
     if args.json:
@@ -419,6 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --workload: also run it bit-true (accuracy, fidelity to FP32, per-layer SQNR)",
     )
     p.add_argument("--sqnr-csv", help="with --accuracy: write the bit-true per-layer SQNR rows as CSV")
+    p.add_argument(
+        "--event",
+        action="store_true",
+        help="dataflow designs: time with the event-level run (back-pressure; seconds on a whole network) "
+        "instead of the analytic interval and closed-form first frame",
+    )
 
     p = parsers["eval"]
     p.add_argument("--workload", required=True, help="a workload YAML (model + compression + data)")

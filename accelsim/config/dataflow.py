@@ -185,4 +185,27 @@ class DataflowConfig(Strict):
         return self
 
 
-__all__ = ["BlockConfig", "DataflowConfig", "NetworkEntry", "StageConfig", "StreamInput"]
+class FamilyChoice(Strict):
+    """Which architecture family a search's hardware point builds (``hardware.family`` of a search
+    space; its fields are knobs ``family.kind``, ``family.budget``, ...).
+
+    Attributes:
+        kind: ``overlay`` (the base config's array and units) or ``dataflow`` (one engine per op
+            of the lowered model, sized by :func:`accelsim.sim.dataflow.allocate` on the base
+            config's board and clock; its array fields are unused).
+        budget: fraction of the board's LUT, DSP, BRAM36 and URAM the dataflow allocator may use.
+        fifo_depth: depth of each engine's input FIFO (costed in the resources; the allocator's
+            analytic interval assumes FIFOs that decouple the engines).
+        tp: tokens per beat of every engine (where it divides the op's tokens).
+        restart_cycles: cycles per frame each engine spends outside its loop nest.
+    The operand bits of each engine come from the compression point (the lowered graph's tensors).
+    """
+
+    kind: Literal["overlay", "dataflow"] = "overlay"
+    budget: float = Field(default=1.0, gt=0.0, le=1.0)
+    fifo_depth: int = Field(default=2, ge=1, le=1 << 20)
+    tp: int = Field(default=1, ge=1, le=1024)
+    restart_cycles: int = Field(default=1, ge=0, le=1 << 20)
+
+
+__all__ = ["BlockConfig", "DataflowConfig", "FamilyChoice", "NetworkEntry", "StageConfig", "StreamInput"]

@@ -37,6 +37,7 @@ from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from accelsim.config._base import Strict, read_yaml, validate_config
 from accelsim.config.compression import CompressionRecipe
+from accelsim.config.dataflow import FamilyChoice
 from accelsim.config.workload import Workload
 
 #: A value a choice knob can take (what ``optuna``'s categorical distribution stores, too).
@@ -208,6 +209,9 @@ class HardwareSpace(Strict):
 
     base: str = "zcu102"
     knobs: dict[str, Knob] = Field(default_factory=dict)
+    #: search both architecture families: each point's ``family.kind`` picks the overlay (``base``)
+    #: or a dataflow design the allocator sizes on ``base``'s board (knobs ``family.*``)
+    family: FamilyChoice | None = None
 
     _paths = field_validator("knobs")(_check_paths)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from accelsim.config.compression import CompressionRecipe
+from accelsim.config.dataflow import FamilyChoice
 from accelsim.config.search import METRIC_DIRECTIONS, SearchSpace, TimingModel
 from accelsim.config.workload import Workload
 from accelsim.errors import AccelsimError
@@ -240,11 +241,13 @@ def accelsim_base_hardware(name_or_path: str) -> dict[str, Any]:
 
 
 def accelsim_check_hardware(config: Mapping[str, Any]) -> None:
-    """Validate a hardware config dict as a ``HardwareConfig`` (one-line :class:`ConfigError`)."""
+    """Validate a hardware config dict as a ``HardwareConfig`` (one-line :class:`ConfigError`);
+    its ``family`` section, if any, as :class:`~accelsim.config.dataflow.FamilyChoice`."""
     from accelsim.config._base import validate_config
     from accelsim.config.hardware import HardwareConfig
+    from accelsim.search.families import split
 
-    validate_config(HardwareConfig, dict(config), "hardware point")
+    validate_config(HardwareConfig, split(config)[1], "hardware point")
 
 
 def accelsim_simulate(graph: Graph, configs: Sequence[Mapping[str, Any]]) -> list[HardwareResult]:
@@ -252,7 +255,13 @@ def accelsim_simulate(graph: Graph, configs: Sequence[Mapping[str, Any]]) -> lis
 
     The graph is flattened once for the whole sweep; a config the simulator rejects (e.g. no
     packing entry for the graph's bit widths) is a design point that does not fit, with the reason.
+    Points with a ``family`` section go through :func:`accelsim.search.families.simulate_points`
+    (dataflow points allocated there, the rest back here).
     """
+    from accelsim.search.families import FAMILY, simulate_points
+
+    if any(FAMILY in c for c in configs):
+        return simulate_points(graph, configs, accelsim_simulate)
     from accelsim.config._base import validate_config
     from accelsim.config.hardware import HardwareConfig
     from accelsim.sim import Report, compile_graph, simulate, simulate_many
@@ -314,11 +323,20 @@ class WorkloadEvaluator:
             recipe is ignored: the search supplies one per trial).
         hw_base: accelerator config name in ``hw_configs/`` or a YAML path.
         timing: the architecture to time (None: the workload's model).
+        family: search both families (:mod:`accelsim.search.families`): the base config's
+            ``family`` section (None: the overlay alone).
     """
 
-    def __init__(self, workload: str | Workload, hw_base: str, timing: TimingModel | None = None) -> None:
+    def __init__(
+        self,
+        workload: str | Workload,
+        hw_base: str,
+        timing: TimingModel | None = None,
+        family: FamilyChoice | None = None,
+    ) -> None:
         self._workload = workload if isinstance(workload, Workload) else Workload.load(workload)
         self._hw_base = hw_base
+        self._family = family
         self._timing = timing
         self._base_hw: dict[str, Any] | None = None
         self._identity: dict[str, Any] | None = None
@@ -338,6 +356,8 @@ class WorkloadEvaluator:
     def base_hardware(self) -> dict[str, Any]:
         if self._base_hw is None:
             self._base_hw = accelsim_base_hardware(self._hw_base)
+            if self._family is not None:
+                self._base_hw["family"] = self._family.model_dump(mode="json")
         return copy.deepcopy(self._base_hw)
 
     def check_hardware(self, config: Mapping[str, Any]) -> None:
@@ -385,7 +405,7 @@ class WorkloadEvaluator:
 
 def make_evaluator(space: SearchSpace) -> DesignEvaluator:
     """The evaluator of a space's workload."""
-    return WorkloadEvaluator(space.workload, space.hardware.base, space.timing)
+    return WorkloadEvaluator(space.workload, space.hardware.base, space.timing, space.hardware.family)
 
 
 __all__ = [

@@ -143,4 +143,4 @@ def test_shipped_search_spaces_pass_the_knob_probes(path: Path) -> None:
 
     space = SearchSpace.load(path)
     # constructing the evaluator loads the workload YAML (not the model) and checks its fields
-    check_space(space, WorkloadEvaluator(space.workload, space.hardware.base))
+    check_space(space, WorkloadEvaluator(space.workload, space.hardware.base, family=space.hardware.family))

@@ -4,8 +4,9 @@
   resource terms per kind);
 - :mod:`.network`: a :class:`~accelsim.config.dataflow.DataflowConfig` flattened into stages,
   streams and the event arrays;
-- :mod:`._kernel` (Numba) and :mod:`.timing`: the analytic steady state and the event-level run
-  (fill, back-pressure, first-frame latency);
+- :mod:`._trips` (Numba): every kind's closed-form trip count, one dispatcher over flat arrays;
+- :mod:`._kernel` (Numba) and :mod:`.timing`: the analytic steady state, the closed-form first
+  frame (the default report's) and the event-level run (back-pressure on every frame);
 - :mod:`.report`: resources, metrics, :func:`simulate_dataflow` (the family's ``simulate``);
 - :mod:`.allocate`: every engine's parallelism for a lowered model and a resource budget.
 """

@@ -10,8 +10,9 @@ when the slowest stage cannot take a step within the budget.
 
 Every step re-times and re-costs one engine in closed form (the kinds' ``trips`` and
 :func:`~accelsim.sim.dataflow.report.config_resources`), so DeiT-Tiny allocates in well under a
-second. The plan is analytic: it has no width adapters or FIFOs between engines (their LUTs are
-not in the budget check), so it is timed by its slowest engine, not run through the event kernel.
+second. The plan is analytic: it has no width adapters between engines (their LUTs are not in
+the budget check; the engines' input FIFOs are, with ``fifo_depth``), so it is timed by its
+slowest engine, not run through the event kernel.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from accelsim.config.hardware import HardwareConfig
 from accelsim.errors import ConfigError
 from accelsim.ir import Graph
 from accelsim.ir.graph import OpKind
-from accelsim.sim.dataflow.kinds import STAGE_KINDS
-from accelsim.sim.dataflow.report import config_resources
+from accelsim.sim.dataflow import _trips
+from accelsim.sim.dataflow.kinds import SHAPE_FIELDS, STAGE_KINDS
+from accelsim.sim.dataflow.report import config_resources, fifo_resources
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,8 @@ class Allocation:
 
 def trip_cycles(s: StageConfig) -> int:
     """Cycles per frame of one stage, in closed form (no loop nest built)."""
-    kind = STAGE_KINDS[s.kind]
-    return int(kind.trips({f: np.asarray(getattr(s, f) or 0, np.int64) for f in kind.fields}))
+    dims = np.asarray([getattr(s, f) or 0 for f in SHAPE_FIELDS], np.int64).reshape(-1, 1)
+    return int(_trips.trip_count(STAGE_KINDS[s.kind].trips, dims))
 
 
 def _shape(g: Graph, tensor: str) -> tuple[int, int]:
@@ -74,23 +76,32 @@ def _shape(g: Graph, tensor: str) -> tuple[int, int]:
     return math.prod(shape[:-1]), shape[-1]
 
 
-def stages_from_graph(g: Graph, wbits: int, abits: int, tp: int = 1) -> list[tuple[StageConfig, ...]]:
+def stages_from_graph(
+    g: Graph, wbits: int | None, abits: int | None, tp: int = 1
+) -> list[tuple[StageConfig, ...]]:
     """One engine per compute op of ``g``, at its least parallelism, grouped into units.
+
+    ``wbits`` / ``abits`` None: each op's own, from its tensors' bits (a compression point's
+    per-layer precision): the weight (second) and activation (first) operand of a matmul or
+    convolution, the input of the others.
 
     Matmuls with a weight become ``matmul`` stages (a convolution: its patches as tokens); an
     activation x activation matmul becomes a ``matmul_act`` fed by a ``weight_cache`` holding its
     second operand, its heads side by side as output channels; layernorm and softmax their kinds
     (softmax rows = heads x tokens); activations and element-wise ops ``map`` stages. Data movement
-    costs no engine.
+    (and token selection) costs no engine.
 
     Raises:
         ConfigError: an op kind the dataflow family has no engine for.
     """
     units: list[tuple[StageConfig, ...]] = []
     unit: tuple[StageConfig, ...]
-    common = {"wbits": wbits, "abits": abits, "inputs": ["@in"], "tp": tp}
     for op in g.ops():
         a, name = op.attrs, op.name.replace(".", "_")
+        ins = [g.tensors[t].bits for t in op.inputs]
+        op_w = wbits if wbits is not None else (ins[1] if len(ins) > 1 else ins[0])
+        op_a = abits if abits is not None else ins[0]
+        common = {"wbits": op_w, "abits": op_a, "inputs": ["@in"], "tp": tp}
         if op.kind == OpKind.MATMUL:
             t, cin, cout = a["M"], a["K"], a["N"]
             mm = {"t": t, "cin": cin, "cip": 1, "cout": cout, "cop": 1}
@@ -122,6 +133,9 @@ def stages_from_graph(g: Graph, wbits: int, abits: int, tp: int = 1) -> list[tup
             OpKind.SLICE,
             OpKind.PAD,
             OpKind.GATHER,
+            # token pruning keeps the top-k of scores earlier ops computed: a selection on the
+            # stream, costed as data movement (an assumption); later engines see fewer tokens
+            OpKind.TOKEN_SELECT,
         ):
             continue
         else:
@@ -145,15 +159,18 @@ def _steps(s: StageConfig) -> list[dict[str, int]]:
 
 
 def allocate(
-    g: Graph, hw: HardwareConfig, budget: Budget | None = None, wbits: int = 8, abits: int = 8, tp: int = 1,
-    restart_cycles: int = 0, max_steps: int = 100_000,
+    g: Graph, hw: HardwareConfig, budget: Budget | None = None, wbits: int | None = 8, abits: int | None = 8, tp: int = 1,
+    restart_cycles: int = 0, max_steps: int = 100_000, fifo_depth: int = 0,
 ) -> Allocation:  # fmt: skip
     """Balance one engine per op of ``g`` on ``hw``'s board at ``hw``'s clock (module docstring).
 
     Args:
         budget: resources to stay within (default: the whole board).
-        wbits, abits: multiplier operand bits. tp: tokens per beat (where it divides the tokens).
+        wbits, abits: multiplier operand bits (None: each op's, from the graph). tp: tokens per
+            beat (where it divides the tokens).
         restart_cycles: cycles per frame each engine spends outside its loop nest.
+        fifo_depth: each engine's input FIFO, costed with the engine (its width grows with the
+            engine's parallelism); 0: FIFOs not costed.
     """
     budget = budget or Budget.of_board(hw)
     units = [list(u) for u in stages_from_graph(g, wbits, abits, tp)]
@@ -163,6 +180,8 @@ def allocate(
 
     def cost(u: list[StageConfig]) -> tuple[int, int, int, int]:
         rs = [config_resources(s, hw) for s in u]
+        if fifo_depth:
+            rs += [fifo_resources(fifo_depth, STAGE_KINDS[s.kind].beat_elems(s) * s.abits) for s in u]
         return (
             sum(r.lut for r in rs),
             sum(r.dsp for r in rs),

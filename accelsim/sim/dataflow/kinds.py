@@ -29,10 +29,9 @@ import numpy as np
 
 from accelsim.config.dataflow import StageConfig
 from accelsim.errors import ConfigError
+from accelsim.sim.dataflow import _trips
 
 I64 = np.int64
-#: shape fields as arrays, one entry per stage (0 where a stage leaves a field unset)
-Dims = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -58,10 +57,11 @@ class StageKind:
         role: ``matmul`` (multipliers), ``nonlinear`` (tables + arithmetic), ``move`` (wires,
             registers, small buffers).
         beat_elems: elements in one output beat (a FIFO's width, for the resource terms).
-        trips: the nest's iterations per frame in closed form, over arrays of the shape fields
-            (one entry per stage, 0 where unset), so a sweep over parallelism times every stage
-            in a few NumPy operations (:class:`accelsim.sim.dataflow.timing.TripTable`); equal
-            to ``program(s).n_iter`` (tested for every kind).
+        trips: the code of the nest's closed-form iterations per frame in the jitted
+            dispatcher (:func:`accelsim.sim.dataflow._trips.trip_counts`, the formulas' one
+            home), so a sweep over parallelism times a whole pipeline in one Numba call
+            (:class:`accelsim.sim.dataflow.timing.TripTable`); equal to ``program(s).n_iter``
+            (tested for every kind).
         outputs: output ports (default 1).
     """
 
@@ -72,7 +72,7 @@ class StageKind:
     lanes: Callable[[StageConfig], int]
     role: str
     beat_elems: Callable[[StageConfig], int]
-    trips: Callable[[Dims], np.ndarray]
+    trips: int
     outputs: Callable[[StageConfig], int] = lambda s: 1
 
 
@@ -228,65 +228,39 @@ def _one(s: StageConfig) -> int:
     return 1
 
 
-def _t_mm(d: Dims) -> np.ndarray:
-    return (d["t"] // d["tp"]) * (d["cout"] // d["cop"]) * (d["cin"] // d["cip"])
-
-
-def _t_cache(d: Dims) -> np.ndarray:
-    return (d["cout"] // d["cop"]) * (d["cin"] // d["cip"]) * (1 + d["t"] // d["tp"])
-
-
-def _t_three(d: Dims) -> np.ndarray:
-    return (d["t"] // d["tp"]) * 3 * (d["c"] // d["cp"])
-
-
-def _t_beats(d: Dims) -> np.ndarray:
-    return (d["t"] // d["tp"]) * (d["c"] // d["cp"])
-
-
-def _t_pack(d: Dims) -> np.ndarray:
-    return (d["t"] // d["tp"]) * (d["c"] // d["cop"]) * (d["cop"] // d["cip"])
-
-
-def _t_unpack(d: Dims) -> np.ndarray:
-    return (d["t"] // d["tp"]) * (d["c"] // d["cip"]) * (d["cip"] // d["cop"])
-
-
-def _t_heads(d: Dims) -> np.ndarray:
-    return (d["t"] // d["tp"]) * d["h"] * (d["c"] // d["h"] // d["cp"])
-
-
-def _t_serialize(d: Dims) -> np.ndarray:
-    return _t_beats(d) * d["tp"] * d["cp"]
-
-
-def _t_reorder(d: Dims) -> np.ndarray:
-    # groups of lcm(tp, top) tokens, each read element by element, then written element by element
-    return 2 * d["t"] * d["c"]
-
-
 _MM = ("t", "tp", "cin", "cip", "cout", "cop")
 _EL = ("t", "tp", "c", "cp")
 _AD = ("t", "tp", "c", "cip", "cop")
 
 #: the table: kind name -> loop nest, ports, work and resource terms
 STAGE_KINDS: dict[str, StageKind] = {
-    "matmul": StageKind(_MM, 1, _matmul, _mm_macs, _mm_lanes, "matmul", _tp_cop, _t_mm),
-    "matmul_act": StageKind(_MM, 2, _matmul_act, _mm_macs, _mm_lanes, "matmul", _tp_cop, _t_mm),
+    "matmul": StageKind(_MM, 1, _matmul, _mm_macs, _mm_lanes, "matmul", _tp_cop, _trips.MATMUL),
+    "matmul_act": StageKind(_MM, 2, _matmul_act, _mm_macs, _mm_lanes, "matmul", _tp_cop, _trips.MATMUL),
     "weight_cache": StageKind(
-        _MM, 1, _weight_cache, _no_macs, _one, "move", lambda s: _g(s, "cip") * _g(s, "cop"), _t_cache
+        _MM,
+        1,
+        _weight_cache,
+        _no_macs,
+        _one,
+        "move",
+        lambda s: _g(s, "cip") * _g(s, "cop"),
+        _trips.WEIGHT_CACHE,
     ),
-    "layernorm": StageKind(_EL, 1, _three_pass, _no_macs, _elem_lanes, "nonlinear", _elem_lanes, _t_three),
-    "softmax": StageKind(_EL, 1, _three_pass, _no_macs, _elem_lanes, "nonlinear", _elem_lanes, _t_three),
-    "map": StageKind(_EL, None, _map, _no_macs, _elem_lanes, "nonlinear", _elem_lanes, _t_beats),
-    "pack": StageKind(_AD, 1, _pack, _no_macs, _adapter_lanes, "move", _tp_cop, _t_pack),
-    "unpack": StageKind(_AD, 1, _unpack, _no_macs, _adapter_lanes, "move", _tp_cop, _t_unpack),
+    "layernorm": StageKind(
+        _EL, 1, _three_pass, _no_macs, _elem_lanes, "nonlinear", _elem_lanes, _trips.THREE_PASS
+    ),
+    "softmax": StageKind(
+        _EL, 1, _three_pass, _no_macs, _elem_lanes, "nonlinear", _elem_lanes, _trips.THREE_PASS
+    ),
+    "map": StageKind(_EL, None, _map, _no_macs, _elem_lanes, "nonlinear", _elem_lanes, _trips.BEATS),
+    "pack": StageKind(_AD, 1, _pack, _no_macs, _adapter_lanes, "move", _tp_cop, _trips.PACK),
+    "unpack": StageKind(_AD, 1, _unpack, _no_macs, _adapter_lanes, "move", _tp_cop, _trips.UNPACK),
     "split": StageKind(
-        (*_EL, "h"), 1, _split, _no_macs, _elem_lanes, "move", _elem_lanes, _t_heads, lambda s: _g(s, "h")
+        (*_EL, "h"), 1, _split, _no_macs, _elem_lanes, "move", _elem_lanes, _trips.HEADS, lambda s: _g(s, "h")
     ),
-    "merge": StageKind((*_EL, "h"), None, _merge, _no_macs, _elem_lanes, "move", _elem_lanes, _t_heads),
-    "select": StageKind((*_EL, "keep"), 1, _select, _no_macs, _elem_lanes, "move", _cp, _t_beats),
-    "serialize": StageKind(_EL, 1, _serialize, _no_macs, _one, "move", _one, _t_serialize),
+    "merge": StageKind((*_EL, "h"), None, _merge, _no_macs, _elem_lanes, "move", _elem_lanes, _trips.HEADS),
+    "select": StageKind((*_EL, "keep"), 1, _select, _no_macs, _elem_lanes, "move", _cp, _trips.BEATS),
+    "serialize": StageKind(_EL, 1, _serialize, _no_macs, _one, "move", _one, _trips.SERIALIZE),
     "reorder": StageKind(
         ("t", "tp", "top", "c", "cop"),
         1,
@@ -295,11 +269,11 @@ STAGE_KINDS: dict[str, StageKind] = {
         _one,
         "move",
         lambda s: _g(s, "top") * _g(s, "cop"),
-        _t_reorder,
+        _trips.REORDER,
     ),
 }
 
-SHAPE_FIELDS = ("t", "tp", "cin", "cip", "cout", "cop", "c", "cp", "h", "top", "keep")
+SHAPE_FIELDS = _trips.FIELDS
 
 
 def check_stage(s: StageConfig, where: str) -> StageKind:
@@ -327,4 +301,4 @@ def check_stage(s: StageConfig, where: str) -> StageKind:
     return kind
 
 
-__all__ = ["SHAPE_FIELDS", "STAGE_KINDS", "Dims", "Program", "StageKind", "check_stage"]
+__all__ = ["SHAPE_FIELDS", "STAGE_KINDS", "Program", "StageKind", "check_stage"]

@@ -20,7 +20,7 @@ from accelsim.config.hardware import HardwareConfig, select_packing
 from accelsim.errors import ConfigError
 from accelsim.sim.dataflow.kinds import STAGE_KINDS
 from accelsim.sim.dataflow.network import Pipeline, Stage, build_pipeline
-from accelsim.sim.dataflow.timing import run_events, steady_state
+from accelsim.sim.dataflow.timing import first_frame, run_events, steady_state
 from accelsim.sim.efficiency import gops_per_equivalent_dsp, gops_per_klut
 
 #: LUTs per element lane of a nonlinear stage: a layernorm (rsqrt table, mean/variance adders)
@@ -116,10 +116,14 @@ class StageRow:
 
 @dataclass(frozen=True)
 class DataflowReport:
-    """Result of :func:`simulate_dataflow`. ``initiation_interval_cycles``: cycles between two
-    frames in steady state (the event run's where it ran, else the slowest stage's); ``fps``
-    frames back to back at the clock; ``latency_cycles``: the first frame, first input in to last
-    output out (event run; ``None`` without it); GOPS = 2 x MACs x FPS; ``ff_used`` is estimated
+    """Result of :func:`simulate_dataflow`. ``timing`` says where the cycles come from:
+    ``analytic`` (the default: the interval is the slowest stage's, the first frame's latency
+    :func:`~accelsim.sim.dataflow.timing.first_frame`'s closed form) or ``event`` (the event
+    kernel's run: interval of the last two frames, frame 0's latency, back-pressure included).
+    ``initiation_interval_cycles``: cycles between two frames in steady state; ``fps`` frames back
+    to back at the clock; ``latency_cycles``: the first frame, first input in to last output out;
+    ``latency_is_lower_bound``: the analytic latency where a FIFO fills in frame 0 (back-pressure
+    the closed form leaves out; the event run gives the cycles); GOPS = 2 x MACs x FPS; ``ff_used`` is estimated
     as one flip-flop per LUT (an assumption); ``power_w_estimate`` from the board's coefficients
     at the stages' mean utilisation; ``energy_mj_estimate`` is that power over one frame interval."""
 
@@ -128,8 +132,10 @@ class DataflowReport:
     clock_mhz: float
     initiation_interval_cycles: int
     analytic_ii_cycles: int
-    latency_cycles: int | None
-    latency_ms: float | None
+    latency_cycles: int
+    latency_ms: float
+    timing: str
+    latency_is_lower_bound: bool
     fps: float
     total_macs: int
     gops: float
@@ -156,11 +162,15 @@ class DataflowReport:
 
     def table(self, max_stages: int = 12) -> str:
         fit = "yes" if self.fits else "NO (" + "; ".join(self.overflow) + ")"
-        lat = (
-            f"{self.latency_ms:.3f} ms ({self.latency_cycles:,} cycles)" if self.latency_cycles else "not run"
+        bound = ">= " if self.latency_is_lower_bound else ""
+        lat = f"{bound}{self.latency_ms:.3f} ms ({bound}{self.latency_cycles:,} cycles)"
+        source = (
+            "analytic: slowest stage's II, closed-form first frame; --event for the event run"
+            if self.timing == "analytic"
+            else "event run: II and first frame with back-pressure"
         )
         lines = [
-            f"{self.hardware} ({self.board}, dataflow, {self.clock_mhz:g} MHz)",
+            f"{self.hardware} ({self.board}, dataflow, {self.clock_mhz:g} MHz; {source})",
             f"  II {self.initiation_interval_cycles:,} cycles   {self.fps:,.1f} FPS   first-frame latency {lat}",
             f"  bottleneck {self.bottleneck}   {self.gops:,.1f} GOPS   {self.gops_per_dsp:.2f} GOPS/DSP"
             f"   {self.gops_per_klut:.2f} GOPS/kLUT   {self.gops_per_equivalent_dsp:.3f} GOPS/eq.DSP",
@@ -176,12 +186,26 @@ class DataflowReport:
         return "\n".join(lines)
 
 
-def simulate_dataflow(hw: HardwareConfig, events: bool = True, frames: int = 3) -> DataflowReport:
+def power_estimate(hw: HardwareConfig, dsp: int, lut: int, bram36: int, uram: int, mean_util: float) -> float:
+    """Watts (estimate) from the board's coefficients: static, plus each resource's dynamic power
+    scaled by the stages' mean utilisation, plus the clock tree of one flip-flop per LUT."""
+    pw = hw.board.power
+    dyn_uw = (
+        dsp * pw.dsp_uw_per_mhz
+        + bram36 * pw.bram36_uw_per_mhz
+        + uram * pw.uram_uw_per_mhz
+        + lut * (pw.lut_nw_per_mhz + pw.ff_nw_per_mhz) / 1e3
+    ) * mean_util * pw.busy_toggle / pw.toggle_default + lut * pw.clock_nw_per_ff_mhz / 1e3
+    return pw.device_static_w + dyn_uw * hw.clock_mhz / 1e6
+
+
+def simulate_dataflow(hw: HardwareConfig, events: bool = False, frames: int = 3) -> DataflowReport:
     """Time, size and rate the dataflow design ``hw`` (its ``dataflow`` section).
 
     Args:
-        events: run the event kernel (first-frame latency and back-pressure); False gives the
-            analytic steady state alone (microseconds).
+        events: run the event kernel (interval and first-frame latency with back-pressure;
+            seconds on a whole network); False (default) gives the analytic interval and the
+            closed-form first frame (:class:`DataflowReport`'s ``timing``).
         frames: frames of the event run (>= 2; the interval is the last two frames' apart, so 3
             leaves the first frame's fill out of it).
 
@@ -193,11 +217,15 @@ def simulate_dataflow(hw: HardwareConfig, events: bool = True, frames: int = 3) 
     return report_pipeline(build_pipeline(hw.dataflow), hw, events=events, frames=frames)
 
 
-def report_pipeline(p: Pipeline, hw: HardwareConfig, events: bool = True, frames: int = 2) -> DataflowReport:
-    """:func:`simulate_dataflow` of an already flattened pipeline (the allocator's path)."""
+def report_pipeline(p: Pipeline, hw: HardwareConfig, events: bool = False, frames: int = 3) -> DataflowReport:
+    """:func:`simulate_dataflow` of an already flattened pipeline."""
     ss = steady_state(p)
-    run = run_events(p, frames) if events else None
-    ii = run.ii_cycles if run is not None else ss.ii_cycles
+    if events:
+        run = run_events(p, frames)
+        ii, latency, bound = run.ii_cycles, run.latency_cycles, False
+    else:
+        ff = first_frame(p)
+        ii, latency, bound = ss.ii_cycles, ff.latency_cycles, not ff.exact
     res = [stage_resources(s, hw) for s in p.stages]
     fifo = [
         fifo_resources(
@@ -224,15 +252,7 @@ def report_pipeline(p: Pipeline, hw: HardwareConfig, events: bool = True, frames
         )
         if used > avail
     ]
-    pw = b.power
-    mean_util = sum(util) / len(util)
-    dyn_uw = (
-        tot["dsp"] * pw.dsp_uw_per_mhz
-        + tot["bram36"] * pw.bram36_uw_per_mhz
-        + tot["uram"] * pw.uram_uw_per_mhz
-        + tot["lut"] * (pw.lut_nw_per_mhz + pw.ff_nw_per_mhz) / 1e3
-    ) * mean_util * pw.busy_toggle / pw.toggle_default + tot["lut"] * pw.clock_nw_per_ff_mhz / 1e3
-    power = pw.device_static_w + dyn_uw * hw.clock_mhz / 1e6
+    power = power_estimate(hw, tot["dsp"], tot["lut"], tot["bram36"], tot["uram"], sum(util) / len(util))
     rows = [
         StageRow(
             s.name,
@@ -254,8 +274,10 @@ def report_pipeline(p: Pipeline, hw: HardwareConfig, events: bool = True, frames
         clock_mhz=hw.clock_mhz,
         initiation_interval_cycles=ii,
         analytic_ii_cycles=ss.ii_cycles,
-        latency_cycles=run.latency_cycles if run is not None else None,
-        latency_ms=run.latency_cycles / (hw.clock_mhz * 1e3) if run is not None else None,
+        latency_cycles=latency,
+        latency_ms=latency / (hw.clock_mhz * 1e3),
+        timing="event" if events else "analytic",
+        latency_is_lower_bound=bound,
         fps=fps,
         total_macs=macs,
         gops=gops,
@@ -281,6 +303,7 @@ __all__ = [
     "DataflowReport",
     "StageRow",
     "fifo_resources",
+    "power_estimate",
     "report_pipeline",
     "simulate_dataflow",
     "stage_resources",

@@ -7,18 +7,30 @@ the analytic bound cannot see: the first frame's latency (fill through every sta
 that need a whole tensor before they start) and back-pressure from FIFOs too shallow to decouple
 neighbours, which can raise the interval above the bound. Where the FIFOs decouple the stages
 the two agree (tested).
+
+The first frame has a closed form too (:func:`first_frame`): without back-pressure an in-order
+II = 1 stage issues iteration q at ``q + max(0, max over its reads j <= q of (beat_j's write + 1
+- iter_j))``, a prefix maximum over its read events, so one pass over the stages in stream order
+times every beat of frame 0 in NumPy. Back-pressure only delays, so this is a lower bound of the
+event run's latency, and equal to it where every write of frame 0 already has its FIFO credit in
+that schedule (checked beat by beat: :attr:`FirstFrame.exact`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from accelsim.config.dataflow import StageConfig
 from accelsim.errors import AccelsimError
-from accelsim.sim.dataflow import _kernel
-from accelsim.sim.dataflow.kinds import SHAPE_FIELDS, STAGE_KINDS, Dims, StageKind
+from accelsim.sim.dataflow import _kernel, _trips
+from accelsim.sim.dataflow.kinds import SHAPE_FIELDS, STAGE_KINDS
 from accelsim.sim.dataflow.network import Pipeline
+
+I64 = np.int64
 
 
 @dataclass(frozen=True)
@@ -62,46 +74,265 @@ class EventRun:
 
 @dataclass(frozen=True)
 class TripTable:
-    """Every stage's shape fields as arrays, stages sorted by kind: times many parallelism choices
-    of one pipeline without building a loop nest (the kinds' closed-form ``trips``)."""
+    """Every stage's kind code and shape fields as flat arrays: times many parallelism choices of
+    one pipeline in one jitted call (:func:`accelsim.sim.dataflow._trips.trip_counts`) without
+    building a loop nest."""
 
     restart_cycles: int
-    #: stage index of each sorted position; the kind groups are contiguous slices of it
-    order: np.ndarray
-    groups: tuple[tuple[StageKind, int, int], ...]
-    dims: Dims
+    codes: np.ndarray
+    #: shape fields (rows, :data:`~accelsim.sim.dataflow.kinds.SHAPE_FIELDS` order) x stages
+    dims: np.ndarray
 
     @classmethod
     def of(cls, p: Pipeline) -> TripTable:
-        kinds = [s.config.kind for s in p.stages]
-        order = np.asarray(sorted(range(len(kinds)), key=lambda i: kinds[i]), np.int64)
-        dims = {
-            f: np.asarray([getattr(p.stages[i].config, f) or 0 for i in order], np.int64)
-            for f in SHAPE_FIELDS
-        }
-        groups, start = [], 0
-        for i in range(1, len(order) + 1):
-            if i == len(order) or kinds[order[i]] != kinds[order[start]]:
-                groups.append((STAGE_KINDS[kinds[order[start]]], start, i))
-                start = i
-        return cls(p.restart_cycles, order, tuple(groups), dims)
+        return cls.of_configs([s.config for s in p.stages], p.restart_cycles)
+
+    @classmethod
+    def of_configs(cls, configs: Sequence[StageConfig], restart_cycles: int = 0) -> TripTable:
+        codes = np.asarray([STAGE_KINDS[c.kind].trips for c in configs], I64)
+        dims = np.asarray([[getattr(c, f) or 0 for c in configs] for f in SHAPE_FIELDS], I64)
+        return cls(restart_cycles, codes, dims.reshape(len(SHAPE_FIELDS), len(configs)))
 
     def stage_cycles(self, **changes: np.ndarray) -> np.ndarray:
         """Cycles per frame of every stage (in pipeline order), with shape fields replaced by
         ``changes`` (arrays over all stages in pipeline order, e.g. ``cip=...``)."""
-        d = {**self.dims, **{k: v[self.order] for k, v in changes.items()}}
-        sorted_cycles = np.empty(self.order.size, np.int64)
-        for kind, a, b in self.groups:
-            sorted_cycles[a:b] = kind.trips({k: d[k][a:b] for k in kind.fields})
-        out = np.empty_like(sorted_cycles)
-        out[self.order] = sorted_cycles
-        return out + self.restart_cycles
+        return self.slowest(**changes)[1]
+
+    def slowest(self, **changes: np.ndarray) -> tuple[int, np.ndarray]:
+        """The slowest stage's index and every stage's cycles per frame (:meth:`stage_cycles`)."""
+        dims = self.dims
+        if changes:
+            dims = dims.copy()
+            for k, v in changes.items():
+                dims[_FIELD_ROW[k]] = v
+        out = np.empty(self.codes.size, I64)
+        worst = _trips.trip_counts(self.codes, dims, self.restart_cycles, out)
+        return int(worst), out
+
+
+_FIELD_ROW = {f: i for i, f in enumerate(SHAPE_FIELDS)}
 
 
 def steady_state(p: Pipeline) -> SteadyState:
     """The analytic steady state of ``p`` (microseconds: no event run)."""
     cyc = np.fromiter((s.trip_cycles + p.restart_cycles for s in p.stages), np.int64, len(p.stages))
     return SteadyState(cyc, int(np.argmax(cyc)))
+
+
+@dataclass(frozen=True)
+class FirstFrame:
+    """Frame 0 in closed form (:func:`first_frame`).
+
+    Attributes:
+        first_out, latency_cycles: as :class:`EventRun`'s (the first output beat's write cycle;
+            last output's + 1).
+        exact: every FIFO write had its credit in the unbounded schedule, so the event run
+            gives the same cycles; False: ``latency_cycles`` is a lower bound.
+    """
+
+    first_out: int
+    latency_cycles: int
+    exact: bool
+
+
+def first_frame(p: Pipeline, max_passes: int = 64) -> FirstFrame:
+    """Frame 0's first and last output without the event kernel (module docstring).
+
+    A pass times every stage in stream order from its inputs' write cycles and from the FIFO
+    credits its writes waited for in the previous pass (none in the first); passes repeat until
+    no write lacks its credit (then the schedule is the event kernel's: ``exact``), at most
+    ``max_passes`` (then the latency is a lower bound)."""
+    by_in: dict[tuple[int, int], int] = {}
+    by_out: dict[tuple[int, int], list[int]] = {}
+    for i, e in enumerate(p.edges):
+        if e.dst >= 0:
+            by_in[(e.dst, e.dst_port)] = i
+        by_out.setdefault((e.src, e.src_port), []).append(i)
+    # FIFOs whose depth can bind in frame 0, and the cycles a write may issue before its credit
+    bounded = [
+        i for i, e in enumerate(p.edges) if e.src >= 0 and e.dst >= 0 and not e.pingpong and e.beats > e.depth
+    ]
+    slack = {i: p.stages[p.edges[i].src].config.latency if p.backpressure == "write" else 0 for i in bounded}
+    order = _stream_order(p, by_in)
+    state = _FrameZero(p, by_in, by_out, slack)
+    for _ in range(max_passes):
+        state.run_pass(order)
+        # beat k's write needs beat k - depth read a cycle before its issue (+ slack)
+        late = [
+            i
+            for i in bounded
+            if np.any(state.read[i][: -p.edges[i].depth] + 1 - slack[i] > state.issued[i][p.edges[i].depth :])
+        ]
+        if not late:
+            break
+    out = state.written[p.sink_edge]
+    assert out is not None, "the sink is fed by a stage"
+    return FirstFrame(int(out[0]), int(out[-1]) + 1, not late)
+
+
+def _stream_order(p: Pipeline, by_in: dict[tuple[int, int], int]) -> list[int]:
+    """The stages in an order where every stage comes after the producers of its inputs."""
+    order: list[int] = []
+    placed: set[int] = set()
+    pending = list(range(len(p.stages)))
+    while pending:
+        waiting = []
+        for s in pending:
+            srcs = (p.edges[by_in[(s, port)]].src for port in range(len(p.stages[s].program.reads)))
+            if all(src < 0 or src in placed for src in srcs):
+                order.append(s)
+                placed.add(s)
+            else:
+                waiting.append(s)
+        if len(waiting) == len(pending):
+            raise AccelsimError("dataflow pipeline has a stream cycle: no stage order feeds every input")
+        pending = waiting
+    return order
+
+
+class _FrameZero:
+    """The passes of :func:`first_frame`. Per edge: each beat's write and issue cycles (write
+    None: the always-ready source) and read cycles. A stage whose inputs and credits are the same
+    arrays as in the previous pass is not re-timed; an output equal to the previous pass's keeps
+    the previous array, so unchanged stages stay skipped downstream."""
+
+    def __init__(
+        self,
+        p: Pipeline,
+        by_in: dict[tuple[int, int], int],
+        by_out: dict[tuple[int, int], list[int]],
+        slack: dict[int, int],
+    ) -> None:
+        self.p, self.by_in, self.by_out, self.slack = p, by_in, by_out, slack
+        self.written: dict[int, np.ndarray | None] = {i: None for i, e in enumerate(p.edges) if e.src < 0}
+        self.issued: dict[int, np.ndarray] = {}
+        self.read: dict[int, np.ndarray] = {}
+        # per edge, how often its write / read cycles changed; per stage, those it was timed from
+        self._wver: dict[int, int] = {}
+        self._rver: dict[int, int] = {}
+        self._seen: dict[int, tuple[int, ...]] = {}
+        # per config and credit set: the constraints it was last timed on, its read and issue
+        # cycles, and the least cycles any iteration waited (:meth:`_shifted`)
+        self._timed: dict[tuple[Any, ...], tuple[list[Any], list[np.ndarray], list[np.ndarray], int]] = {}
+        # per (program, port, query set): which constraint precedes each query; the instances of
+        # a block share their configs, and the passes their indices
+        self._index: dict[tuple[int, ...], np.ndarray] = {}
+
+    def _before(self, it: np.ndarray, q: np.ndarray, key: tuple[int, ...]) -> np.ndarray:
+        """Per query iteration, 1 + the index of the last constraint at or before it (0: none)."""
+        k = self._index.get(key)
+        if k is None:
+            k = np.arange(1, q.size + 1) if q is it else np.searchsorted(it, q, "right")
+            self._index[key] = k
+        return k
+
+    def run_pass(self, order: list[int]) -> None:
+        p, written, read = self.p, self.written, self.read
+        prev_read = dict(read)
+        rver = dict(self._rver)
+        for s in order:
+            st = p.stages[s]
+            prog = st.program
+            ins = [self.by_in[(s, port)] for port in range(len(prog.reads))]
+            credits = [
+                (port, ed)
+                for port in range(len(prog.writes))
+                for ed in self.by_out.get((s, port), [])
+                if ed in self.slack and ed in prev_read
+            ]
+            seen = (*(self._wver.get(ed, 0) for ed in ins), *(rver.get(ed, 0) for _, ed in credits))
+            if self._seen.get(s) == seen:
+                continue
+            self._seen[s] = seen
+            src = [written[ed] for ed in ins] + [prev_read[ed] for _, ed in credits]
+            key = (id(st.config), *((port, p.edges[ed].depth) for port, ed in credits))
+            hit = self._shifted(key, src)
+            if hit is not None:
+                delta, reads, issues = hit
+                for it_read, ed in zip(reads, ins, strict=True):
+                    self._set(read, self._rver, ed, it_read + delta)
+                for port, t in enumerate(issues):
+                    for ed in self.by_out.get((s, port), []):
+                        self.issued[ed] = t + delta
+                        self._set(written, self._wver, ed, t + delta + st.config.latency)
+                continue
+            # each constraint "iteration it_j issues at c_j or later" as (its iterations, cache key,
+            # prefix max of c_j - it_j behind a 0 for "none yet")
+            parts = []
+            for port, (it, ed) in enumerate(zip(prog.reads, ins, strict=True)):
+                w = written[ed]
+                if w is None:
+                    continue
+                if p.edges[ed].pingpong:  # a whole frame is handed over at once
+                    w = np.full(it.size, w[-1], I64)
+                parts.append((it, (id(st.config), port, 0), _prefix_max(w + 1 - it)))
+            for port, ed in credits:
+                d = p.edges[ed].depth
+                it = prog.writes[port][d:]
+                c = prev_read[ed][:-d] + 1 - self.slack[ed] - it
+                parts.append((it, (id(st.config), -1 - port, d), _prefix_max(c)))
+
+            def issue(q: np.ndarray, qkey: int, parts: list[Any] = parts) -> np.ndarray:
+                lag = np.zeros(q.size, I64)
+                for it, key, cm in parts:
+                    np.maximum(lag, cm[self._before(it, q, (*key, qkey))], out=lag)
+                return q + lag
+
+            reads = [issue(it, port) for port, it in enumerate(prog.reads)]
+            issues = [issue(wi, -1 - port) for port, wi in enumerate(prog.writes)]
+            for it_read, ed in zip(reads, ins, strict=True):
+                self._set(read, self._rver, ed, it_read)
+            for port, t in enumerate(issues):
+                for ed in self.by_out.get((s, port), []):
+                    self.issued[ed] = t
+                    self._set(written, self._wver, ed, t + st.config.latency)
+            queries = [*prog.reads, *prog.writes]
+            min_lag = min((int((t - q).min()) for t, q in zip([*reads, *issues], queries, strict=True) if q.size),
+                          default=0)  # fmt: skip
+            self._timed[key] = (src, reads, issues, min_lag)
+
+    def _shifted(
+        self, key: tuple[Any, ...], src: list[np.ndarray | None]
+    ) -> tuple[int, list[np.ndarray], list[np.ndarray]] | None:
+        """Another instance of the stage (its block repeats) timed on constraints that were these
+        all ``delta`` cycles apart: every issue cycle moves by ``delta`` too, as long as each one
+        was set by a constraint (not by cycle 0) and stays at cycle 0 or later."""
+        done = self._timed.get(key)
+        if done is None:
+            return None
+        old, reads, issues, min_lag = done
+        if min_lag <= 0 or len(old) != len(src):
+            return None
+        delta: int | None = None
+        for a, b in zip(src, old, strict=True):
+            if a is None or b is None:
+                if a is not b:
+                    return None
+                continue
+            if a.size != b.size or a.size == 0:
+                return None
+            if delta is None:
+                delta = int(a[0] - b[0])
+            if not np.array_equal(a - b, np.full(a.size, delta, I64)):
+                return None
+        if delta is None or min_lag + delta < 0:
+            return None
+        return delta, reads, issues
+
+    @staticmethod
+    def _set(to: dict[int, Any], ver: dict[int, int], ed: int, new: np.ndarray) -> None:
+        old = to.get(ed)
+        if old is None or not np.array_equal(old, new):
+            to[ed] = new
+            ver[ed] = ver.get(ed, 0) + 1
+
+
+def _prefix_max(c: np.ndarray) -> np.ndarray:
+    out = np.empty(c.size + 1, I64)
+    out[0] = 0
+    np.maximum.accumulate(c, out=out[1:])
+    np.maximum(out, 0, out=out)
+    return out
 
 
 def run_events(p: Pipeline, frames: int = 3) -> EventRun:
@@ -124,4 +355,4 @@ def run_events(p: Pipeline, frames: int = 3) -> EventRun:
     return EventRun(int(wfirst[out, 0]), wlast[out].copy(), wfirst, wlast)
 
 
-__all__ = ["EventRun", "SteadyState", "TripTable", "run_events", "steady_state"]
+__all__ = ["EventRun", "FirstFrame", "SteadyState", "TripTable", "first_frame", "run_events", "steady_state"]

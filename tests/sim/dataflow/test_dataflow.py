@@ -16,7 +16,7 @@ from accelsim.errors import ConfigError
 from accelsim.sim.dataflow.kinds import STAGE_KINDS, check_stage
 from accelsim.sim.dataflow.network import build_pipeline
 from accelsim.sim.dataflow.report import simulate_dataflow
-from accelsim.sim.dataflow.timing import run_events, steady_state
+from accelsim.sim.dataflow.timing import first_frame, run_events, steady_state
 
 #: HG-PIPE's measured per-block initiation intervals (its README at 638cc9b: the Verilator runs
 #: of the HLS RTL, "Latency of PATCH_EMBED is 56449" ...; hgrtl's own runs give the same)
@@ -196,6 +196,9 @@ def test_hg_pipe_bottlenecks_are_softmax_layernorm_and_matmuls() -> None:
 def test_hg_pipe_whole_network_latency_and_fps() -> None:
     r = simulate_dataflow(_hg_pipe(), events=True, frames=2)
     assert r.analytic_ii_cycles == 57_625
+    # the default (analytic) report's closed-form first frame is the event run's, cycle for cycle
+    fast = simulate_dataflow(_hg_pipe())
+    assert fast.latency_cycles == r.latency_cycles == 793_629 and not fast.latency_is_lower_bound
     assert r.latency_cycles is not None
     assert abs(r.latency_cycles / HG_PIPE_RTL_LATENCY - 1) < 0.05
     assert abs(r.fps / 7118 - 1) < 0.05  # the board's FPS (README)
@@ -259,6 +262,7 @@ def test_closed_form_trips_equal_the_loop_nests_for_every_kind() -> None:
     assert {s.config.kind for s in p.stages} == set(STAGE_KINDS)  # HG-PIPE uses every kind
     table = TripTable.of(p)
     np.testing.assert_array_equal(table.stage_cycles(), steady_state(p).stage_cycles)
+    assert table.slowest()[0] == steady_state(p).bottleneck
     # doubling every matmul's cop halves its trip count (COT), the rest unchanged
     cop = np.asarray([s.config.cop or 1 for s in p.stages])
     mm = np.asarray([s.config.kind == "matmul" and (s.config.cout or 0) % (2 * cop[i]) == 0
@@ -345,3 +349,49 @@ def test_hg_pipe_blocks_against_the_measured_rtl(block: str, rtl_name: str) -> N
     assert r.first_out <= first_rtl
     if block != "mlp":
         assert r.first_out / first_rtl > 0.98
+
+
+@pytest.mark.parametrize(
+    "network",
+    # repeated blocks: later instances are re-timed by shifting the first's cycles (timing._FrameZero)
+    [["patch_embed"], ["attn"], ["mlp"], ["head"], ["patch_embed", "attn", "mlp", "attn", "mlp", "head"]],
+)
+def test_closed_form_first_frame_equals_the_event_run_on_hg_pipe(network: list[str]) -> None:
+    hw = _hg_pipe(network)
+    assert hw.dataflow is not None
+    p = build_pipeline(hw.dataflow)
+    ff, r = first_frame(p), run_events(p, 2)
+    # HLS FIFOs check full at the write: in frame 0 no write waits for a credit
+    assert ff.exact
+    assert (ff.first_out, ff.latency_cycles) == (r.first_out, r.latency_cycles)
+
+
+@pytest.mark.parametrize(
+    ("shape", "depth"),
+    [((4, 1, 8, 4, 8, 2), 64), ((4, 1, 8, 4, 8, 2), 2), ((4, 1, 8, 4, 8, 2), 1), ((6, 2, 4, 2, 8, 4), 3)],
+)
+def test_closed_form_first_frame_on_the_stage_pair(shape: tuple[int, ...], depth: int) -> None:
+    # credits taken at issue: with shallow FIFOs the matmul waits for the layernorm's passes to
+    # free slots; the passes carry those waits back until every write has its credit
+    p = build_pipeline(_pair(*shape, depth, 3, 2))
+    ff, r = first_frame(p), run_events(p, 2)
+    assert ff.exact and (ff.first_out, ff.latency_cycles) == (r.first_out, r.latency_cycles)
+    if depth <= 2:
+        # there one pass (back-pressure left out) is a lower bound, flagged
+        one = first_frame(p, max_passes=1)
+        assert not one.exact and one.latency_cycles < r.latency_cycles
+
+
+def test_closed_form_first_frame_through_a_fork_and_a_cache() -> None:
+    p = build_pipeline(_fork(32))
+    ff, r = first_frame(p), run_events(p, 2)
+    assert ff.exact and ff.latency_cycles == r.latency_cycles
+
+
+def test_report_says_which_path_timed_it() -> None:
+    hw = _hg_pipe(["mlp"])
+    fast, event = simulate_dataflow(hw), simulate_dataflow(hw, events=True)
+    assert (fast.timing, event.timing) == ("analytic", "event")
+    assert fast.initiation_interval_cycles == event.initiation_interval_cycles == 56_449
+    assert fast.latency_cycles == event.latency_cycles and not fast.latency_is_lower_bound
+    assert "closed-form first frame" in fast.table()
