@@ -298,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
         "commit": COMMIT,
         "verilator": verilator_version(),
         "stage_notes": STAGE_NOTES,
+        "cycles": (
+            "cycle 0 is the first cycle out of reset, with ap_start and every valid/ready high; a block accepts its "
+            "first input beat at cycle 1, so first_output_cycle - 1 is first-in to first-out. ii_cycles: the last "
+            "interval between ap_done pulses; output_intervals: between frames' last output beats"
+        ),
         "runs": [],
         "blocks": [],
     }
