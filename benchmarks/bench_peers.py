@@ -235,10 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip", nargs="*", default=[], choices=("scalesim", "zigzag", "rtl"))
     ap.add_argument(
-        "--scalesim-config", default="sa32x32_is", help="config stem in tests/data/scalesim/reference"
+        "--scalesim-config", default="sa32x32_is", choices=sorted(c.stem for c in REF_DIR.glob("*.cfg"))
     )
     ap.add_argument("--zigzag-dataflow", default="is", choices=("os", "ws", "is"))
-    ap.add_argument("--zigzag-layers", nargs="*", default=list(ZIGZAG_LAYERS))
+    zz_names = [x["name"] for x in yaml.safe_load((BENCH / "zigzag" / "deit_tiny_gemm.yaml").read_text())]
+    ap.add_argument("--zigzag-layers", nargs="*", default=list(ZIGZAG_LAYERS), choices=zz_names)
     ap.add_argument("--build-dir", type=Path, default=BENCH / "out" / "rtl-build")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
