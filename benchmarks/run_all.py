@@ -5,6 +5,7 @@ Usage (from the repository root; ``make bench`` runs the first line)::
     python3 benchmarks/run_all.py
     python3 benchmarks/run_all.py --only sim scalesim      # a subset, by step name (see --list)
     python3 benchmarks/run_all.py --zigzag                 # also re-run ZigZag (about 9 minutes)
+    python3 benchmarks/run_all.py --peers                  # also bench_peers.py (about 2 minutes)
 
 Steps, each a fresh interpreter so no step warms another's caches:
 
@@ -19,6 +20,8 @@ Steps, each a fresh interpreter so no step warms another's caches:
    of ``accelsim search --space workloads/search_small.yaml --trials 6``.
 5. ``bittrue``: ``bench_bittrue.py`` (images/s of ref_deit and ref_efficientvit, W8A8).
 6. ``zigzag`` (only with ``--zigzag``): ``benchmarks/zigzag/run_zigzag.py`` in its own venv.
+7. ``peers`` (only with ``--peers``): ``bench_peers.py``, accelsim against SCALE-Sim, ZigZag and the
+   Verilator RTL in one run (needs both venvs and Verilator; its first run builds the RTL).
 
 Every step prints the machine's load average before and after: on a shared machine every figure
 slows down, so a figure means little without it. A failing step is reported and the next one still
@@ -65,7 +68,7 @@ def _accelsim(*args: str) -> list[str]:
     return [sys.executable, "-m", "accelsim.cli", *args]
 
 
-def build_steps(graph_dir: Path, search_out: Path, zigzag: bool) -> list[Step]:
+def build_steps(graph_dir: Path, search_out: Path, zigzag: bool, peers: bool = False) -> list[Step]:
     """The benchmark steps in run order, with the arguments this script uses."""
     lower = Step("lower", note=f"real lowered graphs into {graph_dir}")
     for stem, model in LOWERED.items():
@@ -107,6 +110,8 @@ def build_steps(graph_dir: Path, search_out: Path, zigzag: bool) -> list[Step]:
             steps.append(Step("zigzag", [[str(ZIGZAG_PY), str(BENCH / "zigzag" / "run_zigzag.py")]]))
         else:
             steps.append(Step("zigzag", note=f"{ZIGZAG_PY} missing: see benchmarks/zigzag/README.md"))
+    if peers:
+        steps.append(Step("peers", [[sys.executable, str(BENCH / "bench_peers.py")]]))
     return steps
 
 
@@ -132,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the steps and their commands, run nothing")
     ap.add_argument("--zigzag", action="store_true", help="also re-run ZigZag (minutes; needs its venv)")
     ap.add_argument(
+        "--peers", action="store_true", help="also run bench_peers.py (minutes; venvs, Verilator)"
+    )
+    ap.add_argument(
         "--graph-dir",
         type=Path,
         default=Path(tempfile.gettempdir()) / "accelsim-bench-graphs",
@@ -141,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.graph_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        steps = build_steps(args.graph_dir, Path(tmp) / "search_small", args.zigzag)
+        steps = build_steps(args.graph_dir, Path(tmp) / "search_small", args.zigzag, args.peers)
         names = [s.name for s in steps]
         if args.only:
             unknown = sorted(set(args.only) - set(names))

@@ -38,13 +38,13 @@ def _layer_lines(path: Path) -> tuple[str, list[str]]:
     return lines[0], lines[1:]
 
 
-def _run_one(cfg: Path, header: str, row: str, gemm: bool) -> tuple[list[dict[str, str]], float]:
+def _run_one(cfg: Path, header: str, row: str, gemm: bool) -> tuple[list[dict[str, str]], float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         topo = Path(tmp) / "layer.csv"
         topo.write_text(header + "\n" + row + "\n")
         # SCALE-Sim prints a banner and progress on stdout even with verbose=False; keep ours clean.
         with contextlib.redirect_stdout(io.StringIO()):
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             sim = scalesim(
                 save_disk_space=True,  # no per-cycle trace CSVs: we only want the reports
                 verbose=False,
@@ -54,7 +54,7 @@ def _run_one(cfg: Path, header: str, row: str, gemm: bool) -> tuple[list[dict[st
                 input_type_gemm=gemm,
             )
             sim.run_scale(top_path=tmp)
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         report = Path(tmp) / sim.config.get_run_name() / "COMPUTE_REPORT.csv"
         with report.open() as f:
             rows = [
@@ -63,7 +63,7 @@ def _run_one(cfg: Path, header: str, row: str, gemm: bool) -> tuple[list[dict[st
         names = [str(a[0]) for a in sim.topo.topo_arrays]
     for r, name in zip(rows, names, strict=True):
         r["name"] = name
-    return rows, wall
+    return rows, wall, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REF_DIR.parent / "reference.json")
     ap.add_argument("--configs", nargs="*", help="config stems to run (default: all *.cfg)")
     ap.add_argument("--layers", nargs="*", help="layer names to run (default: every row of every topology)")
+    ap.add_argument(
+        "--topologies", nargs="*", choices=sorted(TOPOLOGIES), help="topology files to run (default: all)"
+    )
     args = ap.parse_args(argv)
 
     out: dict = {"runs": []}
@@ -88,18 +91,21 @@ def main(argv: list[str] | None = None) -> int:
         cfgs = [c for c in cfgs if c.stem in set(args.configs)]
     for cfg in cfgs:
         for topo_name, kind in TOPOLOGIES.items():
+            if args.topologies and topo_name not in args.topologies:
+                continue
             header, rows = _layer_lines(REF_DIR / topo_name)
             for row in rows:
                 key = (cfg.name, topo_name, row)
                 if key in done or (args.layers and row.split(",")[0].strip() not in set(args.layers)):
                     continue
-                reports, wall = _run_one(cfg, header, row, kind == "gemm")
+                reports, wall, cpu = _run_one(cfg, header, row, kind == "gemm")
                 out["runs"].append(
                     {
                         "config": cfg.name,
                         "topology": topo_name,
                         "row": row,
                         "wall_s": round(wall, 4),
+                        "cpu_s": round(cpu, 4),  # unlike wall_s, not inflated by other jobs
                         "layers": [
                             {
                                 "name": r["name"],

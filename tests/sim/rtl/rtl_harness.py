@@ -114,6 +114,8 @@ class RtlResult:
     last_mac_cycle: int  # the RTL's own counter: index of the last cycle any PE did a MAC
     busy_cycles: int  # cycles from start to done, as the testbench saw them
     sim_seconds: float  # wall time of the simulation from start to done
+    # CPU time of the simulator process over the same span: what a loaded machine does not inflate
+    sim_cpu_seconds: float = 0.0
     timed_out: bool = False  # done never came (product empty, cycles -1)
 
 
@@ -239,6 +241,14 @@ def build(
             directory).
     """
     top = top_source(arrays, max_dim, data_w, acc_w)
+    # Verilator unrolls a loop of up to 64 iterations only, and the memories' row writes are
+    # loops of max_dim non-blocking assignments it cannot keep rolled (BLKLOOPINIT); its VPI
+    # truncates a value wider than 64 words, and an output row is max_dim * acc_w bits wide.
+    verilator_args = _VERILATOR_ARGS
+    if max_dim > 64:
+        verilator_args += ("--unroll-count", str(max_dim))
+    if (words := -(-max(max_dim * acc_w, max_dim * data_w) // 32)) > 64:
+        verilator_args += ("-CFLAGS", f"-DVL_VALUE_STRING_MAX_WORDS={words}")
     sources = sorted({path for spec in arrays for path in SOURCES[_PORTS[spec.kind].module]})
     directory = build_top(TOPLEVEL, top, sources, cache_dir, optimize)
     return RtlBuild(directory, tuple(arrays), max_dim, data_w, acc_w)
@@ -259,7 +269,7 @@ def build_top(
     for blob in (
         top,
         _tool_versions(),
-        " ".join(_VERILATOR_ARGS),
+        " ".join(verilator_args),
         make_flags,
         *(p.read_text() for p in sources),
     ):
@@ -278,7 +288,7 @@ def build_top(
                     verilog_sources=[*map(str, sources), str(directory / f"{toplevel}.v")],
                     hdl_toplevel=toplevel,
                     build_dir=str(directory),
-                    build_args=list(_VERILATOR_ARGS),
+                    build_args=list(verilator_args),
                     log_file=str(directory / "build.log"),
                 )
         except SystemExit as e:  # how cocotb's runner reports a failed command
@@ -383,6 +393,7 @@ def run(rtl: RtlBuild, cases: Sequence[GemmCase], work_dir: Path) -> list[RtlRes
                 last_mac_cycle=int(r["last_mac_cycle"]),
                 busy_cycles=int(r["busy_cycles"]),
                 sim_seconds=float(r["sim_seconds"]),
+                sim_cpu_seconds=float(r["sim_cpu_seconds"]),
                 timed_out=bool(r["timed_out"]),
             )
         )

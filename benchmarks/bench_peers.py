@@ -1,0 +1,282 @@
+"""accelsim's speed against its peers, all measured in one run: SCALE-Sim, ZigZag and the RTL arrays.
+
+Usage (from the repository root)::
+
+    nice -n 10 python3 benchmarks/bench_peers.py                  # all three peers, a few minutes
+    python3 benchmarks/bench_peers.py --skip zigzag rtl           # a subset
+
+Every peer is run now, on the same machine load as accelsim, and the load average is printed next
+to each figure (the development machine is shared, so a figure means little without it). Each
+peer's time is given twice: wall, and the CPU time of its process over the same span, which other
+jobs on the machine do not inflate. accelsim's is the best of several timed repeats after a warm-up
+(``bench_rtl._best_seconds``), so the CPU ratio is the one to quote on a loaded machine:
+
+- **SCALE-Sim 3.0.0** (its own venv, ``benchmarks/scalesim/setup.sh``) on the DeiT-Tiny GEMM list
+  (``tests/data/scalesim/reference/deit_tiny_gemm.csv``) under one config, one SCALE-Sim run per
+  layer. accelsim's compute cycles must equal SCALE-Sim's on every layer before any ratio is
+  printed; then SCALE-Sim's wall time against ``gemm_timing(..., "scalesim")`` per layer and the
+  whole ``accelsim.simulate_scalesim`` (memory model and report included) on the same files.
+- **ZigZag** (``zigzag-dse``, its own venv, see ``benchmarks/zigzag/README.md``) on the same
+  GEMMs on a 32x32 array. ZigZag is an analytical cost model whose latency is not SCALE-Sim's
+  cycle count (per-layer rather than per-fold fill and drain), so these ratios are **not** at equal
+  cycles; both cycle counts are printed.
+- **The Verilog arrays** of ``accelsim/sim/reference/rtl/`` simulated by Verilator (as
+  ``tests/sim/rtl/`` builds them, with memories large enough for DeiT-Tiny's attention and
+  projection GEMMs; one array per build, so no idle array is simulated) on an 8x8 array: the RTL's own count of its last MAC cycle must equal
+  ``gemm_timing(..., "pipelined")`` and its product numpy's; then the RTL simulation's wall time
+  from start to done against one ``gemm_timing`` call, i.e. the speed-up at equal cycles. The first
+  run builds the RTL (a few minutes on two cores, cached in ``benchmarks/out/rtl-build``).
+
+Exit status 1 if any cycle count or product disagrees, 2 if a peer's tools are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from accelsim.sim.engines.systolic import gemm_timing
+from accelsim.sim.scalesim.io import read_scalesim_config, read_scalesim_topology
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(ROOT / "tests" / "sim" / "rtl"))
+import rtl_harness as rtl  # noqa: E402  (the RTL harness lives with its tests)
+from bench_rtl import _best_seconds, _load  # noqa: E402  (one timing rule for every benchmark)
+
+REF_DIR = ROOT / "tests" / "data" / "scalesim" / "reference"
+TOPOLOGY = "deit_tiny_gemm.csv"
+SCALESIM_PY = BENCH / ".venv-scalesim" / "bin" / "python"
+ZIGZAG_PY = BENCH / ".venv-zigzag" / "bin" / "python"
+# One ZigZag layer costs 10-30 s here (its loop-order search), so by default a few of them.
+ZIGZAG_LAYERS = ("attn_qk", "attn_av", "proj", "head")
+# DeiT-Tiny's per-head attention GEMMs and the projection (qkv and fc1 are column blocks of the
+# same 197x192x192 shape): the largest that the RTL's memories hold at RTL_MAX_DIM.
+RTL_GEMMS = [
+    (197, 64, 197, "ws"),
+    (197, 64, 197, "os"),
+    (197, 197, 64, "is"),
+    (197, 197, 64, "os"),
+    (197, 192, 192, "ws"),
+    (197, 192, 192, "is"),
+    (197, 192, 192, "os"),
+]
+RTL_MAX_DIM = 200
+# the ratio grows with the cycles (the RTL pays per cycle, the model per call): a subtotal for the big ones
+BIG_CYCLES = 100_000
+
+
+def _geo(xs: list[float]) -> float:
+    return float(np.exp(np.mean(np.log(xs))))
+
+
+def bench_scalesim(config: str) -> bool:
+    """SCALE-Sim on the DeiT-Tiny GEMMs under ``config``, re-measured now; False on a cycle mismatch."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "ref.json"
+        cmd = [str(SCALESIM_PY), str(BENCH / "scalesim" / "run_reference.py"), "--out", str(out)]
+        cmd += ["--configs", config, "--topologies", TOPOLOGY]
+        print(f"[{_load()}] SCALE-Sim {config} on {TOPOLOGY}, one run per layer ...", flush=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        record = json.loads(out.read_text())
+    cfg = read_scalesim_config(REF_DIR / f"{config}.cfg")
+    layers = {x.name: x for x in read_scalesim_topology(REF_DIR / TOPOLOGY)}
+    hw = (cfg.array_rows, cfg.array_cols)
+    print(f"[{_load()}] accelsim on the same layers")
+    print(f"{'layer':10s} {'cycles':>8s} {'SCALE-Sim wall s':>16s} {'CPU s':>7s} {'gemm_timing us':>15s} "
+          f"{'speed-up wall':>14s} {'CPU':>11s}")  # fmt: skip
+    tot_ref = tot_cpu = tot_ours = 0.0
+    for run in record["runs"]:
+        for ref in run["layers"]:
+            dims = layers[ref["name"]].gemm_dims()
+            cycles = gemm_timing(*dims, *hw, cfg.dataflow, "scalesim").compute_cycles
+            if cycles != ref["compute_cycles"]:
+                print(
+                    f"MISMATCH {config} {ref['name']}: accelsim {cycles} != SCALE-Sim {ref['compute_cycles']}"
+                )
+                return False
+            ours = _best_seconds(partial(gemm_timing, *dims, *hw, cfg.dataflow, "scalesim"))
+            wall, cpu = run["wall_s"] / len(run["layers"]), run["cpu_s"] / len(run["layers"])
+            tot_ref, tot_cpu, tot_ours = tot_ref + wall, tot_cpu + cpu, tot_ours + ours
+            print(
+                f"{ref['name']:10s} {cycles:8d} {wall:16.2f} {cpu:7.2f} {ours * 1e6:15.1f} "
+                f"{wall / ours:13,.0f}x {cpu / ours:10,.0f}x"
+            )
+    print(
+        f"{'all':10s} {'':8s} {tot_ref:16.2f} {tot_cpu:7.2f} {tot_ours * 1e6:15.1f} "
+        f"{tot_ref / tot_ours:13,.0f}x {tot_cpu / tot_ours:10,.0f}x"
+    )
+    import accelsim
+
+    sim = partial(accelsim.simulate_scalesim, REF_DIR / f"{config}.cfg", REF_DIR / TOPOLOGY)
+    sim()  # warm: the kernels' JIT cache
+    sim_s = _best_seconds(sim, repeat=3)
+    print(
+        f"HEADLINE SCALE-Sim {config}, {len(layers)} DeiT-Tiny GEMMs, equal compute cycles: SCALE-Sim "
+        f"{tot_ref:.2f} s wall ({tot_cpu:.2f} s CPU) vs accelsim.simulate_scalesim {sim_s * 1e3:.2f} ms -> "
+        f"{tot_ref / sim_s:,.0f}x wall, {tot_cpu / sim_s:,.0f}x CPU (gemm_timing per layer "
+        f"{tot_ref / tot_ours:,.0f}x wall, {tot_cpu / tot_ours:,.0f}x CPU) [{_load()}]"
+    )
+    return True
+
+
+def bench_zigzag(dataflow: str, layer_names: list[str]) -> None:
+    """ZigZag's wall time on the DeiT-Tiny GEMMs on 32x32 against gemm_timing (cycles differ)."""
+    yaml_layers = {
+        x["name"]: x for x in yaml.safe_load((BENCH / "zigzag" / "deit_tiny_gemm.yaml").read_text())
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "zz.json"
+        cmd = [str(ZIGZAG_PY), str(BENCH / "zigzag" / "run_zigzag.py"), "--dataflows", dataflow]
+        cmd += ["--layers", *layer_names, "--out", str(out)]
+        print(f"[{_load()}] ZigZag {dataflow} on 32x32, layers {' '.join(layer_names)} ...", flush=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        rows: list[dict[str, Any]] = json.loads(out.read_text())["results"]
+        version = json.loads(out.read_text())["zigzag_version"]
+    print(f"[{_load()}] accelsim gemm_timing(..., 'scalesim') on the same layers")
+    print(
+        f"{'layer':10s} {'ZigZag cyc':>10s} {'accelsim cyc':>12s} {'ZigZag wall s':>13s} {'CPU s':>7s} "
+        f"{'accelsim us':>12s} {'speed-up wall':>14s} {'CPU':>10s}"
+    )
+    tot_ref = tot_cpu = tot_ours = 0.0
+    for row in rows:
+        M, K, N = yaml_layers[row["name"]]["loop_sizes"]
+        call = partial(gemm_timing, M, K, N, 32, 32, dataflow, "scalesim")
+        cycles, ours = call().compute_cycles, _best_seconds(call)
+        tot_ref, tot_cpu, tot_ours = tot_ref + row["wall_s"], tot_cpu + row["cpu_s"], tot_ours + ours
+        print(
+            f"{row['name']:10s} {row['latency_total2']:10.0f} {cycles:12d} {row['wall_s']:13.2f} "
+            f"{row['cpu_s']:7.2f} {ours * 1e6:12.1f} {row['wall_s'] / ours:13,.0f}x {row['cpu_s'] / ours:9,.0f}x"
+        )
+    print(
+        f"HEADLINE ZigZag {version} {dataflow} 32x32, {len(rows)} DeiT-Tiny GEMMs, NOT equal cycles (ZigZag's "
+        f"latency is its own model's): ZigZag {tot_ref:.2f} s wall ({tot_cpu:.2f} s CPU) vs gemm_timing "
+        f"{tot_ours * 1e6:.1f} us -> {tot_ref / tot_ours:,.0f}x wall, {tot_cpu / tot_ours:,.0f}x CPU [{_load()}]"
+    )
+
+
+def bench_rtl(build_dir: Path, seed: int) -> bool:
+    """The RTL arrays against gemm_timing at equal cycles; False if cycles or products disagree."""
+    R = C = 8
+    rng = np.random.default_rng(seed)
+    cases = [
+        rtl.GemmCase(rng.integers(-128, 128, (M, K)), rng.integers(-128, 128, (K, N)), R, C, df)
+        for M, K, N, df in RTL_GEMMS
+    ]
+    # One array per build: a build evaluates every array it holds on every cycle, the idle ones too,
+    # which would charge the RTL for work no single array does.
+    by_kind: dict[str, list[int]] = {}
+    for i, case in enumerate(cases):
+        by_kind.setdefault(rtl.array_operands(case.a, case.b, case.dataflow)[0], []).append(i)
+    results: list[Any] = [None] * len(cases)
+    for kind, idx in by_kind.items():
+        print(f"[{_load()}] building/reusing the RTL: one 8x8 {kind} array, memories {RTL_MAX_DIM}, -Os ...")
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # cocotb's runner prints every command it runs
+            build = rtl.build([rtl.ArraySpec(kind, R, C)], build_dir, max_dim=RTL_MAX_DIM, optimize=True)
+        print(f"RTL build {build.directory.name}: {time.perf_counter() - t0:.1f} s")
+        print(f"[{_load()}] Verilator simulation of {len(idx)} GEMMs (one simulator run) ...", flush=True)
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            done = rtl.run(build, [cases[i] for i in idx], build_dir / f"work-peers-{kind}")
+        for i, res in zip(idx, done, strict=True):
+            results[i] = res
+        print(f"RTL simulation: {time.perf_counter() - t0:.1f} s wall in all (operand writes included)")
+    print(f"[{_load()}] accelsim gemm_timing(..., 'pipelined') on the same GEMMs")
+    print(f"{'GEMM (MxKxN)':>14s} {'df':>3s} {'RTL cyc':>8s} {'model cyc':>9s} {'RTL wall s':>10s} "
+          f"{'CPU s':>6s} {'model us':>9s} {'speed-up wall':>14s} {'CPU':>10s}")  # fmt: skip
+    ok, ratios, tot_rtl, tot_cpu, tot_model = True, [], 0.0, 0.0, 0.0
+    big = np.zeros(3)  # RTL wall, RTL CPU, model time over the GEMMs of at least BIG_CYCLES
+    for case, res in zip(cases, results, strict=True):
+        (M, K), N = case.a.shape, case.b.shape[1]
+        call = partial(gemm_timing, M, K, N, R, C, case.dataflow, "pipelined")
+        model = call().compute_cycles
+        model_s = _best_seconds(call)
+        same = res.last_mac_cycle == model and not res.timed_out
+        exact = np.array_equal(res.product, case.a @ case.b)
+        ok = ok and same and exact
+        ratios.append(res.sim_seconds / model_s)
+        if model >= BIG_CYCLES:
+            big += (res.sim_seconds, res.sim_cpu_seconds, model_s)
+        tot_rtl, tot_cpu, tot_model = (
+            tot_rtl + res.sim_seconds,
+            tot_cpu + res.sim_cpu_seconds,
+            tot_model + model_s,
+        )
+        flag = "" if same and exact else "  <-- DISAGREES" + ("" if exact else " (product)")
+        print(
+            f"{f'{M}x{K}x{N}':>14s} {case.dataflow:>3s} {res.last_mac_cycle:8d} {model:9d} {res.sim_seconds:10.3f} "
+            f"{res.sim_cpu_seconds:6.3f} {model_s * 1e6:9.2f} {ratios[-1]:13,.0f}x "
+            f"{res.sim_cpu_seconds / model_s:9,.0f}x{flag}"
+        )
+    if not ok:
+        print("RTL and model DISAGREE: no speed-up reported")
+        return False
+    print(
+        f"HEADLINE Verilator RTL 8x8 (one array per build), {len(cases)} DeiT-Tiny GEMMs, equal cycles (and exact products): RTL "
+        f"{tot_rtl:.2f} s wall ({tot_cpu:.2f} s CPU) vs gemm_timing {tot_model * 1e6:.1f} us -> "
+        f"{tot_rtl / tot_model:,.0f}x wall, {tot_cpu / tot_model:,.0f}x CPU in all; per GEMM geometric mean "
+        f"{_geo(ratios):,.0f}x wall [{_load()}]"
+    )
+    if big[2]:
+        print(
+            f"the GEMMs of at least {BIG_CYCLES:,} cycles: RTL {big[0]:.2f} s wall ({big[1]:.2f} s CPU) vs "
+            f"gemm_timing {big[2] * 1e6:.1f} us -> {big[0] / big[2]:,.0f}x wall, {big[1] / big[2]:,.0f}x CPU"
+        )
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skip", nargs="*", default=[], choices=("scalesim", "zigzag", "rtl"))
+    ap.add_argument(
+        "--scalesim-config", default="sa32x32_is", choices=sorted(c.stem for c in REF_DIR.glob("*.cfg"))
+    )
+    ap.add_argument("--zigzag-dataflow", default="is", choices=("os", "ws", "is"))
+    zz_names = [x["name"] for x in yaml.safe_load((BENCH / "zigzag" / "deit_tiny_gemm.yaml").read_text())]
+    ap.add_argument("--zigzag-layers", nargs="*", default=list(ZIGZAG_LAYERS), choices=zz_names)
+    ap.add_argument("--build-dir", type=Path, default=BENCH / "out" / "rtl-build")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    wanted = [p for p in ("scalesim", "zigzag", "rtl") if p not in args.skip]
+    missing = {
+        "scalesim": None
+        if SCALESIM_PY.exists()
+        else f"{SCALESIM_PY} missing: run benchmarks/scalesim/setup.sh",
+        "zigzag": None if ZIGZAG_PY.exists() else f"{ZIGZAG_PY} missing: see benchmarks/zigzag/README.md",
+        "rtl": rtl.missing_tools(),
+    }
+    if errors := [missing[p] for p in wanted if missing[p]]:
+        print("\n".join(e for e in errors if e), file=sys.stderr)
+        return 2
+    print(f"accelsim vs peers, one run; start: {_load()}")
+    t0 = time.perf_counter()
+    ok = True
+    if "scalesim" in wanted:
+        print("\n=== SCALE-Sim")
+        ok = bench_scalesim(args.scalesim_config) and ok
+    if "zigzag" in wanted:
+        print("\n=== ZigZag")
+        bench_zigzag(args.zigzag_dataflow, args.zigzag_layers)
+    if "rtl" in wanted:
+        print("\n=== Verilator RTL")
+        ok = bench_rtl(args.build_dir, args.seed) and ok
+    print(f"\nall in {time.perf_counter() - t0:.0f} s; end: {_load()}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
