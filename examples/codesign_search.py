@@ -1,6 +1,7 @@
 """Co-design search on a shipped reference model: compression x hardware on a ZCU102, Pareto front out.
 
-Run from the repository root (a few minutes on 2 cores)::
+Run from the repository root (10-15 min on 2 cores: each of search_small's nine compression points
+is timed on DeiT-Tiny at 224 px, lowered once and cached)::
 
     python3 examples/codesign_search.py                       # workloads/search_small.yaml, 12 trials
     python3 examples/codesign_search.py --trials 24 --backend ray

@@ -1,6 +1,6 @@
 """DeiT-LT on long-tailed digits: head / mid / tail accuracy of three ways to train the reference DeiT.
 
-    PYTHONPATH=. python3 examples/deit_lt_longtail.py                 # ~35 min per imbalance on one core
+    PYTHONPATH=. python3 examples/deit_lt_longtail.py                 # ~4 min per scheme and seed: 2 x 5 x 3 runs
     PYTHONPATH=. python3 examples/deit_lt_longtail.py --imbalance 100 --seeds 0
 
 For each imbalance (workloads/ref_deit_lt10.yaml, ref_deit_lt100.yaml), the reference DeiT with a

@@ -90,6 +90,23 @@ def test_col2im_adds_each_input_element_once() -> None:
     assert (op.kind, op.attrs["fn"], op.attrs["elements"]) == (OpKind.ELTWISE, "col2im", 2 * 4 * 9 * 16)
 
 
+@pytest.mark.parametrize(
+    ("model", "shape"),
+    [
+        (Fold(), (2, 4 * 9, 16)),
+        (nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1), (1, 4, 4, 4)),
+    ],
+    ids=["fold", "conv_transpose2d"],
+)
+def test_the_bittrue_executor_runs_the_overlap_add(model: nn.Module, shape: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    g = lower(model.eval(), shape, keep_constants=True)
+    x = torch.randn(shape)
+    out = execute(g, {g.inputs[0]: x.numpy()})[g.outputs[0]]
+    with torch.no_grad():
+        np.testing.assert_allclose(out, model(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
 class Conv3dFull(nn.Module):
     def __init__(self) -> None:
         super().__init__()

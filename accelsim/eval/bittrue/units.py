@@ -381,6 +381,11 @@ def _eltwise(ctx: _Ctx, op: Op, vals: list[Value]) -> list[Value]:
         out = np.where(np.asarray(args[1]).astype(bool), args[2], args[0])
     elif fn in _BINARY:
         out = _BINARY[fn](args[0], args[1])
+    elif fn == "col2im":  # nn.Fold's overlap-add (lowering's col2im): a sum, done by torch's own op
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(args[0], dtype=f32))
+        out = torch.ops.aten.col2im(x, *(list(map(int, a)) for a in args[1:6])).numpy()
     else:
         known = ", ".join(sorted([*_BINARY, "rsub", "where", "masked_fill"]))
         raise UnsupportedOpError(f"op {op.name!r}: eltwise fn {fn!r} unknown (known: {known})")
