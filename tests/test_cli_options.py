@@ -48,7 +48,7 @@ def test_set_takes_yaml_values_and_whole_sections(
         "--set",
         "array.dataflow=[ws, os]",
         "--set",
-        "units.dwconv={macs: 576}",
+        "units.dwconv={macs: 144}",
     ]
     assert main(argv) == 0
     assert "(zcu102, 32x64 ws/os, pipelined" in capsys.readouterr().out.splitlines()[0]

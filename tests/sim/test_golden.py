@@ -70,11 +70,15 @@ def test_whole_model_cycles_are_pinned(config: str, model: str) -> None:
 
 
 def test_every_shipped_config_is_pinned() -> None:
-    assert {c for c, _ in GOLDEN} == set(list_configs())
+    # dataflow designs time their own stages (tests/sim/dataflow/ pins them against HG-PIPE's RTL)
+    overlay = {c for c in list_configs() if HardwareConfig.load(c).dataflow is None}
+    assert {c for c, _ in GOLDEN} == overlay
 
 
 if __name__ == "__main__":  # pragma: no cover
     models = _models()
     for config in list_configs():
+        if HardwareConfig.load(config).dataflow is not None:
+            continue
         for name, g in models.items():
             print(f'    ("{config}", "{name}"): {simulate(g, HardwareConfig.load(config)).total_cycles},')

@@ -250,12 +250,17 @@ def build(
     if (words := -(-max(max_dim * acc_w, max_dim * data_w) // 32)) > 64:
         verilator_args += ("-CFLAGS", f"-DVL_VALUE_STRING_MAX_WORDS={words}")
     sources = sorted({path for spec in arrays for path in SOURCES[_PORTS[spec.kind].module]})
-    directory = build_top(TOPLEVEL, top, sources, cache_dir, optimize)
+    directory = build_top(TOPLEVEL, top, sources, cache_dir, optimize, verilator_args)
     return RtlBuild(directory, tuple(arrays), max_dim, data_w, acc_w)
 
 
 def build_top(
-    toplevel: str, top: str, sources: Sequence[Path], cache_dir: Path, optimize: bool = False
+    toplevel: str,
+    top: str,
+    sources: Sequence[Path],
+    cache_dir: Path,
+    optimize: bool = False,
+    verilator_args: Sequence[str] = _VERILATOR_ARGS,
 ) -> Path:
     """Build the generated top level ``top`` (module ``toplevel``) over ``sources`` into
     ``cache_dir/<hash>``, or reuse that build; returns its directory. ``optimize`` as in :func:`build`.
