@@ -81,8 +81,8 @@ def test_every_shipped_space_times_the_deployed_model_and_bounds_agreement() -> 
 
     for path in sorted(WORKLOADS_DIR.glob("search_*.yaml")):
         space = SearchSpace.load(path)
-        if path.name == "search_deit_small_dsp_efficiency.yaml":
-            continue  # hardware-only, random weights: its workload is deit_small_patch16_224 itself
+        if path.name in ("search_deit_small_dsp_efficiency.yaml", "search_deit_tiny_vck190_families.yaml"):
+            continue  # hardware-only, random weights: the workload is the deployed timm model itself
         assert "kl_div" in space.objectives and "accuracy" not in space.objectives, path.name
         assert space.constraints["agreement"].min is not None, path.name
         grows = space.compression.base.grow is not None
