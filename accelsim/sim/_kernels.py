@@ -33,10 +33,10 @@ CLS_MOVE = 5  # reshape, transpose, ...: no work, aliases its input
 CLS_LA_AUX = 6  # the vector work of a linear attention (ReLU of Q and K; the normalising divide)
 
 #: Engine codes; one timeline each in the schedule and one track each in the trace. ``ENG_NONE``:
-#: no engine (data movement, or work a unit absorbs).
+#: no engine (data movement, or work a unit absorbs). Names, op classes, priorities
+#: and config fields: :data:`accelsim.sim.engines.table.ENGINES`, which must agree with these.
 ENG_NONE = -1
 ENG_ARRAY, ENG_VECTOR, ENG_SOFTMAX, ENG_LINATT, ENG_DWCONV, ENG_RECONF = 0, 1, 2, 3, 4, 5
-ENGINE_NAMES: tuple[str, ...] = ("array", "vector", "softmax", "linear_attention", "dwconv", "reconfigurable")
 
 # Pipelined (streaming) edges producer -> consumer: the consumer's tiles follow the producer's
 # instead of waiting for all of it. PIPE_HEAD: per attention head (QK^T -> softmax -> AV, the

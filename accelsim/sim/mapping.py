@@ -58,7 +58,6 @@ from accelsim.sim._kernels import (
     ENG_ARRAY,
     ENG_NONE,
     ENG_RECONF,
-    ENGINE_NAMES,
     LOOP_OF_DATAFLOW,
     MapParams,
     ShapeTiming,
@@ -66,6 +65,7 @@ from accelsim.sim._kernels import (
 from accelsim.sim._memo import Memo
 from accelsim.sim.engines import systolic
 from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE
+from accelsim.sim.engines.table import ENGINE_NAMES
 from accelsim.sim.engines.units import assign_engines, registered_units, unit_cycles, unit_min_tiles
 from accelsim.sim.graph_arrays import GraphArrays, compile_graph
 from accelsim.sim.schedule import Schedule, run

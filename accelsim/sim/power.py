@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from accelsim.config.hardware import BoardPower, HardwareConfig
-from accelsim.sim._kernels import ENG_ARRAY, ENGINE_NAMES
+from accelsim.sim._kernels import ENG_ARRAY
+from accelsim.sim.engines.table import ENGINE_NAMES
 from accelsim.sim.engines.units import registered_units
 from accelsim.sim.resources import epilogue_resources, estimate_resources, per_config
 from accelsim.sim.schedule import RunResult, Schedule

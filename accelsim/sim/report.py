@@ -25,11 +25,11 @@ from accelsim.sim._kernels import (
     ENG_ARRAY,
     ENG_DWCONV,
     ENG_LINATT,
-    ENGINE_NAMES,
 )
 from accelsim.sim.efficiency import gops_per_equivalent_dsp, gops_per_klut
 from accelsim.sim.engines import systolic
 from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE, DF_WS
+from accelsim.sim.engines.table import ENGINE_NAMES
 from accelsim.sim.power import frame_power
 from accelsim.sim.resources import estimate_resources
 from accelsim.sim.schedule import RunResult, Schedule

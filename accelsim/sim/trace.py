@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from accelsim._io import write_text_atomic
-from accelsim.sim._kernels import ENGINE_NAMES
+from accelsim.sim.engines.table import ENGINE_NAMES
 from accelsim.sim.schedule import RunResult, Schedule, run
 
 

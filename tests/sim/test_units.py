@@ -146,7 +146,7 @@ def test_the_unit_registry_is_closed() -> None:
     import dataclasses
 
     from accelsim.config.hardware import UnitsConfig
-    from accelsim.sim._kernels import ENGINE_NAMES
+    from accelsim.sim.engines.table import ENGINE_NAMES
     from accelsim.sim.engines.units import register_unit, registered_units
 
     units = registered_units()
@@ -159,3 +159,40 @@ def test_the_unit_registry_is_closed() -> None:
     with pytest.raises(ValueError, match="engine code 2 is not its code"):
         register_unit(dataclasses.replace(vector, code=2), replace=True)
     assert registered_units() == units
+
+
+def test_the_engine_table_is_what_the_kernel_registry_and_config_derive_from() -> None:
+    """One row per engine: codes are the table's positions and the kernel's ``ENG_*`` literals
+    (jitted code reads its own module's), every row but the array's is a registered unit with the
+    row's priority, classes and absorbed work, and a field of the config's ``units``; a config
+    without that field's unit has no such unit present."""
+    from accelsim.config.hardware import UnitsConfig
+    from accelsim.sim import _kernels
+    from accelsim.sim.engines.table import ENGINE_BY_NAME, ENGINE_NAMES, ENGINES
+    from accelsim.sim.engines.units import ARRAY_CLASSES, registered_units, unit_from_table
+
+    assert [e.code for e in ENGINES] == list(range(len(ENGINES)))
+    assert ENGINE_NAMES == ("array", "vector", "softmax", "linear_attention", "dwconv", "reconfigurable")
+    kernel_codes = {
+        "array": _kernels.ENG_ARRAY,
+        "vector": _kernels.ENG_VECTOR,
+        "softmax": _kernels.ENG_SOFTMAX,
+        "linear_attention": _kernels.ENG_LINATT,
+        "dwconv": _kernels.ENG_DWCONV,
+        "reconfigurable": _kernels.ENG_RECONF,
+    }
+    assert {n: ENGINE_BY_NAME[n].code for n in ENGINE_NAMES} == kernel_codes
+    units = {u.name: u for u in registered_units()}
+    rows = [e for e in ENGINES if e.priority is not None]
+    assert [e.name for e in ENGINES if e.priority is None] == ["array"]
+    assert ENGINE_BY_NAME["array"].classes == ARRAY_CLASSES
+    assert {e.name for e in rows} == set(units)
+    assert {e.config_field for e in rows} == set(UnitsConfig.model_fields)
+    for e in rows:
+        u = units[e.name]
+        assert (u.code, u.priority, u.classes, u.absorbs) == (e.code, e.priority, e.classes, e.absorbs)
+    # Presence is the config field being set (the vector unit is always there).
+    hw = tiny_hw()
+    assert [n for n, u in units.items() if u.present(hw)] == ["vector"]
+    with pytest.raises(ValueError, match="'array' is not a unit"):
+        unit_from_table("array", units["vector"].cycles, units["vector"].resources)

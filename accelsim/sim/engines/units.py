@@ -1,6 +1,8 @@
 """Engines beside the systolic array: which op runs where, how long it takes, what it costs.
 
-Each engine is a :class:`UnitModel` in a registry (:func:`register_unit`). The mapping sends an op
+Each engine is a :class:`UnitModel` in a registry (:func:`register_unit`), built by
+:func:`unit_from_table` from its row of :data:`accelsim.sim.engines.table.ENGINES` (code, classes,
+priority, config field) plus its timing and resource functions below. The mapping sends an op
 to the first registered unit, in priority order, that is present in the config and accepts the
 op's class; the systolic array (engine 0) takes the MAC classes nobody else took. So without a
 linear-attention unit a linear attention runs as its two GEMMs on the array plus its ReLU and
@@ -53,20 +55,13 @@ import numpy as np
 from accelsim.config.hardware import HardwareConfig, SoftmaxUnitConfig, VectorUnitConfig, bram36_for_bytes
 from accelsim.sim._kernels import (
     CLS_DWCONV,
-    CLS_GEMM,
-    CLS_LA_AUX,
     CLS_LINATT,
-    CLS_SOFTMAX,
-    CLS_VECTOR,
     ENG_ARRAY,
     ENG_DWCONV,
-    ENG_LINATT,
     ENG_NONE,
     ENG_RECONF,
-    ENG_SOFTMAX,
-    ENG_VECTOR,
-    ENGINE_NAMES,
 )
+from accelsim.sim.engines.table import ENGINE_BY_NAME, ENGINE_NAMES
 from accelsim.sim.graph_arrays import GraphArrays
 
 #: LUTs of one log2-shift normaliser lane: a leading-one detector and rounding bit on the 32-bit
@@ -134,6 +129,33 @@ def register_unit(unit: UnitModel, *, replace: bool = False) -> UnitModel:
     _UNITS[unit.name] = unit
     _ORDERED.clear()
     return unit
+
+
+def unit_from_table(
+    name: str,
+    cycles: Callable[[GraphArrays, np.ndarray, HardwareConfig], np.ndarray],
+    resources: Callable[[HardwareConfig], UnitResources],
+    classes_for: Callable[[HardwareConfig], frozenset[int]] | None = None,
+) -> UnitModel:
+    """The unit ``name`` of :data:`~accelsim.sim.engines.table.ENGINES`: code, priority, classes,
+    absorbed classes and presence (its config field is set) from the table; timing and cost given."""
+    spec = ENGINE_BY_NAME[name]
+    field = spec.config_field
+    if spec.priority is None or field is None:
+        raise ValueError(
+            f"engine {name!r} is not a unit: it has no priority or config field in the engine table"
+        )
+    return UnitModel(
+        name,
+        spec.code,
+        spec.priority,
+        spec.classes,
+        lambda hw: getattr(hw.units, field) is not None,
+        cycles,
+        resources,
+        absorbs=spec.absorbs,
+        classes_for=classes_for,
+    )
 
 
 def registered_units() -> list[UnitModel]:
@@ -304,40 +326,9 @@ def _dwconv_resources(hw: HardwareConfig) -> UnitResources:
     )
 
 
-register_unit(
-    UnitModel(
-        "vector",
-        ENG_VECTOR,
-        4,
-        frozenset({CLS_VECTOR, CLS_SOFTMAX, CLS_LA_AUX}),
-        lambda hw: True,
-        _vector_cycles,
-        _vector_resources,
-    )
-)
-register_unit(
-    UnitModel(
-        "softmax",
-        ENG_SOFTMAX,
-        3,
-        frozenset({CLS_SOFTMAX}),
-        lambda hw: hw.units.softmax is not None,
-        _softmax_cycles,
-        _softmax_resources,
-    )
-)
-register_unit(
-    UnitModel(
-        "linear_attention",
-        ENG_LINATT,
-        1,
-        frozenset({CLS_LINATT}),
-        lambda hw: hw.units.linear_attention is not None,
-        _linatt_cycles,
-        _linatt_resources,
-        absorbs=frozenset({CLS_LA_AUX}),
-    )
-)
+register_unit(unit_from_table("vector", _vector_cycles, _vector_resources))
+register_unit(unit_from_table("softmax", _softmax_cycles, _softmax_resources))
+register_unit(unit_from_table("linear_attention", _linatt_cycles, _linatt_resources))
 
 
 def _reconf_resources(hw: HardwareConfig) -> UnitResources:
@@ -356,15 +347,10 @@ def _reconf_resources(hw: HardwareConfig) -> UnitResources:
 _RECONF_CLASSES = {"dwconv": CLS_DWCONV, "linear_attention": CLS_LINATT}
 
 register_unit(
-    UnitModel(
+    unit_from_table(
         "reconfigurable",
-        ENG_RECONF,
-        0,
-        frozenset({CLS_DWCONV, CLS_LINATT}),
-        lambda hw: hw.units.reconfigurable is not None,
         _reconf_cycles,
         _reconf_resources,
-        absorbs=frozenset({CLS_LA_AUX}),
         classes_for=lambda hw: (
             frozenset(_RECONF_CLASSES[k] for k in hw.units.reconfigurable.runs)
             if hw.units.reconfigurable is not None
@@ -372,21 +358,11 @@ register_unit(
         ),
     )
 )
-register_unit(
-    UnitModel(
-        "dwconv",
-        ENG_DWCONV,
-        2,
-        frozenset({CLS_DWCONV}),
-        lambda hw: hw.units.dwconv is not None,
-        _dwconv_cycles,
-        _dwconv_resources,
-    )
-)
+register_unit(unit_from_table("dwconv", _dwconv_cycles, _dwconv_resources))
 
 #: Classes the systolic array runs when no unit took them (dwconv as per-group GEMMs, linear
 #: attention as its two GEMMs; its ReLU and divide go to the vector unit).
-ARRAY_CLASSES = frozenset({CLS_GEMM, CLS_DWCONV, CLS_LINATT})
+ARRAY_CLASSES = ENGINE_BY_NAME["array"].classes
 
 
 def assign_engines(ga: GraphArrays, hw: HardwareConfig) -> np.ndarray:
