@@ -3,12 +3,15 @@
 :func:`compile_graph` walks the graph once (Python touches each op here and nowhere else) and
 caches the result per graph object. Everything hardware-independent lives here: op classes,
 GEMM dimensions, operand bytes, the dependency CSR and the liveness of every activation.
+Each column group (op dimensions, unit dimensions, operands, dependencies, pipe edges,
+liveness, GEMM shapes) is built by its own function into a small frozen dataclass;
+:class:`GraphArrays` keeps them flat, the names the mapping and the kernels read.
 """
 
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -238,82 +241,211 @@ def _unit_dims(op: Op) -> tuple[int, int, int, int, int, int, int, int]:
 _ELEMENTWISE_KINDS = {OpKind.ACTIVATION, OpKind.ELTWISE}
 
 
+_Rows = list[tuple[Op, int]]
+
+
+@dataclass(frozen=True)
+class _OpDims:
+    """Per row: what it is and how much work it does (GEMM dims, vector elements, bits)."""
+
+    names: list[str]
+    kinds: list[str]
+    modules: list[str]
+    cls: np.ndarray
+    batch: np.ndarray
+    M: np.ndarray
+    K: np.ndarray
+    N: np.ndarray
+    macs: np.ndarray
+    bits: np.ndarray
+    elements: np.ndarray
+    passes: np.ndarray
+
+
+@dataclass(frozen=True)
+class _UnitDims:
+    """Per row: the dimensions the softmax/layernorm and depthwise-conv unit models time."""
+
+    rows: np.ndarray
+    length: np.ndarray
+    kh: np.ndarray
+    kw: np.ndarray
+    stride: np.ndarray
+    channels: np.ndarray
+    out_hw: np.ndarray
+    in_hw: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Operands:
+    """Per row: its inputs as CSR, its GEMM operands' bits and its output; per tensor its bytes."""
+
+    wbits: np.ndarray
+    abits: np.ndarray
+    b_weight: np.ndarray
+    in_ptr: np.ndarray
+    in_op: np.ndarray
+    in_root: np.ndarray
+    in_bytes: np.ndarray
+    in_role: np.ndarray
+    in_weight: np.ndarray
+    out_root: np.ndarray
+    out_bytes: np.ndarray
+    t_bytes: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Roots:
+    """Per tensor, after data movement is resolved: the tensor whose storage it aliases, whether it
+    loads like a weight, and whether an op that does work writes it. Not a GraphArrays column."""
+
+    tensor_ids: dict[str, int]
+    root: np.ndarray
+    is_weight: np.ndarray
+    produced: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Dependencies:
+    """Predecessors and successors of every row, as CSR."""
+
+    pred_ptr: np.ndarray
+    pred_idx: np.ndarray
+    succ_ptr: np.ndarray
+    succ_idx: np.ndarray
+
+
+@dataclass(frozen=True)
+class _PipeEdges:
+    """Per row: the edge it may stream behind and its epilogue candidates (see _pipe_candidates)."""
+
+    pipe_src: np.ndarray
+    pipe_kind: np.ndarray
+    pipe_groups: np.ndarray
+    pipe_root: np.ndarray
+    heads: np.ndarray
+    epi_src: np.ndarray
+    ln_src: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Liveness:
+    """Per root tensor: the live-activation peaks over its lifetime and whether it may stay on chip."""
+
+    t_peak_live: np.ndarray
+    t_peak_live_heads: np.ndarray
+    t_can_reside: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Shapes:
+    """The distinct GEMM shapes and each row's (and a linear attention's second GEMM's) index."""
+
+    shape_id: np.ndarray
+    shape2_id: np.ndarray
+    shapes: np.ndarray
+
+
+def _columns(group: Any) -> dict[str, Any]:
+    """A column group's arrays by name, uncopied (``dataclasses.asdict`` deep-copies them)."""
+    return {f.name: getattr(group, f.name) for f in fields(group)}
+
+
+def _int64(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.int64)
+
+
 def _build(graph: Graph) -> GraphArrays:
-    ops = list(graph.ops())
-    # Rows: one per op, three per linear attention (relu, core, normalise), in topological order.
-    nodes: list[tuple[Op, int]] = []
-    for op in ops:
+    nodes, exit_ = _rows(graph)
+    ops = _op_dims(graph, nodes)
+    operands, roots = _operands(graph, nodes, ops)
+    pipe = _pipe_candidates(graph, nodes, ops, roots, exit_)
+    return GraphArrays(
+        name=graph.name,
+        **_columns(ops),
+        **_columns(_unit_columns(nodes)),
+        **_columns(operands),
+        **_columns(_dependencies(graph, nodes, exit_)),
+        **_columns(pipe),
+        **_columns(_liveness(graph, nodes, ops, operands, roots, pipe)),
+        **_columns(_shapes(ops, operands)),
+        total_macs=int(sum(op.macs for op, role in nodes if role in (_ROLE_NORMAL, _ROLE_LA_CORE))),
+    )
+
+
+def _rows(graph: Graph) -> tuple[_Rows, dict[str, int]]:
+    """The rows in topological order, one per op and three per linear attention (relu, core,
+    normalise), and each op's last row (the one its consumers wait for)."""
+    nodes: _Rows = []
+    for op in graph.ops():
         if op.kind == OpKind.LINEAR_ATTENTION:
             nodes += [(op, _ROLE_LA_RELU), (op, _ROLE_LA_CORE), (op, _ROLE_LA_DIV)]
         else:
             nodes.append((op, _ROLE_NORMAL))
-    n = len(nodes)
-    entry: dict[str, int] = {}
-    exit_: dict[str, int] = {}
-    for i, (op, role) in enumerate(nodes):
-        if role in (_ROLE_NORMAL, _ROLE_LA_RELU):
-            entry[op.name] = i
-        if role in (_ROLE_NORMAL, _ROLE_LA_DIV):
-            exit_[op.name] = i
-    tensor_ids = {name: i for i, name in enumerate(graph.tensors)}
-    tensors = list(graph.tensors.values())
-    t_bytes = np.array([t.nbytes for t in tensors], dtype=np.int64)
-    root = np.arange(len(tensors), dtype=np.int64)
-    is_weight = np.array([t.weight for t in tensors], dtype=bool)
-    produced = np.zeros(len(tensors), dtype=bool)
+    exit_ = {op.name: i for i, (op, role) in enumerate(nodes) if role in (_ROLE_NORMAL, _ROLE_LA_DIV)}
+    return nodes, exit_
 
+
+def _op_dims(graph: Graph, nodes: _Rows) -> _OpDims:
     cols: dict[str, list[int]] = {
-        k: []
-        for k in (
-            "cls", "batch", "M", "K", "N", "bits", "wbits", "abits", "b_weight", "elements",
-            "passes", "rows", "length", "kh", "kw", "stride", "channels", "out_hw", "in_hw",
-        )
-    }  # fmt: skip
-    second: list[tuple[int, int, int]] = []
+        k: [] for k in ("cls", "batch", "M", "K", "N", "macs", "bits", "elements", "passes")
+    }
     names: list[str] = []
     kinds: list[str] = []
-    modules: list[str] = []
-    macs: list[int] = []
-    in_ptr, in_op, in_root, in_bytes, in_role, in_weight = [0], [], [], [], [], []
-    out_root, out_bytes = [], []
-    for i, (op, role) in enumerate(nodes):
-        c = _classify(op) if role in (_ROLE_NORMAL, _ROLE_LA_CORE) else CLS_LA_AUX
-        modules.append(op.module)
-        b, m, k, nn = _gemm_dims(op) if c != CLS_LA_AUX else (0, 0, 0, 0)
-        # The second GEMM of a linear attention, (T x d) @ (d x d+1), has its own array shape.
-        second.append((k, m, nn) if c == CLS_LINATT else (0, 0, 0))
+    for op, role in nodes:
+        core = role in (_ROLE_NORMAL, _ROLE_LA_CORE)
+        c = _classify(op) if core else CLS_LA_AUX
+        b, m, k, nn = _gemm_dims(op) if core else (0, 0, 0, 0)
         # Auxiliary rows carry no tensors: their data is the linear attention's, already on chip.
-        ins = [tensor_ids[t] for t in op.inputs] if role in (_ROLE_NORMAL, _ROLE_LA_CORE) else []
-        act_ins = [t for t in ins if not is_weight[root[t]]]
-        bits = max((tensors[t].bits for t in ins), default=8)
-        if c == CLS_LA_AUX:
+        bits = max((graph.tensors[t].bits for t in op.inputs), default=8) if core else 8
+        if not core:
             la = _int_attr(op, "batch", 1) * _int_attr(op, "heads", 1) * _int_attr(op, "tokens")
             la *= _int_attr(op, "head_dim")
             # ReLU of Q and K (2 T d per head); the divide of the T d outputs by their k-sum term.
             elements = 2 * la if role == _ROLE_LA_RELU else la
             names.append(f"{op.name}/{'relu' if role == _ROLE_LA_RELU else 'normalise'}")
             kinds.append("activation" if role == _ROLE_LA_RELU else "eltwise")
-            macs.append(0)
+            macs = 0
         else:
             elements = 0 if c in (CLS_GEMM, CLS_MOVE, CLS_LINATT) else _elements(op, graph)
             names.append(op.name)
             kinds.append(op.kind.value)
-            macs.append(op.macs)
+            macs = op.macs
         passes = VECTOR_PASSES.get(op.kind, 1) if role == _ROLE_NORMAL else 1
-        for col, v in zip(
-            ("cls", "batch", "M", "K", "N", "bits", "elements", "passes"),
-            (c, b, m, k, nn, bits, elements, passes),
-            strict=True,
-        ):
+        for col, v in zip(cols, (c, b, m, k, nn, macs, bits, elements, passes), strict=True):
             cols[col].append(v)
-        ud = _unit_dims(op) if role == _ROLE_NORMAL else (0,) * 8
-        for col, v in zip(
-            ("rows", "length", "kh", "kw", "stride", "channels", "out_hw", "in_hw"), ud, strict=True
-        ):
-            cols[col].append(v)
-        outs = [tensor_ids[t] for t in op.outputs] if role in (_ROLE_NORMAL, _ROLE_LA_CORE) else []
+    return _OpDims(
+        names=names,
+        kinds=kinds,
+        modules=[op.module for op, _role in nodes],
+        **{k: _int64(v) for k, v in cols.items()},
+    )
+
+
+def _unit_columns(nodes: _Rows) -> _UnitDims:
+    per_row = [_unit_dims(op) if role == _ROLE_NORMAL else (0,) * 8 for op, role in nodes]
+    table = _int64(per_row).reshape(-1, 8)
+    return _UnitDims(*(np.ascontiguousarray(col) for col in table.T))
+
+
+def _operands(graph: Graph, nodes: _Rows, ops: _OpDims) -> tuple[_Operands, _Roots]:
+    tensor_ids = {name: i for i, name in enumerate(graph.tensors)}
+    tensors = list(graph.tensors.values())
+    t_bytes = np.array([t.nbytes for t in tensors], dtype=np.int64)
+    root = np.arange(len(tensors), dtype=np.int64)
+    is_weight = np.array([t.weight for t in tensors], dtype=bool)
+    produced = np.zeros(len(tensors), dtype=bool)
+    cols: dict[str, list[int]] = {k: [] for k in ("wbits", "abits", "b_weight", "out_root", "out_bytes")}
+    in_ptr, in_op, in_root, in_bytes, in_role, in_weight = [0], [], [], [], [], []
+    cls, row_bits = ops.cls.tolist(), ops.bits.tolist()  # Python ints: this loop is per row
+    for i, (op, role) in enumerate(nodes):
+        c = cls[i]
+        core = role in (_ROLE_NORMAL, _ROLE_LA_CORE)
+        ins = [tensor_ids[t] for t in op.inputs] if core else []
+        outs = [tensor_ids[t] for t in op.outputs] if core else []
         if c == CLS_MOVE:
             # Data movement is an address pattern: the output aliases its largest activation input.
+            act_ins = [t for t in ins if not is_weight[root[t]]]
             if act_ins:
                 src = max(act_ins, key=lambda t: t_bytes[t])
                 for o in outs:
@@ -327,7 +459,7 @@ def _build(graph: Graph) -> GraphArrays:
         # GEMM operands: A = first activation input, B = the weight (or the second activation).
         # Their bits pick the array's packing (both operands of a linear attention: the widest).
         a_done = b_done = False
-        wbits = abits = bits
+        wbits = abits = row_bits[i]
         b_weight = False
         for t in ins:
             w = bool(is_weight[root[t]])
@@ -342,31 +474,25 @@ def _build(graph: Graph) -> GraphArrays:
             in_bytes.append(int(t_bytes[t]))
             in_role.append(r_)
             in_weight.append(w)
-        cols["wbits"].append(wbits)
-        cols["b_weight"].append(int(b_weight))
-        cols["abits"].append(abits)
         in_ptr.append(len(in_root))
-        out_root.append(int(root[outs[0]]) if outs else -1)
-        out_bytes.append(0 if c == CLS_MOVE else int(sum(t_bytes[o] for o in outs)))
+        out_bytes = 0 if c == CLS_MOVE else int(sum(t_bytes[o] for o in outs))
+        out_root = int(root[outs[0]]) if outs else -1
+        for col, v in zip(cols, (wbits, abits, int(b_weight), out_root, out_bytes), strict=True):
+            cols[col].append(v)
+    operands = _Operands(
+        **{k: _int64(v) for k, v in cols.items()},
+        in_ptr=_int64(in_ptr),
+        in_op=_int64(in_op),
+        in_root=_int64(in_root),
+        in_bytes=_int64(in_bytes),
+        in_role=_int64(in_role),
+        in_weight=np.asarray(in_weight, dtype=bool),
+        t_bytes=t_bytes,
+    )
+    return operands, _Roots(tensor_ids, root, is_weight, produced)
 
-    # Liveness of root activations over the topological order.
-    birth = np.full(len(tensors), -1, dtype=np.int64)
-    death = np.full(len(tensors), -1, dtype=np.int64)
-    for i, (op, _role) in enumerate(nodes):
-        if cols["cls"][i] not in (CLS_MOVE, CLS_LA_AUX):
-            for out_name in op.outputs:
-                birth[tensor_ids[out_name]] = i
-    for j in range(len(in_op)):
-        death[in_root[j]] = max(death[in_root[j]], in_op[j])
-    must_store = np.zeros(len(tensors), dtype=bool)
-    for out_name in graph.outputs:
-        if out_name in tensor_ids:
-            must_store[root[tensor_ids[out_name]]] = True
-    can_reside = produced & ~is_weight & ~must_store & (birth >= 0) & (root == np.arange(len(tensors)))
-    death = np.maximum(death, birth)
-    cand = np.flatnonzero(can_reside)
-    peak = _peak_live(birth, death, t_bytes, cand, n)
 
+def _dependencies(graph: Graph, nodes: _Rows, exit_: dict[str, int]) -> _Dependencies:
     preds: list[list[int]] = []
     for i, (op, role) in enumerate(nodes):
         if role == _ROLE_LA_CORE:
@@ -376,7 +502,7 @@ def _build(graph: Graph) -> GraphArrays:
         else:
             preds.append(sorted({exit_[p] for p in graph.nx.predecessors(op.name)}))
     pred_ptr, pred_idx = [0], []
-    succs: list[list[int]] = [[] for _ in range(n)]
+    succs: list[list[int]] = [[] for _ in nodes]
     for i, ps in enumerate(preds):
         pred_idx.extend(ps)
         pred_ptr.append(len(pred_idx))
@@ -386,65 +512,63 @@ def _build(graph: Graph) -> GraphArrays:
     for ss in succs:
         succ_idx.extend(sorted(ss))
         succ_ptr.append(len(succ_idx))
+    return _Dependencies(_int64(pred_ptr), _int64(pred_idx), _int64(succ_ptr), _int64(succ_idx))
 
-    pipe = _pipe_candidates(graph, nodes, cols, tensor_ids, root, exit_)
+
+def _liveness(
+    graph: Graph, nodes: _Rows, ops: _OpDims, operands: _Operands, roots: _Roots, pipe: _PipeEdges
+) -> _Liveness:
+    """Liveness of root activations over the topological order."""
+    n, n_t = len(nodes), len(roots.root)
+    t_bytes = operands.t_bytes
+    birth = np.full(n_t, -1, dtype=np.int64)
+    death = np.full(n_t, -1, dtype=np.int64)
+    cls = ops.cls.tolist()
+    for i, (op, _role) in enumerate(nodes):
+        if cls[i] not in (CLS_MOVE, CLS_LA_AUX):
+            for out_name in op.outputs:
+                birth[roots.tensor_ids[out_name]] = i
+    for r, i in zip(operands.in_root.tolist(), operands.in_op.tolist(), strict=True):
+        death[r] = max(death[r], i)
+    must_store = np.zeros(n_t, dtype=bool)
+    for out_name in graph.outputs:
+        if out_name in roots.tensor_ids:
+            must_store[roots.root[roots.tensor_ids[out_name]]] = True
+    can_reside = (
+        roots.produced & ~roots.is_weight & ~must_store & (birth >= 0) & (roots.root == np.arange(n_t))
+    )
+    death = np.maximum(death, birth)
+    cand = np.flatnonzero(can_reside)
+    peak = _peak_live(birth, death, t_bytes, cand, n)
     # Streamed per head, a tensor needs two heads of buffer at a time (double-buffered): the
     # liveness peak when every per-head stream is on.
     head_bytes = t_bytes.copy()
-    for i in range(n):
-        r, g = pipe["pipe_root"][i], pipe["pipe_groups"][i]
-        if pipe["pipe_kind"][i] == PIPE_HEAD and r >= 0 and g > 1:
+    edges = zip(pipe.pipe_root.tolist(), pipe.pipe_groups.tolist(), pipe.pipe_kind.tolist(), strict=True)
+    for r, g, kind in edges:
+        if kind == PIPE_HEAD and r >= 0 and g > 1:
             head_bytes[r] = min(head_bytes[r], 2 * -(-int(t_bytes[r]) // g))
     peak_heads = _peak_live(birth, death, head_bytes, cand, n)
+    return _Liveness(t_peak_live=peak, t_peak_live_heads=peak_heads, t_can_reside=can_reside)
 
-    # Distinct GEMM shapes (M, K, N, weight bits, activation bits, batch, B is a weight) of the ops
-    # the array may run: a hardware point times each shape once, however many layers share it.
+
+def _shapes(ops: _OpDims, operands: _Operands) -> _Shapes:
+    """Distinct GEMM shapes (M, K, N, weight bits, activation bits, batch, B is a weight) of the
+    rows the array may run: a hardware point times each shape once, however many layers share it."""
+    n = len(ops.names)
+    cls, batch, m, k, nn = (a.tolist() for a in (ops.cls, ops.batch, ops.M, ops.K, ops.N))
+    wbits, abits, b_weight = (a.tolist() for a in (operands.wbits, operands.abits, operands.b_weight))
     shape_key: dict[tuple[int, ...], int] = {}
     shape_id = np.full(n, -1, dtype=np.int64)
     shape2_id = np.full(n, -1, dtype=np.int64)
     for i in range(n):
-        if cols["cls"][i] in (CLS_GEMM, CLS_DWCONV, CLS_LINATT) and cols["batch"][i] > 0:
-            for dims, target in (
-                ((cols["M"][i], cols["K"][i], cols["N"][i]), shape_id),
-                (second[i], shape2_id),
-            ):
+        if cls[i] in (CLS_GEMM, CLS_DWCONV, CLS_LINATT) and batch[i] > 0:
+            # The second GEMM of a linear attention, (T x d) @ (d x d+1), has its own array shape.
+            second = (k[i], m[i], nn[i]) if cls[i] == CLS_LINATT else (0, 0, 0)
+            for dims, target in (((m[i], k[i], nn[i]), shape_id), (second, shape2_id)):
                 if min(dims) > 0:
-                    key = (*dims, cols["wbits"][i], cols["abits"][i], cols["batch"][i], cols["b_weight"][i])
+                    key = (*dims, wbits[i], abits[i], batch[i], b_weight[i])
                     target[i] = shape_key.setdefault(key, len(shape_key))
-    shapes = np.array(list(shape_key), dtype=np.int64).reshape(-1, 7)
-
-    def arr(x: list[int] | list[bool], dt: Any = np.int64) -> np.ndarray:
-        return np.asarray(x, dtype=dt)
-
-    return GraphArrays(
-        name=graph.name,
-        names=names,
-        kinds=kinds,
-        modules=modules,
-        **{k: arr(v) for k, v in cols.items()},  # type: ignore[arg-type]
-        **{k: arr(v) for k, v in pipe.items()},  # type: ignore[arg-type]
-        macs=arr(macs),
-        in_ptr=arr(in_ptr),
-        in_op=arr(in_op),
-        in_root=arr(in_root),
-        in_bytes=arr(in_bytes),
-        in_role=arr(in_role),
-        in_weight=arr(in_weight, bool),
-        out_root=arr(out_root),
-        out_bytes=arr(out_bytes),
-        pred_ptr=arr(pred_ptr),
-        pred_idx=arr(pred_idx),
-        succ_ptr=arr(succ_ptr),
-        succ_idx=arr(succ_idx),
-        t_bytes=t_bytes,
-        t_peak_live=peak,
-        t_peak_live_heads=peak_heads,
-        t_can_reside=can_reside,
-        shape_id=shape_id,
-        shape2_id=shape2_id,
-        shapes=shapes,
-        total_macs=int(sum(op.macs for op in ops)),
-    )
+    return _Shapes(shape_id, shape2_id, np.array(list(shape_key), dtype=np.int64).reshape(-1, 7))
 
 
 def _peak_live(
@@ -462,13 +586,8 @@ def _peak_live(
 
 
 def _pipe_candidates(
-    graph: Graph,
-    nodes: list[tuple[Op, int]],
-    cols: dict[str, list[int]],
-    tensor_ids: dict[str, int],
-    root: np.ndarray,
-    exit_: dict[str, int],
-) -> dict[str, list[int]]:
+    graph: Graph, nodes: _Rows, ops: _OpDims, roots: _Roots, exit_: dict[str, int]
+) -> _PipeEdges:
     """Edges a consumer may stream behind its producer (hardware decides later which are on).
 
     Only direct producer -> consumer edges between ops that do work (not through data movement,
@@ -488,6 +607,7 @@ def _pipe_candidates(
     ``ln_src``, the producer whose output stream a layernorm could gather its statistics from.
     """
     n = len(nodes)
+    cls, batch = ops.cls.tolist(), ops.batch.tolist()
     src = [-1] * n
     epi = [-1] * n
     ln = [-1] * n
@@ -506,7 +626,7 @@ def _pipe_candidates(
             if graph.tensors[t].weight:
                 continue
             p = graph.producer(t)
-            if p is None or p not in index or cols["cls"][index[p]] == CLS_MOVE:
+            if p is None or p not in index or cls[index[p]] == CLS_MOVE:
                 continue
             pi = exit_[p]
             if pi > best[0]:
@@ -527,9 +647,9 @@ def _pipe_candidates(
             if p is None or p not in index:
                 return -1
             r = exit_[p]
-            if cols["cls"][r] == CLS_GEMM:
+            if cls[r] == CLS_GEMM:
                 return r
-            if cols["cls"][r] != CLS_MOVE or len(graph.consumers(t)) != 1:
+            if cls[r] != CLS_MOVE or len(graph.consumers(t)) != 1:
                 return -1
             ins = [u for u in graph.op(p).inputs if not graph.tensors[u].weight]
             if len(ins) != 1:
@@ -543,25 +663,25 @@ def _pipe_candidates(
             if role != _ROLE_LA_RELU and g > 1:
                 src[i], kind[i], groups[i] = i - 1, PIPE_HEAD, g
             continue
-        c = cols["cls"][i]
+        c = cls[i]
         if c == CLS_MOVE:
             continue
         p, t = direct_producer(op)
         epi[i] = requant_producer(op)
-        if op.kind == OpKind.MATMUL and op.attrs.get("operands") == "aa" and cols["batch"][i] > 1:
-            heads[i] = cols["batch"][i]
+        if op.kind == OpKind.MATMUL and op.attrs.get("operands") == "aa" and batch[i] > 1:
+            heads[i] = batch[i]
         elif p >= 0 and (op.kind == OpKind.SOFTMAX or op.kind in _ELEMENTWISE_KINDS):
             heads[i] = heads[p]
         if p < 0:
             continue
         single[i] = len(graph.consumers(t)) == 1
-        if op.kind == OpKind.ACTIVATION and single[i] and cols["cls"][p] == CLS_GEMM:
+        if op.kind == OpKind.ACTIVATION and single[i] and cls[p] == CLS_GEMM:
             epi[i] = p
         if op.kind == OpKind.LAYERNORM:
             ln[i] = p
-        rt = int(root[tensor_ids[t]])
-        from_dw = cols["cls"][p] == CLS_DWCONV
-        via_act = kind[p] == PIPE_ELEM and single[p] and cols["cls"][src[p]] == CLS_DWCONV
+        rt = int(roots.root[roots.tensor_ids[t]])
+        from_dw = cls[p] == CLS_DWCONV
+        via_act = kind[p] == PIPE_ELEM and single[p] and cls[src[p]] == CLS_DWCONV
         if heads[i] > 1 and heads[i] == heads[p]:
             src[i], kind[i], groups[i], proot[i] = p, PIPE_HEAD, heads[i], rt
         elif (
@@ -576,15 +696,7 @@ def _pipe_candidates(
                 kind[p] = PIPE_MBCONV  # the activation between them streams as part of the chain
         elif op.kind in _ELEMENTWISE_KINDS:
             src[i], kind[i], proot[i] = p, PIPE_ELEM, rt
-    return {
-        "pipe_src": src,
-        "pipe_kind": kind,
-        "pipe_groups": groups,
-        "pipe_root": proot,
-        "heads": heads,
-        "epi_src": epi,
-        "ln_src": ln,
-    }
+    return _PipeEdges(*(_int64(col) for col in (src, kind, groups, proot, heads, epi, ln)))
 
 
 # Graph defines __eq__ (so it is unhashable): cache by identity and the graph's edit counter
