@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "BoardSpec": "accelsim.config.hardware",
     "simulate": "accelsim.sim",
     "simulate_scalesim": "accelsim.sim",
+    "simulate_dataflow": "accelsim.sim.dataflow",
     "Report": "accelsim.sim",
     "CompressionRecipe": "accelsim.config.compression",
     "compress": "accelsim.compress",
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from accelsim.lower import lower
     from accelsim.search import search
     from accelsim.sim import Report, simulate, simulate_scalesim
+    from accelsim.sim.dataflow import simulate_dataflow
 
 
 def __getattr__(name: str) -> Any:
@@ -100,5 +102,6 @@ __all__ = [
     "lower",
     "search",
     "simulate",
+    "simulate_dataflow",
     "simulate_scalesim",
 ]
