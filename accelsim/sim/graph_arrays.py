@@ -704,11 +704,6 @@ def _pipe_candidates(
 _CACHE: dict[int, tuple[weakref.ref[Graph], int, GraphArrays]] = {}
 
 
-def clear_cache() -> None:
-    """Forget every compiled graph."""
-    _CACHE.clear()
-
-
 def compile_graph(graph: Graph | GraphArrays) -> GraphArrays:
     """The :class:`GraphArrays` of ``graph``, built on first use and cached per graph object
     until the graph is edited (``add_op``, ``replace_op``, ...).
