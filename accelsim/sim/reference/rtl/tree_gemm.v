@@ -3,13 +3,14 @@
 // machine of accelsim.sim.engines.systolic.adder_tree_busy_cycles:
 //
 //   LANES lanes, one token each; per lane COLS physical columns of TREE DSP slices, each slice
-//   computing PN products that share its activation (PN = 2: two INT8 products per DSP48E2,
-//   tree_dsp), so COLS_L = COLS * PN output channels per step and TREE inputs of the reduction;
-//   per lane and output channel a pipelined adder tree over the TREE products (tree_adder) and
-//   an accumulator over the K folds.
+//   computing PN products that share its activation (PN = 1, or 2: two INT8 products in one
+//   DSP48E2 multiply, Xilinx WP486, with DATA_W = 8), so COLS_L = COLS * PN output channels per
+//   step and TREE inputs of the reduction; per lane and output channel a pipelined adder tree
+//   over the TREE products (an odd node passes through its level's register, so every path has
+//   the same depth) and an accumulator over the K folds.
 //
 // Pipeline of a step (tree_ctrl issues one per cycle, from cycle 0):
-//   cycle s            operands read from the memories, multiplied; products registered
+//   cycle s            operands read from the memories, multiplied; products registered (mreg)
 //   cycles s+1..s+LV   the tree's LV = ceil(log2 TREE) levels of adders, one register each
 //   cycle s+LV+1       accumulate: acc = (first K fold ? 0 : acc) + tree sum, registered; on the
 //                      block's last K fold the sum is also the output, written to omem
@@ -104,71 +105,123 @@ module tree_gemm #(
     wire [IDX_W-1:0] acc_n0     = acc_tok[4 + IDX_W +: IDX_W];
     wire [IDX_W-1:0] acc_row    = acc_tok[4 + 2*IDX_W +: IDX_W];
 
-    // ---- operand reads of the issue cycle (indices use the low bits of IDX_W-wide sums)
-    /* verilator lint_off UNUSEDSIGNAL */
-    genvar l, c, j, t, q;
-    generate
-        for (l = 0; l < LANES; l = l + 1) begin : g_a
-            localparam [IDX_W-1:0] L_IDX = l;
-            wire [IDX_W-1:0] m   = m0 + L_IDX;
-            wire [IDX_W-1:0] row = a_row + L_IDX;
-            wire [WORD-1:0]  word = (running && m < m_len) ? amem[{row[RA_W-1:0], kf[KA_W-1:0]}] : {WORD{1'b0}};
-            wire [WORD-1:0]  x;  // inputs beyond K read as zeros
-            for (t = 0; t < TREE; t = t + 1) begin : g_k
-                localparam [EXT-1:0] T_IDX = t;
-                assign x[t*DATA_W +: DATA_W] = ({1'b0, k0} + T_IDX < {1'b0, k_len}) ? word[t*DATA_W +: DATA_W] : {DATA_W{1'b0}};
-            end
-        end
-        for (c = 0; c < COLS_L; c = c + 1) begin : g_b
-            localparam [IDX_W-1:0] C_IDX = c;
-            wire [IDX_W-1:0] n   = n0 + C_IDX;
-            wire [IDX_W-1:0] col = b_col + C_IDX;
-            wire [WORD-1:0]  w = (running && n < n_len) ? bmem[{col[CA_W-1:0], kf[KA_W-1:0]}] : {WORD{1'b0}};
-        end
-    endgenerate
-    /* verilator lint_on UNUSEDSIGNAL */
+    // ---- the datapath: one process owns the pipeline registers
+    //   mreg[l*COLS + j][t]   multiplier stage: DSP (lane l, column j, input t)'s product
+    //                         register (PN = 2: the packed 45-bit product, split on its way out)
+    //   lvl[v][x][i]          node i of tree level v of tree x = l*COLS_L + c (channel c = j*PN + q)
+    //   acc[x]                accumulator of tree x
+    // It updates them from the accumulators back to the multipliers with blocking assignments, so
+    // every stage reads its predecessor's value from before the clock edge: the semantics of
+    // non-blocking assignments, which Verilator cannot keep in rolled loops over arrays (and
+    // unrolled, every DSP and adder of the big engines becomes its own code and VPI signal).
+    localparam LC   = LANES * COLS_L;
+    localparam LV_N = LV > 0 ? LV : 1;
+    localparam HALF = (TREE + 1) / 2;
+    localparam SHIFT = 18;  // WP486: the second weight's offset in the DSP48E2's 27-bit port
+    reg        [47:0]      mreg [0:LANES*COLS-1][0:TREE-1];
+    reg signed [ACC_W-1:0] lvl  [1:LV_N][0:LC-1][0:HALF-1];
+    reg signed [ACC_W-1:0] acc  [0:LC-1];
 
-    // ---- lanes x columns: TREE DSPs (PN products each), PN trees, PN accumulators
-    generate
-        for (l = 0; l < LANES; l = l + 1) begin : g_lane
-            localparam [IDX_W-1:0] L_IDX = l;
-            for (j = 0; j < COLS; j = j + 1) begin : g_col
-                wire [TREE*PN*ACC_W-1:0] prods;  // input t's PN products at [(t*PN + q)*ACC_W]
-                for (t = 0; t < TREE; t = t + 1) begin : g_dsp
-                    wire [PN*DATA_W-1:0] ws;
-                    for (q = 0; q < PN; q = q + 1) begin : g_w
-                        assign ws[q*DATA_W +: DATA_W] = g_b[j*PN + q].w[t*DATA_W +: DATA_W];
-                    end
-                    tree_dsp #(.PN(PN), .DATA_W(DATA_W), .ACC_W(ACC_W)) u_dsp (
-                        .clk(clk), .a(g_a[l].x[t*DATA_W +: DATA_W]), .w(ws),
-                        .p(prods[t*PN*ACC_W +: PN*ACC_W])
-                    );
-                end
-                for (q = 0; q < PN; q = q + 1) begin : g_out
-                    localparam integer     CI    = j*PN + q;
-                    localparam [IDX_W-1:0] C_IDX = CI[IDX_W-1:0];
-                    wire [TREE*ACC_W-1:0] leaves;
-                    for (t = 0; t < TREE; t = t + 1) begin : g_leaf
-                        assign leaves[t*ACC_W +: ACC_W] = prods[(t*PN + q)*ACC_W +: ACC_W];
-                    end
-                    wire signed [ACC_W-1:0] sum;
-                    tree_adder #(.W(TREE), .ACC_W(ACC_W)) u_tree (.clk(clk), .d(leaves), .sum(sum));
-                    reg  signed [ACC_W-1:0] acc;
-                    wire signed [ACC_W-1:0] total = (acc_first ? {ACC_W{1'b0}} : acc) + sum;
-                    wire [IDX_W-1:0] m = acc_m0 + L_IDX;
-                    wire [IDX_W-1:0] n = acc_n0 + C_IDX;
-                    /* verilator lint_off UNUSEDSIGNAL */
-                    wire [IDX_W-1:0] row = acc_row + L_IDX;
-                    /* verilator lint_on UNUSEDSIGNAL */
-                    always @(posedge clk) begin
-                        if (acc_valid) acc <= total;
-                        if (acc_valid && acc_last_k && m < m_len && n < n_len)
-                            omem[{row[RA_W-1:0], n[NA_W-1:0]}] <= total;
-                    end
+    // product q (< PN) of a DSP's product register
+    function automatic signed [ACC_W-1:0] product(input [47:0] m, input integer q);
+        reg [47:0] hi;
+        begin
+            if (PN == 1) begin
+                product = {{(ACC_W - 2*DATA_W){m[2*DATA_W-1]}}, m[2*DATA_W-1:0]};
+            end else if (q == 0) begin  // the low field: a * w0, |a * w0| < 2^(SHIFT-1)
+                product = {{(ACC_W - SHIFT){m[SHIFT-1]}}, m[SHIFT-1:0]};
+            end else begin  // the high field plus the borrow of a negative low field: a * w1
+                hi = (m >> SHIFT) + {47'd0, m[SHIFT-1]};
+                product = {{(ACC_W - 2*DATA_W){hi[2*DATA_W-1]}}, hi[2*DATA_W-1:0]};
+            end
+        end
+    endfunction
+
+    // one DSP multiply: a times the PN weights w[q*DATA_W +: DATA_W] sharing it (PN = 2 packs
+    // w1 * 2^SHIFT + w0 into the 27-bit port, a into the 18-bit one, Xilinx WP486)
+    function automatic [47:0] dsp(input [DATA_W-1:0] a, input [2*DATA_W-1:0] w);
+        reg signed [26:0] pw;
+        reg signed [17:0] a18;
+        reg signed [44:0] p;
+        begin
+            a18 = $signed({{(18 - DATA_W){a[DATA_W-1]}}, a});
+            if (PN == 1) begin
+                pw = $signed({{(27 - DATA_W){w[DATA_W-1]}}, w[DATA_W-1:0]});
+            end else begin
+                pw = $signed({{(27 - SHIFT - DATA_W){w[2*DATA_W-1]}}, w[DATA_W +: DATA_W], {SHIFT{1'b0}}})
+                   + $signed({{(27 - DATA_W){w[DATA_W-1]}}, w[DATA_W-1:0]});
+            end
+            p = pw * a18;
+            dsp = {{3{p[44]}}, p};
+        end
+    endfunction
+
+    reg [WORD-1:0]          a_word [0:LANES-1];
+    reg [WORD-1:0]          b_word [0:COLS_L-1];
+    reg [DATA_W-1:0]        a_op;
+    reg [2*DATA_W-1:0]      w_op;
+    reg signed [ACC_W-1:0]  total;
+    reg [IDX_W-1:0]         idx;
+    /* verilator lint_off UNUSEDSIGNAL */  // memories take an index's low bits
+    reg [IDX_W-1:0]         row;
+    /* verilator lint_on UNUSEDSIGNAL */
+    integer l, c, j, t, i, v, q, x, nv, np;
+    /* verilator lint_off BLKSEQ */
+    always @(posedge clk) begin
+        // accumulate (the step issued LV + 1 cycles ago); the last K fold's sum is the output
+        if (acc_valid) begin
+            for (x = 0; x < LC; x = x + 1) begin
+                l = x / COLS_L;
+                c = x % COLS_L;
+                total = (acc_first ? {ACC_W{1'b0}} : acc[x])
+                      + (LV == 0 ? product(mreg[l*COLS + c/PN][0], c % PN) : lvl[LV_N][x][0]);
+                acc[x] = total;
+                idx = acc_n0 + c[IDX_W-1:0];
+                row = acc_row + l[IDX_W-1:0];
+                if (acc_last_k && acc_m0 + l[IDX_W-1:0] < m_len && idx < n_len)
+                    omem[{row[RA_W-1:0], idx[NA_W-1:0]}] = total;
+            end
+        end
+        // the adder trees' levels, the last first
+        for (v = LV; v >= 1; v = v - 1) begin
+            nv = (TREE + (1 << v) - 1) >> v;
+            np = (TREE + (1 << (v - 1)) - 1) >> (v - 1);
+            for (x = 0; x < LC; x = x + 1) begin
+                l = x / COLS_L;
+                c = x % COLS_L;
+                for (i = 0; i < nv; i = i + 1) begin
+                    if (v == 1)
+                        lvl[v][x][i] = product(mreg[l*COLS + c/PN][2*i], c % PN)
+                                     + (2*i + 1 < np ? product(mreg[l*COLS + c/PN][2*i + 1], c % PN) : {ACC_W{1'b0}});
+                    else
+                        lvl[v][x][i] = lvl[v-1][x][2*i] + (2*i + 1 < np ? lvl[v-1][x][2*i + 1] : {ACC_W{1'b0}});
                 end
             end
         end
-    endgenerate
+        // the multipliers, on the operands of the step issued now (zeros outside the GEMM)
+        for (l = 0; l < LANES; l = l + 1) begin
+            idx = m0 + l[IDX_W-1:0];
+            row = a_row + l[IDX_W-1:0];
+            a_word[l] = (running && idx < m_len) ? amem[{row[RA_W-1:0], kf[KA_W-1:0]}] : {WORD{1'b0}};
+            for (t = 0; t < TREE; t = t + 1)
+                if ({1'b0, k0} + t[EXT-1:0] >= {1'b0, k_len}) a_word[l][t*DATA_W +: DATA_W] = {DATA_W{1'b0}};
+        end
+        for (c = 0; c < COLS_L; c = c + 1) begin
+            idx = n0 + c[IDX_W-1:0];
+            row = b_col + c[IDX_W-1:0];
+            b_word[c] = (running && idx < n_len) ? bmem[{row[CA_W-1:0], kf[KA_W-1:0]}] : {WORD{1'b0}};
+        end
+        for (l = 0; l < LANES; l = l + 1)
+            for (j = 0; j < COLS; j = j + 1)
+                for (t = 0; t < TREE; t = t + 1) begin
+                    a_op = a_word[l][t*DATA_W +: DATA_W];
+                    w_op = {2*DATA_W{1'b0}};
+                    for (q = 0; q < PN; q = q + 1)
+                        w_op[q*DATA_W +: DATA_W] = b_word[j*PN + q][t*DATA_W +: DATA_W];
+                    mreg[l*COLS + j][t] = dsp(a_op, w_op);
+                end
+    end
+    /* verilator lint_on BLKSEQ */
 
     // ---- the engine's own cycle count
     reg             busy_r;
