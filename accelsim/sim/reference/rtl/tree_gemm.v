@@ -166,8 +166,9 @@ module tree_gemm #(
     reg [IDX_W-1:0]         row;
     /* verilator lint_on UNUSEDSIGNAL */
     integer l, c, j, t, i, v, q, x, nv, np;
+    reg busy_r;  // the engine's clock enable: an idle engine's registers hold
     /* verilator lint_off BLKSEQ */
-    always @(posedge clk) begin
+    always @(posedge clk) if (busy_r) begin
         // accumulate (the step issued LV + 1 cycles ago); the last K fold's sum is the output
         if (acc_valid) begin
             for (x = 0; x < LC; x = x + 1) begin
@@ -224,7 +225,6 @@ module tree_gemm #(
     /* verilator lint_on BLKSEQ */
 
     // ---- the engine's own cycle count
-    reg             busy_r;
     reg [CYC_W-1:0] cyc;
     assign busy = busy_r;
     always @(posedge clk) begin
