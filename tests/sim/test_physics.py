@@ -219,4 +219,5 @@ def test_the_pool_is_in_one_place_at_a_time() -> None:
             (a.start[pool] < a.end[i]) & (a.end[pool] > a.start[i]) & (a.end[pool] > a.start[pool])
         ).any()
     alone = simulate(ga, hw.with_changes(**{"units.reconfigurable.assists_gemm": False})).total_cycles
-    assert run(schedule).total_cycles == 492_989 <= alone
+    # 492_956: the adder-tree engine's fill is depth - 1 cycles (test_rtl_tree.py), was 492_989
+    assert run(schedule).total_cycles == 492_956 <= alone
