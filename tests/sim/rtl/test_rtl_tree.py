@@ -32,6 +32,8 @@ from accelsim.config.hardware import HardwareConfig
 from accelsim.sim.engines.systolic import adder_tree_busy_cycles
 from accelsim.sim.reference.rtl import SOURCES
 
+Built = tuple[Path, tuple[TreeEngine, ...]]  # a build's directory and its engines
+
 
 def _published(config: str, max_kf: int) -> TreeEngine:
     hw = HardwareConfig.load(config)
@@ -91,9 +93,7 @@ def _cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 
 @pytest.fixture(scope="module")
-def tree_build(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, tuple[TreeEngine, ...]]:
+def tree_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Built:
     if MISSING is not None:
         pytest.skip(MISSING)
     return build(ENGINES, _cache_dir(request, tmp_path_factory))
@@ -127,17 +127,17 @@ def _disagreements(case: TreeCase, res: TreeResult, by_hand: int | None = None) 
     return out
 
 
-def _check(
-    built: tuple[Path, tuple[TreeEngine, ...]], cases: list[TreeCase], tmp_path: Path, hand=None
-) -> None:  # type: ignore[no-untyped-def]
+def _check(built: Built, cases: list[TreeCase], tmp_path: Path, hand: list[int] | None = None) -> None:
     results = run(built, cases, tmp_path)
-    hand = hand or [None] * len(cases)
-    failures = [msg for c, r, h in zip(cases, results, hand, strict=True) for msg in _disagreements(c, r, h)]
+    by_hand: list[int | None] = list(hand) if hand is not None else [None] * len(cases)
+    failures = [
+        msg for c, r, h in zip(cases, results, by_hand, strict=True) for msg in _disagreements(c, r, h)
+    ]
     assert not failures, f"{len(failures)} disagreements in {len(cases)} GEMMs:\n" + "\n".join(failures)
 
 
 @pytest.mark.slow
-def test_rtl_tree_by_hand(tree_build: tuple[Path, tuple[TreeEngine, ...]], tmp_path: Path) -> None:
+def test_rtl_tree_by_hand(tree_build: Built, tmp_path: Path) -> None:
     cases = [_case(e, b, m, k, n, seed) for seed, (e, b, m, k, n, _) in enumerate(HAND)]
     _check(tree_build, cases, tmp_path, [h[-1] for h in HAND])
 
@@ -145,7 +145,7 @@ def test_rtl_tree_by_hand(tree_build: tuple[Path, tuple[TreeEngine, ...]], tmp_p
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", [TRIO, HEAT], ids=lambda e: e.name)
 def test_rtl_tree_deit_tiny_equals_numpy_and_formula(
-    tree_build: tuple[Path, tuple[TreeEngine, ...]], engine: TreeEngine, tmp_path: Path
+    tree_build: Built, engine: TreeEngine, tmp_path: Path
 ) -> None:
     shapes = [(1, *s) for s in DEIT_TINY]  # M = 197
     shapes += [(HEADS, *s) for s in DEIT_TINY[4:]]  # the attention matmuls over the heads
