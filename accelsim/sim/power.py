@@ -36,20 +36,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from accelsim.config.hardware import BoardPower, HardwareConfig
 from accelsim.sim._kernels import ENG_ARRAY
-from accelsim.sim.engines.table import ENGINE_NAMES
-from accelsim.sim.engines.units import registered_units
-from accelsim.sim.resources import epilogue_resources, estimate_resources, per_config
+from accelsim.sim._memo import per_config
+from accelsim.sim.engines.table import ENGINES
+from accelsim.sim.resources import engine_resources
 from accelsim.sim.schedule import RunResult, Schedule
 
 #: Flip-flops per LUT of published FPGA ViT accelerators [D]: the mean of CoQMoE's ZCU102 (198.2k
 #: FF / 156.1k LUT) and U280 (454.1k / 311.6k) and UbiMoE's ZCU102 (142.6k / 123.4k) and U280
 #: (385.9k / 316.1k) designs ([Q] the papers' Table 2 as quoted in the research notes) = 1.276.
 FF_PER_LUT = (198.2 / 156.1 + 454.1 / 311.6 + 142.6 / 123.4 + 385.9 / 316.1) / 4
+
+X = TypeVar("X", float, np.ndarray)
 
 #: The resource classes with a dynamic coefficient (the keys of an activity mapping).
 RESOURCE_CLASSES: tuple[str, ...] = ("dsp", "bram36", "uram", "lut", "ff")
@@ -179,47 +182,109 @@ def xpe_power(
     )
 
 
-@dataclass(frozen=True)
-class _DesignCounts:
-    """A design's resources by the engine whose activity drives them (index: engine code)."""
+#: Positions in an activity vector (:class:`_PowerModel`): one per engine code, then these.
+_UTIL, _BUFFERS, _DRAM = len(ENGINES), len(ENGINES) + 1, len(ENGINES) + 2
+_SOURCE = {"utilisation": _UTIL, "buffers": _BUFFERS}
 
-    dsp: tuple[float, ...]
-    bram36: tuple[float, ...]  # the array's entry: its input, weight and output buffers
-    lut: tuple[float, ...]
-    uram: float  # the array's buffers
-    control_lut: float  # DMA, AXI interconnect, controller
-    epilogue_dsp: float  # requantisation multipliers in the drain path
-    epilogue_ff: float  # the epilogues' pipeline registers
+
+@dataclass(frozen=True)
+class _PowerModel:
+    """What of the power of one design does not depend on the frame: per resource class the
+    counted resources as (count, activity position) terms, in the order the sums are taken, and
+    the products of the count, the coefficient and the clock (XPE's sum less the activity)."""
+
+    dsp: tuple[tuple[float, int], ...]
+    bram: tuple[tuple[float, int], ...]
+    lut: tuple[tuple[float, int], ...]
+    n_dsp: float
+    n_bram: float
+    n_lut: float
+    n_ff: float
+    ff_lut: float  # the flip-flops of the LUTs (n_lut x FF_PER_LUT)
+    epilogue_ff: float
+    uram: float
+    k_dsp: float
+    k_bram: float
+    k_uram: float
+    k_lut: float
+    k_ff: float
+    toggle: float
+    fixed_w: float  # static + ps + platform
+    clock_w: float
+    dram_pj_per_bit: float
+    double_buffer: bool
+    counts: ResourceCounts
 
 
 @per_config
-def _design_counts(hw: HardwareConfig) -> _DesignCounts:
-    res = estimate_resources(hw)
-    n = len(ENGINE_NAMES)
-    dsp, bram, lut = [0.0] * n, [0.0] * n, [0.0] * n
-    for unit in registered_units():
-        if unit.present(hw):
-            u = unit.resources(hw)
-            dsp[unit.code], bram[unit.code], lut[unit.code] = u.dsp, u.bram36, u.lut
-    dsp[ENG_ARRAY] = hw.array.dsps
-    bram[ENG_ARRAY] = res.bram36 - sum(bram)
-    lut[ENG_ARRAY] = res.lut - hw.control_luts - sum(lut)
-    epi = epilogue_resources(hw)
-    return _DesignCounts(
-        tuple(dsp),
-        tuple(bram),
-        tuple(lut),
-        float(res.uram),
-        float(hw.control_luts),
-        float(epi.dsp),
-        float(epi.ff),
+def _power_model(hw: HardwareConfig) -> _PowerModel:
+    """The design's resources by the engine table's activity columns (the module doc)."""
+    r = engine_resources(hw)
+    epi = r.epilogue
+    lut = list(r.lut)
+    lut[ENG_ARRAY] += epi.lut  # the epilogues switch with the array's drain
+
+    def at(act: str, code: int) -> int:
+        return code if act == "busy" else _SOURCE[act]
+
+    # the sums run over every engine (a unit the config lacks counts 0), extras first
+    dsp = ((float(epi.dsp), ENG_ARRAY), *((r.dsp[s.code], at(s.dsp_activity, s.code)) for s in ENGINES))
+    bram = tuple((r.bram36[s.code], at(s.bram_activity, s.code)) for s in ENGINES)
+    luts = ((float(hw.control_luts), _DRAM), *((lut[s.code], at(s.lut_activity, s.code)) for s in ENGINES))
+    n_dsp, n_bram, n_lut = (sum(c for c, _ in terms) for terms in (dsp, bram, luts))
+    ff_lut = n_lut * FF_PER_LUT
+    n_ff = ff_lut + float(epi.ff)
+    p, f = hw.board.power, hw.clock_mhz
+    return _PowerModel(
+        dsp=dsp,
+        bram=bram,
+        lut=luts,
+        n_dsp=n_dsp,
+        n_bram=n_bram,
+        n_lut=n_lut,
+        n_ff=n_ff,
+        ff_lut=ff_lut,
+        epilogue_ff=float(epi.ff),
+        uram=float(r.uram),
+        k_dsp=n_dsp * p.dsp_uw_per_mhz * 1e-6 * f,
+        k_bram=n_bram * p.bram36_uw_per_mhz * 1e-6 * f,
+        k_uram=float(r.uram) * p.uram_uw_per_mhz * 1e-6 * f,
+        k_lut=n_lut * p.lut_nw_per_mhz * 1e-9 * f,
+        k_ff=n_ff * p.ff_nw_per_mhz * 1e-9 * f,
+        toggle=p.busy_toggle / p.toggle_default,
+        fixed_w=p.device_static_w + (p.ps_w if p.ps_included else 0.0) + p.platform_w,
+        clock_w=n_ff * p.clock_nw_per_ff_mhz * 1e-9 * f,
+        dram_pj_per_bit=p.dram_pj_per_bit,
+        double_buffer=hw.buffers.double_buffer,
+        counts=ResourceCounts(dsp=n_dsp, bram36=n_bram, uram=float(r.uram), lut=n_lut, ff=n_ff),
     )
 
 
-def _weighted(counts: tuple[float, ...], activity: list[float]) -> tuple[float, float]:
-    """(total count, count-weighted activity)."""
-    n = sum(counts)
-    return n, (sum(c * a for c, a in zip(counts, activity, strict=True)) / n if n > 0 else 0.0)
+def _weighted(terms: tuple[tuple[float, int], ...], n: float, act: Sequence[X]) -> X | float:
+    """The count-weighted activity of ``terms`` (0 without a count)."""
+    return sum(c * act[i] for c, i in terms) / n if n > 0 else 0.0
+
+
+def _components(m: _PowerModel, act: list[X], dram_bytes_per_s: X) -> tuple[X, ...]:
+    """W per component (:meth:`PowerEstimate.breakdown`'s order, then the class activities and the
+    total) from the activity vector: per engine code its busy fraction, then the array's
+    utilisation, its buffers' activity and the DRAM channel's busy fraction. Plain arithmetic on
+    floats (one frame) or arrays (one entry per op: the layer table) alike, in the order XPE's sum
+    is taken, so the two agree to the last bit."""
+    t = m.toggle
+    a_dsp = _weighted(m.dsp, m.n_dsp, act)
+    a_bram = _weighted(m.bram, m.n_bram, act)
+    a_lut = _weighted(m.lut, m.n_lut, act)
+    a_ff = (m.ff_lut * a_lut + m.epilogue_ff * act[ENG_ARRAY]) / m.n_ff if m.n_ff > 0 else 0.0
+    a_uram = act[_BUFFERS] if m.uram else 0.0
+    dsp = m.k_dsp * a_dsp * t
+    bram = m.k_bram * a_bram * t
+    uram = m.k_uram * a_uram * t
+    lut = m.k_lut * a_lut * t
+    ff = m.k_ff * a_ff * t
+    dram = dram_bytes_per_s * 8 * m.dram_pj_per_bit * 1e-12
+    total = m.fixed_w + dsp + bram + uram + lut + ff + m.clock_w + dram
+    return dsp, bram, uram, lut, ff, dram, a_dsp, a_bram, a_uram, a_lut, a_ff, total  # type: ignore[return-value]
 
 
 def estimate_power(schedule: Schedule, result: RunResult) -> PowerEstimate:
@@ -259,29 +324,76 @@ def frame_power(
     """
     if total_cycles <= 0:
         return xpe_power(hw.board.power, hw.clock_mhz, ResourceCounts())
+    m = _power_model(hw)
     total = float(total_cycles)
     latency_s = total / (hw.clock_mhz * 1e6)
-    c = _design_counts(hw)
-    busy = [min(float(b) / total, 1.0) for b in busy_cycles]
-    util = min(array_dsp_cycles / (total * c.dsp[ENG_ARRAY]), 1.0)
+    act = [min(float(b) / total, 1.0) for b in busy_cycles]
+    array_busy = act[ENG_ARRAY]
     dram_busy = min(dram_busy_cycles / total, 1.0)
-    array_busy = busy[ENG_ARRAY]
-    buffers = (array_busy + dram_busy) / 2 if hw.buffers.double_buffer else min(array_busy + dram_busy, 1.0)
-    n_dsp, a_dsp = _weighted((c.epilogue_dsp, *c.dsp), [array_busy, util, *busy[1:]])
-    n_bram, a_bram = _weighted(c.bram36, [buffers, *busy[1:]])
-    n_lut, a_lut = _weighted((c.control_lut, *c.lut), [dram_busy, *busy])
-    n_ff, a_ff = _weighted((n_lut * FF_PER_LUT, c.epilogue_ff), [a_lut, array_busy])
-    counts = ResourceCounts(dsp=n_dsp, bram36=n_bram, uram=c.uram, lut=n_lut, ff=n_ff)
-    activity = {"dsp": a_dsp, "bram36": a_bram, "uram": buffers if c.uram else 0.0, "lut": a_lut, "ff": a_ff}
-    return xpe_power(
-        hw.board.power,
-        hw.clock_mhz,
-        counts,
-        activity,
-        dram_bytes_per_s=dram_bytes / latency_s,
-        latency_s=latency_s,
-        gops=2 * macs / latency_s / 1e9,
+    act += [
+        min(array_dsp_cycles / (total * hw.array.dsps), 1.0),
+        (array_busy + dram_busy) / 2 if m.double_buffer else min(array_busy + dram_busy, 1.0),
+        dram_busy,
+    ]
+    dsp, bram, uram, lut, ff, dram, a_dsp, a_bram, a_uram, a_lut, a_ff, total_w = _components(
+        m, act, dram_bytes / latency_s
     )
+    p = hw.board.power
+    gops = 2 * macs / latency_s / 1e9
+    return PowerEstimate(
+        static_w=p.device_static_w,
+        ps_w=p.ps_w if p.ps_included else 0.0,
+        platform_w=p.platform_w,
+        dsp_w=dsp,
+        bram_w=bram,
+        uram_w=uram,
+        lut_w=lut,
+        ff_w=ff,
+        clock_w=m.clock_w,
+        dram_w=dram,
+        total_w=total_w,
+        energy_mj=total_w * latency_s * 1e3,
+        gops_per_w=gops / total_w if total_w > 0 else 0.0,
+        activity={"dsp": a_dsp, "bram36": a_bram, "uram": a_uram, "lut": a_lut, "ff": a_ff},
+        counts=m.counts,
+    )
+
+
+def layer_power(
+    hw: HardwareConfig,
+    *,
+    cycles: np.ndarray,
+    engine: np.ndarray,
+    busy_cycles: np.ndarray,
+    dram_busy_cycles: np.ndarray,
+    dram_bytes: np.ndarray,
+    array_dsp_cycles: np.ndarray,
+) -> np.ndarray:
+    """:func:`frame_power`'s ``total_w`` of each of several ops run alone (array code over all of
+    them, equal to the last bit to one :func:`frame_power` call per op).
+
+    Args:
+        hw: the design.
+        cycles: per op, the cycles it takes (> 0).
+        engine: per op, the engine code it runs on (>= 0).
+        busy_cycles: per op, the cycles its engine computes.
+        dram_busy_cycles, dram_bytes, array_dsp_cycles: per op, as :func:`frame_power`'s.
+    """
+    m = _power_model(hw)
+    total = cycles.astype(np.float64)
+    latency_s = total / (hw.clock_mhz * 1e6)
+    busy = np.minimum(busy_cycles / total, 1.0)
+    zero = np.zeros_like(total)
+    act = [np.where(engine == code, busy, zero) for code in range(len(ENGINES))]
+    array_busy = act[ENG_ARRAY]
+    dram_busy = np.minimum(dram_busy_cycles / total, 1.0)
+    both = array_busy + dram_busy
+    act += [
+        np.minimum(array_dsp_cycles / (total * hw.array.dsps), 1.0),
+        both / 2 if m.double_buffer else np.minimum(both, 1.0),
+        dram_busy,
+    ]
+    return np.asarray(_components(m, act, dram_bytes / latency_s)[-1], dtype=np.float64)
 
 
 __all__ = [
@@ -291,5 +403,6 @@ __all__ = [
     "ResourceCounts",
     "estimate_power",
     "frame_power",
+    "layer_power",
     "xpe_power",
 ]

@@ -30,7 +30,8 @@ from accelsim.sim.efficiency import gops_per_equivalent_dsp, gops_per_klut
 from accelsim.sim.engines import systolic
 from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE, DF_WS
 from accelsim.sim.engines.table import ENGINE_NAMES
-from accelsim.sim.power import frame_power
+from accelsim.sim.graph_arrays import GraphArrays
+from accelsim.sim.power import frame_power, layer_power
 from accelsim.sim.resources import estimate_resources
 from accelsim.sim.schedule import RunResult, Schedule
 
@@ -438,21 +439,17 @@ def _layer_power(
     if hw.board.virtual:
         return power, energy
     dsp_cycles = (schedule.engine == ENG_ARRAY) * ga.macs * schedule.dsp_share / schedule.plan.pack
-    busy = np.zeros(len(ENGINE_NAMES))
-    for i in np.flatnonzero((cycles > 0) & (engine >= 0)):
-        busy[:] = 0.0
-        busy[engine[i]] = schedule.plan.comp[i]
-        est = frame_power(
-            hw,
-            total_cycles=int(cycles[i]),
-            busy_cycles=busy,
-            dram_busy_cycles=float(s.dram_cycles[i]),
-            dram_bytes=float(s.load_bytes[i] + s.store_bytes[i]),
-            array_dsp_cycles=float(dsp_cycles[i]),
-            macs=int(ga.macs[i]),
-        )
-        power[i] = est.total_w
-        energy[i] = est.total_w * cycles[i] / hw.clock_mhz  # W x us = uJ
+    idx = np.flatnonzero((cycles > 0) & (engine >= 0))
+    power[idx] = layer_power(
+        hw,
+        cycles=cycles[idx],
+        engine=engine[idx],
+        busy_cycles=schedule.plan.comp[idx],
+        dram_busy_cycles=s.dram_cycles[idx],
+        dram_bytes=s.load_bytes[idx] + s.store_bytes[idx],
+        array_dsp_cycles=dsp_cycles[idx],
+    )
+    energy[idx] = power[idx] * cycles[idx] / hw.clock_mhz  # W x us = uJ
     return power, energy
 
 
@@ -464,8 +461,16 @@ def graph_frames(meta: dict[str, Any]) -> int:
     return 1
 
 
-def _precision(ga: Any) -> str:
-    """``W8A8``, or the operand bits of the MAC ops by MAC share (``W8A8 + W4A4``)."""
+def _precision(ga: GraphArrays) -> str:
+    """``W8A8``, or the operand bits of the MAC ops by MAC share (``W8A8 + W4A4``): the graph's,
+    computed once per graph."""
+    return ga.memo.get(_PRECISION_KEY, lambda: _mac_bits(ga))
+
+
+_PRECISION_KEY = ("report.precision",)
+
+
+def _mac_bits(ga: GraphArrays) -> str:
     share: dict[str, int] = {}
     for i in np.flatnonzero(ga.macs > 0):
         key = f"W{int(ga.wbits[i])}A{int(ga.abits[i])}"

@@ -9,8 +9,7 @@ from _helpers import tiny_hw
 from accelsim.ir import Graph, Op, OpKind, Tensor
 from accelsim.ir.builders import add_linear_attention, add_softmax_attention, dw_attrs
 from accelsim.sim import simulate
-from accelsim.sim.engines.units import LUT_DIVIDER_LANE, LUT_SHIFT_LANE
-from accelsim.sim.resources import estimate_resources
+from accelsim.sim.resources import LUT_DIVIDER_LANE, LUT_SHIFT_LANE, estimate_resources
 
 VEC = {"lanes": 4, "latency_cycles": 2}
 
@@ -195,4 +194,4 @@ def test_the_engine_table_is_what_the_kernel_registry_and_config_derive_from() -
     hw = tiny_hw()
     assert [n for n, u in units.items() if u.present(hw)] == ["vector"]
     with pytest.raises(ValueError, match="'array' is not a unit"):
-        unit_from_table("array", units["vector"].cycles, units["vector"].resources)
+        unit_from_table("array", units["vector"].cycles)
