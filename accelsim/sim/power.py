@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import mul
 from typing import TypeVar
 
 import numpy as np
@@ -43,7 +44,7 @@ import numpy as np
 from accelsim.config.hardware import BoardPower, HardwareConfig
 from accelsim.sim._kernels import ENG_ARRAY
 from accelsim.sim._memo import per_config
-from accelsim.sim.engines.table import ENGINES
+from accelsim.sim.engines.table import ENGINES, Activity
 from accelsim.sim.resources import engine_resources
 from accelsim.sim.schedule import RunResult, Schedule
 
@@ -56,6 +57,21 @@ X = TypeVar("X", float, np.ndarray)
 
 #: The resource classes with a dynamic coefficient (the keys of an activity mapping).
 RESOURCE_CLASSES: tuple[str, ...] = ("dsp", "bram36", "uram", "lut", "ff")
+
+
+#: The components of :meth:`PowerEstimate.breakdown`, in its order.
+COMPONENTS: tuple[str, ...] = (
+    "static",
+    "ps",
+    "platform",
+    "dsp",
+    "bram",
+    "uram",
+    "lut",
+    "ff",
+    "clock",
+    "dram",
+)
 
 
 @dataclass(frozen=True)
@@ -99,18 +115,21 @@ class PowerEstimate:
 
     def breakdown(self) -> dict[str, float]:
         """W per component, summing to ``total_w`` (the report's JSON)."""
-        return {
-            "static": self.static_w,
-            "ps": self.ps_w,
-            "platform": self.platform_w,
-            "dsp": self.dsp_w,
-            "bram": self.bram_w,
-            "uram": self.uram_w,
-            "lut": self.lut_w,
-            "ff": self.ff_w,
-            "clock": self.clock_w,
-            "dram": self.dram_w,
-        }
+        return dict(zip(COMPONENTS, self._watts(), strict=True))
+
+    def _watts(self) -> tuple[float, ...]:
+        return (
+            self.static_w,
+            self.ps_w,
+            self.platform_w,
+            self.dsp_w,
+            self.bram_w,
+            self.uram_w,
+            self.lut_w,
+            self.ff_w,
+            self.clock_w,
+            self.dram_w,
+        )
 
 
 def xpe_power(
@@ -182,23 +201,54 @@ def xpe_power(
     )
 
 
-#: Positions in an activity vector (:class:`_PowerModel`): one per engine code, then these.
+#: Positions in an activity vector (:func:`_components`): one per engine code, then these.
 _UTIL, _BUFFERS, _DRAM = len(ENGINES), len(ENGINES) + 1, len(ENGINES) + 2
-_SOURCE = {"utilisation": _UTIL, "buffers": _BUFFERS}
 
 
-@dataclass(frozen=True)
+def _position(activity: Activity, code: int) -> int:
+    return code if activity == "busy" else {"utilisation": _UTIL, "buffers": _BUFFERS}[activity]
+
+
+# Where each count of a resource class takes its activity from: every engine by the table's power
+# columns, after the extras (the epilogues' DSPs switch with the array's drain, the control LUTs
+# with the DRAM channel).
+_DSP_AT = (ENG_ARRAY, *(_position(e.dsp_activity, e.code) for e in ENGINES))
+_BRAM_AT = tuple(_position(e.bram_activity, e.code) for e in ENGINES)
+_LUT_AT = (_DRAM, *(_position(e.lut_activity, e.code) for e in ENGINES))
+
+
+# Private per-config records, built once per hardware point: plain slotted classes (a frozen
+# dataclass pays an object.__setattr__ per field, a large share of a sweep point's report).
+@dataclass(slots=True)
+class _Terms:
+    """One resource class's counts and the activity position of each (the nonzero ones, in the
+    order the sum is taken: a zero count adds an exact 0.0), and their total ``n``."""
+
+    counts: tuple[float, ...]
+    at: tuple[int, ...]
+    n: float
+
+    @staticmethod
+    def of(counts: tuple[float, ...], at: tuple[int, ...]) -> _Terms:
+        kept = [(c, i) for c, i in zip(counts, at, strict=True) if c]
+        return _Terms(tuple(c for c, _ in kept), tuple(i for _, i in kept), sum(counts))
+
+    def activity(self, act: list[X]) -> X | float:
+        """The count-weighted activity (0 without a count)."""
+        if self.n > 0:
+            return sum(map(mul, self.counts, map(act.__getitem__, self.at))) / self.n
+        return 0.0
+
+
+@dataclass(slots=True)
 class _PowerModel:
-    """What of the power of one design does not depend on the frame: per resource class the
-    counted resources as (count, activity position) terms, in the order the sums are taken, and
-    the products of the count, the coefficient and the clock (XPE's sum less the activity)."""
+    """What of the power of one design does not depend on the frame: the counted resources of
+    each class with their activity positions, and the products of the count, the coefficient and
+    the clock (XPE's sum less the activity)."""
 
-    dsp: tuple[tuple[float, int], ...]
-    bram: tuple[tuple[float, int], ...]
-    lut: tuple[tuple[float, int], ...]
-    n_dsp: float
-    n_bram: float
-    n_lut: float
+    dsp: _Terms
+    bram: _Terms
+    lut: _Terms
     n_ff: float
     ff_lut: float  # the flip-flops of the LUTs (n_lut x FF_PER_LUT)
     epilogue_ff: float
@@ -209,11 +259,11 @@ class _PowerModel:
     k_lut: float
     k_ff: float
     toggle: float
-    fixed_w: float  # static + ps + platform
+    fixed: tuple[float, float, float]  # static, ps, platform
+    fixed_w: float  # their sum
     clock_w: float
     dram_pj_per_bit: float
     double_buffer: bool
-    counts: ResourceCounts
 
 
 @per_config
@@ -223,46 +273,32 @@ def _power_model(hw: HardwareConfig) -> _PowerModel:
     epi = r.epilogue
     lut = list(r.lut)
     lut[ENG_ARRAY] += epi.lut  # the epilogues switch with the array's drain
-
-    def at(act: str, code: int) -> int:
-        return code if act == "busy" else _SOURCE[act]
-
-    # the sums run over every engine (a unit the config lacks counts 0), extras first
-    dsp = ((float(epi.dsp), ENG_ARRAY), *((r.dsp[s.code], at(s.dsp_activity, s.code)) for s in ENGINES))
-    bram = tuple((r.bram36[s.code], at(s.bram_activity, s.code)) for s in ENGINES)
-    luts = ((float(hw.control_luts), _DRAM), *((lut[s.code], at(s.lut_activity, s.code)) for s in ENGINES))
-    n_dsp, n_bram, n_lut = (sum(c for c, _ in terms) for terms in (dsp, bram, luts))
-    ff_lut = n_lut * FF_PER_LUT
+    dsp = _Terms.of((float(epi.dsp), *r.dsp), _DSP_AT)
+    bram = _Terms.of(r.bram36, _BRAM_AT)
+    luts = _Terms.of((float(hw.control_luts), *lut), _LUT_AT)
+    ff_lut = luts.n * FF_PER_LUT
     n_ff = ff_lut + float(epi.ff)
     p, f = hw.board.power, hw.clock_mhz
     return _PowerModel(
         dsp=dsp,
         bram=bram,
         lut=luts,
-        n_dsp=n_dsp,
-        n_bram=n_bram,
-        n_lut=n_lut,
         n_ff=n_ff,
         ff_lut=ff_lut,
         epilogue_ff=float(epi.ff),
         uram=float(r.uram),
-        k_dsp=n_dsp * p.dsp_uw_per_mhz * 1e-6 * f,
-        k_bram=n_bram * p.bram36_uw_per_mhz * 1e-6 * f,
+        k_dsp=dsp.n * p.dsp_uw_per_mhz * 1e-6 * f,
+        k_bram=bram.n * p.bram36_uw_per_mhz * 1e-6 * f,
         k_uram=float(r.uram) * p.uram_uw_per_mhz * 1e-6 * f,
-        k_lut=n_lut * p.lut_nw_per_mhz * 1e-9 * f,
+        k_lut=luts.n * p.lut_nw_per_mhz * 1e-9 * f,
         k_ff=n_ff * p.ff_nw_per_mhz * 1e-9 * f,
         toggle=p.busy_toggle / p.toggle_default,
+        fixed=(p.device_static_w, p.ps_w if p.ps_included else 0.0, p.platform_w),
         fixed_w=p.device_static_w + (p.ps_w if p.ps_included else 0.0) + p.platform_w,
         clock_w=n_ff * p.clock_nw_per_ff_mhz * 1e-9 * f,
         dram_pj_per_bit=p.dram_pj_per_bit,
         double_buffer=hw.buffers.double_buffer,
-        counts=ResourceCounts(dsp=n_dsp, bram36=n_bram, uram=float(r.uram), lut=n_lut, ff=n_ff),
     )
-
-
-def _weighted(terms: tuple[tuple[float, int], ...], n: float, act: Sequence[X]) -> X | float:
-    """The count-weighted activity of ``terms`` (0 without a count)."""
-    return sum(c * act[i] for c, i in terms) / n if n > 0 else 0.0
 
 
 def _components(m: _PowerModel, act: list[X], dram_bytes_per_s: X) -> tuple[X, ...]:
@@ -272,9 +308,9 @@ def _components(m: _PowerModel, act: list[X], dram_bytes_per_s: X) -> tuple[X, .
     floats (one frame) or arrays (one entry per op: the layer table) alike, in the order XPE's sum
     is taken, so the two agree to the last bit."""
     t = m.toggle
-    a_dsp = _weighted(m.dsp, m.n_dsp, act)
-    a_bram = _weighted(m.bram, m.n_bram, act)
-    a_lut = _weighted(m.lut, m.n_lut, act)
+    a_dsp = m.dsp.activity(act)
+    a_bram = m.bram.activity(act)
+    a_lut = m.lut.activity(act)
     a_ff = (m.ff_lut * a_lut + m.epilogue_ff * act[ENG_ARRAY]) / m.n_ff if m.n_ff > 0 else 0.0
     a_uram = act[_BUFFERS] if m.uram else 0.0
     dsp = m.k_dsp * a_dsp * t
@@ -324,10 +360,71 @@ def frame_power(
     """
     if total_cycles <= 0:
         return xpe_power(hw.board.power, hw.clock_mhz, ResourceCounts())
+    m, latency_s, c = _frame(hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles)
+    total_w, gops = c[-1], 2 * macs / latency_s / 1e9
+    p = hw.board.power
+    return PowerEstimate(
+        static_w=p.device_static_w,
+        ps_w=p.ps_w if p.ps_included else 0.0,
+        platform_w=p.platform_w,
+        dsp_w=c[0],
+        bram_w=c[1],
+        uram_w=c[2],
+        lut_w=c[3],
+        ff_w=c[4],
+        clock_w=m.clock_w,
+        dram_w=c[5],
+        total_w=total_w,
+        energy_mj=total_w * latency_s * 1e3,
+        gops_per_w=gops / total_w if total_w > 0 else 0.0,
+        activity=dict(zip(RESOURCE_CLASSES, c[6:11], strict=True)),
+        counts=ResourceCounts(dsp=m.dsp.n, bram36=m.bram.n, uram=m.uram, lut=m.lut.n, ff=m.n_ff),
+    )
+
+
+def frame_watts(
+    hw: HardwareConfig,
+    *,
+    total_cycles: int,
+    busy_cycles: Sequence[float] | np.ndarray,
+    dram_busy_cycles: float,
+    dram_bytes: float,
+    array_dsp_cycles: float,
+    macs: int,
+) -> tuple[dict[str, float], float, float, float]:
+    """:func:`frame_power`'s ``breakdown()``, ``total_w``, ``energy_mj`` and ``gops_per_w``,
+    without building the estimate (the report's path: a sweep builds thousands)."""
+    if total_cycles <= 0:
+        e = frame_power(
+            hw,
+            total_cycles=total_cycles,
+            busy_cycles=busy_cycles,
+            dram_busy_cycles=dram_busy_cycles,
+            dram_bytes=dram_bytes,
+            array_dsp_cycles=array_dsp_cycles,
+            macs=macs,
+        )
+        return e.breakdown(), e.total_w, e.energy_mj, e.gops_per_w
+    m, latency_s, c = _frame(hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles)
+    total_w, gops = c[-1], 2 * macs / latency_s / 1e9
+    watts = dict(zip(COMPONENTS, (*m.fixed, c[0], c[1], c[2], c[3], c[4], m.clock_w, c[5]), strict=True))
+    return watts, total_w, total_w * latency_s * 1e3, gops / total_w if total_w > 0 else 0.0
+
+
+def _frame(
+    hw: HardwareConfig,
+    total_cycles: int,
+    busy_cycles: Sequence[float] | np.ndarray,
+    dram_busy_cycles: float,
+    dram_bytes: float,
+    array_dsp_cycles: float,
+) -> tuple[_PowerModel, float, tuple[float, ...]]:
+    """The model, the latency (s) and :func:`_components` of one frame."""
     m = _power_model(hw)
     total = float(total_cycles)
     latency_s = total / (hw.clock_mhz * 1e6)
-    act = [min(float(b) / total, 1.0) for b in busy_cycles]
+    busy = busy_cycles.tolist() if isinstance(busy_cycles, np.ndarray) else busy_cycles
+    act = [min(b / total, 1.0) for b in busy]
     array_busy = act[ENG_ARRAY]
     dram_busy = min(dram_busy_cycles / total, 1.0)
     act += [
@@ -335,28 +432,7 @@ def frame_power(
         (array_busy + dram_busy) / 2 if m.double_buffer else min(array_busy + dram_busy, 1.0),
         dram_busy,
     ]
-    dsp, bram, uram, lut, ff, dram, a_dsp, a_bram, a_uram, a_lut, a_ff, total_w = _components(
-        m, act, dram_bytes / latency_s
-    )
-    p = hw.board.power
-    gops = 2 * macs / latency_s / 1e9
-    return PowerEstimate(
-        static_w=p.device_static_w,
-        ps_w=p.ps_w if p.ps_included else 0.0,
-        platform_w=p.platform_w,
-        dsp_w=dsp,
-        bram_w=bram,
-        uram_w=uram,
-        lut_w=lut,
-        ff_w=ff,
-        clock_w=m.clock_w,
-        dram_w=dram,
-        total_w=total_w,
-        energy_mj=total_w * latency_s * 1e3,
-        gops_per_w=gops / total_w if total_w > 0 else 0.0,
-        activity={"dsp": a_dsp, "bram36": a_bram, "uram": a_uram, "lut": a_lut, "ff": a_ff},
-        counts=m.counts,
-    )
+    return m, latency_s, _components(m, act, dram_bytes / latency_s)
 
 
 def layer_power(
@@ -397,12 +473,14 @@ def layer_power(
 
 
 __all__ = [
+    "COMPONENTS",
     "FF_PER_LUT",
     "RESOURCE_CLASSES",
     "PowerEstimate",
     "ResourceCounts",
     "estimate_power",
     "frame_power",
+    "frame_watts",
     "layer_power",
     "xpe_power",
 ]

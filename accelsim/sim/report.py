@@ -31,7 +31,7 @@ from accelsim.sim.engines import systolic
 from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE, DF_WS
 from accelsim.sim.engines.table import ENGINE_NAMES
 from accelsim.sim.graph_arrays import GraphArrays
-from accelsim.sim.power import frame_power, layer_power
+from accelsim.sim.power import frame_watts, layer_power
 from accelsim.sim.resources import estimate_resources
 from accelsim.sim.schedule import RunResult, Schedule
 
@@ -493,17 +493,23 @@ def build_report(schedule: Schedule, result: RunResult, frames: int = 1) -> Repo
     gops = 2 * macs / latency_s / 1e9 if total else 0.0
     dsp_cycles = schedule.array_dsp_cycles()
     util = dsp_cycles / (total * hw.array.dsps) if total else 0.0
-    load, store = int(s.load_bytes.sum()), int(s.store_bytes.sum())
-    power = frame_power(
-        hw,
-        total_cycles=total,
-        busy_cycles=s.busy,
-        dram_busy_cycles=float(s.dram_cycles.sum()),
-        dram_bytes=load + store,
-        array_dsp_cycles=dsp_cycles,
-        macs=macs,
-    )
+    # np.add.reduce is what ndarray.sum calls, less its Python wrapper
+    load, store = int(np.add.reduce(s.load_bytes)), int(np.add.reduce(s.store_bytes))
+    busy: list[int] = s.busy.tolist()
     virtual, nan = hw.board.virtual, float("nan")
+    if virtual:  # no power coefficients: nothing to estimate
+        watts: dict[str, float] = {}
+        power_w = energy_mj = gops_per_w = nan
+    else:
+        watts, power_w, energy_mj, gops_per_w = frame_watts(
+            hw,
+            total_cycles=total,
+            busy_cycles=busy,
+            dram_busy_cycles=float(np.add.reduce(s.dram_cycles)),
+            dram_bytes=load + store,
+            array_dsp_cycles=dsp_cycles,
+            macs=macs,
+        )
     return Report(
         graph=ga.name,
         hardware=hw.name,
@@ -530,13 +536,13 @@ def build_report(schedule: Schedule, result: RunResult, frames: int = 1) -> Repo
         dram_store_bytes=store,
         fits=not overflow,
         overflow=overflow,
-        energy_mj_estimate=nan if virtual else power.energy_mj,
-        power_w_estimate=nan if virtual else power.total_w,
-        gops_per_watt_estimate=nan if virtual else power.gops_per_w,
-        power_breakdown_w_estimate={} if virtual else power.breakdown(),
-        engine_busy_cycles={name: int(s.busy[e]) for e, name in enumerate(ENGINE_NAMES)},
+        energy_mj_estimate=energy_mj,
+        power_w_estimate=power_w,
+        gops_per_watt_estimate=gops_per_w,
+        power_breakdown_w_estimate=watts,
+        engine_busy_cycles=dict(zip(ENGINE_NAMES, busy, strict=True)),
         engine_utilization={
-            name: float(s.busy[e]) / total if total else 0.0 for e, name in enumerate(ENGINE_NAMES)
+            name: b / total if total else 0.0 for name, b in zip(ENGINE_NAMES, busy, strict=True)
         },
         frames=frames,
         precision=_precision(ga),
