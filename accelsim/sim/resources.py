@@ -68,11 +68,23 @@ def _blocks(kib: int, edge_bits: int, memory: str, double: bool) -> tuple[int, i
 def datapath_packing(hw: HardwareConfig) -> PackingEntry:
     """The packing entry the buffers' ports are built for: the widest operands that pack more than
     one product per DSP (else the narrowest entry)."""
-    packed = [e for e in hw.packing if e.macs > 1]
-    pool = packed or list(hw.packing)
-    return (
-        max(pool, key=lambda e: (e.wbits + e.abits, e.macs)) if packed else min(pool, key=lambda e: e.wbits)
-    )
+    # one pass (a sweep asks once per point): the first widest packed entry, else the first narrowest
+    packed: PackingEntry | None = None
+    narrow = hw.packing[0]
+    for e in hw.packing:
+        macs = e.m * e.k * e.n
+        if macs > 1 and (
+            packed is None or (e.wbits + e.abits, macs) > (packed.wbits + packed.abits, packed.macs)
+        ):
+            packed = e
+        if e.wbits < narrow.wbits:
+            narrow = e
+    return packed if packed is not None else narrow
+
+
+def _int8_products(hw: HardwareConfig) -> int:
+    """INT8 products per DSP, the packing of a MAC unit (1 where no entry covers INT8)."""
+    return max((e.m * e.k * e.n for e in hw.packing if e.wbits >= 8 and e.abits >= 8), default=1)
 
 
 @dataclass(frozen=True)
@@ -119,13 +131,18 @@ class EngineResources:
     """A design's resources by engine code (the order of the engine table): DSP slices, BRAM36
     blocks and LUTs of each engine (0 for a unit the config lacks; the array's: its PEs, the BRAM
     part of its input, weight and output buffers, its per-PE LUTs and LUT multipliers), the URAM
-    of its buffers and its epilogues."""
+    of its buffers, its epilogues, and the totals checked against the board."""
 
     dsp: tuple[int, ...]
     bram36: tuple[int, ...]
     lut: tuple[int, ...]
     uram: int
     epilogue: EpilogueResources
+    total: Resources
+
+
+#: The engines with a cost row (the units), with their codes and config fields.
+_UNITS = tuple((e.code, e.config_field, e.cost) for e in ENGINES if e.cost is not None and e.config_field)
 
 
 @per_config
@@ -148,34 +165,36 @@ def engine_resources(hw: HardwareConfig) -> EngineResources:
     dsp, brams, lut = [0] * n, [0] * n, [0] * n
     dsp[ENG_ARRAY], brams[ENG_ARRAY] = dsps, bram
     lut[ENG_ARRAY] = a.lut_per_pe * dsps + (a.lut_macs.macs * a.lut_macs.lut_per_mac if a.lut_macs else 0)
-    int8_per_dsp = 0  # a MAC unit packs like the array: INT8 products per DSP (0: not covered)
-    for spec in ENGINES:
-        cost = spec.cost
-        u = getattr(hw.units, spec.config_field) if cost is not None and spec.config_field else None
-        if u is None or cost is None:
+    for code, config_field, cost in _UNITS:
+        u = getattr(hw.units, config_field)
+        if u is None:
             continue
         width = getattr(u, cost.width)
-        if cost.dsp == "per_lane":
-            dsp[spec.code] = width * u.dsp_per_lane
-        else:
-            if not int8_per_dsp:
-                covers = any(e.wbits >= 8 and e.abits >= 8 for e in hw.packing)
-                int8_per_dsp = hw.macs_per_dsp(8, 8) if covers else 1
-            dsp[spec.code] = math.ceil(width / int8_per_dsp)
-        lut[spec.code] = width * getattr(u, cost.lut_per)
+        dsp[code] = (
+            width * u.dsp_per_lane if cost.dsp == "per_lane" else math.ceil(width / _int8_products(hw))
+        )
+        lut[code] = width * getattr(u, cost.lut_per)
         if cost.dividers and "linear_attention" in getattr(u, "runs", ("linear_attention",)):
-            lut[spec.code] += u.divider_lanes * (LUT_SHIFT_LANE if u.divider == "shift" else LUT_DIVIDER_LANE)
-        brams[spec.code] = bram36_for_bytes(u.buffer_kib * 1024)
-    return EngineResources(tuple(dsp), tuple(brams), tuple(lut), uram, _epilogue(hw, p))
+            lut[code] += u.divider_lanes * (LUT_SHIFT_LANE if u.divider == "shift" else LUT_DIVIDER_LANE)
+        brams[code] = bram36_for_bytes(u.buffer_kib * 1024)
+    epi = _epilogue(hw, p)
+    return EngineResources(
+        tuple(dsp),
+        tuple(brams),
+        tuple(lut),
+        uram,
+        epi,
+        _check(hw, sum(dsp) + epi.dsp, sum(brams), uram, sum(lut) + epi.lut),
+    )
 
 
-@per_config
 def estimate_resources(hw: HardwareConfig) -> Resources:
     """DSP, BRAM36, URAM and LUTs of ``hw`` and the check against ``hw.board``."""
-    e = engine_resources(hw)
-    dsp = sum(e.dsp) + e.epilogue.dsp
-    bram, uram = sum(e.bram36), e.uram
-    lut = hw.control_luts + sum(e.lut) + e.epilogue.lut
+    return engine_resources(hw).total
+
+
+def _check(hw: HardwareConfig, dsp: int, bram: int, uram: int, engine_lut: int) -> Resources:
+    lut = hw.control_luts + engine_lut
     board = hw.board
     overflow = [
         f"{name}: {used} used > {avail} on {board.name}"
