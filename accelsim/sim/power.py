@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from operator import mul
 from typing import TypeVar
 
@@ -230,8 +231,7 @@ class _Terms:
 
     @staticmethod
     def of(counts: tuple[float, ...], at: tuple[int, ...]) -> _Terms:
-        kept = [(c, i) for c, i in zip(counts, at, strict=True) if c]
-        return _Terms(tuple(c for c, _ in kept), tuple(i for _, i in kept), sum(counts))
+        return _Terms(tuple(compress(counts, counts)), tuple(compress(at, counts)), sum(counts))
 
     def activity(self, act: list[X]) -> X | float:
         """The count-weighted activity (0 without a count)."""
