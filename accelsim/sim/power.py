@@ -116,21 +116,9 @@ class PowerEstimate:
 
     def breakdown(self) -> dict[str, float]:
         """W per component, summing to ``total_w`` (the report's JSON)."""
-        return dict(zip(COMPONENTS, self._watts(), strict=True))
-
-    def _watts(self) -> tuple[float, ...]:
-        return (
-            self.static_w,
-            self.ps_w,
-            self.platform_w,
-            self.dsp_w,
-            self.bram_w,
-            self.uram_w,
-            self.lut_w,
-            self.ff_w,
-            self.clock_w,
-            self.dram_w,
-        )
+        fixed = (self.static_w, self.ps_w, self.platform_w)
+        dynamic = (self.dsp_w, self.bram_w, self.uram_w, self.lut_w, self.ff_w, self.clock_w, self.dram_w)
+        return dict(zip(COMPONENTS, fixed + dynamic, strict=True))
 
 
 def xpe_power(
@@ -171,33 +159,83 @@ def xpe_power(
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"activity[{k!r}] = {v} is outside [0, 1]")
         act[k] = float(v)
-    toggle = power.busy_toggle / power.toggle_default
-    f = clock_mhz
-    dsp = counts.dsp * power.dsp_uw_per_mhz * 1e-6 * f * act["dsp"] * toggle
-    bram = counts.bram36 * power.bram36_uw_per_mhz * 1e-6 * f * act["bram36"] * toggle
-    uram = counts.uram * power.uram_uw_per_mhz * 1e-6 * f * act["uram"] * toggle
-    lut = counts.lut * power.lut_nw_per_mhz * 1e-9 * f * act["lut"] * toggle
-    ff = counts.ff * power.ff_nw_per_mhz * 1e-9 * f * act["ff"] * toggle
-    clock = counts.ff * power.clock_nw_per_ff_mhz * 1e-9 * f
-    dram = dram_bytes_per_s * 8 * power.dram_pj_per_bit * 1e-12
-    static = power.device_static_w
-    ps = power.ps_w if power.ps_included else 0.0
-    total = static + ps + power.platform_w + dsp + bram + uram + lut + ff + clock + dram
+    x = _Scaled.of(power, clock_mhz, counts)
+    watts = x.watts(act["dsp"], act["bram36"], act["uram"], act["lut"], act["ff"], dram_bytes_per_s)
+    return _estimate(x, watts, latency_s, gops, act, counts)
+
+
+# Private records built once per hardware point: plain slotted classes (a frozen dataclass pays an
+# object.__setattr__ per field, a large share of a sweep point's report).
+@dataclass(slots=True)
+class _Scaled:
+    """XPE's sum for given counts less the activities: each class's count x coefficient x clock,
+    the clock tree's and the fixed terms' watts."""
+
+    dsp: float
+    bram: float
+    uram: float
+    lut: float
+    ff: float
+    toggle: float  # busy toggle over the coefficients' toggle
+    clock_w: float
+    fixed: tuple[float, float, float]  # static, ps, platform
+    fixed_w: float  # their sum
+    dram_pj_per_bit: float
+
+    @staticmethod
+    def of(power: BoardPower, f: float, counts: ResourceCounts) -> _Scaled:
+        fixed = (power.device_static_w, power.ps_w if power.ps_included else 0.0, power.platform_w)
+        return _Scaled(
+            dsp=counts.dsp * power.dsp_uw_per_mhz * 1e-6 * f,
+            bram=counts.bram36 * power.bram36_uw_per_mhz * 1e-6 * f,
+            uram=counts.uram * power.uram_uw_per_mhz * 1e-6 * f,
+            lut=counts.lut * power.lut_nw_per_mhz * 1e-9 * f,
+            ff=counts.ff * power.ff_nw_per_mhz * 1e-9 * f,
+            toggle=power.busy_toggle / power.toggle_default,
+            clock_w=counts.ff * power.clock_nw_per_ff_mhz * 1e-9 * f,
+            fixed=fixed,
+            fixed_w=fixed[0] + fixed[1] + fixed[2],
+            dram_pj_per_bit=power.dram_pj_per_bit,
+        )
+
+    def watts(self, a_dsp: X, a_bram: X, a_uram: X, a_lut: X, a_ff: X, dram_bytes_per_s: X) -> tuple[X, ...]:
+        """W of the dsp, bram, uram, lut, ff and dram components and the total, at these
+        activities: plain arithmetic on floats (one frame) or arrays (one entry per op) alike."""
+        t = self.toggle
+        dsp = self.dsp * a_dsp * t
+        bram = self.bram * a_bram * t
+        uram = self.uram * a_uram * t
+        lut = self.lut * a_lut * t
+        ff = self.ff * a_ff * t
+        dram = dram_bytes_per_s * 8 * self.dram_pj_per_bit * 1e-12
+        total = self.fixed_w + dsp + bram + uram + lut + ff + self.clock_w + dram
+        return dsp, bram, uram, lut, ff, dram, total
+
+
+def _estimate(
+    x: _Scaled,
+    watts: tuple[float, ...],
+    latency_s: float,
+    gops: float,
+    activity: dict[str, float],
+    counts: ResourceCounts,
+) -> PowerEstimate:
+    dsp, bram, uram, lut, ff, dram, total = watts
     return PowerEstimate(
-        static_w=static,
-        ps_w=ps,
-        platform_w=power.platform_w,
+        static_w=x.fixed[0],
+        ps_w=x.fixed[1],
+        platform_w=x.fixed[2],
         dsp_w=dsp,
         bram_w=bram,
         uram_w=uram,
         lut_w=lut,
         ff_w=ff,
-        clock_w=clock,
+        clock_w=x.clock_w,
         dram_w=dram,
         total_w=total,
         energy_mj=total * latency_s * 1e3,
         gops_per_w=gops / total if total > 0 else 0.0,
-        activity=act,
+        activity=activity,
         counts=counts,
     )
 
@@ -218,8 +256,6 @@ _BRAM_AT = tuple(_position(e.bram_activity, e.code) for e in ENGINES)
 _LUT_AT = (_DRAM, *(_position(e.lut_activity, e.code) for e in ENGINES))
 
 
-# Private per-config records, built once per hardware point: plain slotted classes (a frozen
-# dataclass pays an object.__setattr__ per field, a large share of a sweep point's report).
 @dataclass(slots=True)
 class _Terms:
     """One resource class's counts and the activity position of each (the nonzero ones, in the
@@ -243,26 +279,16 @@ class _Terms:
 @dataclass(slots=True)
 class _PowerModel:
     """What of the power of one design does not depend on the frame: the counted resources of
-    each class with their activity positions, and the products of the count, the coefficient and
-    the clock (XPE's sum less the activity)."""
+    each class with their activity positions, the flip-flops' two parts, and XPE's sum for them
+    less the activities."""
 
     dsp: _Terms
     bram: _Terms
     lut: _Terms
-    n_ff: float
     ff_lut: float  # the flip-flops of the LUTs (n_lut x FF_PER_LUT)
     epilogue_ff: float
-    uram: float
-    k_dsp: float
-    k_bram: float
-    k_uram: float
-    k_lut: float
-    k_ff: float
-    toggle: float
-    fixed: tuple[float, float, float]  # static, ps, platform
-    fixed_w: float  # their sum
-    clock_w: float
-    dram_pj_per_bit: float
+    counts: ResourceCounts
+    scaled: _Scaled
     double_buffer: bool
 
 
@@ -277,50 +303,38 @@ def _power_model(hw: HardwareConfig) -> _PowerModel:
     bram = _Terms.of(r.bram36, _BRAM_AT)
     luts = _Terms.of((float(hw.control_luts), *lut), _LUT_AT)
     ff_lut = luts.n * FF_PER_LUT
-    n_ff = ff_lut + float(epi.ff)
-    p, f = hw.board.power, hw.clock_mhz
+    counts = ResourceCounts(
+        dsp=dsp.n, bram36=bram.n, uram=float(r.uram), lut=luts.n, ff=ff_lut + float(epi.ff)
+    )
     return _PowerModel(
         dsp=dsp,
         bram=bram,
         lut=luts,
-        n_ff=n_ff,
         ff_lut=ff_lut,
         epilogue_ff=float(epi.ff),
-        uram=float(r.uram),
-        k_dsp=dsp.n * p.dsp_uw_per_mhz * 1e-6 * f,
-        k_bram=bram.n * p.bram36_uw_per_mhz * 1e-6 * f,
-        k_uram=float(r.uram) * p.uram_uw_per_mhz * 1e-6 * f,
-        k_lut=luts.n * p.lut_nw_per_mhz * 1e-9 * f,
-        k_ff=n_ff * p.ff_nw_per_mhz * 1e-9 * f,
-        toggle=p.busy_toggle / p.toggle_default,
-        fixed=(p.device_static_w, p.ps_w if p.ps_included else 0.0, p.platform_w),
-        fixed_w=p.device_static_w + (p.ps_w if p.ps_included else 0.0) + p.platform_w,
-        clock_w=n_ff * p.clock_nw_per_ff_mhz * 1e-9 * f,
-        dram_pj_per_bit=p.dram_pj_per_bit,
+        counts=counts,
+        scaled=_Scaled.of(hw.board.power, hw.clock_mhz, counts),
         double_buffer=hw.buffers.double_buffer,
     )
 
 
-def _components(m: _PowerModel, act: list[X], dram_bytes_per_s: X) -> tuple[X, ...]:
-    """W per component (:meth:`PowerEstimate.breakdown`'s order, then the class activities and the
-    total) from the activity vector: per engine code its busy fraction, then the array's
-    utilisation, its buffers' activity and the DRAM channel's busy fraction. Plain arithmetic on
-    floats (one frame) or arrays (one entry per op: the layer table) alike, in the order XPE's sum
-    is taken, so the two agree to the last bit."""
-    t = m.toggle
+def _components(
+    m: _PowerModel, act: list[X], dram_bytes_per_s: X
+) -> tuple[tuple[X | float, ...], tuple[X, ...]]:
+    """The class activities (:data:`RESOURCE_CLASSES`' order) and :meth:`_Scaled.watts` from the
+    activity vector: per engine code its busy fraction, then the array's utilisation, its
+    buffers' activity and the DRAM channel's busy fraction. Plain arithmetic on floats (one frame)
+    or arrays (one entry per op: the layer table) alike, in the order XPE's sum is taken, so the
+    two agree to the last bit."""
     a_dsp = m.dsp.activity(act)
     a_bram = m.bram.activity(act)
     a_lut = m.lut.activity(act)
-    a_ff = (m.ff_lut * a_lut + m.epilogue_ff * act[ENG_ARRAY]) / m.n_ff if m.n_ff > 0 else 0.0
-    a_uram = act[_BUFFERS] if m.uram else 0.0
-    dsp = m.k_dsp * a_dsp * t
-    bram = m.k_bram * a_bram * t
-    uram = m.k_uram * a_uram * t
-    lut = m.k_lut * a_lut * t
-    ff = m.k_ff * a_ff * t
-    dram = dram_bytes_per_s * 8 * m.dram_pj_per_bit * 1e-12
-    total = m.fixed_w + dsp + bram + uram + lut + ff + m.clock_w + dram
-    return dsp, bram, uram, lut, ff, dram, a_dsp, a_bram, a_uram, a_lut, a_ff, total  # type: ignore[return-value]
+    n_ff = m.counts.ff
+    a_ff = (m.ff_lut * a_lut + m.epilogue_ff * act[ENG_ARRAY]) / n_ff if n_ff > 0 else 0.0
+    a_uram = act[_BUFFERS] if m.counts.uram else 0.0
+    acts = (a_dsp, a_bram, a_uram, a_lut, a_ff)
+    # a class without a count has the activity 0.0 (a float) where the others are arrays
+    return acts, m.scaled.watts(*acts, dram_bytes_per_s)  # type: ignore[arg-type]
 
 
 def estimate_power(schedule: Schedule, result: RunResult) -> PowerEstimate:
@@ -360,26 +374,11 @@ def frame_power(
     """
     if total_cycles <= 0:
         return xpe_power(hw.board.power, hw.clock_mhz, ResourceCounts())
-    m, latency_s, c = _frame(hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles)
-    total_w, gops = c[-1], 2 * macs / latency_s / 1e9
-    p = hw.board.power
-    return PowerEstimate(
-        static_w=p.device_static_w,
-        ps_w=p.ps_w if p.ps_included else 0.0,
-        platform_w=p.platform_w,
-        dsp_w=c[0],
-        bram_w=c[1],
-        uram_w=c[2],
-        lut_w=c[3],
-        ff_w=c[4],
-        clock_w=m.clock_w,
-        dram_w=c[5],
-        total_w=total_w,
-        energy_mj=total_w * latency_s * 1e3,
-        gops_per_w=gops / total_w if total_w > 0 else 0.0,
-        activity=dict(zip(RESOURCE_CLASSES, c[6:11], strict=True)),
-        counts=ResourceCounts(dsp=m.dsp.n, bram36=m.bram.n, uram=m.uram, lut=m.lut.n, ff=m.n_ff),
+    m, latency_s, acts, watts = _frame(
+        hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
     )
+    activity = dict(zip(RESOURCE_CLASSES, acts, strict=True))
+    return _estimate(m.scaled, watts, latency_s, 2 * macs / latency_s / 1e9, activity, m.counts)
 
 
 def frame_watts(
@@ -405,10 +404,14 @@ def frame_watts(
             macs=macs,
         )
         return e.breakdown(), e.total_w, e.energy_mj, e.gops_per_w
-    m, latency_s, c = _frame(hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles)
-    total_w, gops = c[-1], 2 * macs / latency_s / 1e9
-    watts = dict(zip(COMPONENTS, (*m.fixed, c[0], c[1], c[2], c[3], c[4], m.clock_w, c[5]), strict=True))
-    return watts, total_w, total_w * latency_s * 1e3, gops / total_w if total_w > 0 else 0.0
+    m, latency_s, _, watts = _frame(
+        hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
+    )
+    dsp, bram, uram, lut, ff, dram, total_w = watts
+    x = m.scaled
+    breakdown = dict(zip(COMPONENTS, (*x.fixed, dsp, bram, uram, lut, ff, x.clock_w, dram), strict=True))
+    gops = 2 * macs / latency_s / 1e9
+    return breakdown, total_w, total_w * latency_s * 1e3, gops / total_w if total_w > 0 else 0.0
 
 
 def _frame(
@@ -418,7 +421,7 @@ def _frame(
     dram_busy_cycles: float,
     dram_bytes: float,
     array_dsp_cycles: float,
-) -> tuple[_PowerModel, float, tuple[float, ...]]:
+) -> tuple[_PowerModel, float, tuple[float, ...], tuple[float, ...]]:
     """The model, the latency (s) and :func:`_components` of one frame."""
     m = _power_model(hw)
     total = float(total_cycles)
@@ -432,7 +435,8 @@ def _frame(
         (array_busy + dram_busy) / 2 if m.double_buffer else min(array_busy + dram_busy, 1.0),
         dram_busy,
     ]
-    return m, latency_s, _components(m, act, dram_bytes / latency_s)
+    acts, watts = _components(m, act, dram_bytes / latency_s)
+    return m, latency_s, acts, watts
 
 
 def layer_power(
@@ -469,7 +473,7 @@ def layer_power(
         both / 2 if m.double_buffer else np.minimum(both, 1.0),
         dram_busy,
     ]
-    return np.asarray(_components(m, act, dram_bytes / latency_s)[-1], dtype=np.float64)
+    return np.asarray(_components(m, act, dram_bytes / latency_s)[1][-1], dtype=np.float64)
 
 
 __all__ = [
