@@ -159,7 +159,7 @@ def xpe_power(
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"activity[{k!r}] = {v} is outside [0, 1]")
         act[k] = float(v)
-    x = _Scaled.of(power, clock_mhz, counts)
+    x = _Scaled.of(power, clock_mhz, counts.dsp, counts.bram36, counts.uram, counts.lut, counts.ff)
     watts = x.watts(act["dsp"], act["bram36"], act["uram"], act["lut"], act["ff"], dram_bytes_per_s)
     return _estimate(x, watts, latency_s, gops, act, counts)
 
@@ -183,16 +183,18 @@ class _Scaled:
     dram_pj_per_bit: float
 
     @staticmethod
-    def of(power: BoardPower, f: float, counts: ResourceCounts) -> _Scaled:
+    def of(
+        power: BoardPower, f: float, dsp: float, bram36: float, uram: float, lut: float, ff: float
+    ) -> _Scaled:
         fixed = (power.device_static_w, power.ps_w if power.ps_included else 0.0, power.platform_w)
         return _Scaled(
-            dsp=counts.dsp * power.dsp_uw_per_mhz * 1e-6 * f,
-            bram=counts.bram36 * power.bram36_uw_per_mhz * 1e-6 * f,
-            uram=counts.uram * power.uram_uw_per_mhz * 1e-6 * f,
-            lut=counts.lut * power.lut_nw_per_mhz * 1e-9 * f,
-            ff=counts.ff * power.ff_nw_per_mhz * 1e-9 * f,
+            dsp=dsp * power.dsp_uw_per_mhz * 1e-6 * f,
+            bram=bram36 * power.bram36_uw_per_mhz * 1e-6 * f,
+            uram=uram * power.uram_uw_per_mhz * 1e-6 * f,
+            lut=lut * power.lut_nw_per_mhz * 1e-9 * f,
+            ff=ff * power.ff_nw_per_mhz * 1e-9 * f,
             toggle=power.busy_toggle / power.toggle_default,
-            clock_w=counts.ff * power.clock_nw_per_ff_mhz * 1e-9 * f,
+            clock_w=ff * power.clock_nw_per_ff_mhz * 1e-9 * f,
             fixed=fixed,
             fixed_w=fixed[0] + fixed[1] + fixed[2],
             dram_pj_per_bit=power.dram_pj_per_bit,
@@ -287,7 +289,8 @@ class _PowerModel:
     lut: _Terms
     ff_lut: float  # the flip-flops of the LUTs (n_lut x FF_PER_LUT)
     epilogue_ff: float
-    counts: ResourceCounts
+    n_ff: float
+    uram: float
     scaled: _Scaled
     double_buffer: bool
 
@@ -303,17 +306,16 @@ def _power_model(hw: HardwareConfig) -> _PowerModel:
     bram = _Terms.of(r.bram36, _BRAM_AT)
     luts = _Terms.of((float(hw.control_luts), *lut), _LUT_AT)
     ff_lut = luts.n * FF_PER_LUT
-    counts = ResourceCounts(
-        dsp=dsp.n, bram36=bram.n, uram=float(r.uram), lut=luts.n, ff=ff_lut + float(epi.ff)
-    )
+    n_ff, uram = ff_lut + float(epi.ff), float(r.uram)
     return _PowerModel(
         dsp=dsp,
         bram=bram,
         lut=luts,
         ff_lut=ff_lut,
         epilogue_ff=float(epi.ff),
-        counts=counts,
-        scaled=_Scaled.of(hw.board.power, hw.clock_mhz, counts),
+        n_ff=n_ff,
+        uram=uram,
+        scaled=_Scaled.of(hw.board.power, hw.clock_mhz, dsp.n, bram.n, uram, luts.n, n_ff),
         double_buffer=hw.buffers.double_buffer,
     )
 
@@ -329,9 +331,8 @@ def _components(
     a_dsp = m.dsp.activity(act)
     a_bram = m.bram.activity(act)
     a_lut = m.lut.activity(act)
-    n_ff = m.counts.ff
-    a_ff = (m.ff_lut * a_lut + m.epilogue_ff * act[ENG_ARRAY]) / n_ff if n_ff > 0 else 0.0
-    a_uram = act[_BUFFERS] if m.counts.uram else 0.0
+    a_ff = (m.ff_lut * a_lut + m.epilogue_ff * act[ENG_ARRAY]) / m.n_ff if m.n_ff > 0 else 0.0
+    a_uram = act[_BUFFERS] if m.uram else 0.0
     acts = (a_dsp, a_bram, a_uram, a_lut, a_ff)
     # a class without a count has the activity 0.0 (a float) where the others are arrays
     return acts, m.scaled.watts(*acts, dram_bytes_per_s)  # type: ignore[arg-type]
@@ -378,7 +379,8 @@ def frame_power(
         hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
     )
     activity = dict(zip(RESOURCE_CLASSES, acts, strict=True))
-    return _estimate(m.scaled, watts, latency_s, 2 * macs / latency_s / 1e9, activity, m.counts)
+    counts = ResourceCounts(dsp=m.dsp.n, bram36=m.bram.n, uram=m.uram, lut=m.lut.n, ff=m.n_ff)
+    return _estimate(m.scaled, watts, latency_s, 2 * macs / latency_s / 1e9, activity, counts)
 
 
 def frame_watts(
