@@ -43,6 +43,10 @@ from accelsim.sim._memo import Memo
 #: array and the vector unit share it head by head. With the unit, ReLU and divide are absorbed.
 _ROLE_NORMAL, _ROLE_LA_RELU, _ROLE_LA_CORE, _ROLE_LA_DIV = 0, 1, 2, 3
 
+#: Op rows the mapping memo of one graph holds at most (about 150 B each: 17 int64 plan columns
+#: and the DSP share), ~40 MB; a DeiT's ~240 rows give ~1,000 mappings.
+PLAN_MEMO_OPS = 1 << 18
+
 _VECTOR_KINDS = {
     OpKind.LAYERNORM,
     OpKind.BATCHNORM,
@@ -126,6 +130,12 @@ class GraphArrays:
     total_macs: int
     #: per-config answers about this graph (shape timings, engines, unit cycles): the mapping's
     memo: Memo[Any, Any] = field(default_factory=lambda: Memo(256), repr=False)
+    #: whole mappings by the config fields they read (:func:`accelsim.sim.mapping.map_graph`), so a
+    #: sweep over fields the mapping does not read maps once; about ``PLAN_MEMO_OPS`` op rows held
+    plans: Memo[Any, Any] = field(default_factory=lambda: Memo(16), repr=False)
+
+    def __post_init__(self) -> None:
+        self.plans.limit = max(16, PLAN_MEMO_OPS // max(1, len(self.names)))
 
     @property
     def n_ops(self) -> int:
