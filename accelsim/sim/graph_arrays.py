@@ -10,7 +10,6 @@ liveness, GEMM shapes) is built by its own function into a small frozen dataclas
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
@@ -36,7 +35,7 @@ from accelsim.sim._kernels import (
     ROLE_OTHER,
     GraphColumns,
 )
-from accelsim.sim._memo import Memo
+from accelsim.sim._memo import Memo, per_object
 
 #: Roles of the rows of a linear-attention op: it is split into its ReLU (vector work), its two
 #: GEMMs and its normalising divide (vector work), so that without a linear-attention unit the
@@ -709,9 +708,13 @@ def _pipe_candidates(
     return _PipeEdges(*(_int64(col) for col in (src, kind, groups, proot, heads, epi, ln)))
 
 
-# Graph defines __eq__ (so it is unhashable): cache by identity and the graph's edit counter
+def _version(graph: Graph) -> int:
+    return graph.version
+
+
+# Graph defines __eq__ (so it is unhashable): remembered by identity and the graph's edit counter
 # (every mutation through the Graph API bumps it), dropped when the graph dies.
-_CACHE: dict[int, tuple[weakref.ref[Graph], int, GraphArrays]] = {}
+_compiled = per_object(_build, _version, limit=64)
 
 
 def compile_graph(graph: Graph | GraphArrays) -> GraphArrays:
@@ -723,15 +726,4 @@ def compile_graph(graph: Graph | GraphArrays) -> GraphArrays:
     """
     if isinstance(graph, GraphArrays):
         return graph
-    key = id(graph)
-    hit = _CACHE.get(key)
-    version = graph.version
-    if hit is not None and hit[0]() is graph and hit[1] == version:
-        return hit[2]
-    ga = _build(graph)
-
-    def _forget(_ref: weakref.ref[Graph], k: int = key) -> None:
-        _CACHE.pop(k, None)
-
-    _CACHE[key] = (weakref.ref(graph, _forget), version, ga)
-    return ga
+    return _compiled(graph)
