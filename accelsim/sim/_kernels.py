@@ -173,7 +173,7 @@ class MapParams(NamedTuple):
 class PlanArrays(NamedTuple):
     """Per-op mapping on one hardware point (see :mod:`accelsim.sim.mapping`): compute cycles,
     products per DSP, tiles, DRAM bytes by kind, prefetch slots, folds, dataflow, streaming
-    edges; and the first op whose tile does not fit a buffer (``bad_buffer`` a ``BUF_*`` code)
+    edges, the share on DSPs; and the first op whose tile does not fit a buffer (``bad_buffer`` a ``BUF_*`` code)
     and how many do not."""
 
     comp: np.ndarray
@@ -193,6 +193,9 @@ class PlanArrays(NamedTuple):
     dataflow: np.ndarray
     pipe_on: np.ndarray
     pipe_span: np.ndarray
+    #: per op, the share of its MACs on the array's DSPs (the rest on its LUT multipliers or an
+    #: assisting unit; 1.0 where it has no GEMM shape)
+    dsp_share: np.ndarray
     bad_op: int
     bad_buffer: int
     bad_need: int
@@ -288,7 +291,7 @@ def _roofline(plan, busy, store, bytes_per_cycle):
     return max(float(busy), (plan.ld_once + strm + 2 * plan.spill + store) / bytes_per_cycle)
 
 
-#: Rows of :func:`plan_ops`'s integer result, in :class:`PlanArrays`' order (its array fields).
+#: Rows of :func:`plan_ops`'s integer result, in :class:`PlanArrays`' order (its int64 arrays).
 PLAN_ROWS = 17
 
 
@@ -312,10 +315,9 @@ def plan_ops(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, dsp
         prm: the :class:`MapParams`.
 
     Returns:
-        ``(rows, dsp_share, bad_op, bad_buffer, bad_need, n_bad)``: the :class:`PlanArrays`'
-        array fields as the rows of one int64 array (one result to hand back instead of 17: the
-        boxing of each array returned costs more than planning all ops), the share of each op's
-        MACs on the DSPs (1.0 where it has no GEMM shape), and the overflow fields.
+        :class:`PlanArrays`' fields in order, its int64 arrays as the rows of one array (one
+        result to hand back instead of 17: boxing each array returned costs more than planning
+        all ops): ``(rows, dsp_share, bad_op, bad_buffer, bad_need, n_bad)``.
     """
     cls = g.cls
     batch = g.batch

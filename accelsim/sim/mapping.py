@@ -336,19 +336,24 @@ def _map(
     )
     cols = ga.columns
 
-    def build(allowed: np.ndarray, assisted: np.ndarray) -> Schedule:
-        rows, dsp_share, bad_op, bad_buf, bad_need, n_bad = _kernels.plan_ops(
+    def plan_of(allowed: np.ndarray, assisted: np.ndarray) -> PlanArrays:
+        rows, *rest = _kernels.plan_ops(
             cols, up.engine, up.fused, assisted, allowed, up.unit_cycles, up.unit_tiles, shapes, share, prm
         )
-        plan = PlanArrays._make((*rows, bad_op, bad_buf, bad_need, n_bad))
+        return PlanArrays._make((*rows, *rest))
+
+    def build(allowed: np.ndarray, assisted: np.ndarray, plan: PlanArrays | None = None) -> Schedule:
+        plan = plan_of(allowed, assisted) if plan is None else plan
         overflow = ""
-        if bad_op >= 0:
-            which = "input_kib" if bad_buf == BUF_INPUT else "weight_kib"
+        if plan.bad_op >= 0:
+            which = "input_kib" if plan.bad_buffer == BUF_INPUT else "weight_kib"
             overflow = (
-                f"buffers.{which}: one tile of op {ga.names[bad_op]!r} needs {bad_need} B "
-                f"({n_bad} ops do not fit a tile)"
+                f"buffers.{which}: one tile of op {ga.names[plan.bad_op]!r} needs {plan.bad_need} B "
+                f"({plan.n_bad} ops do not fit a tile)"
             )
-        return Schedule(ga, hw, up.engine, up.eq_ptr, up.eq_ops, shapes, packs, dsp_share, plan, overflow)
+        return Schedule(
+            ga, hw, up.engine, up.eq_ptr, up.eq_ops, shapes, packs, plan.dsp_share, plan, overflow
+        )
 
     s = _search(build, n_df, up.eligible, up.engine) if searched else build(up.first_column, up.eligible)
     return up, s.shapes, s.shape_packing, s.dsp_share, s.plan, s.buffer_overflow
