@@ -42,7 +42,7 @@ class Strict(BaseModel):
     def _no_scalar_coercion(cls, value: Any, info: ValidationInfo) -> Any:
         if info.field_name is None:
             return value
-        accepts = _scalar_types(cls.model_fields[info.field_name].annotation)  # type: ignore[arg-type]
+        accepts = _field_scalar_types(cls, info.field_name)
         if accepts is None or value is None:
             return value
         if type(value) is int and float not in accepts and not -_MAX_INT <= value <= _MAX_INT:
@@ -62,6 +62,13 @@ _WANTED_ORDER = [type(None), bool, int, float]
 _WANTED = {bool: "true or false", int: "a valid integer", float: "a valid number", type(None): "null"}
 _WANTED_TYPE = {"true or false": "bool_type", "a valid integer": "int_type", "a valid number": "float_type",
                 "null": "none_required"}  # fmt: skip
+
+
+@functools.cache
+def _field_scalar_types(cls: type[BaseModel], field: str) -> frozenset[type] | None:
+    # once per field: the validator runs for every field of every config validated (a search
+    # validates one per hardware point), and ``cls.model_fields`` is a slow property
+    return _scalar_types(cls.__pydantic_fields__[field].annotation)  # type: ignore[arg-type]
 
 
 @functools.cache
