@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from accelsim._numba import defer_blas_probe
 from accelsim.sim.driver import HardwareLike, simulate, simulate_many
 from accelsim.sim.graph_arrays import GraphArrays, compile_graph
 from accelsim.sim.mapping import map_graph
 from accelsim.sim.report import LayerRow, Report, build_report
 from accelsim.sim.schedule import RunResult, Schedule, run
 from accelsim.sim.trace import save_trace
+
+defer_blas_probe()  # before the first kernel loads: no scipy.linalg import (accelsim/_numba.py)
 
 
 def simulate_scalesim(config_path: str | Path, topology_path: str | Path) -> Report:

@@ -1,0 +1,48 @@
+"""What a cold ``accelsim`` command imports (its speed is benchmarks/bench_cold_start.py's): each
+check runs the command in a fresh interpreter and reads ``sys.modules`` after it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from accelsim.ir.builders import vit_graph
+
+
+def _run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_simulating_a_saved_graph_imports_no_torch_scipy_linalg_or_networkx(tmp_path: Path) -> None:
+    gpath = vit_graph((64, 1, 2), img_size=32).save(tmp_path / "g.json")
+    code = (
+        "import json, sys\n"
+        "from accelsim.cli import main\n"
+        "rc = main(['simulate', sys.argv[1]])\n"
+        "heavy = ('torch', 'timm', 'scipy.linalg', 'networkx', 'rich')\n"
+        "loaded = sorted(m for m in heavy if m in sys.modules)\n"
+        "import numba.np.arraymath\n"
+        "blas = numba.np.arraymath._HAVE_BLAS\n"
+        # a kernel that does use BLAS still compiles and imports SciPy's then
+        "import numba, numpy as np\n"
+        "dot = numba.njit(lambda a, b: np.dot(a, b))\n"
+        "value = float(dot(np.arange(3.0), np.arange(3.0)))\n"
+        "print(json.dumps([rc, loaded, blas, value, 'scipy.linalg' in sys.modules]))\n"
+    )
+    proc = _run(code, str(gpath))
+    assert proc.returncode == 0, proc.stderr
+    rc, loaded, blas, value, linalg_after = json.loads(proc.stdout.splitlines()[-1])
+    assert (rc, loaded, blas) == (0, [], True)
+    assert (value, linalg_after) == (5.0, True)  # 0*0 + 1*1 + 2*2
+
+
+def test_help_imports_no_numeric_library() -> None:
+    code = (
+        "import json, sys\nfrom accelsim.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit as e:\n    rc = e.code\n"
+        "heavy = ('numpy', 'numba', 'pydantic', 'yaml', 'networkx', 'torch')\n"
+        "print(json.dumps([rc, sorted(m for m in heavy if m in sys.modules)]))\n"
+    )
+    proc = _run(code)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == [0, []]
