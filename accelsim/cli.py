@@ -86,14 +86,17 @@ def _check_simulate_inputs(args: argparse.Namespace) -> None:
 
 def _load_or_lower(args: argparse.Namespace) -> Any:
     """A saved graph (no torch import) or a timm model name lowered on the fly."""
-    from accelsim.ir import Graph
-
     if _is_graph_file(args.target):
+        from accelsim.ir import Graph
+
         return Graph.load(args.target)
     return _lower(args, args.target)
 
 
 def _lower(args: argparse.Namespace, model: str) -> Any:
+    from accelsim.models import check_model_name
+
+    check_model_name(model)  # a typo is refused before torch loads (seconds)
     from accelsim.lower import lower
 
     opts = {
@@ -189,6 +192,10 @@ def _cmd_lower(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     shown: Report | WorkloadReport  # what is printed and written; ``timing`` is its simulation
     _check_simulate_inputs(args)
+    if args.target is not None and not _is_graph_file(args.target):
+        from accelsim.models import check_model_name
+
+        check_model_name(args.target)  # a typo answers before the config, numpy or torch load
     check_outputs(
         {"--json": args.json, "--csv": args.csv, "--trace": args.trace, "--sqnr-csv": args.sqnr_csv},
         inputs=[

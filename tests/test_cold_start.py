@@ -46,3 +46,18 @@ def test_help_imports_no_numeric_library() -> None:
     proc = _run(code)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1]) == [0, []]
+
+
+def test_an_unknown_model_is_refused_before_numpy_pydantic_or_torch_load() -> None:
+    code = (
+        "import json, sys\nfrom accelsim.cli import main\n"
+        "rc = main(['simulate', 'deit_tinyy', '--hw', 'zcu104'])\n"
+        "heavy = ('numpy', 'pydantic', 'torch', 'timm')\n"
+        "print(json.dumps([rc, sorted(m for m in heavy if m in sys.modules)]))\n"
+    )
+    proc = _run(code)
+    assert json.loads(proc.stdout.splitlines()[-1]) == [2, []]
+    assert proc.stderr == (
+        "accelsim: error: unknown timm model 'deit_tinyy'; "
+        "did you mean 'deit_tiny_patch16_224' or 'deit_tiny_distilled_patch16_224'?\n"
+    )
