@@ -61,3 +61,26 @@ def test_an_unknown_model_is_refused_before_numpy_pydantic_or_torch_load() -> No
         "accelsim: error: unknown timm model 'deit_tinyy'; "
         "did you mean 'deit_tiny_patch16_224' or 'deit_tiny_distilled_patch16_224'?\n"
     )
+
+
+def test_yaml_errors_keep_the_pure_python_parsers_words(tmp_path: Path) -> None:
+    # configs are parsed by libyaml where present; its refusals are worded by PyYAML's own parser
+    import pytest
+
+    from accelsim.config import read_yaml
+    from accelsim.errors import ConfigError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: 1\nb: c: 2\n")
+    with pytest.raises(ConfigError) as e:
+        read_yaml(bad)
+    assert str(e.value) == f"{bad}: invalid YAML at line 2, column 5: mapping values are not allowed here"
+    bad.write_text("clock_mhz: 200\narray: {rows: 8}\nclock_mhz: 250\n")
+    with pytest.raises(ConfigError) as e:
+        read_yaml(bad)
+    assert (
+        str(e.value)
+        == f"{bad}: invalid YAML at line 3, column 1: duplicate key 'clock_mhz' (first at line 1)"
+    )
+    bad.write_text("clock_mhz: 200\narray: {rows: 8, dataflow: [ws, os]}\n")
+    assert read_yaml(bad) == {"clock_mhz": 200, "array": {"rows": 8, "dataflow": ["ws", "os"]}}
