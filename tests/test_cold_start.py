@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from accelsim.cli import main
 from accelsim.ir.builders import vit_graph
 
 
@@ -65,8 +68,6 @@ def test_an_unknown_model_is_refused_before_numpy_pydantic_or_torch_load() -> No
 
 def test_yaml_errors_keep_the_pure_python_parsers_words(tmp_path: Path) -> None:
     # configs are parsed by libyaml where present; its refusals are worded by PyYAML's own parser
-    import pytest
-
     from accelsim.config import read_yaml
     from accelsim.errors import ConfigError
 
@@ -84,3 +85,27 @@ def test_yaml_errors_keep_the_pure_python_parsers_words(tmp_path: Path) -> None:
     )
     bad.write_text("clock_mhz: 200\narray: {rows: 8, dataflow: [ws, os]}\n")
     assert read_yaml(bad) == {"clock_mhz": 200, "array": {"rows": 8, "dataflow": ["ws", "os"]}}
+
+
+def test_the_console_entry_ends_without_teardown_but_with_its_output_and_atexit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gpath = vit_graph((64, 1, 2), img_size=32).save(tmp_path / "g.json")
+    out = tmp_path / "r.json"
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+        "from accelsim.cli import console\n"
+        "console(['simulate', sys.argv[1], '--json', sys.argv[2]])\n"
+    )
+    proc = _run(code, str(gpath), str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "atexit ran\n"
+    assert main(["simulate", str(gpath)]) == 0
+    assert proc.stdout == capsys.readouterr().out  # all of it: nothing left in a buffer
+    assert proc.stdout.startswith("vit_64x1h2 (W8A8) on sa32x64_ws.zcu102")
+    assert json.loads(out.read_text())["graph"] == "vit_64x1h2"
+    # a bad input: the one-line error and exit code 2 come through the same door
+    proc = _run(code, str(tmp_path / "missing.json"), str(out))
+    assert proc.returncode == 2 and proc.stderr.startswith("accelsim: error: ")
+    assert proc.stderr.endswith("atexit ran\n")
