@@ -1,4 +1,13 @@
-"""numba's CPU target without SciPy's linear algebra at start-up.
+"""numba for the simulator's kernels: their ``njit``, interpreted for one cold run, and numba's
+CPU target without SciPy's linear algebra at start-up.
+
+``njit`` is numba's, except in a process that called :func:`interpret_kernels` before the kernel
+modules were imported: there it returns the Python function itself. Loading numba and its CPU
+target costs ~0.55 s of CPU, the kernels of one simulate of a lowered ViT ~0.04-0.2 s as plain
+Python (the same code, and the same results: the golden tests pass with ``NUMBA_DISABLE_JIT=1``,
+and ``tests/test_cold_start.py`` compares the command line's report with the jitted one), so
+``accelsim simulate graph.json`` runs them interpreted where the graph is small enough for that
+to pay; sweeps and the library always compile.
 
 The first call of any jitted function (a cache load included) makes numba import its whole CPU
 target, ``numba.np.arraymath`` among it, whose import-time probe ``_HAVE_BLAS`` imports
@@ -20,6 +29,33 @@ import importlib.machinery
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
+
+#: the modules whose ``njit`` comes from here (numba's own imports elsewhere are not affected)
+KERNEL_MODULES = ("accelsim.sim._kernels", "accelsim.sim._schedule_kernel", "accelsim.sim.engines.systolic")
+_interpreted = False
+
+
+def interpret_kernels() -> bool:
+    """Have this process run the kernels of :data:`KERNEL_MODULES` as plain Python (never
+    importing numba for them); False, changing nothing, once one of them is imported."""
+    global _interpreted
+    if any(m in sys.modules for m in KERNEL_MODULES):
+        return False
+    _interpreted = True
+    return True
+
+
+def njit(*args: Any, **kwargs: Any) -> Any:
+    """``numba.njit``, or the undecorated function after :func:`interpret_kernels`."""
+    if _interpreted:
+        if len(args) == 1 and callable(args[0]) and not kwargs:
+            return args[0]
+        return lambda func: func
+    import numba
+
+    return numba.njit(*args, **kwargs)
+
 
 _TARGET = "numba.np.arraymath"
 

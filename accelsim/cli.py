@@ -109,6 +109,28 @@ def _lower(args: argparse.Namespace, model: str) -> Any:
     return lower(model, img_size=args.img_size, **opts)
 
 
+#: the largest graph whose one simulate runs the kernels as plain Python (accelsim/_numba.py):
+#: a transformer at batch 1 (its only convolution the patch embedding) of at most this many MACs.
+#: Interpreted, DeiT-Tiny's kernels take 0.04 s of CPU, DeiT-Base's 0.08, Swin-T's 0.09, DeiT-Base
+#: at 384 px 0.17 (55 GMACs), against ~0.55 s for numba to load; EfficientViT-B1's 52 convolutions
+#: and depthwise stages take 0.47 s, so convolutional graphs compile.
+_INTERPRET_MAX_MACS = 100e9
+
+
+def _interpret_pays(graph: Any) -> bool:
+    from accelsim.ir import OpKind
+
+    shape = graph.meta.get("input_shape")
+    batch = shape[0] if isinstance(shape, list | tuple) and shape and isinstance(shape[0], int) else 1
+    kinds = [op.kind for op in graph.ops()]
+    convolutions = sum(k in (OpKind.CONV2D, OpKind.DWCONV2D, OpKind.LINEAR_ATTENTION) for k in kinds)
+    return (
+        batch == 1
+        and kinds.count(OpKind.CONV2D) == convolutions <= 1
+        and graph.total_macs <= _INTERPRET_MAX_MACS
+    )
+
+
 def _parse_set(items: Sequence[str]) -> dict[str, Any]:
     """``--set array.rows=48`` items as ``{"array.rows": 48}``; the value is read as YAML
     (``48`` an int, ``true`` a bool, ``[ws, os]`` a list, ``{macs: 576}`` a whole section)."""
@@ -229,6 +251,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             if hw.dataflow is not None:
                 return _simulate_dataflow(args, hw)
             graph = _load_or_lower(args)
+            if _interpret_pays(graph):
+                from accelsim._numba import interpret_kernels
+
+                interpret_kernels()
         # after the inputs are read: a bad one is refused before numba loads
         from accelsim.sim import build_report, map_graph, run
         from accelsim.sim.report import graph_frames
