@@ -7,7 +7,8 @@ target costs ~0.55 s of CPU, the kernels of one simulate of a lowered ViT ~0.04-
 Python (the same code, and the same results: the golden tests pass with ``NUMBA_DISABLE_JIT=1``,
 and ``tests/test_cold_start.py`` compares the command line's report with the jitted one), so
 ``accelsim simulate graph.json`` runs them interpreted where the graph is small enough for that
-to pay; sweeps and the library always compile.
+to pay, and a dataflow design's analytic timing (which calls no kernel) never loads numba;
+sweeps and the library always compile.
 
 The first call of any jitted function (a cache load included) makes numba import its whole CPU
 target, ``numba.np.arraymath`` among it, whose import-time probe ``_HAVE_BLAS`` imports
@@ -32,7 +33,13 @@ from types import ModuleType
 from typing import Any
 
 #: the modules whose ``njit`` comes from here (numba's own imports elsewhere are not affected)
-KERNEL_MODULES = ("accelsim.sim._kernels", "accelsim.sim._schedule_kernel", "accelsim.sim.engines.systolic")
+KERNEL_MODULES = (
+    "accelsim.sim._kernels",
+    "accelsim.sim._schedule_kernel",
+    "accelsim.sim.engines.systolic",
+    "accelsim.sim.dataflow._trips",
+    "accelsim.sim.dataflow._kernel",
+)
 _interpreted = False
 
 

@@ -216,10 +216,6 @@ def _cmd_lower(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     shown: Report | WorkloadReport  # what is printed and written; ``timing`` is its simulation
     _check_simulate_inputs(args)
-    if args.target is not None and not _is_graph_file(args.target):
-        from accelsim.models import check_model_name
-
-        check_model_name(args.target)  # a typo answers before the config, numpy or torch load
     check_outputs(
         {"--json": args.json, "--csv": args.csv, "--trace": args.trace, "--sqnr-csv": args.sqnr_csv},
         inputs=[
@@ -281,6 +277,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _simulate_dataflow(args: argparse.Namespace, hw: Any) -> int:
     """A dataflow design simulates its own stages (their shapes are in its config)."""
+    if not args.event:
+        from accelsim._numba import interpret_kernels
+
+        interpret_kernels()  # the analytic timing calls no kernel: numba need not load
     from accelsim.sim.dataflow.report import simulate_dataflow
 
     report = simulate_dataflow(hw, events=args.event)

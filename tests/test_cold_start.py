@@ -99,13 +99,14 @@ def test_help_imports_no_numeric_library() -> None:
     assert json.loads(proc.stdout.splitlines()[-1]) == [0, []]
 
 
-def test_an_unknown_model_is_refused_before_numpy_pydantic_or_torch_load() -> None:
+def test_an_unknown_model_is_refused_before_numpy_numba_or_torch_load() -> None:
     code = (
         "import json, sys\nfrom accelsim.cli import main\n"
         "rc = main(['simulate', 'deit_tinyy', '--hw', 'zcu104'])\n"
-        "heavy = ('numpy', 'pydantic', 'torch', 'timm')\n"
+        "heavy = ('numpy', 'numba', 'torch', 'timm')\n"
         "print(json.dumps([rc, sorted(m for m in heavy if m in sys.modules)]))\n"
     )
+    # after the --hw config (a dataflow design ignores the model), before anything heavier
     proc = _run(code)
     assert json.loads(proc.stdout.splitlines()[-1]) == [2, []]
     assert proc.stderr == (
@@ -157,3 +158,16 @@ def test_the_console_entry_ends_without_teardown_but_with_its_output_and_atexit(
     proc = _run(code, str(tmp_path / "missing.json"), str(out))
     assert proc.returncode == 2 and proc.stderr.startswith("accelsim: error: ")
     assert proc.stderr.endswith("atexit ran\n")
+
+
+def test_a_dataflow_designs_analytic_simulate_never_loads_numba(tmp_path: Path) -> None:
+    gpath = vit_graph((64, 1, 2), img_size=32).save(tmp_path / "g.json")
+    code = (
+        "import json, sys\nfrom accelsim.cli import main\n"
+        "rc = main(['simulate', sys.argv[1], '--hw', 'published/hg_pipe'])\n"
+        "print(json.dumps([rc, sorted(m for m in ('numba', 'llvmlite', 'torch') if m in sys.modules)]))\n"
+    )
+    proc = _run(code, str(gpath))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == [0, []]
+    assert "the design's own stage shapes are simulated" in proc.stdout
