@@ -247,7 +247,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             if hw.dataflow is not None:
                 return _simulate_dataflow(args, hw)
             graph = _load_or_lower(args)
-            if _interpret_pays(graph):
+            if args.own_process and _interpret_pays(graph):
                 from accelsim._numba import interpret_kernels
 
                 interpret_kernels()
@@ -277,7 +277,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _simulate_dataflow(args: argparse.Namespace, hw: Any) -> int:
     """A dataflow design simulates its own stages (their shapes are in its config)."""
-    if not args.event:
+    if args.own_process and not args.event:
         from accelsim._numba import interpret_kernels
 
         interpret_kernels()  # the analytic timing calls no kernel: numba need not load
@@ -475,9 +475,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Run one command; ``own_process``: the process ends with it (:func:`console`), so a simulate
+    may run its kernels interpreted (``accelsim/_numba.py``: a choice for the whole process, which
+    a caller of ``main`` in its own process, a test suite, must not be left with)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.own_process = own_process
     if getattr(args, "format", "unset") is None:
         args.format = "json" if args.output else "table"
     set_quiet(args.quiet)
@@ -509,7 +513,7 @@ def console(argv: Sequence[str] | None = None) -> NoReturn:
     modules takes ~0.25 s of CPU, a quarter of a cold ``accelsim simulate``, and does nothing a
     finished command needs: the ``atexit`` handlers (logging's flush, temporary folders, Ray) still
     run, and a command that leaves another thread alive ends the ordinary way."""
-    rc = main(argv)
+    rc = main(argv, own_process=True)
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(rc)
     try:

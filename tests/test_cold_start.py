@@ -11,6 +11,14 @@ import pytest
 from accelsim.cli import main
 from accelsim.ir.builders import vit_graph
 
+#: the console script on argv, printing which of ``heavy`` it imported as it ends
+_CONSOLE = (
+    "import atexit, json, sys\n"
+    "atexit.register(lambda: print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules))))\n"
+    "from accelsim.cli import console\n"
+    "console(sys.argv[1:])\n"
+)
+
 
 def _run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
@@ -55,15 +63,11 @@ def test_cli_simulate_of_a_small_transformer_interprets_its_kernels_with_the_jit
     out = tmp_path / "r.json"
     options = [str(tmp_path / "t.json") if o == "TRACE" else o for o in options]
     argv = ["simulate", str(gpath), *options, "--json", str(out)]
-    code = (
-        "import json, sys\nfrom accelsim.cli import main\n"
-        "rc = main(sys.argv[1:])\n"
-        "heavy = ('numba', 'llvmlite', 'scipy', 'networkx', 'torch', 'timm', 'rich')\n"
-        "print(json.dumps([rc, sorted(m for m in heavy if m in sys.modules)]))\n"
+    proc = _run(
+        _CONSOLE.format(heavy=("numba", "llvmlite", "scipy", "networkx", "torch", "timm", "rich")), *argv
     )
-    proc = _run(code, *argv)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.splitlines()[-1]) == [0, []]
+    assert json.loads(proc.stdout.splitlines()[-1]) == []
     # this process compiles the kernels: the report is the same to the last field
     report = simulate(Graph.load(gpath), _hardware(build_parser().parse_args(argv)))
     assert json.loads(out.read_text()) == json.loads(strict_json(report.to_dict()))
@@ -162,12 +166,22 @@ def test_the_console_entry_ends_without_teardown_but_with_its_output_and_atexit(
 
 def test_a_dataflow_designs_analytic_simulate_never_loads_numba(tmp_path: Path) -> None:
     gpath = vit_graph((64, 1, 2), img_size=32).save(tmp_path / "g.json")
+    code = _CONSOLE.format(heavy=("numba", "llvmlite", "torch"))
+    proc = _run(code, "simulate", str(gpath), "--hw", "published/hg_pipe")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == []
+    assert "the design's own stage shapes are simulated" in proc.stdout
+
+
+def test_main_called_in_a_process_of_its_own_caller_leaves_the_kernels_compiled(tmp_path: Path) -> None:
+    # interpreting is for the console script's process only: a test suite calling main() keeps numba
+    gpath = vit_graph((64, 1, 2), img_size=32).save(tmp_path / "g.json")
     code = (
         "import json, sys\nfrom accelsim.cli import main\n"
-        "rc = main(['simulate', sys.argv[1], '--hw', 'published/hg_pipe'])\n"
-        "print(json.dumps([rc, sorted(m for m in ('numba', 'llvmlite', 'torch') if m in sys.modules)]))\n"
+        "rc = main(['simulate', sys.argv[1]])\n"
+        "from accelsim import _numba\nfrom accelsim.sim._schedule_kernel import run_schedule\n"
+        "print(json.dumps([rc, _numba._interpreted, type(run_schedule).__name__]))\n"
     )
     proc = _run(code, str(gpath))
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.splitlines()[-1]) == [0, []]
-    assert "the design's own stage shapes are simulated" in proc.stdout
+    assert json.loads(proc.stdout.splitlines()[-1]) == [0, False, "CPUDispatcher"]
