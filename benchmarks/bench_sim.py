@@ -109,9 +109,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         gpath = vit_graph("tiny").save(Path(tmp) / "deit_tiny.json")
+        # the console script's entry (accelsim.cli.console), which runs atexit handlers as it ends
         code = (
-            "import sys; from accelsim.cli import main; rc = main(['simulate', sys.argv[1]]); "
-            "print('TORCH' if 'torch' in sys.modules else 'no torch', file=sys.stderr); sys.exit(rc)"
+            "import atexit, sys; from accelsim.cli import console; "
+            "atexit.register(lambda: print('TORCH' if 'torch' in sys.modules else 'no torch', file=sys.stderr)); "
+            "console(['simulate', sys.argv[1]])"
         )
         cold = []
         for _ in range(3):

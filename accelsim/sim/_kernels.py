@@ -20,7 +20,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+
+from accelsim._numba import njit
 
 # -- codes ----------------------------------------------------------------------------------------
 # Op classes: what kind of work an op is (the mapping picks an engine per class and config).

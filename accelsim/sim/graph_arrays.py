@@ -505,11 +505,11 @@ def _dependencies(graph: Graph, nodes: _Rows, exit_: dict[str, int]) -> _Depende
     preds: list[list[int]] = []
     for i, (op, role) in enumerate(nodes):
         if role == _ROLE_LA_CORE:
-            preds.append(sorted({exit_[p] for p in graph.nx.predecessors(op.name)} | {i - 1}))
+            preds.append(sorted({exit_[p] for p in graph.predecessors(op.name)} | {i - 1}))
         elif role == _ROLE_LA_DIV:
             preds.append([i - 1])
         else:
-            preds.append(sorted({exit_[p] for p in graph.nx.predecessors(op.name)}))
+            preds.append(sorted({exit_[p] for p in graph.predecessors(op.name)}))
     pred_ptr, pred_idx = [0], []
     succs: list[list[int]] = [[] for _ in nodes]
     for i, ps in enumerate(preds):

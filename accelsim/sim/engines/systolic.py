@@ -101,9 +101,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numba import njit
 from numpy.typing import ArrayLike
 
+from accelsim._numba import njit
 from accelsim.errors import ConfigError
 
 # The codes the jitted functions below switch on are defined here, in the module that compiles
