@@ -367,8 +367,8 @@ def run_schedule(prog, dram, overlap, record):
             sp = release(i, ready[i], sp, False)
         if remaining == 0:
             break
-        # Each engine's candidate: all when ``dirty``, else only the last engine's (a tile changes
-        # only its own engine's candidate, unless an op finished or the op feeds a stream).
+        # Each engine's candidate: all when ``dirty`` (an op finished), else only the last
+        # engine's (the run-ahead below keeps the others' current).
         for e in range(n_eng):
             if not dirty and e != last_e:
                 continue
@@ -400,10 +400,11 @@ def run_schedule(prog, dram, overlap, record):
             )  # fmt: skip
             eng[e, _E_POS] = eng[e, _E_OUTER] = eng[e, _E_FIRST] = 0
             eng[e, _E_PRE] = _NO_PREFETCH
-        # Run this engine's tiles while it keeps the pick: while it runs tiles of one op that
-        # feeds no stream, no other engine's candidate changes, so it keeps the pick as long as
-        # its next tile still wins the same comparison (strictly before the lower engines' ``lo``,
-        # not after the higher ones' ``hi``): the scan is skipped, not the order. The op's
+        # Run this engine's tiles while it keeps the pick: a tile that does not end its op changes
+        # no other engine's candidate but those of consumers streaming behind the op (refreshed
+        # below), so the engine keeps the pick as long as its next tile still wins the same
+        # comparison (strictly before the lower engines' ``lo``, not after the higher ones'
+        # ``hi``): the scan is skipped, not the order. The op's
         # constants and the running state live in locals (stores to other int64 arrays would
         # otherwise make the compiler reload them on every tile: it cannot rule out aliasing).
         reuse_i = prog.strm_reuse[i]
@@ -510,9 +511,27 @@ def run_schedule(prog, dram, overlap, record):
             else:
                 fin_i = max(fin_i, c1)
             k += 1
-            if feeds_i or k == nt:
+            if k == nt:
                 dirty = True
                 break
+            if feeds_i:
+                # The tile may let a consumer streaming behind op i start: of the other engines'
+                # candidates, only those whose next op streams behind i change.
+                lo = hi = _NONE
+                for e2 in range(n_eng):
+                    if e2 == e:
+                        continue
+                    h = eng[e2, _E_HEAD]
+                    if h < eq_ptr[e2 + 1]:
+                        j = eq_ops[h]
+                        if pipe_on[j] and pipe_src[j] == i and left[j] == 0:
+                            eng[e2, _E_CAND], eng[e2, _E_T_PIPE] = candidate(
+                                e2, j, eng[e2, _E_TILE], eng[e2, _E_FREE], ready[j]
+                            )
+                    if e2 < e:
+                        lo = min(lo, eng[e2, _E_CAND])
+                    else:
+                        hi = min(hi, eng[e2, _E_CAND])
             c, tp_next = candidate(e, i, k, ef, ready_i)
             if c >= lo or c > hi:
                 break
