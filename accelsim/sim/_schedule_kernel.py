@@ -535,8 +535,7 @@ def run_schedule(prog, dram, overlap, record):
             c, tp_next = candidate(e, i, k, ef, ready_i)
             if c >= lo or c > hi:
                 break
-            tp = eng[e, _E_T_PIPE] = tp_next
-            eng[e, _E_CAND] = c
+            tp = tp_next
         eng[e, _E_TILE] = k
         eng[e, _E_POS], eng[e, _E_OUTER], eng[e, _E_FIRST] = pos, outer, first
         eng[e, _E_PRE] = pre
