@@ -357,7 +357,6 @@ def run_schedule(prog, dram, overlap, record):
 
     error = RUN_OK
     dirty = True
-    last_e = 0
     while True:
         # Engine-less ops whose inputs are done finish then (and release their successors).
         while sp > 0:
@@ -367,20 +366,19 @@ def run_schedule(prog, dram, overlap, record):
             sp = release(i, ready[i], sp, False)
         if remaining == 0:
             break
-        # Each engine's candidate: all when ``dirty`` (an op finished), else only the last
-        # engine's (the run-ahead below keeps the others' current).
-        for e in range(n_eng):
-            if not dirty and e != last_e:
-                continue
-            eng[e, _E_CAND] = _NONE
-            if eng[e, _E_HEAD] >= eq_ptr[e + 1]:
-                continue
-            i = eq_ops[eng[e, _E_HEAD]]
-            if left[i] == 0:
-                eng[e, _E_CAND], eng[e, _E_T_PIPE] = candidate(
-                    e, i, eng[e, _E_TILE], eng[e, _E_FREE], ready[i]
-                )
-        dirty = False
+        # Every engine's candidate once an op has finished (``dirty``); otherwise the run-ahead
+        # below left them all current.
+        if dirty:
+            for e in range(n_eng):
+                eng[e, _E_CAND] = _NONE
+                if eng[e, _E_HEAD] >= eq_ptr[e + 1]:
+                    continue
+                i = eq_ops[eng[e, _E_HEAD]]
+                if left[i] == 0:
+                    eng[e, _E_CAND], eng[e, _E_T_PIPE] = candidate(
+                        e, i, eng[e, _E_TILE], eng[e, _E_FREE], ready[i]
+                    )
+            dirty = False
         e, lo, hi = pick()
         if e < 0:
             error = RUN_STUCK  # no engine can start: impossible for a DAG in topological order
@@ -534,6 +532,7 @@ def run_schedule(prog, dram, overlap, record):
                         hi = min(hi, eng[e2, _E_CAND])
             c, tp_next = candidate(e, i, k, ef, ready_i)
             if c >= lo or c > hi:
+                eng[e, _E_CAND], eng[e, _E_T_PIPE] = c, tp_next
                 break
             tp = tp_next
         eng[e, _E_TILE] = k
@@ -547,7 +546,6 @@ def run_schedule(prog, dram, overlap, record):
         ld_bytes[i] += acc_ld
         st_bytes[i] += acc_st
         dram_cyc[i] += acc_dram
-        last_e = e
         if k == nt:
             # The op is done: release its successors, advance this engine's queue.
             eng[e, _E_TILE] = 0
