@@ -17,8 +17,11 @@ slower the changed design may be (in latency, ms; the bound per change is in ``S
   slower at all on an array of one dataflow; listing one more dataflow never, exactly (the
   search's candidates only grow). With several dataflows the per-op choice is the best of a fixed
   set of whole-schedule candidates, not the global optimum, so the other changes may move it by
-  0.5% of the frame (the largest found in 1,000 examples: +0.14%, efficientvit_b1 on an 18x24
-  ws/os/is array at 2.4 GB/s and 300 MHz, weight buffer 32 -> 64 KiB; the issue-23 audit had +33% on DeiT-S).
+  1% of the frame (the largest found in 5,607 random pairs: +0.65%, efficientvit_b1 on a 12x43
+  ws/os array at 2.4 GB/s and 150 MHz, weight buffer 256 -> 512 KiB; the earlier candidate set,
+  which also ran the roofline choice of each subset, had +0.75% in the first 2,500 of the same
+  pairs, Swin-T on 35x69 ws/os/is, weight buffer 256 -> 512 KiB, above the 0.5% stated then; the
+  issue-23 audit had +33% on DeiT-S).
 
 Further properties, each with its bound:
 
@@ -161,7 +164,7 @@ def test_more_hardware_is_never_slower(model: str, design: dict, change: str) ->
     r0, r1 = simulate(ga, hw), simulate(ga, more)
     n_array = sum(1 for row in r0.layers if row.engine == "array")
     slack_ms = SLACK.get(change, 0) * n_array / (more.clock_mhz * 1e3)
-    search = 5e-3 if len(hw.array.dataflows) > 1 and change != "dataflow" else 0.0
+    search = 1e-2 if len(hw.array.dataflows) > 1 and change != "dataflow" else 0.0
     bound = r0.latency_ms * (1 + 1e-12 + REGROUP.get(change, 0) + search) + slack_ms
     assert r1.latency_ms <= bound, (model, design, change)
     for r in (r0, r1):
