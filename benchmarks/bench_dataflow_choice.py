@@ -1,13 +1,13 @@
 """Cost of the per-op dataflow choice of a reconfigurable array, as measured figures from one run.
 
-    python3 benchmarks/bench_dataflow_choice.py [--graph-dir DIR] [--points 60] [--base WORKTREE]
+    python3 benchmarks/bench_dataflow_choice.py [--graph-dir DIR] [--points 60] [--base WORKTREE] [--repeat 2]
 
 N hardware points around the ZCU102 design (rows, cols, buffers, bandwidth) on DeiT-Small, each with
 one dataflow (``ws``), two (``[ws, os]``) and three (``[ws, os, is]``): CPU ms per ``simulate`` (the
 second pass over the points, so the array's per-shape timing is cached as in a sweep) and the schedule
 runs the mapper makes per point. ``--base`` runs this same script on another checkout (e.g.
 ``git worktree add /tmp/base <commit>``) in a fresh interpreter, alternating with this one, and
-prints both and their ratio: before/after under the same load. Results must be equal: the sums of
+prints both (the best of ``--repeat`` rounds) and their ratio: before/after under the same load. Results must be equal: the sums of
 cycles are printed for each.
 """
 
@@ -74,6 +74,7 @@ def main() -> None:
     ap.add_argument("--graph-dir", type=Path, default=None)
     ap.add_argument("--points", type=int, default=60)
     ap.add_argument("--base", type=Path, default=None, help="another checkout to measure in the same run")
+    ap.add_argument("--repeat", type=int, default=2, help="alternating rounds; the best of them is printed")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.json:
@@ -85,7 +86,7 @@ def main() -> None:
     if args.graph_dir is not None:
         cmd += ["--graph-dir", str(args.graph_dir)]
     res: dict[str, list[dict[str, dict[str, float]]]] = {k: [] for k in trees}
-    for _ in range(2):  # alternate, so both see the same load
+    for _ in range(args.repeat):  # alternate, so both see the same load
         for name, tree in trees.items():
             env = {**os.environ, "PYTHONPATH": str(tree)}
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=tree)
