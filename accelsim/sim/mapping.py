@@ -460,9 +460,19 @@ def _search(
         for o, opt in enumerate(assist_opts):
             plans[c * n_opt + o] = plan_of(np.full(n, 1 << c, dtype=np.int64), opt)
     per_byte = (1.0 - 1e-9) / bytes_per_cycle
-    bound = _LowerBound(
-        [(plans[c * n_opt], plans[c * n_opt + n_opt - 1]) for c in range(n_df)], queues, per_byte
+    # One dataflow (the assist's choice alone): three candidates, each close to the others; all run.
+    bound = (
+        _LowerBound([(plans[c * n_opt], plans[c * n_opt + n_opt - 1]) for c in range(n_df)], queues, per_byte)
+        if n_df > 1
+        else None
     )
+
+    def of_mask(mask: int, opt: np.ndarray) -> float:
+        return bound.of_mask(mask, opt) if bound is not None else 0.0
+
+    def of_choice(col: np.ndarray, assisted: np.ndarray) -> float:
+        return bound.of_choice(col, assisted) if bound is not None else 0.0
+
     seen: dict[bytes, tuple[Any, np.ndarray, bytes, Schedule]] = {}
 
     def attempt(
@@ -494,14 +504,14 @@ def _search(
         for o, opt in enumerate(assist_opts):
             idx = c * n_opt + o
             fixed[idx] = (np.full(n, 1 << c, dtype=np.int64), opt, plans[idx])
-            heap.append((bound.of_mask(1 << c, opt), idx))
+            heap.append((of_mask(1 << c, opt), idx))
     for mask in range(1, 1 << n_df):
         for o, opt in enumerate(assist_opts):
             runs = [c * n_opt + o2 for c in range(n_df) if (mask >> c) & 1 for o2 in range(o + 1)]
             if len(runs) >= 2:
                 idx = n_df * n_opt + len(mixes)
                 mixes[idx] = runs
-                heap.append((bound.of_mask(mask, opt), idx))  # the runs' choice is within the mask
+                heap.append((of_mask(mask, opt), idx))  # the runs' choice is within the mask
     heapq.heapify(heap)
 
     found: dict[bytes, list[Any]] = {}  # key -> [cycles, first candidate index, schedule]
@@ -537,7 +547,7 @@ def _search(
         assisted = np.stack([singles[j][2] for j in runs])[took, np.arange(n)]
         allowed = np.left_shift(1, col)
         fixed[idx] = (allowed, assisted, plan_of(allowed, assisted))
-        heapq.heappush(heap, (bound.of_choice(col, assisted), idx))
+        heapq.heappush(heap, (of_choice(col, assisted), idx))
     return min(found.values(), key=lambda e: (e[0], e[1]))[2]
 
 
