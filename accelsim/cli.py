@@ -9,13 +9,15 @@ argument is refused before numba or pydantic load): ``benchmarks/bench_cold_star
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from accelsim._io import check_outputs, strict_json, write_text_atomic
 from accelsim._progress import set_quiet
@@ -86,14 +88,17 @@ def _check_simulate_inputs(args: argparse.Namespace) -> None:
 
 def _load_or_lower(args: argparse.Namespace) -> Any:
     """A saved graph (no torch import) or a timm model name lowered on the fly."""
-    from accelsim.ir import Graph
-
     if _is_graph_file(args.target):
+        from accelsim.ir import Graph
+
         return Graph.load(args.target)
     return _lower(args, args.target)
 
 
 def _lower(args: argparse.Namespace, model: str) -> Any:
+    from accelsim.models import check_model_name
+
+    check_model_name(model)  # a typo is refused before torch loads (seconds)
     from accelsim.lower import lower
 
     opts = {
@@ -102,6 +107,28 @@ def _lower(args: argparse.Namespace, model: str) -> Any:
         if v is not None
     }
     return lower(model, img_size=args.img_size, **opts)
+
+
+#: the largest graph whose one simulate runs the kernels as plain Python (accelsim/_numba.py):
+#: a transformer at batch 1 (its only convolution the patch embedding) of at most this many MACs.
+#: Interpreted, DeiT-Tiny's kernels take 0.04 s of CPU, DeiT-Base's 0.08, Swin-T's 0.09, DeiT-Base
+#: at 384 px 0.17 (55 GMACs), against ~0.55 s for numba to load; EfficientViT-B1's 52 convolutions
+#: and depthwise stages take 0.47 s, so convolutional graphs compile.
+_INTERPRET_MAX_MACS = 100e9
+
+
+def _interpret_pays(graph: Any) -> bool:
+    from accelsim.ir import OpKind
+
+    shape = graph.meta.get("input_shape")
+    batch = shape[0] if isinstance(shape, list | tuple) and shape and isinstance(shape[0], int) else 1
+    kinds = [op.kind for op in graph.ops()]
+    convolutions = sum(k in (OpKind.CONV2D, OpKind.DWCONV2D, OpKind.LINEAR_ATTENTION) for k in kinds)
+    return (
+        batch == 1
+        and kinds.count(OpKind.CONV2D) == convolutions <= 1
+        and graph.total_macs <= _INTERPRET_MAX_MACS
+    )
 
 
 def _parse_set(items: Sequence[str]) -> dict[str, Any]:
@@ -220,6 +247,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             if hw.dataflow is not None:
                 return _simulate_dataflow(args, hw)
             graph = _load_or_lower(args)
+            if args.own_process and _interpret_pays(graph):
+                from accelsim._numba import interpret_kernels
+
+                interpret_kernels()
         # after the inputs are read: a bad one is refused before numba loads
         from accelsim.sim import build_report, map_graph, run
         from accelsim.sim.report import graph_frames
@@ -246,6 +277,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _simulate_dataflow(args: argparse.Namespace, hw: Any) -> int:
     """A dataflow design simulates its own stages (their shapes are in its config)."""
+    if args.own_process and not args.event:
+        from accelsim._numba import interpret_kernels
+
+        interpret_kernels()  # the analytic timing calls no kernel: numba need not load
     from accelsim.sim.dataflow.report import simulate_dataflow
 
     report = simulate_dataflow(hw, events=args.event)
@@ -440,9 +475,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Run one command; ``own_process``: the process ends with it (:func:`console`), so a simulate
+    may run its kernels interpreted (``accelsim/_numba.py``: a choice for the whole process, which
+    a caller of ``main`` in its own process, a test suite, must not be left with)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.own_process = own_process
     if getattr(args, "format", "unset") is None:
         args.format = "json" if args.output else "table"
     set_quiet(args.quiet)
@@ -468,5 +507,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
 
 
+def console(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``accelsim`` command (``[project.scripts]``): :func:`main`, then the process ends without
+    the interpreter's teardown where nothing else runs. Tearing down numba's LLVM objects and ~700
+    modules takes ~0.25 s of CPU, a quarter of a cold ``accelsim simulate``, and does nothing a
+    finished command needs: the ``atexit`` handlers (logging's flush, temporary folders, Ray) still
+    run, and a command that leaves another thread alive ends the ordinary way."""
+    rc = main(argv, own_process=True)
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(rc)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader went away after the command's last write: as in main
+        rc = 128 + signal.SIGPIPE
+    atexit._run_exitfuncs()
+    os._exit(rc)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

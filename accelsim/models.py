@@ -23,8 +23,12 @@ trained in minutes on two CPU cores, evaluated in seconds, lowered and simulated
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.util
 import logging
 import os
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,13 +161,52 @@ def register_with_timm() -> None:
         timm.models.register_model(entrypoint)
 
 
+#: in timm's model sources: ``@register_model`` entrypoints and the keys of deprecated-name maps
+_REGISTERED = re.compile(r"@register_model\s*\ndef\s+(\w+)")
+_DEPRECATIONS = re.compile(r"register_model_deprecations\(\s*__name__\s*,\s*\{(.*?)\}\s*\)", re.S)
+_QUOTED_KEY = re.compile(r"""['"]([^'"]+)['"]\s*:""")
+
+
+@functools.cache
+def timm_model_names() -> tuple[frozenset[str], frozenset[str]] | None:
+    """timm's model names without importing timm (and torch, seconds): ``(registered,
+    deprecated)`` read from the sources of the installed ``timm.models``, or None where they
+    cannot be read. ``tests/test_models.py`` checks them against timm's registry."""
+    try:
+        spec = importlib.util.find_spec("timm")
+    except (ImportError, ValueError):  # pragma: no cover - a broken install
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    registered: set[str] = set()
+    deprecated: set[str] = set()
+    try:
+        for path in (Path(spec.origin).parent / "models").glob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            registered.update(_REGISTERED.findall(text))
+            for block in _DEPRECATIONS.findall(text):
+                deprecated.update(_QUOTED_KEY.findall(block))
+    except (OSError, UnicodeDecodeError):  # pragma: no cover - an unreadable install
+        return None
+    if not registered:  # pragma: no cover - timm's layout changed: let timm itself answer
+        return None
+    return frozenset(registered), frozenset(deprecated)
+
+
 def check_model_name(name: str) -> None:
     """Refuse a name timm does not know (a reference model or a ``name.tag`` included), suggesting
-    the closest known names.
+    the closest known names. Until timm is imported (models registered at run time need it), an
+    unknown name is refused from timm's sources (:func:`timm_model_names`) without importing
+    torch: a typo on the command line answers at once.
 
     Raises:
         UnknownModelError: naming the model and up to five close names.
     """
+    base = name.split(".")[0]
+    names = None if "timm" in sys.modules else timm_model_names()
+    if names is not None and base not in _SPECS and base not in names[0] | names[1]:
+        # the names timm.list_models() gives once the reference models are registered
+        raise UnknownModelError(unknown("timm model", name, [*names[0], *_SPECS]))
     import timm
 
     register_with_timm()

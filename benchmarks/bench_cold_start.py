@@ -5,17 +5,19 @@
 
 Each command runs in a fresh interpreter (what a shell loop or a fresh Ray worker pays), the
 commands taking turns round by round so that a change in the machine's load hits them alike; the
-median and the best of the rounds are printed with the load average before and after (a shared
-machine slows every figure, the ratios less). The first round only warms the caches (numba's
-on-disk cache, ``.pyc`` files) and is not counted.
+median and the best of the rounds are printed, wall-clock and CPU (user + system of the child: on
+a loaded machine wall-clock waits for a core, CPU time much less), with the load average before
+and after; the ratios are CPU time over ``python -c pass``'s. The first round only warms the
+caches (numba's on-disk cache, ``.pyc`` files) and is not counted.
 
 ``--graph``: a DeiT-Tiny saved by ``accelsim lower deit_tiny_patch16_224 -o deit_tiny.json``
 (issue 24's target is measured on it); without it the hand-built DeiT-Tiny of
 ``accelsim.ir.builders`` is saved and used (the same GEMM shapes, no torch needed).
-The ``floor`` row imports what a simulate of a saved graph cannot do without (numpy, networkx for
-the graph, pydantic and PyYAML for the config, numba) and calls one cached numba kernel (numba's
-first call loads its whole CPU target, SciPy's BLAS check included): what is left above it is
-accelsim's own.
+The ``floor`` row imports what a simulate of a saved graph cannot do without (numpy, pydantic and
+PyYAML for the config); the ``numba`` row adds numba and one cached kernel (numba's first call
+loads its whole CPU target; SciPy's BLAS probe deferred as accelsim does, :mod:`accelsim._numba`):
+what a run that compiles its kernels pays on top (``accelsim simulate`` of a small transformer
+interprets them instead, ``accelsim.cli._interpret_pays``).
 ``--importtime``: also prints the imports of the cold simulate that cost the most
 (``python -X importtime``, cumulative microseconds).
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,8 +35,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: what the ``accelsim`` console script runs (``[project.scripts]``), from this checkout
-ENTRY = "import sys; from accelsim.cli import main; sys.exit(main())"
+#: what the ``accelsim`` console script runs (``[project.scripts]``), from this checkout (a checkout
+#: from before ``accelsim.cli.console`` ran ``main``)
+ENTRY = "import sys, accelsim.cli as c; f = getattr(c, 'console', None); sys.exit(f() if f else c.main())"
 
 
 def _load() -> str:
@@ -46,13 +50,19 @@ def _env(root: Path) -> dict[str, str]:
     return env
 
 
-def _time(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
-    t = time.perf_counter()
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """(wall s, CPU s, exit code) of one run."""
+    cpu, t = _child_cpu(), time.perf_counter()
     # from a neutral folder: `python -c` puts the working directory first on sys.path
     proc = subprocess.run(
         argv, env=env, cwd=tempfile.gettempdir(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    return time.perf_counter() - t, proc.returncode
+    return time.perf_counter() - t, _child_cpu() - cpu, proc.returncode
 
 
 def _import_profile(argv: list[str], env: dict[str, str], top: int) -> list[tuple[int, str]]:
@@ -95,37 +105,53 @@ def main() -> None:
             graph = vit_graph("tiny").save(Path(tmp) / "deit_tiny.json")
         kernel = Path(tmp) / "_floor_kernel.py"  # one cached numba kernel: numba's own cold cost
         kernel.write_text("import numba\n\n@numba.njit(cache=True)\ndef f(x):\n    return x + 1\n")
-        floor = (
+        floor = "import numpy, pydantic, yaml"
+        with_numba = (
             f"import sys; sys.path.insert(0, {tmp!r}); "
-            "import numpy, networkx, pydantic, yaml, _floor_kernel; _floor_kernel.f(1)"
+            "from accelsim._numba import defer_blas_probe; defer_blas_probe(); "
+            "import numpy, pydantic, yaml, _floor_kernel; _floor_kernel.f(1)"
         )
         accelsim = {
             "accelsim --help": ["--help"],
             f"accelsim simulate {graph.name}": ["simulate", str(graph)],
             "accelsim simulate (unknown --hw, error)": ["simulate", str(graph), "--hw", "zcu1O2"],
+            "accelsim simulate (unknown model, error)": ["simulate", "deit_tinyy"],
+            "accelsim simulate --hw published/hg_pipe (dataflow)": [
+                "simulate",
+                str(graph),
+                "--hw",
+                "published/hg_pipe",
+            ],
             "accelsim configs": ["configs"],
         }
         commands: dict[str, tuple[list[str], dict[str, str]]] = {
             "python -c pass": ([py, "-c", "pass"], _env(ROOT)),
-            "floor: numpy networkx pydantic yaml numba+1 kernel": ([py, "-c", floor], _env(ROOT)),
+            "floor: numpy pydantic yaml": ([py, "-c", floor], _env(ROOT)),
+            "numba: numpy pydantic yaml numba + 1 cached kernel": ([py, "-c", with_numba], _env(ROOT)),
         }
         checkouts = [("", ROOT)] + ([(f" [{args.compare.name}]", args.compare)] if args.compare else [])
         for label, argv in accelsim.items():
             for suffix, root in checkouts:
                 commands[label + suffix] = ([py, "-c", ENTRY, *argv], _env(root))
         print(f"{_load()} (before); {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
-        times: dict[str, list[float]] = {k: [] for k in commands}
+        walls: dict[str, list[float]] = {k: [] for k in commands}
+        cpus: dict[str, list[float]] = {k: [] for k in commands}
         codes: dict[str, int] = {}
         for r in range(args.rounds + 1):
             for label, (argv, env) in commands.items():
-                dt, codes[label] = _time(argv, env)
+                wall, cpu, codes[label] = _time(argv, env)
                 if r:  # round 0 warms numba's cache and the .pyc files
-                    times[label].append(dt)
-        bare = statistics.median(times["python -c pass"])
-        print(f"{'command':<56}{'median s':>9}{'best s':>8}{'x pass':>8}  exit")
-        for label, ts in times.items():
-            med = statistics.median(ts)
-            print(f"{label:<56}{med:>9.3f}{min(ts):>8.3f}{med / bare:>8.1f}  {codes[label]}")
+                    walls[label].append(wall)
+                    cpus[label].append(cpu)
+        bare = statistics.median(cpus["python -c pass"])
+        print(f"{'':<60}{'wall s':>14}{'CPU s':>14}{'CPU':>7}")
+        print(f"{'command':<60}{'median':>7}{'best':>7}{'median':>7}{'best':>7}{'x pass':>7}  exit")
+        for label in commands:
+            w, c = walls[label], cpus[label]
+            print(
+                f"{label:<60}{statistics.median(w):>7.3f}{min(w):>7.3f}{statistics.median(c):>7.3f}"
+                f"{min(c):>7.3f}{statistics.median(c) / bare:>7.1f}  {codes[label]}"
+            )
         print(f"{_load()} (after); {args.rounds} rounds, median and best per command")
         if args.importtime:
             label = f"accelsim simulate {graph.name}"

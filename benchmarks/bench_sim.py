@@ -4,7 +4,7 @@
 
 1. DeiT-Base end to end, warm, on the default ZCU102 design (one core): ms per simulate().
 2. A sweep of hardware points (rows, cols, dataflow, buffers, bandwidth) on DeiT-Small:
-   points per second through ``simulate_many`` (inline, its default, then 2 kernel threads).
+   points per second through ``simulate_many``, inline and on every CPU (at least 2 threads).
 3. Cold start of ``accelsim simulate graph.json`` in a fresh interpreter (no torch import).
 
 Graphs: ``--graph-dir`` may hold ``deit_base.json`` / ``deit_small.json`` saved by
@@ -92,20 +92,28 @@ def main() -> None:
     small = compile_graph(_graph(args.graph_dir, "deit_small", "small"))
     points = sweep_points(hw, args.points)
     simulate_many(small, points[:5])
-    for workers in (1, 2):
-        t = time.perf_counter()
-        reports = simulate_many(small, points, workers=workers)
-        dt = time.perf_counter() - t
-        feasible = sum(x.fits for x in reports)
-        label = "1 thread (the default)" if workers == 1 else f"{workers} kernel threads"
+    cpus = max(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    best: dict[int, float] = {}
+    for _ in range(3):  # in turns, so that a change in the machine's load hits both alike
+        for workers in (1, cpus):
+            small.plans.clear()  # every round maps afresh (within a round, bandwidth-only neighbours reuse)
+            t = time.perf_counter()
+            reports = simulate_many(small, points, workers=workers)
+            best[workers] = min(best.get(workers, float("inf")), time.perf_counter() - t)
+    feasible = sum(x.fits for x in reports)
+    for workers, dt in best.items():
+        label = "inline" if workers == 1 else f"{workers} threads ({workers - 1} running the kernel)"
         print(f"[2] {small.name}, {label}: {len(points)} hardware points in {dt:.2f} s = "
-              f"{len(points) / dt:,.0f} points/s ({dt / len(points) * 1e3:.3f} ms/point; {feasible} fit their board)")  # fmt: skip
+              f"{len(points) / dt:,.0f} points/s ({dt / len(points) * 1e3:.3f} ms/point, best of 3; "
+              f"{feasible} fit their board)")  # fmt: skip
 
     with tempfile.TemporaryDirectory() as tmp:
         gpath = vit_graph("tiny").save(Path(tmp) / "deit_tiny.json")
+        # the console script's entry (accelsim.cli.console), which runs atexit handlers as it ends
         code = (
-            "import sys; from accelsim.cli import main; rc = main(['simulate', sys.argv[1]]); "
-            "print('TORCH' if 'torch' in sys.modules else 'no torch', file=sys.stderr); sys.exit(rc)"
+            "import atexit, sys; from accelsim.cli import console; "
+            "atexit.register(lambda: print('TORCH' if 'torch' in sys.modules else 'no torch', file=sys.stderr)); "
+            "console(['simulate', sys.argv[1]])"
         )
         cold = []
         for _ in range(3):

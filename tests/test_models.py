@@ -8,13 +8,30 @@ import timm
 import torch
 
 import accelsim
-from accelsim.models import create_reference_model, list_reference_models, register_with_timm
+from accelsim.models import (
+    create_reference_model,
+    list_reference_models,
+    register_with_timm,
+    timm_model_names,
+)
 
 
 def test_every_reference_model_is_registered_with_timm_once() -> None:
     register_with_timm()
     register_with_timm()  # idempotent: no timm "overwriting" warning, no second entry
     assert timm.list_models("ref_*") == list_reference_models()
+
+
+def test_timm_model_names_read_from_its_sources_are_its_registry() -> None:
+    # what an unknown name on the command line is refused from, before torch loads
+    from timm.models import _registry
+
+    names = timm_model_names()
+    assert names is not None
+    registered, deprecated = names
+    assert deprecated == set(_registry._deprecated_models)
+    assert registered | deprecated == set(_registry._model_entrypoints) - set(list_reference_models())
+    assert len(registered) > 1000 and "deit_tiny_patch16_224" in registered
 
 
 def test_timm_builds_a_reference_model_with_its_shipped_checkpoint() -> None:

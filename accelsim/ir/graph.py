@@ -1,6 +1,7 @@
-"""The dataflow IR: :class:`Op` nodes of a ``networkx.DiGraph``, :class:`Tensor` values on its edges.
+"""The dataflow IR: :class:`Op` nodes of a DAG, :class:`Tensor` values on its edges.
 
-This module imports neither torch nor numba: a saved graph loads and simulates without them.
+This module imports neither torch, numba nor networkx: a saved graph loads and simulates without
+them (networkx only builds ``Graph.nx`` for a caller that asks for it).
 
 Attribute conventions per :class:`OpKind` (all ints unless said; lowering rules fill them, the
 simulator and the bit-true executor read them):
@@ -29,19 +30,21 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import heapq
 import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from accelsim._io import read_text, write_text_atomic
 from accelsim.errors import GraphFormatError
 from accelsim.ir.quant import QuantParams
+
+if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx
 
 FORMAT_NAME = "accelsim.graph"
 FORMAT_VERSION = 1
@@ -203,9 +206,11 @@ def _names(record: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
 class Graph:
     """A DAG of :class:`Op` over :class:`Tensor` values.
 
-    The ``networkx.DiGraph`` (``graph.nx``) has one node per op name with the frozen op under
-    ``"op"``; an edge ``u -> v`` carries the names of the tensors ``u`` produces and ``v``
-    consumes under ``"tensors"``. Tensors with no producer are graph inputs or weights.
+    Ops are kept by name in insertion order; an edge ``u -> v`` carries the names of the tensors
+    ``u`` produces and ``v`` consumes. ``graph.nx`` is the same as a ``networkx.DiGraph`` (one node
+    per op name with the frozen op under ``"op"``, the tensor names under an edge's ``"tensors"``),
+    built on first use: loading and simulating a graph never imports networkx (~0.15 s).
+    Tensors with no producer are graph inputs or weights.
 
     Examples:
         >>> g = Graph("tiny")
@@ -226,7 +231,12 @@ class Graph:
         #: values of weight tensors (by name) when lowering was asked to keep them; not part
         #: of the JSON (the bit-true executor's sidecar file carries them)
         self.constants: dict[str, Any] = {}
-        self._nx = nx.DiGraph()
+        self._ops: dict[str, Op] = {}
+        #: src -> dst -> tensor names (both in insertion order, as networkx keeps them)
+        self._succ: dict[str, dict[str, list[str]]] = {}
+        self._pred: dict[str, dict[str, list[str]]] = {}
+        self._order: tuple[int, list[str]] | None = None  # (version, topological order)
+        self._nx_view: tuple[int, nx.DiGraph] | None = None
         self._producer: dict[str, str] = {}
         self._consumers: dict[str, list[str]] = {}
         self._inputs: list[str] | None = None
@@ -254,7 +264,7 @@ class Graph:
 
     def add_op(self, op: Op) -> None:
         """Add ``op``; its input and output tensors must already be added."""
-        if op.name in self._nx:
+        if op.name in self._ops:
             raise GraphFormatError(f"op {op.name!r} defined twice")
         for t in (*op.inputs, *op.outputs):
             if t not in self.tensors:
@@ -264,7 +274,9 @@ class Graph:
                 raise GraphFormatError(
                     f"op {op.name!r}: tensor {t!r} already produced by {self._producer[t]!r}"
                 )
-        self._nx.add_node(op.name, op=op)
+        self._ops[op.name] = op
+        self._succ[op.name] = {}
+        self._pred[op.name] = {}
         self._version += 1
         for t in op.outputs:
             self._producer[t] = op.name
@@ -278,19 +290,19 @@ class Graph:
     def _link(self, src: str, dst: str, tensor: str) -> None:
         if src == dst:
             raise GraphFormatError(f"op {src!r} consumes its own output {tensor!r}")
-        if self._nx.has_edge(src, dst):
-            names = self._nx.edges[src, dst]["tensors"]
-            if tensor not in names:
-                names.append(tensor)
-        else:
-            self._nx.add_edge(src, dst, tensors=[tensor])
+        names = self._succ[src].get(dst)
+        if names is None:
+            # one list shared by both directions, as networkx's edge data is
+            self._succ[src][dst] = self._pred[dst][src] = [tensor]
+        elif tensor not in names:
+            names.append(tensor)
 
     def replace_op(self, op: Op) -> None:
         """Swap the op of the same name for ``op`` (same inputs and outputs)."""
         old = self.op(op.name)
         if old.inputs != op.inputs or old.outputs != op.outputs:
             raise GraphFormatError(f"replace_op({op.name!r}) may not change its tensors")
-        self._nx.nodes[op.name]["op"] = op
+        self._ops[op.name] = op
         self._version += 1
 
     def set_io(self, inputs: Iterable[str] | None = None, outputs: Iterable[str] | None = None) -> None:
@@ -304,28 +316,67 @@ class Graph:
     # -- queries ------------------------------------------------------------------------------
     @property
     def nx(self) -> nx.DiGraph:
-        """The underlying networkx graph (op names as nodes); treat it as read-only."""
-        return self._nx
+        """The graph as a ``networkx.DiGraph`` (op names as nodes, built on first use after each
+        edit); treat it as read-only: editing it does not edit the graph."""
+        if self._nx_view is None or self._nx_view[0] != self._version:
+            import networkx as nx
+
+            g = nx.DiGraph()
+            g.add_nodes_from((name, {"op": op}) for name, op in self._ops.items())
+            g.add_edges_from(
+                (u, v, {"tensors": names}) for u, succ in self._succ.items() for v, names in succ.items()
+            )
+            self._nx_view = (self._version, g)
+        return self._nx_view[1]
 
     def __len__(self) -> int:
-        return self._nx.number_of_nodes()
+        return len(self._ops)
 
     def __contains__(self, op_name: object) -> bool:
-        return op_name in self._nx
+        return op_name in self._ops
 
     def op(self, name: str) -> Op:
         try:
-            op: Op = self._nx.nodes[name]["op"]
+            return self._ops[name]
         except KeyError:
             raise KeyError(f"no op named {name!r} in graph {self.name!r}") from None
-        return op
+
+    def predecessors(self, name: str) -> list[str]:
+        """Names of the ops whose outputs ``name`` consumes."""
+        return list(self._pred[name])
+
+    def successors(self, name: str) -> list[str]:
+        """Names of the ops that consume an output of ``name``."""
+        return list(self._succ[name])
 
     def ops(self) -> Iterator[Op]:
         """Ops in a deterministic topological order."""
-        # Ties broken by insertion order, so the order survives a JSON round trip.
-        index = {n: i for i, n in enumerate(self._nx.nodes)}
-        for name in nx.lexicographical_topological_sort(self._nx, key=index.__getitem__):
-            yield self._nx.nodes[name]["op"]
+        if self._order is None or self._order[0] != self._version:
+            order = self._topological_order()
+            if len(order) < len(self._ops):
+                raise GraphFormatError(f"graph {self.name!r} has a cycle")
+            self._order = (self._version, order)
+        for name in self._order[1]:
+            yield self._ops[name]
+
+    def _topological_order(self) -> list[str]:
+        """Kahn's algorithm, the ready op inserted first going first (networkx's
+        ``lexicographical_topological_sort`` keyed by insertion index), so the order survives a
+        JSON round trip; a cycle leaves its ops (and those after them) out."""
+        index = {n: i for i, n in enumerate(self._ops)}
+        names = list(self._ops)
+        indegree = [len(self._pred[n]) for n in names]
+        ready = [i for i, d in enumerate(indegree) if d == 0]  # ascending: already a heap
+        order = []
+        while ready:
+            i = heapq.heappop(ready)
+            order.append(names[i])
+            for child in self._succ[names[i]]:
+                j = index[child]
+                indegree[j] -= 1
+                if indegree[j] == 0:
+                    heapq.heappush(ready, j)
+        return order
 
     def producer(self, tensor: str) -> str | None:
         return self._producer.get(tensor)
@@ -388,9 +439,13 @@ class Graph:
 
         if len(self) == 0:
             raise GraphFormatError(f"graph {self.name!r} has no ops")
-        if not nx.is_directed_acyclic_graph(self._nx):
-            cycle = nx.find_cycle(self._nx)
+        order = self._topological_order()
+        if len(order) < len(self._ops):
+            import networkx as nx  # the error path only: which ops form the cycle
+
+            cycle = nx.find_cycle(self.nx)
             raise GraphFormatError(f"graph {self.name!r} has a cycle through {[u for u, _ in cycle]}")
+        self._order = (self._version, order)
         for t in (*self.inputs, *self.outputs):
             if t not in self.tensors:
                 raise GraphFormatError(f"graph {self.name!r}: input/output {t!r} is not a tensor")
@@ -430,7 +485,7 @@ class Graph:
                     "module": op.module,
                     "module_type": op.module_type,
                 }
-                for op in (self._nx.nodes[n]["op"] for n in self._nx.nodes)
+                for op in self._ops.values()
             ],
         }
 
@@ -518,9 +573,10 @@ class Graph:
         for op in self.ops():
             label = f"{op.name}\n{op.kind.value}" + (f"\n{op.macs:,} MACs" if op.macs else "")
             lines.append(f"  {json.dumps(op.name)} [label={json.dumps(label)}];")
-        for u, v, d in self._nx.edges(data=True):
-            shapes = ",".join("x".join(map(str, self.tensors[t].shape)) for t in d["tensors"])
-            lines.append(f"  {json.dumps(u)} -> {json.dumps(v)} [label={json.dumps(shapes)}];")
+        for u, succ in self._succ.items():
+            for v, names in succ.items():
+                shapes = ",".join("x".join(map(str, self.tensors[t].shape)) for t in names)
+                lines.append(f"  {json.dumps(u)} -> {json.dumps(v)} [label={json.dumps(shapes)}];")
         lines.append("}")
         return "\n".join(lines) + "\n"
 

@@ -250,6 +250,10 @@ def accelsim_check_hardware(config: Mapping[str, Any]) -> None:
     validate_config(HardwareConfig, split(config)[1], "hardware point")
 
 
+#: Hardware config sections whose validated value depends on nothing else in the config.
+_SELF_CONTAINED = ("board", "array", "packing", "buffers", "dram", "units", "epilogue")
+
+
 def accelsim_simulate(graph: Graph, configs: Sequence[Mapping[str, Any]]) -> list[HardwareResult]:
     """``accelsim.sim.simulate_many`` over the configs that validate; the others do not fit.
 
@@ -269,11 +273,27 @@ def accelsim_simulate(graph: Graph, configs: Sequence[Mapping[str, Any]]) -> lis
     ga = compile_graph(graph)
     out: list[HardwareResult | None] = [None] * len(configs)
     valid: list[tuple[int, HardwareConfig]] = []
+    # Knobs copy only the sections they set (``apply_knobs``): a section object shared by several
+    # points is validated once and its model reused (a model is taken as it is, so validating a
+    # point costs its changed sections). Only sections that validate alone: an empty ``packing``
+    # takes its board's default, so it is validated with each point.
+    seen: dict[tuple[str, int], Any] = {}
     for i, cfg in enumerate(configs):
+        data = dict(cfg)
+        for name in _SELF_CONTAINED:
+            part = data.get(name)
+            if part and (name, id(part)) in seen:
+                data[name] = seen[(name, id(part))]
         try:
-            valid.append((i, validate_config(HardwareConfig, dict(cfg), "hardware point")))
+            hw = validate_config(HardwareConfig, data, "hardware point")
         except AccelsimError as e:
             out[i] = _unfit(f"{type(e).__name__}: {e}")
+            continue
+        valid.append((i, hw))
+        for name in _SELF_CONTAINED:
+            part = cfg.get(name)
+            if isinstance(part, dict | list):
+                seen[(name, id(part))] = getattr(hw, name)
     reports: list[Report | None]
     try:
         reports = list(simulate_many(ga, [hw for _, hw in valid]))

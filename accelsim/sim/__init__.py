@@ -13,14 +13,52 @@ Layout: ``engines/`` (the systolic array's timing modes and the units beside it)
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from accelsim.sim.driver import HardwareLike, simulate, simulate_many
-from accelsim.sim.graph_arrays import GraphArrays, compile_graph
-from accelsim.sim.mapping import map_graph
-from accelsim.sim.report import LayerRow, Report, build_report
-from accelsim.sim.schedule import RunResult, Schedule, run
-from accelsim.sim.trace import save_trace
+from accelsim._numba import defer_blas_probe
+
+# before any kernel loads: no scipy.linalg import (accelsim/_numba.py)
+defer_blas_probe()
+
+# public name -> module that defines it, imported on first use: ``accelsim.sim.dataflow`` (which
+# has no use for the overlay's mapper and kernels) is then imported without them
+_LAZY: dict[str, str] = {
+    "HardwareLike": "accelsim.sim.driver",
+    "simulate": "accelsim.sim.driver",
+    "simulate_many": "accelsim.sim.driver",
+    "GraphArrays": "accelsim.sim.graph_arrays",
+    "compile_graph": "accelsim.sim.graph_arrays",
+    "map_graph": "accelsim.sim.mapping",
+    "LayerRow": "accelsim.sim.report",
+    "Report": "accelsim.sim.report",
+    "build_report": "accelsim.sim.report",
+    "RunResult": "accelsim.sim.schedule",
+    "Schedule": "accelsim.sim.schedule",
+    "run": "accelsim.sim.schedule",
+    "save_trace": "accelsim.sim.trace",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from accelsim.sim.driver import HardwareLike, simulate, simulate_many
+    from accelsim.sim.graph_arrays import GraphArrays, compile_graph
+    from accelsim.sim.mapping import map_graph
+    from accelsim.sim.report import LayerRow, Report, build_report
+    from accelsim.sim.schedule import RunResult, Schedule, run
+    from accelsim.sim.trace import save_trace
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'accelsim.sim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
 def simulate_scalesim(config_path: str | Path, topology_path: str | Path) -> Report:
@@ -30,6 +68,7 @@ def simulate_scalesim(config_path: str | Path, topology_path: str | Path) -> Rep
     Raises:
         ConfigError: malformed SCALE-Sim files (file, line and field named).
     """
+    from accelsim.sim.driver import simulate
     from accelsim.sim.scalesim.bridge import load_scalesim
 
     hw, graph = load_scalesim(config_path, topology_path)

@@ -20,7 +20,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+
+from accelsim._numba import njit
 
 # -- codes ----------------------------------------------------------------------------------------
 # Op classes: what kind of work an op is (the mapping picks an engine per class and config).
@@ -173,7 +174,7 @@ class MapParams(NamedTuple):
 class PlanArrays(NamedTuple):
     """Per-op mapping on one hardware point (see :mod:`accelsim.sim.mapping`): compute cycles,
     products per DSP, tiles, DRAM bytes by kind, prefetch slots, folds, dataflow, streaming
-    edges; and the first op whose tile does not fit a buffer (``bad_buffer`` a ``BUF_*`` code)
+    edges, the share on DSPs; and the first op whose tile does not fit a buffer (``bad_buffer`` a ``BUF_*`` code)
     and how many do not."""
 
     comp: np.ndarray
@@ -193,6 +194,9 @@ class PlanArrays(NamedTuple):
     dataflow: np.ndarray
     pipe_on: np.ndarray
     pipe_span: np.ndarray
+    #: per op, the share of its MACs on the array's DSPs (the rest on its LUT multipliers or an
+    #: assisting unit; 1.0 where it has no GEMM shape)
+    dsp_share: np.ndarray
     bad_op: int
     bad_buffer: int
     bad_need: int
@@ -288,8 +292,12 @@ def _roofline(plan, busy, store, bytes_per_cycle):
     return max(float(busy), (plan.ld_once + strm + 2 * plan.spill + store) / bytes_per_cycle)
 
 
+#: Rows of :func:`plan_ops`'s integer result, in :class:`PlanArrays`' order (its int64 arrays).
+PLAN_ROWS = 17
+
+
 @njit(cache=True)
-def plan_ops(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, prm):
+def plan_ops(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, dsp_frac, prm):
     """Per-op mapping on one hardware point (see :mod:`accelsim.sim.mapping` for the model).
 
     Args:
@@ -304,10 +312,13 @@ def plan_ops(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, prm
         unit_comp: stall-free cycles of the ops on a unit (zeros elsewhere).
         unit_tiles: the fewest tiles a unit op is cut into (0: no constraint).
         sh: the :class:`ShapeTiming` of the array's GEMM shapes (``g.shape_id`` indexes it).
+        dsp_frac: per shape, column and (plain, assisted), the share of its MACs on the DSPs.
         prm: the :class:`MapParams`.
 
     Returns:
-        The :class:`PlanArrays`.
+        :class:`PlanArrays`' fields in order, its int64 arrays as the rows of one array (one
+        result to hand back instead of 17: boxing each array returned costs more than planning
+        all ops): ``(rows, dsp_share, bad_op, bad_buffer, bad_need, n_bad)``.
     """
     cls = g.cls
     batch = g.batch
@@ -331,22 +342,19 @@ def plan_ops(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, prm
         r = g.pipe_root[i]
         if fused[i] >= 0 and r >= 0 and g.t_can_reside[r]:
             onchip[r] = True
-    pipe_span = np.ones(n, np.int64)
-    comp = unit_comp.copy()
-    pack = np.ones(n, np.int64)
-    n_tiles = np.zeros(n, np.int64)
-    tpo = np.ones(n, np.int64)
-    n_outer = np.ones(n, np.int64)
-    reuse = np.ones(n, np.int64)
-    ld_once = np.zeros(n, np.int64)
-    ld_strm = np.zeros(n, np.int64)
-    spill = np.zeros(n, np.int64)
-    store = np.zeros(n, np.int64)
-    act_dep = np.zeros(n, np.int64)
-    slots = np.ones(n, np.int64)
-    fr = np.zeros(n, np.int64)
-    fc = np.zeros(n, np.int64)
-    dfl = np.full(n, -1, np.int64)
+    out = np.zeros((PLAN_ROWS, n), np.int64)
+    comp, pack, n_tiles, tpo, n_outer, reuse = out[0], out[1], out[2], out[3], out[4], out[5]
+    ld_once, ld_strm, spill, store, act_dep, slots = out[6], out[7], out[8], out[9], out[10], out[11]
+    fr, fc, dfl, pipe_on_out, pipe_span = out[12], out[13], out[14], out[15], out[16]
+    comp[:] = unit_comp
+    pack[:] = 1
+    tpo[:] = 1
+    n_outer[:] = 1
+    reuse[:] = 1
+    slots[:] = 1
+    dfl[:] = -1
+    pipe_on_out[:] = pipe_on
+    pipe_span[:] = 1
     bad_op = -1
     bad_buf = BUF_NONE
     bad_need = np.int64(0)
@@ -500,26 +508,59 @@ def plan_ops(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, prm
             rg = g.out_root[fused[i]]
             if (ro < 0 or not onchip[ro]) and (g.pipe_root[i] >= 0 or rg < 0 or onchip[rg]):
                 store[fused[i]] += g.out_bytes[i]
-    return PlanArrays(
-        comp,
-        pack,
-        n_tiles,
-        tpo,
-        n_outer,
-        reuse,
-        ld_once,
-        ld_strm,
-        spill,
-        store,
-        act_dep,
-        slots,
-        fr,
-        fc,
-        dfl,
-        pipe_on,
-        pipe_span,
-        bad_op,
-        bad_buf,
-        int(bad_need),
-        n_bad,
-    )
+    # The share of each GEMM's MACs on the DSPs, in the dataflow it runs in (column 0 where it
+    # runs in none of them, off the array).
+    dsp_share = np.ones(n, np.float64)
+    for i in range(n):
+        s = g.shape_id[i]
+        if s < 0:
+            continue
+        col = 0
+        for c in range(1, dsp_frac.shape[1]):
+            if sh.dataflow[s, c] == dfl[i]:
+                col = c
+        dsp_share[i] = dsp_frac[s, col, 1 if assisted[i] else 0]
+    return out, dsp_share, bad_op, bad_buf, int(bad_need), n_bad
+
+
+@njit(cache=True)
+def lower_bound(v, allowed, assisted, q_ptr):
+    """Cycles that the schedule kernel (:func:`~accelsim.sim._schedule_kernel.run_schedule`) takes
+    at least for any schedule in which each queue position ``p`` runs in one of the dataflow
+    columns of the bit mask ``allowed[p]`` (assisted where ``assisted[p]``).
+
+    ``v[a, c, :, p]``: the op at position ``p`` of the engines' queues (engine by engine, CSR
+    ``q_ptr``) in column ``c``, unassisted (``a`` 0) or assisted: compute, one tile's compute,
+    loads and stores as cycles of the channel. Each takes its least value over its mask. The kernel
+    cannot beat this: an engine runs its queue one tile at a time in order; the DRAM channel moves
+    one transfer at a time, each at least its bytes over the bandwidth; a tile computes after its
+    load and stores after its compute. So the frame takes at least all bytes at full bandwidth,
+    and per queue all its compute; per op ``i`` of a queue, its loads up to ``i`` then the compute
+    after ``i``; and the compute before ``i`` and one tile of ``i``, then its stores from ``i`` on.
+    """
+    n_df = v.shape[1]
+    nq = v.shape[3]
+    least = np.full((4, nq), np.inf)
+    for p in range(nq):
+        a = 1 if assisted[p] else 0
+        for c in range(n_df):
+            if (allowed[p] >> c) & 1:
+                for k in range(4):
+                    least[k, p] = min(least[k, p], v[a, c, k, p])
+    out = least[2].sum() + least[3].sum()
+    for e in range(q_ptr.shape[0] - 1):
+        lo, hi = q_ptr[e], q_ptr[e + 1]
+        if lo == hi:
+            continue
+        queue = least[0, lo:hi].sum()
+        stores = least[3, lo:hi].sum()
+        loads = 0.0
+        done = 0.0
+        for p in range(lo, hi):
+            out = max(out, done + least[1, p] + stores)
+            loads += least[2, p]
+            done += least[0, p]
+            stores -= least[3, p]
+            out = max(out, loads + queue - done)
+        out = max(out, queue)
+    return out

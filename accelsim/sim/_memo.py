@@ -9,8 +9,9 @@ working set is small; a long search must not grow without bound).
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -41,6 +42,13 @@ class Memo(Generic[K, V]):
             self._d.clear()
         self._d[key] = value
 
+    def peek(self, key: K) -> V | None:
+        """The answer for ``key`` if remembered, else None (nothing computed)."""
+        return self._d.get(key)
+
+    def forget(self, key: K) -> None:
+        self._d.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._d)
 
@@ -56,10 +64,34 @@ def per_config(fn: Callable[[C], V], limit: int = 1024) -> Callable[[C], V]:
 
     @functools.wraps(fn)
     def remembered(hw: C) -> V:
-        hit = memo._d.get(id(hw))
+        hit = memo.peek(id(hw))
         if hit is None or hit[0] is not hw:  # new, or an id reused after its config died
             hit = (hw, fn(hw))
             memo.put(id(hw), hit)
         return hit[1]
+
+    return remembered
+
+
+def per_object(fn: Callable[[C], V], version: Callable[[C], Hashable], limit: int = 64) -> Callable[[C], V]:
+    """Remember ``fn(obj)`` by the object's identity and ``version(obj)``, for objects that compare
+    by value and are not hashable (a Graph): an edit that changes the version computes afresh, and
+    an entry goes when its object dies (it is held weakly, so remembering keeps nothing alive)."""
+    memo: Memo[int, tuple[weakref.ref[Any], Hashable, V]] = Memo(limit)
+
+    @functools.wraps(fn)
+    def remembered(obj: C) -> V:
+        key, v = id(obj), version(obj)
+        hit = memo.peek(key)
+        if hit is not None and hit[0]() is obj and hit[1] == v:
+            return hit[2]
+        value = fn(obj)
+
+        def dead(_ref: weakref.ref[Any], k: int = key) -> None:
+            # runs before the dead object's id can be reused, so it forgets only its own entry
+            memo.forget(k)
+
+        memo.put(key, (weakref.ref(obj, dead), v, value))
+        return value
 
     return remembered

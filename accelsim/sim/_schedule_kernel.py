@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+
+from accelsim._numba import njit
 
 #: Outcome of a schedule run (``RunArrays.error``): no engine could start although ops remained,
 #: which a DAG in topological order never does (a bug, reported rather than returning half-filled

@@ -6,8 +6,9 @@ Per hardware point this is NumPy over all ops plus one Numba call; the graph is 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,7 +18,7 @@ from accelsim.ir.graph import Graph
 from accelsim.sim.graph_arrays import GraphArrays, compile_graph
 from accelsim.sim.mapping import map_graph
 from accelsim.sim.report import Report, build_report
-from accelsim.sim.schedule import run
+from accelsim.sim.schedule import RunResult, Schedule, run
 
 HardwareLike = HardwareConfig | str | Path
 T = TypeVar("T")
@@ -62,16 +63,16 @@ def simulate_many(
 ) -> list[Report]:
     """Simulate one graph on many hardware points (the graph is flattened once).
 
-    A point costs the mapping (NumPy over all ops, in this thread) plus one schedule-kernel call.
-    The kernel releases the GIL, so kernel calls run on ``workers`` threads while the next points
-    are mapped; reports come back in the order of ``hws`` and equal :func:`simulate`'s exactly.
+    A point costs the mapping and the report (NumPy and Python, in this thread) plus one
+    schedule-kernel call, which releases the GIL: with ``workers`` > 1 the kernel calls run on
+    ``workers - 1`` threads while this thread maps the next points and reports the finished ones.
+    Reports come back in the order of ``hws`` and equal :func:`simulate`'s exactly.
 
     Args:
         graph: a lowered Graph (or its :class:`GraphArrays`).
         hws: hardware configs, names or YAML paths.
-        workers: kernel threads (default 1: the per-point Python holds the GIL for about as long
-            as the kernel runs, so threads did not pay on the 2-core machine measured, see
-            ``benchmarks/bench_sim.py``; 1 runs inline).
+        workers: threads, this one included (default 1, inline: on the shared 2-core machine
+            measured, a second thread was 0.77x as fast, ``benchmarks/README.md``).
 
     Raises:
         ConfigError: as :func:`simulate`, for the first point that fails, naming its index in
@@ -84,12 +85,19 @@ def simulate_many(
         raise ConfigError(f"simulate_many: workers must be >= 1, got {n_workers}")
     if n_workers == 1:
         return [_point(j, hw, lambda h: simulate(ga, h)) for j, hw in enumerate(hws)]
-    with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        jobs = []
+    reports: list[Report] = []
+    # A few points in flight per kernel thread: enough that a thread always has the next one,
+    # few enough that this thread reports as it goes instead of mapping every point first.
+    in_flight: deque[tuple[Schedule, Future[RunResult]]] = deque()
+    with ThreadPoolExecutor(max_workers=n_workers - 1) as pool:
         for j, hw in enumerate(hws):
             schedule = _point(j, hw, lambda h: map_graph(ga, h))
-            jobs.append((schedule, pool.submit(run, schedule)))
-        return [build_report(schedule, job.result()) for schedule, job in jobs]
+            in_flight.append((schedule, pool.submit(run, schedule)))
+            if len(in_flight) > 2 * (n_workers - 1):
+                done, job = in_flight.popleft()
+                reports.append(build_report(done, job.result()))
+        reports.extend(build_report(done, job.result()) for done, job in in_flight)
+    return reports
 
 
 def _point(j: int, hw: HardwareLike, fn: Callable[[HardwareConfig], T]) -> T:

@@ -10,7 +10,6 @@ liveness, GEMM shapes) is built by its own function into a small frozen dataclas
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
@@ -36,12 +35,16 @@ from accelsim.sim._kernels import (
     ROLE_OTHER,
     GraphColumns,
 )
-from accelsim.sim._memo import Memo
+from accelsim.sim._memo import Memo, per_object
 
 #: Roles of the rows of a linear-attention op: it is split into its ReLU (vector work), its two
 #: GEMMs and its normalising divide (vector work), so that without a linear-attention unit the
 #: array and the vector unit share it head by head. With the unit, ReLU and divide are absorbed.
 _ROLE_NORMAL, _ROLE_LA_RELU, _ROLE_LA_CORE, _ROLE_LA_DIV = 0, 1, 2, 3
+
+#: Op rows the mapping memo of one graph holds at most (about 150 B each: 17 int64 plan columns
+#: and the DSP share), ~40 MB; a DeiT's ~240 rows give ~1,000 mappings.
+PLAN_MEMO_OPS = 1 << 18
 
 _VECTOR_KINDS = {
     OpKind.LAYERNORM,
@@ -126,6 +129,12 @@ class GraphArrays:
     total_macs: int
     #: per-config answers about this graph (shape timings, engines, unit cycles): the mapping's
     memo: Memo[Any, Any] = field(default_factory=lambda: Memo(256), repr=False)
+    #: whole mappings by the config fields they read (:func:`accelsim.sim.mapping.map_graph`), so a
+    #: sweep over fields the mapping does not read maps once; about ``PLAN_MEMO_OPS`` op rows held
+    plans: Memo[Any, Any] = field(default_factory=lambda: Memo(16), repr=False)
+
+    def __post_init__(self) -> None:
+        self.plans.limit = max(16, PLAN_MEMO_OPS // max(1, len(self.names)))
 
     @property
     def n_ops(self) -> int:
@@ -496,11 +505,11 @@ def _dependencies(graph: Graph, nodes: _Rows, exit_: dict[str, int]) -> _Depende
     preds: list[list[int]] = []
     for i, (op, role) in enumerate(nodes):
         if role == _ROLE_LA_CORE:
-            preds.append(sorted({exit_[p] for p in graph.nx.predecessors(op.name)} | {i - 1}))
+            preds.append(sorted({exit_[p] for p in graph.predecessors(op.name)} | {i - 1}))
         elif role == _ROLE_LA_DIV:
             preds.append([i - 1])
         else:
-            preds.append(sorted({exit_[p] for p in graph.nx.predecessors(op.name)}))
+            preds.append(sorted({exit_[p] for p in graph.predecessors(op.name)}))
     pred_ptr, pred_idx = [0], []
     succs: list[list[int]] = [[] for _ in nodes]
     for i, ps in enumerate(preds):
@@ -699,9 +708,13 @@ def _pipe_candidates(
     return _PipeEdges(*(_int64(col) for col in (src, kind, groups, proot, heads, epi, ln)))
 
 
-# Graph defines __eq__ (so it is unhashable): cache by identity and the graph's edit counter
+def _version(graph: Graph) -> int:
+    return graph.version
+
+
+# Graph defines __eq__ (so it is unhashable): remembered by identity and the graph's edit counter
 # (every mutation through the Graph API bumps it), dropped when the graph dies.
-_CACHE: dict[int, tuple[weakref.ref[Graph], int, GraphArrays]] = {}
+_compiled = per_object(_build, _version, limit=64)
 
 
 def compile_graph(graph: Graph | GraphArrays) -> GraphArrays:
@@ -713,15 +726,4 @@ def compile_graph(graph: Graph | GraphArrays) -> GraphArrays:
     """
     if isinstance(graph, GraphArrays):
         return graph
-    key = id(graph)
-    hit = _CACHE.get(key)
-    version = graph.version
-    if hit is not None and hit[0]() is graph and hit[1] == version:
-        return hit[2]
-    ga = _build(graph)
-
-    def _forget(_ref: weakref.ref[Graph], k: int = key) -> None:
-        _CACHE.pop(k, None)
-
-    _CACHE[key] = (weakref.ref(graph, _forget), version, ga)
-    return ga
+    return _compiled(graph)

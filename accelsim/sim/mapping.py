@@ -47,10 +47,9 @@ the DRAM may prefetch (``slots``): a bigger buffer only ever removes traffic or 
 from __future__ import annotations
 
 import heapq
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from numba import njit
 
 from accelsim.config.hardware import HardwareConfig
 from accelsim.errors import ConfigError
@@ -63,6 +62,7 @@ from accelsim.sim._kernels import (
     ENG_RECONF,
     LOOP_OF_DATAFLOW,
     MapParams,
+    PlanArrays,
     ShapeTiming,
 )
 from accelsim.sim._memo import Memo
@@ -196,21 +196,37 @@ def _assist_split(
     return sorted(x for x in out if 0 < x < rest)
 
 
-def _engines(
-    ga: GraphArrays, hw: HardwareConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[Any, ...]]:
-    """Engine per op and the per-engine queues (CSR), cached per set of units present.
+class _UnitPlan(NamedTuple):
+    """What the units of a config make of a graph, whatever the array, buffers and DRAM: the engine
+    per op and the per-engine queues (CSR), the epilogue each GEMM applies, the GEMMs an assisting
+    reconfigurable unit may join, and the unit ops' cycles and fewest tiles."""
+
+    engine: np.ndarray
+    eq_ptr: np.ndarray
+    eq_ops: np.ndarray
+    fused: np.ndarray
+    eligible: np.ndarray
+    any_eligible: bool
+    unit_cycles: np.ndarray
+    unit_tiles: np.ndarray
+    #: every op in the first dataflow column (the choice where there is none to make)
+    first_column: np.ndarray
+
+
+def _unit_plan(ga: GraphArrays, hw: HardwareConfig) -> tuple[Any, _UnitPlan]:
+    """The :class:`_UnitPlan` of ``hw`` and its memo key, cached per (units, epilogue switches,
+    unit registry).
 
     An activation the GEMM engine applies in its drain path (``epilogue.activation``) has no
     engine: it costs nothing and its input never leaves the array (``plan_ops`` keeps it on chip).
     """
-    runs = hw.units.reconfigurable.runs if hw.units.reconfigurable is not None else ()
-    fuse = hw.epilogue.activation
-    key = ("engines", *(u.name for u in registered_units() if u.present(hw)), runs, fuse)
+    units = registered_units()
+    # the registry's units by identity: the entry holds them, so their ids are not reused while it lives
+    key = ("units", hw.units, hw.epilogue.activation, hw.epilogue.layernorm_stats, *map(id, units))
 
-    def make() -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[Any, ...]]:
+    def make() -> tuple[list[Any], _UnitPlan]:
         engine = assign_engines(ga, hw)
-        if fuse:
+        if hw.epilogue.activation:
             fused = ga.epi_src >= 0
             fused[fused] = engine[ga.epi_src[fused]] == ENG_ARRAY
             engine[fused] = ENG_NONE
@@ -218,21 +234,22 @@ def _engines(
         order = order[engine[order] >= 0].astype(np.int64)
         counts = np.bincount(engine[engine >= 0], minlength=len(ENGINE_NAMES))
         eq_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        return engine, eq_ptr, order, key
+        fused_by = np.where((engine == ENG_NONE) & (ga.epi_src >= 0) & hw.epilogue.activation, ga.epi_src, -1)
+        eligible = _assisted(ga, engine, hw)
+        plan = _UnitPlan(
+            engine,
+            eq_ptr,
+            order,
+            fused_by,
+            eligible,
+            bool(eligible.any()),
+            unit_cycles(ga, engine, hw),
+            unit_min_tiles(ga, engine, hw),
+            np.ones(ga.n_ops, dtype=np.int64),
+        )
+        return units, plan
 
-    return ga.memo.get(key, make)
-
-
-def _unit_cycles(
-    ga: GraphArrays, engine: np.ndarray, engines_key: tuple[Any, ...], hw: HardwareConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cycles and minimum tile counts of unit ops, cached per (units present, unit parameters)."""
-    params = tuple(
-        (name, tuple(cfg.__dict__.values())) if cfg is not None else (name, None)
-        for name, cfg in hw.units.__dict__.items()
-    )
-    key = ("unit_cycles", engines_key, params, hw.epilogue.layernorm_stats)
-    return ga.memo.get(key, lambda: (unit_cycles(ga, engine, hw), unit_min_tiles(ga, engine, hw)))
+    return key, ga.memo.get(key, make)[1]
 
 
 def _assisted(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> np.ndarray:
@@ -250,20 +267,6 @@ def _assisted(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> np.nda
     ahead_of_unit = np.zeros(ga.n_ops, dtype=bool)
     ahead_of_unit[src[streams & (engine == ENG_RECONF)]] = True
     return out & ~ahead_of_unit
-
-
-def _dsp_share(
-    ga: GraphArrays, share: np.ndarray, shapes: ShapeTiming, plan: Any, assisted: np.ndarray
-) -> np.ndarray:
-    """Per op, the share of its MACs on the array's DSPs (in the dataflow it runs in)."""
-    if not share.size:
-        return np.ones(ga.n_ops)
-    sid = np.maximum(ga.shape_id, 0)
-    col = np.zeros(ga.n_ops, dtype=np.int64)
-    for c in range(1, share.shape[1]):
-        col[shapes.dataflow[sid, c] == plan.dataflow] = c
-    per_op = share[sid, col, assisted.astype(np.int64)]
-    return np.where(ga.shape_id >= 0, per_op, 1.0)
 
 
 def _overlapping(a: Any, ops: np.ndarray, pool_ops: np.ndarray) -> np.ndarray:
@@ -290,32 +293,58 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
     if hw.dataflow is not None:
         raise ConfigError(f"{hw.name}: a dataflow design has no overlay to map onto (use simulate_dataflow)")
     ga = compile_graph(graph)
-    buf = hw.buffers
-    engine, eq_ptr, eq_ops, engines_key = _engines(ga, hw)
-    shapes, packs, share = _shape_timing(ga, hw)
-    u_cycles, u_tiles = _unit_cycles(ga, engine, engines_key, hw)
-    fused = np.where((engine == ENG_NONE) & (ga.epi_src >= 0) & hw.epilogue.activation, ga.epi_src, -1)
-    eligible = _assisted(ga, engine, hw)
-    prm = MapParams(
-        ibuf=buf.input_kib * 1024,
-        wbuf=buf.weight_kib * 1024,
-        obuf=buf.output_kib * 1024,
-        acc_bytes=buf.acc_bits // 8,
-        bytes_per_cycle=float(hw.dram_bytes_per_cycle()),
-        double_buffer=buf.double_buffer,
-        t_chunk=T_CHUNK,
-        v_chunk=V_CHUNK,
-        unit_tile_bytes=UNIT_TILE_BYTES,
-        max_tpo=MAX_TILES_PER_STRIPE,
-        overlap=hw.overlap,
-        pipeline_heads=hw.pipeline_heads,
-        mbconv_fusion=hw.mbconv_fusion,
+    _, up = _unit_plan(ga, hw)
+    a = hw.array
+    n_df = 1 if a.kind == "adder_tree" else len(a.dataflows)
+    searched = n_df > 1 or up.any_eligible
+    # Everything the mapping reads of ``hw``. The DRAM and the clock only matter where the mapper
+    # chooses among dataflows or an assist (by the roofline estimate and by running the schedule):
+    # a sweep over them alone maps once. ``up`` by identity: the entry holds it.
+    key = (
+        id(up),
+        a,
+        hw.packing,
+        hw.buffers,
+        hw.overlap,
+        hw.pipeline_heads,
+        hw.mbconv_fusion,
+        (hw.dram, hw.clock_mhz) if searched else None,
     )
+    hit = ga.plans.get(key, lambda: _map(ga, hw, up, n_df, searched))
+    return Schedule(ga, hw, up.engine, up.eq_ptr, up.eq_ops, *hit[1:])
 
-    def plan_of(allowed: np.ndarray, assisted: np.ndarray) -> Any:
-        return _kernels.plan_ops(ga.columns, engine, fused, assisted, allowed, u_cycles, u_tiles, shapes, prm)
 
-    def build(allowed: np.ndarray, assisted: np.ndarray, plan: Any = None) -> Schedule:
+def _map(
+    ga: GraphArrays, hw: HardwareConfig, up: _UnitPlan, n_df: int, searched: bool
+) -> tuple[_UnitPlan, ShapeTiming, np.ndarray, np.ndarray, PlanArrays, str]:
+    """:func:`map_graph`'s answer, less the graph and the config: ``(up, shapes, shape_packing,
+    dsp_share, plan, buffer_overflow)``."""
+    shapes, packs, share = _shape_timing(ga, hw)
+    buf = hw.buffers
+    prm = MapParams(
+        buf.input_kib * 1024,
+        buf.weight_kib * 1024,
+        buf.output_kib * 1024,
+        buf.acc_bits // 8,
+        float(hw.dram_bytes_per_cycle()),
+        buf.double_buffer,
+        T_CHUNK,
+        V_CHUNK,
+        UNIT_TILE_BYTES,
+        MAX_TILES_PER_STRIPE,
+        hw.overlap,
+        hw.pipeline_heads,
+        hw.mbconv_fusion,
+    )
+    cols = ga.columns
+
+    def plan_of(allowed: np.ndarray, assisted: np.ndarray) -> PlanArrays:
+        rows, *rest = _kernels.plan_ops(
+            cols, up.engine, up.fused, assisted, allowed, up.unit_cycles, up.unit_tiles, shapes, share, prm
+        )
+        return PlanArrays._make((*rows, *rest))
+
+    def build(allowed: np.ndarray, assisted: np.ndarray, plan: PlanArrays | None = None) -> Schedule:
         plan = plan_of(allowed, assisted) if plan is None else plan
         overflow = ""
         if plan.bad_op >= 0:
@@ -325,22 +354,15 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
                 f"({plan.n_bad} ops do not fit a tile)"
             )
         return Schedule(
-            graph=ga,
-            hardware=hw,
-            engine=engine,
-            eq_ptr=eq_ptr,
-            eq_ops=eq_ops,
-            shapes=shapes,
-            shape_packing=packs,
-            dsp_share=_dsp_share(ga, share, shapes, plan, assisted),
-            plan=plan,
-            buffer_overflow=overflow,
+            ga, hw, up.engine, up.eq_ptr, up.eq_ops, shapes, packs, plan.dsp_share, plan, overflow
         )
 
-    n_df = shapes.busy.shape[1] if shapes.busy.ndim == 2 else 1
-    if n_df <= 1 and not eligible.any():
-        return build(np.ones(ga.n_ops, dtype=np.int64), eligible)
-    return _search(build, plan_of, max(1, n_df), eligible, engine, (eq_ptr, eq_ops), prm.bytes_per_cycle)
+    s = (
+        _search(build, plan_of, n_df, up.eligible, up.engine, (up.eq_ptr, up.eq_ops), prm.bytes_per_cycle)
+        if searched
+        else build(up.first_column, up.eligible)
+    )
+    return up, s.shapes, s.shape_packing, s.dsp_share, s.plan, s.buffer_overflow
 
 
 def _dram_bytes(plan: Any) -> np.ndarray:
@@ -350,53 +372,10 @@ def _dram_bytes(plan: Any) -> np.ndarray:
     return plan.ld_once + strm + 2 * plan.spill + plan.store
 
 
-@njit(cache=True)
-def _lower_bound(v, allowed, assisted, q_ptr):
-    """Cycles that the schedule kernel (:func:`~accelsim.sim._schedule_kernel.run_schedule`) takes
-    at least for any schedule in which each queue position ``p`` runs in one of the dataflow
-    columns of the bit mask ``allowed[p]`` (assisted where ``assisted[p]``).
-
-    ``v[a, c, :, p]``: the op at position ``p`` of the engines' queues (engine by engine, CSR
-    ``q_ptr``) in column ``c``, unassisted (``a`` 0) or assisted: compute, one tile's compute,
-    loads and stores as cycles of the channel. Each takes its least value over its mask. The kernel
-    cannot beat this: an engine runs its queue one tile at a time in order; the DRAM channel moves
-    one transfer at a time, each at least its bytes over the bandwidth; a tile computes after its
-    load and stores after its compute. So the frame takes at least all bytes at full bandwidth,
-    and per queue all its compute; per op ``i`` of a queue, its loads up to ``i`` then the compute
-    after ``i``; and the compute before ``i`` and one tile of ``i``, then its stores from ``i`` on.
-    """
-    n_df = v.shape[1]
-    nq = v.shape[3]
-    least = np.full((4, nq), np.inf)
-    for p in range(nq):
-        a = 1 if assisted[p] else 0
-        for c in range(n_df):
-            if (allowed[p] >> c) & 1:
-                for k in range(4):
-                    least[k, p] = min(least[k, p], v[a, c, k, p])
-    out = least[2].sum() + least[3].sum()
-    for e in range(q_ptr.shape[0] - 1):
-        lo, hi = q_ptr[e], q_ptr[e + 1]
-        if lo == hi:
-            continue
-        queue = least[0, lo:hi].sum()
-        stores = least[3, lo:hi].sum()
-        loads = 0.0
-        done = 0.0
-        for p in range(lo, hi):
-            out = max(out, done + least[1, p] + stores)
-            loads += least[2, p]
-            done += least[0, p]
-            stores -= least[3, p]
-            out = max(out, loads + queue - done)
-        out = max(out, queue)
-    return out
-
-
 class _LowerBound:
-    """:func:`_lower_bound` of candidates given by a mask for every op, or by a column per op,
-    from each dataflow column's plan (unassisted, assisted); sound for the assist dropped later
-    on any op too (assisted busy cycles are never more)."""
+    """:func:`~accelsim.sim._kernels.lower_bound` of candidates given by a mask for every op, or
+    by a column per op, from each dataflow column's plan (unassisted, assisted); sound for the
+    assist dropped later on any op too (assisted busy cycles are never more)."""
 
     def __init__(
         self, plans: list[tuple[Any, Any]], queues: tuple[np.ndarray, np.ndarray], per_byte: float
@@ -416,12 +395,16 @@ class _LowerBound:
     def of_mask(self, mask: int, assist: np.ndarray) -> float:
         """Any choice among the dataflows in ``mask`` for every op, assisted where ``assist``."""
         return float(
-            _lower_bound(self.v, np.full(self.q.size, mask, dtype=np.int64), assist[self.q], self.q_ptr)
+            _kernels.lower_bound(
+                self.v, np.full(self.q.size, mask, dtype=np.int64), assist[self.q], self.q_ptr
+            )
         )
 
     def of_choice(self, col: np.ndarray, assisted: np.ndarray) -> float:
         """Each op in the dataflow column ``col``, assisted where ``assisted`` (per op)."""
-        return float(_lower_bound(self.v, np.left_shift(1, col[self.q]), assisted[self.q], self.q_ptr))
+        return float(
+            _kernels.lower_bound(self.v, np.left_shift(1, col[self.q]), assisted[self.q], self.q_ptr)
+        )
 
 
 def _search(

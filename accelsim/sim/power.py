@@ -36,14 +36,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import mul
+from typing import TypeVar
 
 import numpy as np
 
 from accelsim.config.hardware import BoardPower, HardwareConfig
 from accelsim.sim._kernels import ENG_ARRAY
-from accelsim.sim.engines.table import ENGINE_NAMES
-from accelsim.sim.engines.units import registered_units
-from accelsim.sim.resources import epilogue_resources, estimate_resources, per_config
+from accelsim.sim._memo import per_config
+from accelsim.sim.engines.table import ENGINES, Activity
+from accelsim.sim.resources import engine_resources
 from accelsim.sim.schedule import RunResult, Schedule
 
 #: Flip-flops per LUT of published FPGA ViT accelerators [D]: the mean of CoQMoE's ZCU102 (198.2k
@@ -51,8 +54,25 @@ from accelsim.sim.schedule import RunResult, Schedule
 #: (385.9k / 316.1k) designs ([Q] the papers' Table 2 as quoted in the research notes) = 1.276.
 FF_PER_LUT = (198.2 / 156.1 + 454.1 / 311.6 + 142.6 / 123.4 + 385.9 / 316.1) / 4
 
+X = TypeVar("X", float, np.ndarray)
+
 #: The resource classes with a dynamic coefficient (the keys of an activity mapping).
 RESOURCE_CLASSES: tuple[str, ...] = ("dsp", "bram36", "uram", "lut", "ff")
+
+
+#: The components of :meth:`PowerEstimate.breakdown`, in its order.
+COMPONENTS: tuple[str, ...] = (
+    "static",
+    "ps",
+    "platform",
+    "dsp",
+    "bram",
+    "uram",
+    "lut",
+    "ff",
+    "clock",
+    "dram",
+)
 
 
 @dataclass(frozen=True)
@@ -96,18 +116,9 @@ class PowerEstimate:
 
     def breakdown(self) -> dict[str, float]:
         """W per component, summing to ``total_w`` (the report's JSON)."""
-        return {
-            "static": self.static_w,
-            "ps": self.ps_w,
-            "platform": self.platform_w,
-            "dsp": self.dsp_w,
-            "bram": self.bram_w,
-            "uram": self.uram_w,
-            "lut": self.lut_w,
-            "ff": self.ff_w,
-            "clock": self.clock_w,
-            "dram": self.dram_w,
-        }
+        fixed = (self.static_w, self.ps_w, self.platform_w)
+        dynamic = (self.dsp_w, self.bram_w, self.uram_w, self.lut_w, self.ff_w, self.clock_w, self.dram_w)
+        return dict(zip(COMPONENTS, fixed + dynamic, strict=True))
 
 
 def xpe_power(
@@ -148,78 +159,183 @@ def xpe_power(
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"activity[{k!r}] = {v} is outside [0, 1]")
         act[k] = float(v)
-    toggle = power.busy_toggle / power.toggle_default
-    f = clock_mhz
-    dsp = counts.dsp * power.dsp_uw_per_mhz * 1e-6 * f * act["dsp"] * toggle
-    bram = counts.bram36 * power.bram36_uw_per_mhz * 1e-6 * f * act["bram36"] * toggle
-    uram = counts.uram * power.uram_uw_per_mhz * 1e-6 * f * act["uram"] * toggle
-    lut = counts.lut * power.lut_nw_per_mhz * 1e-9 * f * act["lut"] * toggle
-    ff = counts.ff * power.ff_nw_per_mhz * 1e-9 * f * act["ff"] * toggle
-    clock = counts.ff * power.clock_nw_per_ff_mhz * 1e-9 * f
-    dram = dram_bytes_per_s * 8 * power.dram_pj_per_bit * 1e-12
-    static = power.device_static_w
-    ps = power.ps_w if power.ps_included else 0.0
-    total = static + ps + power.platform_w + dsp + bram + uram + lut + ff + clock + dram
+    x = _Scaled.of(power, clock_mhz, counts.dsp, counts.bram36, counts.uram, counts.lut, counts.ff)
+    watts = x.watts(act["dsp"], act["bram36"], act["uram"], act["lut"], act["ff"], dram_bytes_per_s)
+    return _estimate(x, watts, latency_s, gops, act, counts)
+
+
+# Private records built once per hardware point: plain slotted classes (a frozen dataclass pays an
+# object.__setattr__ per field, a large share of a sweep point's report).
+@dataclass(slots=True)
+class _Scaled:
+    """XPE's sum for given counts less the activities: each class's count x coefficient x clock,
+    the clock tree's and the fixed terms' watts."""
+
+    dsp: float
+    bram: float
+    uram: float
+    lut: float
+    ff: float
+    toggle: float  # busy toggle over the coefficients' toggle
+    clock_w: float
+    fixed: tuple[float, float, float]  # static, ps, platform
+    fixed_w: float  # their sum
+    dram_pj_per_bit: float
+
+    @staticmethod
+    def of(
+        power: BoardPower, f: float, dsp: float, bram36: float, uram: float, lut: float, ff: float
+    ) -> _Scaled:
+        fixed = (power.device_static_w, power.ps_w if power.ps_included else 0.0, power.platform_w)
+        return _Scaled(
+            dsp=dsp * power.dsp_uw_per_mhz * 1e-6 * f,
+            bram=bram36 * power.bram36_uw_per_mhz * 1e-6 * f,
+            uram=uram * power.uram_uw_per_mhz * 1e-6 * f,
+            lut=lut * power.lut_nw_per_mhz * 1e-9 * f,
+            ff=ff * power.ff_nw_per_mhz * 1e-9 * f,
+            toggle=power.busy_toggle / power.toggle_default,
+            clock_w=ff * power.clock_nw_per_ff_mhz * 1e-9 * f,
+            fixed=fixed,
+            fixed_w=fixed[0] + fixed[1] + fixed[2],
+            dram_pj_per_bit=power.dram_pj_per_bit,
+        )
+
+    def watts(self, a_dsp: X, a_bram: X, a_uram: X, a_lut: X, a_ff: X, dram_bytes_per_s: X) -> tuple[X, ...]:
+        """W of the dsp, bram, uram, lut, ff and dram components and the total, at these
+        activities: plain arithmetic on floats (one frame) or arrays (one entry per op) alike."""
+        t = self.toggle
+        dsp = self.dsp * a_dsp * t
+        bram = self.bram * a_bram * t
+        uram = self.uram * a_uram * t
+        lut = self.lut * a_lut * t
+        ff = self.ff * a_ff * t
+        dram = dram_bytes_per_s * 8 * self.dram_pj_per_bit * 1e-12
+        total = self.fixed_w + dsp + bram + uram + lut + ff + self.clock_w + dram
+        return dsp, bram, uram, lut, ff, dram, total
+
+
+def _estimate(
+    x: _Scaled,
+    watts: tuple[float, ...],
+    latency_s: float,
+    gops: float,
+    activity: dict[str, float],
+    counts: ResourceCounts,
+) -> PowerEstimate:
+    dsp, bram, uram, lut, ff, dram, total = watts
     return PowerEstimate(
-        static_w=static,
-        ps_w=ps,
-        platform_w=power.platform_w,
+        static_w=x.fixed[0],
+        ps_w=x.fixed[1],
+        platform_w=x.fixed[2],
         dsp_w=dsp,
         bram_w=bram,
         uram_w=uram,
         lut_w=lut,
         ff_w=ff,
-        clock_w=clock,
+        clock_w=x.clock_w,
         dram_w=dram,
         total_w=total,
         energy_mj=total * latency_s * 1e3,
         gops_per_w=gops / total if total > 0 else 0.0,
-        activity=act,
+        activity=activity,
         counts=counts,
     )
 
 
-@dataclass(frozen=True)
-class _DesignCounts:
-    """A design's resources by the engine whose activity drives them (index: engine code)."""
+#: Positions in an activity vector (:func:`_components`): one per engine code, then these.
+_UTIL, _BUFFERS, _DRAM = len(ENGINES), len(ENGINES) + 1, len(ENGINES) + 2
 
-    dsp: tuple[float, ...]
-    bram36: tuple[float, ...]  # the array's entry: its input, weight and output buffers
-    lut: tuple[float, ...]
-    uram: float  # the array's buffers
-    control_lut: float  # DMA, AXI interconnect, controller
-    epilogue_dsp: float  # requantisation multipliers in the drain path
-    epilogue_ff: float  # the epilogues' pipeline registers
+
+def _position(activity: Activity, code: int) -> int:
+    return code if activity == "busy" else {"utilisation": _UTIL, "buffers": _BUFFERS}[activity]
+
+
+# Where each count of a resource class takes its activity from: every engine by the table's power
+# columns, after the extras (the epilogues' DSPs switch with the array's drain, the control LUTs
+# with the DRAM channel).
+_DSP_AT = (ENG_ARRAY, *(_position(e.dsp_activity, e.code) for e in ENGINES))
+_BRAM_AT = tuple(_position(e.bram_activity, e.code) for e in ENGINES)
+_LUT_AT = (_DRAM, *(_position(e.lut_activity, e.code) for e in ENGINES))
+
+
+@dataclass(slots=True)
+class _Terms:
+    """One resource class's counts and the activity position of each (the nonzero ones, in the
+    order the sum is taken: a zero count adds an exact 0.0), and their total ``n``."""
+
+    counts: tuple[float, ...]
+    at: tuple[int, ...]
+    n: float
+
+    @staticmethod
+    def of(counts: tuple[float, ...], at: tuple[int, ...]) -> _Terms:
+        return _Terms(tuple(compress(counts, counts)), tuple(compress(at, counts)), sum(counts))
+
+    def activity(self, act: list[X]) -> X | float:
+        """The count-weighted activity (0 without a count)."""
+        if self.n > 0:
+            return sum(map(mul, self.counts, map(act.__getitem__, self.at))) / self.n
+        return 0.0
+
+
+@dataclass(slots=True)
+class _PowerModel:
+    """What of the power of one design does not depend on the frame: the counted resources of
+    each class with their activity positions, the flip-flops' two parts, and XPE's sum for them
+    less the activities."""
+
+    dsp: _Terms
+    bram: _Terms
+    lut: _Terms
+    ff_lut: float  # the flip-flops of the LUTs (n_lut x FF_PER_LUT)
+    epilogue_ff: float
+    n_ff: float
+    uram: float
+    scaled: _Scaled
+    double_buffer: bool
 
 
 @per_config
-def _design_counts(hw: HardwareConfig) -> _DesignCounts:
-    res = estimate_resources(hw)
-    n = len(ENGINE_NAMES)
-    dsp, bram, lut = [0.0] * n, [0.0] * n, [0.0] * n
-    for unit in registered_units():
-        if unit.present(hw):
-            u = unit.resources(hw)
-            dsp[unit.code], bram[unit.code], lut[unit.code] = u.dsp, u.bram36, u.lut
-    dsp[ENG_ARRAY] = hw.array.dsps
-    bram[ENG_ARRAY] = res.bram36 - sum(bram)
-    lut[ENG_ARRAY] = res.lut - hw.control_luts - sum(lut)
-    epi = epilogue_resources(hw)
-    return _DesignCounts(
-        tuple(dsp),
-        tuple(bram),
-        tuple(lut),
-        float(res.uram),
-        float(hw.control_luts),
-        float(epi.dsp),
-        float(epi.ff),
+def _power_model(hw: HardwareConfig) -> _PowerModel:
+    """The design's resources by the engine table's activity columns (the module doc)."""
+    r = engine_resources(hw)
+    epi = r.epilogue
+    lut = list(r.lut)
+    lut[ENG_ARRAY] += epi.lut  # the epilogues switch with the array's drain
+    dsp = _Terms.of((float(epi.dsp), *r.dsp), _DSP_AT)
+    bram = _Terms.of(r.bram36, _BRAM_AT)
+    luts = _Terms.of((float(hw.control_luts), *lut), _LUT_AT)
+    ff_lut = luts.n * FF_PER_LUT
+    n_ff, uram = ff_lut + float(epi.ff), float(r.uram)
+    return _PowerModel(
+        dsp=dsp,
+        bram=bram,
+        lut=luts,
+        ff_lut=ff_lut,
+        epilogue_ff=float(epi.ff),
+        n_ff=n_ff,
+        uram=uram,
+        scaled=_Scaled.of(hw.board.power, hw.clock_mhz, dsp.n, bram.n, uram, luts.n, n_ff),
+        double_buffer=hw.buffers.double_buffer,
     )
 
 
-def _weighted(counts: tuple[float, ...], activity: list[float]) -> tuple[float, float]:
-    """(total count, count-weighted activity)."""
-    n = sum(counts)
-    return n, (sum(c * a for c, a in zip(counts, activity, strict=True)) / n if n > 0 else 0.0)
+def _components(
+    m: _PowerModel, act: list[X], dram_bytes_per_s: X
+) -> tuple[tuple[X | float, ...], tuple[X, ...]]:
+    """The class activities (:data:`RESOURCE_CLASSES`' order) and :meth:`_Scaled.watts` from the
+    activity vector: per engine code its busy fraction, then the array's utilisation, its
+    buffers' activity and the DRAM channel's busy fraction. Plain arithmetic on floats (one frame)
+    or arrays (one entry per op: the layer table) alike, in the order XPE's sum is taken, so the
+    two agree to the last bit."""
+    a_dsp = m.dsp.activity(act)
+    a_bram = m.bram.activity(act)
+    a_lut = m.lut.activity(act)
+    a_ff = (m.ff_lut * a_lut + m.epilogue_ff * act[ENG_ARRAY]) / m.n_ff if m.n_ff > 0 else 0.0
+    a_uram = act[_BUFFERS] if m.uram else 0.0
+    acts = (a_dsp, a_bram, a_uram, a_lut, a_ff)
+    # a class without a count has the activity 0.0 (a float) where the others are arrays
+    return acts, m.scaled.watts(*acts, dram_bytes_per_s)  # type: ignore[arg-type]
 
 
 def estimate_power(schedule: Schedule, result: RunResult) -> PowerEstimate:
@@ -259,37 +375,118 @@ def frame_power(
     """
     if total_cycles <= 0:
         return xpe_power(hw.board.power, hw.clock_mhz, ResourceCounts())
+    m, latency_s, acts, watts = _frame(
+        hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
+    )
+    activity = dict(zip(RESOURCE_CLASSES, acts, strict=True))
+    counts = ResourceCounts(dsp=m.dsp.n, bram36=m.bram.n, uram=m.uram, lut=m.lut.n, ff=m.n_ff)
+    return _estimate(m.scaled, watts, latency_s, 2 * macs / latency_s / 1e9, activity, counts)
+
+
+def frame_watts(
+    hw: HardwareConfig,
+    *,
+    total_cycles: int,
+    busy_cycles: Sequence[float] | np.ndarray,
+    dram_busy_cycles: float,
+    dram_bytes: float,
+    array_dsp_cycles: float,
+    macs: int,
+) -> tuple[dict[str, float], float, float, float]:
+    """:func:`frame_power`'s ``breakdown()``, ``total_w``, ``energy_mj`` and ``gops_per_w``,
+    without building the estimate (the report's path: a sweep builds thousands)."""
+    if total_cycles <= 0:
+        e = frame_power(
+            hw,
+            total_cycles=total_cycles,
+            busy_cycles=busy_cycles,
+            dram_busy_cycles=dram_busy_cycles,
+            dram_bytes=dram_bytes,
+            array_dsp_cycles=array_dsp_cycles,
+            macs=macs,
+        )
+        return e.breakdown(), e.total_w, e.energy_mj, e.gops_per_w
+    m, latency_s, _, watts = _frame(
+        hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
+    )
+    dsp, bram, uram, lut, ff, dram, total_w = watts
+    x = m.scaled
+    breakdown = dict(zip(COMPONENTS, (*x.fixed, dsp, bram, uram, lut, ff, x.clock_w, dram), strict=True))
+    gops = 2 * macs / latency_s / 1e9
+    return breakdown, total_w, total_w * latency_s * 1e3, gops / total_w if total_w > 0 else 0.0
+
+
+def _frame(
+    hw: HardwareConfig,
+    total_cycles: int,
+    busy_cycles: Sequence[float] | np.ndarray,
+    dram_busy_cycles: float,
+    dram_bytes: float,
+    array_dsp_cycles: float,
+) -> tuple[_PowerModel, float, tuple[float, ...], tuple[float, ...]]:
+    """The model, the latency (s) and :func:`_components` of one frame."""
+    m = _power_model(hw)
     total = float(total_cycles)
     latency_s = total / (hw.clock_mhz * 1e6)
-    c = _design_counts(hw)
-    busy = [min(float(b) / total, 1.0) for b in busy_cycles]
-    util = min(array_dsp_cycles / (total * c.dsp[ENG_ARRAY]), 1.0)
+    busy = busy_cycles.tolist() if isinstance(busy_cycles, np.ndarray) else busy_cycles
+    act = [min(b / total, 1.0) for b in busy]
+    array_busy = act[ENG_ARRAY]
     dram_busy = min(dram_busy_cycles / total, 1.0)
-    array_busy = busy[ENG_ARRAY]
-    buffers = (array_busy + dram_busy) / 2 if hw.buffers.double_buffer else min(array_busy + dram_busy, 1.0)
-    n_dsp, a_dsp = _weighted((c.epilogue_dsp, *c.dsp), [array_busy, util, *busy[1:]])
-    n_bram, a_bram = _weighted(c.bram36, [buffers, *busy[1:]])
-    n_lut, a_lut = _weighted((c.control_lut, *c.lut), [dram_busy, *busy])
-    n_ff, a_ff = _weighted((n_lut * FF_PER_LUT, c.epilogue_ff), [a_lut, array_busy])
-    counts = ResourceCounts(dsp=n_dsp, bram36=n_bram, uram=c.uram, lut=n_lut, ff=n_ff)
-    activity = {"dsp": a_dsp, "bram36": a_bram, "uram": buffers if c.uram else 0.0, "lut": a_lut, "ff": a_ff}
-    return xpe_power(
-        hw.board.power,
-        hw.clock_mhz,
-        counts,
-        activity,
-        dram_bytes_per_s=dram_bytes / latency_s,
-        latency_s=latency_s,
-        gops=2 * macs / latency_s / 1e9,
-    )
+    act += [
+        min(array_dsp_cycles / (total * hw.array.dsps), 1.0),
+        (array_busy + dram_busy) / 2 if m.double_buffer else min(array_busy + dram_busy, 1.0),
+        dram_busy,
+    ]
+    acts, watts = _components(m, act, dram_bytes / latency_s)
+    return m, latency_s, acts, watts
+
+
+def layer_power(
+    hw: HardwareConfig,
+    *,
+    cycles: np.ndarray,
+    engine: np.ndarray,
+    busy_cycles: np.ndarray,
+    dram_busy_cycles: np.ndarray,
+    dram_bytes: np.ndarray,
+    array_dsp_cycles: np.ndarray,
+) -> np.ndarray:
+    """:func:`frame_power`'s ``total_w`` of each of several ops run alone (array code over all of
+    them, equal to the last bit to one :func:`frame_power` call per op).
+
+    Args:
+        hw: the design.
+        cycles: per op, the cycles it takes (> 0).
+        engine: per op, the engine code it runs on (>= 0).
+        busy_cycles: per op, the cycles its engine computes.
+        dram_busy_cycles, dram_bytes, array_dsp_cycles: per op, as :func:`frame_power`'s.
+    """
+    m = _power_model(hw)
+    total = cycles.astype(np.float64)
+    latency_s = total / (hw.clock_mhz * 1e6)
+    busy = np.minimum(busy_cycles / total, 1.0)
+    zero = np.zeros_like(total)
+    act = [np.where(engine == code, busy, zero) for code in range(len(ENGINES))]
+    array_busy = act[ENG_ARRAY]
+    dram_busy = np.minimum(dram_busy_cycles / total, 1.0)
+    both = array_busy + dram_busy
+    act += [
+        np.minimum(array_dsp_cycles / (total * hw.array.dsps), 1.0),
+        both / 2 if m.double_buffer else np.minimum(both, 1.0),
+        dram_busy,
+    ]
+    return np.asarray(_components(m, act, dram_bytes / latency_s)[1][-1], dtype=np.float64)
 
 
 __all__ = [
+    "COMPONENTS",
     "FF_PER_LUT",
     "RESOURCE_CLASSES",
     "PowerEstimate",
     "ResourceCounts",
     "estimate_power",
     "frame_power",
+    "frame_watts",
+    "layer_power",
     "xpe_power",
 ]

@@ -30,7 +30,8 @@ from accelsim.sim.efficiency import gops_per_equivalent_dsp, gops_per_klut
 from accelsim.sim.engines import systolic
 from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE, DF_WS
 from accelsim.sim.engines.table import ENGINE_NAMES
-from accelsim.sim.power import frame_power
+from accelsim.sim.graph_arrays import GraphArrays
+from accelsim.sim.power import frame_watts, layer_power
 from accelsim.sim.resources import estimate_resources
 from accelsim.sim.schedule import RunResult, Schedule
 
@@ -438,21 +439,17 @@ def _layer_power(
     if hw.board.virtual:
         return power, energy
     dsp_cycles = (schedule.engine == ENG_ARRAY) * ga.macs * schedule.dsp_share / schedule.plan.pack
-    busy = np.zeros(len(ENGINE_NAMES))
-    for i in np.flatnonzero((cycles > 0) & (engine >= 0)):
-        busy[:] = 0.0
-        busy[engine[i]] = schedule.plan.comp[i]
-        est = frame_power(
-            hw,
-            total_cycles=int(cycles[i]),
-            busy_cycles=busy,
-            dram_busy_cycles=float(s.dram_cycles[i]),
-            dram_bytes=float(s.load_bytes[i] + s.store_bytes[i]),
-            array_dsp_cycles=float(dsp_cycles[i]),
-            macs=int(ga.macs[i]),
-        )
-        power[i] = est.total_w
-        energy[i] = est.total_w * cycles[i] / hw.clock_mhz  # W x us = uJ
+    idx = np.flatnonzero((cycles > 0) & (engine >= 0))
+    power[idx] = layer_power(
+        hw,
+        cycles=cycles[idx],
+        engine=engine[idx],
+        busy_cycles=schedule.plan.comp[idx],
+        dram_busy_cycles=s.dram_cycles[idx],
+        dram_bytes=s.load_bytes[idx] + s.store_bytes[idx],
+        array_dsp_cycles=dsp_cycles[idx],
+    )
+    energy[idx] = power[idx] * cycles[idx] / hw.clock_mhz  # W x us = uJ
     return power, energy
 
 
@@ -464,8 +461,16 @@ def graph_frames(meta: dict[str, Any]) -> int:
     return 1
 
 
-def _precision(ga: Any) -> str:
-    """``W8A8``, or the operand bits of the MAC ops by MAC share (``W8A8 + W4A4``)."""
+def _precision(ga: GraphArrays) -> str:
+    """``W8A8``, or the operand bits of the MAC ops by MAC share (``W8A8 + W4A4``): the graph's,
+    computed once per graph."""
+    return ga.memo.get(_PRECISION_KEY, lambda: _mac_bits(ga))
+
+
+_PRECISION_KEY = ("report.precision",)
+
+
+def _mac_bits(ga: GraphArrays) -> str:
     share: dict[str, int] = {}
     for i in np.flatnonzero(ga.macs > 0):
         key = f"W{int(ga.wbits[i])}A{int(ga.abits[i])}"
@@ -488,17 +493,23 @@ def build_report(schedule: Schedule, result: RunResult, frames: int = 1) -> Repo
     gops = 2 * macs / latency_s / 1e9 if total else 0.0
     dsp_cycles = schedule.array_dsp_cycles()
     util = dsp_cycles / (total * hw.array.dsps) if total else 0.0
-    load, store = int(s.load_bytes.sum()), int(s.store_bytes.sum())
-    power = frame_power(
-        hw,
-        total_cycles=total,
-        busy_cycles=s.busy,
-        dram_busy_cycles=float(s.dram_cycles.sum()),
-        dram_bytes=load + store,
-        array_dsp_cycles=dsp_cycles,
-        macs=macs,
-    )
+    # np.add.reduce is what ndarray.sum calls, less its Python wrapper
+    load, store = int(np.add.reduce(s.load_bytes)), int(np.add.reduce(s.store_bytes))
+    busy: list[int] = s.busy.tolist()
     virtual, nan = hw.board.virtual, float("nan")
+    if virtual:  # no power coefficients: nothing to estimate
+        watts: dict[str, float] = {}
+        power_w = energy_mj = gops_per_w = nan
+    else:
+        watts, power_w, energy_mj, gops_per_w = frame_watts(
+            hw,
+            total_cycles=total,
+            busy_cycles=busy,
+            dram_busy_cycles=float(np.add.reduce(s.dram_cycles)),
+            dram_bytes=load + store,
+            array_dsp_cycles=dsp_cycles,
+            macs=macs,
+        )
     return Report(
         graph=ga.name,
         hardware=hw.name,
@@ -525,13 +536,13 @@ def build_report(schedule: Schedule, result: RunResult, frames: int = 1) -> Repo
         dram_store_bytes=store,
         fits=not overflow,
         overflow=overflow,
-        energy_mj_estimate=nan if virtual else power.energy_mj,
-        power_w_estimate=nan if virtual else power.total_w,
-        gops_per_watt_estimate=nan if virtual else power.gops_per_w,
-        power_breakdown_w_estimate={} if virtual else power.breakdown(),
-        engine_busy_cycles={name: int(s.busy[e]) for e, name in enumerate(ENGINE_NAMES)},
+        energy_mj_estimate=energy_mj,
+        power_w_estimate=power_w,
+        gops_per_watt_estimate=gops_per_w,
+        power_breakdown_w_estimate=watts,
+        engine_busy_cycles=dict(zip(ENGINE_NAMES, busy, strict=True)),
         engine_utilization={
-            name: float(s.busy[e]) / total if total else 0.0 for e, name in enumerate(ENGINE_NAMES)
+            name: b / total if total else 0.0 for name, b in zip(ENGINE_NAMES, busy, strict=True)
         },
         frames=frames,
         precision=_precision(ga),

@@ -12,6 +12,11 @@
   interconnect and controller, ``array.lut_per_pe`` per array PE (operand skew registers, packing
   correction and accumulation muxes), plus each unit's lanes/MACs times its configured LUTs per
   lane/MAC. Round figures of the order reported by FPGA ViT accelerator papers.
+- Units (:func:`engine_resources`), from the ``cost`` column of the engine table
+  (:class:`~accelsim.sim.engines.table.UnitCost`): MAC units take ``ceil(macs / MACs-per-DSP at 8
+  bit)`` DSPs (packed like the array), lane units ``dsp_per_lane`` per lane; LUTs per lane/MAC from
+  the config plus the normaliser lanes of a unit that runs linear attention
+  (:data:`LUT_SHIFT_LANE`, :data:`LUT_DIVIDER_LANE`); and ``buffer_kib`` of BRAM36.
 - Epilogues (:func:`epilogue_resources`): the requantisation multipliers (DSP or LUT), bias and
   rounding adders, activation tables and layernorm statistics' adders on every lane of the GEMM
   engine's output edge, as the config's ``epilogue`` builds them; their pipeline registers go to
@@ -23,13 +28,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from accelsim.config.hardware import HardwareConfig, PackingEntry
+from accelsim.config.hardware import HardwareConfig, PackingEntry, bram36_for_bytes
+from accelsim.sim._kernels import ENG_ARRAY
 from accelsim.sim._memo import per_config
-from accelsim.sim.engines.units import unit_resources
+from accelsim.sim.engines.table import ENGINES
 
 BRAM36_BYTES = 4096
 URAM_BYTES = 36 * 1024
 PORT_BITS = 72
+#: LUTs of one log2-shift normaliser lane: a leading-one detector and rounding bit on the 32-bit
+#: divisor plus a 5-level 32-bit barrel shifter with rounding (an estimate: ~160 2:1 muxes).
+LUT_SHIFT_LANE = 200
+#: LUTs of one pipelined integer divider lane (32-bit dividend, radix 2: one subtract-and-select
+#: stage of ~32 LUTs per quotient bit plus pipeline control; an estimate of the order a radix-2
+#: divider core needs on UltraScale+).
+LUT_DIVIDER_LANE = 1100
 
 
 @dataclass(frozen=True)
@@ -55,11 +68,23 @@ def _blocks(kib: int, edge_bits: int, memory: str, double: bool) -> tuple[int, i
 def datapath_packing(hw: HardwareConfig) -> PackingEntry:
     """The packing entry the buffers' ports are built for: the widest operands that pack more than
     one product per DSP (else the narrowest entry)."""
-    packed = [e for e in hw.packing if e.macs > 1]
-    pool = packed or list(hw.packing)
-    return (
-        max(pool, key=lambda e: (e.wbits + e.abits, e.macs)) if packed else min(pool, key=lambda e: e.wbits)
-    )
+    # one pass (a sweep asks once per point): the first widest packed entry, else the first narrowest
+    packed: PackingEntry | None = None
+    narrow = hw.packing[0]
+    for e in hw.packing:
+        macs = e.m * e.k * e.n
+        if macs > 1 and (
+            packed is None or (e.wbits + e.abits, macs) > (packed.wbits + packed.abits, packed.macs)
+        ):
+            packed = e
+        if e.wbits < narrow.wbits:
+            narrow = e
+    return packed if packed is not None else narrow
+
+
+def _int8_products(hw: HardwareConfig) -> int:
+    """INT8 products per DSP, the packing of a MAC unit (1 where no entry covers INT8)."""
+    return max((e.m * e.k * e.n for e in hw.packing if e.wbits >= 8 and e.abits >= 8), default=1)
 
 
 @dataclass(frozen=True)
@@ -79,8 +104,11 @@ def epilogue_resources(hw: HardwareConfig) -> EpilogueResources:
     and the activation table with ``activation``, the statistics' squarer and adders with
     ``layernorm_stats`` (per-lane figures and their sources on
     :class:`~accelsim.config.hardware.EpilogueConfig`)."""
+    return engine_resources(hw).epilogue
+
+
+def _epilogue(hw: HardwareConfig, p: PackingEntry) -> EpilogueResources:
     e = hw.epilogue
-    p = datapath_packing(hw)
     lanes = hw.array.cols * p.m * p.n
     dsp = lut = ff = 0
     if e.activation:
@@ -98,31 +126,75 @@ def epilogue_resources(hw: HardwareConfig) -> EpilogueResources:
     return EpilogueResources(lanes=lanes, dsp=dsp, lut=lut, ff=ff)
 
 
+@dataclass(frozen=True)
+class EngineResources:
+    """A design's resources by engine code (the order of the engine table): DSP slices, BRAM36
+    blocks and LUTs of each engine (0 for a unit the config lacks; the array's: its PEs, the BRAM
+    part of its input, weight and output buffers, its per-PE LUTs and LUT multipliers), the URAM
+    of its buffers, its epilogues, and the totals checked against the board."""
+
+    dsp: tuple[int, ...]
+    bram36: tuple[int, ...]
+    lut: tuple[int, ...]
+    uram: int
+    epilogue: EpilogueResources
+    total: Resources
+
+
+#: The engines with a cost row (the units), with their codes and config fields.
+_UNITS = tuple((e.code, e.config_field, e.cost) for e in ENGINES if e.cost is not None and e.config_field)
+
+
 @per_config
-def estimate_resources(hw: HardwareConfig) -> Resources:
-    """DSP, BRAM36, URAM and LUTs of ``hw`` and the check against ``hw.board``."""
+def engine_resources(hw: HardwareConfig) -> EngineResources:
+    """What each engine of ``hw`` is built from (the module doc; units by the table's ``cost``)."""
     a, b = hw.array, hw.buffers
     p = datapath_packing(hw)
     # an adder tree reads ``tree`` operands per lane and per output column each cycle
-    edges = {
-        "input": a.rows * a.tree * p.m * p.k * p.abits,
-        "weight": a.cols * a.tree * p.k * p.n * p.wbits,
-        "output": a.cols * p.m * p.n * b.acc_bits,
-    }
-    sizes = {"input": b.input_kib, "weight": b.weight_kib, "output": b.output_kib}
-    mems = {"input": b.input_memory, "weight": b.weight_memory, "output": b.output_memory}
-    bram = uram = 0
-    for k in sizes:
-        br, ur = _blocks(sizes[k], edges[k], mems[k], b.double_buffer)
+    bram, uram = 0, 0
+    for kib, edge_bits, memory in (
+        (b.input_kib, a.rows * a.tree * p.m * p.k * p.abits, b.input_memory),
+        (b.weight_kib, a.cols * a.tree * p.k * p.n * p.wbits, b.weight_memory),
+        (b.output_kib, a.cols * p.m * p.n * b.acc_bits, b.output_memory),
+    ):
+        br, ur = _blocks(kib, edge_bits, memory, b.double_buffer)
         bram += br
         uram += ur
-    units = unit_resources(hw)
-    epi = epilogue_resources(hw)
-    dsp = a.dsps + sum(u.dsp for u in units.values()) + epi.dsp
-    bram += sum(u.bram36 for u in units.values())
-    lut = hw.control_luts + a.lut_per_pe * a.dsps + sum(u.lut for u in units.values()) + epi.lut
-    if a.lut_macs is not None:
-        lut += a.lut_macs.macs * a.lut_macs.lut_per_mac
+    dsps = a.dsps
+    n = len(ENGINES)
+    dsp, brams, lut = [0] * n, [0] * n, [0] * n
+    dsp[ENG_ARRAY], brams[ENG_ARRAY] = dsps, bram
+    lut[ENG_ARRAY] = a.lut_per_pe * dsps + (a.lut_macs.macs * a.lut_macs.lut_per_mac if a.lut_macs else 0)
+    for code, config_field, cost in _UNITS:
+        u = getattr(hw.units, config_field)
+        if u is None:
+            continue
+        width = getattr(u, cost.width)
+        dsp[code] = (
+            width * u.dsp_per_lane if cost.dsp == "per_lane" else math.ceil(width / _int8_products(hw))
+        )
+        lut[code] = width * getattr(u, cost.lut_per)
+        if cost.dividers and "linear_attention" in getattr(u, "runs", ("linear_attention",)):
+            lut[code] += u.divider_lanes * (LUT_SHIFT_LANE if u.divider == "shift" else LUT_DIVIDER_LANE)
+        brams[code] = bram36_for_bytes(u.buffer_kib * 1024)
+    epi = _epilogue(hw, p)
+    return EngineResources(
+        tuple(dsp),
+        tuple(brams),
+        tuple(lut),
+        uram,
+        epi,
+        _check(hw, sum(dsp) + epi.dsp, sum(brams), uram, sum(lut) + epi.lut),
+    )
+
+
+def estimate_resources(hw: HardwareConfig) -> Resources:
+    """DSP, BRAM36, URAM and LUTs of ``hw`` and the check against ``hw.board``."""
+    return engine_resources(hw).total
+
+
+def _check(hw: HardwareConfig, dsp: int, bram: int, uram: int, engine_lut: int) -> Resources:
+    lut = hw.control_luts + engine_lut
     board = hw.board
     overflow = [
         f"{name}: {used} used > {avail} on {board.name}"

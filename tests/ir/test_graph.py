@@ -147,8 +147,29 @@ def test_cycle_is_rejected() -> None:
         g.add_tensor(Tensor(n, (1,)))
     g.add_op(Op("f", OpKind.ELTWISE, ("a",), ("b",)))
     g.add_op(Op("g", OpKind.ELTWISE, ("b",), ("a",)))
-    with pytest.raises(GraphFormatError, match="cycle"):
+    with pytest.raises(GraphFormatError, match=r"has a cycle through \['f', 'g'\]"):
         g.validate()
+    with pytest.raises(GraphFormatError, match="cycle"):
+        list(g.ops())
+
+
+def test_ops_order_is_topological_with_ties_in_insertion_order() -> None:
+    # inserted consumer first: "late" consumes "m", which "early" produces after it was added
+    g = Graph("order")
+    for n in ("x", "m", "y", "z"):
+        g.add_tensor(Tensor(n, (1, 4)))
+    g.add_op(Op("late", OpKind.ACTIVATION, ("m",), ("y",), {"fn": "relu", "elements": 4}))
+    g.add_op(Op("side", OpKind.ACTIVATION, ("x",), ("z",), {"fn": "relu", "elements": 4}))
+    g.add_op(Op("early", OpKind.ACTIVATION, ("x",), ("m",), {"fn": "relu", "elements": 4}))
+    # ready at first: side (inserted 2nd) and early (3rd); late only once early ran
+    assert [op.name for op in g.ops()] == ["side", "early", "late"]
+    assert g.predecessors("late") == ["early"] and g.successors("early") == ["late"]
+    assert sorted(g.nx.edges) == [("early", "late")]
+    g.add_tensor(Tensor("w", (1, 4)))
+    g.add_op(Op("first", OpKind.ACTIVATION, ("w",), ("x",), {"fn": "relu", "elements": 4}))
+    # an edit invalidates the cached order and the networkx view
+    assert [op.name for op in g.ops()] == ["first", "side", "early", "late"]
+    assert sorted(g.nx.successors("first")) == ["early", "side"]
 
 
 def test_duplicate_producer_is_rejected() -> None:

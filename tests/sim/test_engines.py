@@ -22,19 +22,20 @@ def _rows(r):  # type: ignore[no-untyped-def]
 
 
 def test_adder_tree_by_hand() -> None:
-    # 4 lanes x 3 output channels x trees of 8 inputs, no packing. C[20,12] = A[20,30] B[30,12]:
+    # 4 lanes x 3 output channels x trees of 8, no packing. C[20,12] = A[20,30] B[30,12]:
     # ceil(20/4) = 5 token blocks x ceil(12/3) = 4 channel blocks x ceil(30/8) = 4 reduction steps
-    # = 80 cycles, + depth 2 + log2(8) = 5 (multiply, 3 adder levels, accumulate).
-    assert adder_tree_busy_cycles(20, 30, 12, 1, 4, 3, 8, 1, 1, 1) == (85, 4, 4)
-    # a tree of 1 is a plain MAC lane: depth 2
-    assert adder_tree_busy_cycles(2, 3, 1, 1, 1, 1, 1, 1, 1, 1) == (6 + 2, 3, 1)
+    # = 80 steps, one a cycle; the last accumulates 1 + log2(8) = 4 cycles after it issues
+    # (multiplier register, 3 adder levels): cycles 0..83.
+    assert adder_tree_busy_cycles(20, 30, 12, 1, 4, 3, 8, 1, 1, 1) == (84, 4, 4)
+    # a tree of 1 is a plain MAC lane: multiply, then accumulate one cycle later
+    assert adder_tree_busy_cycles(2, 3, 1, 1, 1, 1, 1, 1, 1, 1) == (6 + 1, 3, 1)
     # two INT8 products per DSP share the activation: 6 output channels per lane-step
-    assert adder_tree_busy_cycles(20, 30, 12, 2, 4, 3, 8, 1, 1, 2) == (2 * 5 * 2 * 4 + 5, 4, 2)
+    assert adder_tree_busy_cycles(20, 30, 12, 2, 4, 3, 8, 1, 1, 2) == (2 * 5 * 2 * 4 + 4, 4, 2)
     hw = tiny_hw(array={"rows": 4, "cols": 3, "kind": "adder_tree", "tree": 8}, **BIG)
     r = simulate(matmul_graph(20, 30, 12), hw)
     row = r.layers[0]
     assert row.engine == "array" and row.dataflow == "tree"
-    assert row.compute_cycles == 85 - 1  # the array's convention: index of the last busy cycle
+    assert row.compute_cycles == 84 - 1  # the array's convention: index of the last busy cycle
     assert row.scalesim_mapping_efficiency is None  # SCALE-Sim's figures are for systolic arrays
     assert estimate_resources(hw).dsp == 4 * 3 * 8 + 4  # the engine's multipliers + 4 vector lanes
 

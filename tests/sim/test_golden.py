@@ -28,23 +28,26 @@ GOLDEN: dict[tuple[str, str], int] = {
     # a sub-array with balanced folds where that is faster (partial folds cost their skew only)
     ("kv260", "deit_tiny"): 827605,
     ("kv260", "mbconv_la"): 28908,
-    ("published/auto_vit_acc", "deit_tiny"): 522377,
-    ("published/auto_vit_acc", "mbconv_la"): 16123,
-    ("published/auto_vit_acc_fixed", "deit_tiny"): 660337,
-    ("published/auto_vit_acc_fixed", "mbconv_la"): 16123,
+    # issue 23 (RTL of the adder-tree engine, tests/sim/rtl/test_rtl_tree.py): the five adder-tree
+    # designs lose one cycle per GEMM on the critical path (the engine's fill is depth - 1 cycles,
+    # was counted as depth): -1 to -73 cycles, at most -0.03%
+    ("published/auto_vit_acc", "deit_tiny"): 522328,
+    ("published/auto_vit_acc", "mbconv_la"): 16120,
+    ("published/auto_vit_acc_fixed", "deit_tiny"): 660276,
+    ("published/auto_vit_acc_fixed", "mbconv_la"): 16120,
     # issue 23: the assisting pool takes the share of a GEMM that finishes it soonest (was: by
     # peak rates), -0.3%; and it no longer assists the pointwise conv while it runs the depthwise
     # conv and the linear attention beside it (it was in two places at once), +21.5%
-    ("published/efficientvit_fpga", "deit_tiny"): 1079320,
-    ("published/efficientvit_fpga", "mbconv_la"): 3397,
-    ("published/heatvit", "deit_tiny"): 686791,
-    ("published/heatvit", "mbconv_la"): 16368,
+    ("published/efficientvit_fpga", "deit_tiny"): 1079282,
+    ("published/efficientvit_fpga", "mbconv_la"): 3396,
+    ("published/heatvit", "deit_tiny"): 686730,
+    ("published/heatvit", "mbconv_la"): 16365,
     ("published/huang_tcas1", "deit_tiny"): 756001,
     ("published/huang_tcas1", "mbconv_la"): 31817,
     ("published/p2_vit", "deit_tiny"): 943996,
     ("published/p2_vit", "mbconv_la"): 30130,
-    ("published/trio_vit", "deit_tiny"): 1528990,
-    ("published/trio_vit", "mbconv_la"): 3757,
+    ("published/trio_vit", "deit_tiny"): 1528917,
+    ("published/trio_vit", "mbconv_la"): 3756,
     ("u250", "deit_tiny"): 136549,
     ("u250", "mbconv_la"): 28904,
     ("u280", "deit_tiny"): 140903,

@@ -34,3 +34,37 @@ def test_per_config_remembers_by_identity() -> None:
     a, b = tiny_hw(), tiny_hw()
     assert (name_of(a), name_of(a), name_of(b)) == ("tiny", "tiny", "tiny")
     assert len(calls) == 2  # equal configs, distinct objects: asked once each
+
+
+def test_per_object_remembers_by_identity_and_version_and_forgets_the_dead() -> None:
+    import gc
+
+    from accelsim.sim._memo import per_object
+
+    class Box:  # compares by value and is unhashable, like a Graph
+        __hash__ = None  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            self.version = 0
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Box) and other.version == self.version
+
+    calls: list[int] = []
+
+    def build(b: Box) -> int:
+        calls.append(b.version)
+        return b.version * 10
+
+    remembered = per_object(build, lambda b: b.version, limit=8)
+    a, b = Box(), Box()
+    assert (remembered(a), remembered(a), remembered(b)) == (0, 0, 0)
+    assert calls == [0, 0]  # equal objects, asked once each
+    a.version = 1  # an edit
+    assert remembered(a) == 10 and calls == [0, 0, 1]
+    memo = remembered.__closure__  # the entries live in the closure's Memo
+    held = next(c.cell_contents for c in memo if hasattr(c.cell_contents, "peek"))  # type: ignore[union-attr]
+    assert len(held) == 2
+    del a
+    gc.collect()
+    assert len(held) == 1  # the dead object's entry is gone

@@ -319,7 +319,8 @@ def test_the_pool_is_in_one_place_at_a_time() -> None:
             (a.start[pool] < a.end[i]) & (a.end[pool] > a.start[i]) & (a.end[pool] > a.start[pool])
         ).any()
     alone = simulate(ga, hw.with_changes(**{"units.reconfigurable.assists_gemm": False})).total_cycles
-    assert run(schedule).total_cycles == 492_989 <= alone
+    # 492_956: the adder-tree engine's fill is depth - 1 cycles (test_rtl_tree.py), was 492_989
+    assert run(schedule).total_cycles == 492_956 <= alone
 
 
 def _double_booked(schedule: mapping.Schedule) -> int:
@@ -345,7 +346,7 @@ def test_the_assist_cases() -> None:
            "buffers.weight_kib": 128, "buffers.input_kib": 256}
     )  # fmt: skip
     wider = hw.with_changes(**{"array.rows": 11})
-    assert [simulate(ga, h).total_cycles for h in (hw, wider)] == [393_705, 380_451]
+    assert [simulate(ga, h).total_cycles for h in (hw, wider)] == [393_678, 380_435]
     assert _double_booked(map_graph(ga, hw)) == 0 and _double_booked(map_graph(ga, wider)) == 0
 
 
@@ -395,7 +396,8 @@ def _exhaustive(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("deit_small_patch16_224", {"array.rows": 19, "array.cols": 79, "dram.bandwidth_gbs": 9.6}),
         ("deit_small_patch16_224", {"array.rows": 42, "array.cols": 64, "dram.bandwidth_gbs": 2.4}),
-        ("efficientvit_b1", {"array.rows": 30, "array.cols": 53, "dram.bandwidth_gbs": 4.8, "clock_mhz": 150}),
+        ("efficientvit_b1", {"array.rows": 30, "array.cols": 53, "dram.bandwidth_gbs": 4.8,
+                             "clock_mhz": 150}),
         ("swin_tiny_patch4_window7_224", {"array.rows": 14, "array.cols": 79, "buffers.weight_kib": 32}),
         ("efficientvit_b1", {"units.reconfigurable": {"macs": 256, "runs": ["dwconv"], "assists_gemm": True},
                              "array.rows": 17, "array.cols": 65, "dram.bandwidth_gbs": 4.8}),

@@ -9,8 +9,7 @@ from _helpers import tiny_hw
 from accelsim.ir import Graph, Op, OpKind, Tensor
 from accelsim.ir.builders import add_linear_attention, add_softmax_attention, dw_attrs
 from accelsim.sim import simulate
-from accelsim.sim.engines.units import LUT_DIVIDER_LANE, LUT_SHIFT_LANE
-from accelsim.sim.resources import estimate_resources
+from accelsim.sim.resources import LUT_DIVIDER_LANE, LUT_SHIFT_LANE, estimate_resources
 
 VEC = {"lanes": 4, "latency_cycles": 2}
 
@@ -195,4 +194,47 @@ def test_the_engine_table_is_what_the_kernel_registry_and_config_derive_from() -
     hw = tiny_hw()
     assert [n for n, u in units.items() if u.present(hw)] == ["vector"]
     with pytest.raises(ValueError, match="'array' is not a unit"):
-        unit_from_table("array", units["vector"].cycles, units["vector"].resources)
+        unit_from_table("array", units["vector"].cycles)
+
+
+def test_unit_config_classes_have_the_fields_the_table_costs_them_by() -> None:
+    """The unit config classes are hand-written pydantic models, not generated from the engine
+    table (generated classes would be ``Any`` to mypy and lose their field docs): this ties them.
+    Each unit's class has the integer fields its ``cost`` row names; the array alone has no cost
+    row, and its DSPs switch with its utilisation and its BRAM with its buffers."""
+    from typing import get_args
+
+    from accelsim.config.hardware import UnitsConfig
+    from accelsim.sim.engines.table import ENGINES
+
+    for e in ENGINES:
+        acts = (e.dsp_activity, e.bram_activity, e.lut_activity)
+        if e.config_field is None:
+            assert e.cost is None and acts == ("utilisation", "buffers", "busy")
+            continue
+        assert e.cost is not None and acts == ("busy", "busy", "busy")
+        annotation = UnitsConfig.model_fields[e.config_field].annotation
+        (cls,) = [a for a in get_args(annotation) or (annotation,) if a is not type(None)]
+        fields = cls.model_fields
+        need = {e.cost.width, e.cost.lut_per, "buffer_kib"}
+        need |= {"dsp_per_lane"} if e.cost.dsp == "per_lane" else set()
+        need |= {"divider_lanes"} if e.cost.dividers else set()
+        assert {f: fields[f].annotation for f in need if f in fields} == dict.fromkeys(need, int), e.name
+        assert not e.cost.dividers or set(get_args(fields["divider"].annotation)) == {"shift", "true"}
+
+
+def test_engine_resources_by_hand() -> None:
+    """Per engine, from the table's cost rows: a 4-lane vector unit (1 DSP and 300 LUTs a lane),
+    a reconfigurable pool of 18 MACs at two INT8 products per DSP (9 DSPs, 18 x 40 LUTs) with 4
+    log2-shift normaliser lanes only while it runs linear attention, and 32 KiB = 8 BRAM36."""
+    from accelsim.sim._kernels import ENG_ARRAY, ENG_RECONF, ENG_VECTOR
+    from accelsim.sim.resources import engine_resources
+
+    rec = {"macs": 18, "kernel_macs": 9, "divider_lanes": 4}
+    for runs, divider_luts in ((["dwconv", "linear_attention"], 4 * LUT_SHIFT_LANE), (["dwconv"], 0)):
+        hw = tiny_hw(packing={8: 2}, units={"vector": VEC, "reconfigurable": {**rec, "runs": runs}})
+        r = engine_resources(hw)
+        assert (r.dsp[ENG_VECTOR], r.lut[ENG_VECTOR], r.bram36[ENG_VECTOR]) == (4, 4 * 300, 0)
+        assert (r.dsp[ENG_RECONF], r.lut[ENG_RECONF], r.bram36[ENG_RECONF]) == (9, 18 * 40 + divider_luts, 8)
+        assert r.dsp[ENG_ARRAY] == hw.array.dsps and sum(r.dsp) == hw.array.dsps + 4 + 9
+        assert estimate_resources(hw).lut == hw.control_luts + sum(r.lut) + r.epilogue.lut

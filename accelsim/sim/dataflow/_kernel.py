@@ -21,7 +21,8 @@ once. A FIFO only ever holds ``depth`` beats, so its write and read times live i
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from accelsim._numba import njit
 
 #: advance() results besides a stage id: the stage has run every frame / is waiting on a stage
 #: that is itself waiting on it

@@ -9,7 +9,8 @@ every kind). Rows of ``dims`` are the shape fields in :data:`FIELDS` order, 0 wh
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from accelsim._numba import njit
 
 FIELDS = ("t", "tp", "cin", "cip", "cout", "cop", "c", "cp", "h", "top", "keep")
 T, TP, CIN, CIP, COUT, COP, C, CP, H, TOP, KEEP = range(len(FIELDS))

@@ -101,9 +101,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numba import njit
 from numpy.typing import ArrayLike
 
+from accelsim._numba import njit
 from accelsim.errors import ConfigError
 
 # The codes the jitted functions below switch on are defined here, in the module that compiles
@@ -313,12 +313,17 @@ def adder_tree_busy_cycles(
     and ``tree`` input channels (``pk``) per cycle: a lane's adder trees sum ``tree`` products per
     output channel and its accumulators add that over the ``ceil(K / (tree pk))`` cycles of the
     reduction, so an output block is finished before the next starts and the blocks follow each
-    other with no skew::
+    other with no skew. One step (a K fold of an output block) issues per cycle and passes
+    ``depth = ceil(log2(tree pk)) + 2`` registers: the multiplier stage, the adder tree's levels
+    and the accumulator (Trio-ViT's MAT, Shi et al., arXiv:2405.03882, Sec. V). The last step
+    issues in cycle ``S - 1`` and accumulates ``depth - 1`` cycles later, so::
 
-        busy = batch * ceil(M / (lanes pm)) * ceil(N / (cols pn)) * ceil(K / (tree pk)) + depth
+        busy = S + depth - 1,   S = batch * ceil(M / (lanes pm)) * ceil(N / (cols pn)) * ceil(K / (tree pk))
 
-    ``depth = ceil(log2(tree pk)) + 2``: the multiplier stage, the adder tree's levels and the
-    accumulator, paid once per op (Trio-ViT's MAT, Shi et al., arXiv:2405.03882, Sec. V).
+    the fill paid once per op. ``accelsim/sim/reference/rtl/tree_gemm.v`` is this engine register
+    for register (``pm = pk = 1``); ``tests/sim/rtl/test_rtl_tree.py`` checks its products and its
+    last accumulation cycle (``busy - 1``) against numpy and this formula on the published
+    engines at DeiT-Tiny's shapes.
     """
     kf = (K + tree * pk - 1) // (tree * pk)
     nf = (N + cols * pn - 1) // (cols * pn)
@@ -327,7 +332,7 @@ def adder_tree_busy_cycles(
     depth = 2
     while (1 << (depth - 2)) < width:
         depth += 1
-    return batch * mf * nf * kf + depth, kf, nf
+    return batch * mf * nf * kf + depth - 1, kf, nf
 
 
 @njit(cache=True)

@@ -2,7 +2,8 @@
 
 Each engine is a :class:`UnitModel` in a registry (:func:`register_unit`), built by
 :func:`unit_from_table` from its row of :data:`accelsim.sim.engines.table.ENGINES` (code, classes,
-priority, config field) plus its timing and resource functions below. The mapping sends an op
+priority, config field) plus its timing function below; what it is built from is the table's
+``cost`` column (:func:`accelsim.sim.resources.engine_resources`). The mapping sends an op
 to the first registered unit, in priority order, that is present in the config and accepts the
 op's class; the systolic array (engine 0) takes the MAC classes nobody else took. So without a
 linear-attention unit a linear attention runs as its two GEMMs on the array plus its ReLU and
@@ -38,21 +39,16 @@ Timing models (stall-free cycles of one op; memory stalls come from the schedule
       cycles = ceil(C / lanes) * out_h out_w * max(ceil(kh kw / kernel_macs), s) + latency
 
   (``kernel_macs = None``: a fully flexible MAC pool, ``ceil(MACs / macs) + latency``.)
-
-Resources: MAC units take ``ceil(macs / MACs-per-DSP at 8 bit)`` DSPs (packed like the array),
-LUTs per lane/MAC from the config plus the normaliser lanes (:data:`LUT_SHIFT_LANE`,
-:data:`LUT_DIVIDER_LANE`), and ``buffer_kib`` of BRAM36.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from accelsim.config.hardware import HardwareConfig, SoftmaxUnitConfig, VectorUnitConfig, bram36_for_bytes
+from accelsim.config.hardware import HardwareConfig
 from accelsim.sim._kernels import (
     CLS_DWCONV,
     CLS_LINATT,
@@ -64,25 +60,10 @@ from accelsim.sim._kernels import (
 from accelsim.sim.engines.table import ENGINE_BY_NAME, ENGINE_NAMES
 from accelsim.sim.graph_arrays import GraphArrays
 
-#: LUTs of one log2-shift normaliser lane: a leading-one detector and rounding bit on the 32-bit
-#: divisor plus a 5-level 32-bit barrel shifter with rounding (an estimate: ~160 2:1 muxes).
-LUT_SHIFT_LANE = 200
-#: LUTs of one pipelined integer divider lane (32-bit dividend, radix 2: one subtract-and-select
-#: stage of ~32 LUTs per quotient bit plus pipeline control; an estimate of the order a radix-2
-#: divider core needs on UltraScale+).
-LUT_DIVIDER_LANE = 1100
-
-
-@dataclass(frozen=True)
-class UnitResources:
-    dsp: int = 0
-    lut: int = 0
-    bram36: int = 0
-
 
 @dataclass(frozen=True)
 class UnitModel:
-    """One engine: which op classes it takes, whether a config has it, its timing and its cost.
+    """One engine: which op classes it takes, whether a config has it and its timing.
 
     ``cycles(ga, idx, hw)`` returns the stall-free cycles (int64) of ops ``idx`` on this unit;
     ``absorbs`` are classes whose work the unit does inside its own ops (they cost nothing).
@@ -96,7 +77,6 @@ class UnitModel:
     classes: frozenset[int]
     present: Callable[[HardwareConfig], bool]
     cycles: Callable[[GraphArrays, np.ndarray, HardwareConfig], np.ndarray]
-    resources: Callable[[HardwareConfig], UnitResources]
     absorbs: frozenset[int] = frozenset()
     #: the classes a config makes it take, where that depends on the config (default: ``classes``)
     classes_for: Callable[[HardwareConfig], frozenset[int]] | None = None
@@ -134,11 +114,10 @@ def register_unit(unit: UnitModel, *, replace: bool = False) -> UnitModel:
 def unit_from_table(
     name: str,
     cycles: Callable[[GraphArrays, np.ndarray, HardwareConfig], np.ndarray],
-    resources: Callable[[HardwareConfig], UnitResources],
     classes_for: Callable[[HardwareConfig], frozenset[int]] | None = None,
 ) -> UnitModel:
     """The unit ``name`` of :data:`~accelsim.sim.engines.table.ENGINES`: code, priority, classes,
-    absorbed classes and presence (its config field is set) from the table; timing and cost given."""
+    absorbed classes and presence (its config field is set) from the table; timing given."""
     spec = ENGINE_BY_NAME[name]
     field = spec.config_field
     if spec.priority is None or field is None:
@@ -152,7 +131,6 @@ def unit_from_table(
         spec.classes,
         lambda hw: getattr(hw.units, field) is not None,
         cycles,
-        resources,
         absorbs=spec.absorbs,
         classes_for=classes_for,
     )
@@ -277,71 +255,9 @@ def _reconf_cycles(ga: GraphArrays, idx: np.ndarray, hw: HardwareConfig) -> np.n
     return out
 
 
-# -- resources ------------------------------------------------------------------------------------
-def _mac_unit_dsp(hw: HardwareConfig, macs: int) -> int:
-    # A MAC engine packs like the array: INT8 products per DSP from the config's packing table.
-    covers_int8 = any(e.wbits >= 8 and e.abits >= 8 for e in hw.packing)
-    return math.ceil(macs / hw.macs_per_dsp(8, 8)) if covers_int8 else macs
-
-
-def _lane_resources(u: VectorUnitConfig | SoftmaxUnitConfig | None) -> UnitResources:
-    # A lane-parallel unit (vector, softmax): DSPs and LUTs per lane, plus its buffer.
-    if u is None:
-        return UnitResources()
-    return UnitResources(
-        dsp=u.lanes * u.dsp_per_lane,
-        lut=u.lanes * u.lut_per_lane,
-        bram36=bram36_for_bytes(u.buffer_kib * 1024),
-    )
-
-
-def _vector_resources(hw: HardwareConfig) -> UnitResources:
-    return _lane_resources(hw.units.vector)
-
-
-def _softmax_resources(hw: HardwareConfig) -> UnitResources:
-    return _lane_resources(hw.units.softmax)
-
-
-def _linatt_resources(hw: HardwareConfig) -> UnitResources:
-    u = hw.units.linear_attention
-    if u is None:
-        return UnitResources()
-    lane = LUT_SHIFT_LANE if u.divider == "shift" else LUT_DIVIDER_LANE
-    return UnitResources(
-        dsp=_mac_unit_dsp(hw, u.macs),
-        lut=u.macs * u.lut_per_mac + u.divider_lanes * lane,
-        bram36=bram36_for_bytes(u.buffer_kib * 1024),
-    )
-
-
-def _dwconv_resources(hw: HardwareConfig) -> UnitResources:
-    u = hw.units.dwconv
-    if u is None:
-        return UnitResources()
-    return UnitResources(
-        dsp=_mac_unit_dsp(hw, u.macs),
-        lut=u.macs * u.lut_per_mac,
-        bram36=bram36_for_bytes(u.buffer_kib * 1024),
-    )
-
-
-register_unit(unit_from_table("vector", _vector_cycles, _vector_resources))
-register_unit(unit_from_table("softmax", _softmax_cycles, _softmax_resources))
-register_unit(unit_from_table("linear_attention", _linatt_cycles, _linatt_resources))
-
-
-def _reconf_resources(hw: HardwareConfig) -> UnitResources:
-    u = hw.units.reconfigurable
-    if u is None:
-        return UnitResources()
-    lane = LUT_SHIFT_LANE if u.divider == "shift" else LUT_DIVIDER_LANE
-    divider = u.divider_lanes * lane if "linear_attention" in u.runs else 0
-    return UnitResources(
-        dsp=_mac_unit_dsp(hw, u.macs),  # one pool of multipliers, whatever it runs
-        lut=u.macs * u.lut_per_mac + divider,
-        bram36=bram36_for_bytes(u.buffer_kib * 1024),
-    )
+register_unit(unit_from_table("vector", _vector_cycles))
+register_unit(unit_from_table("softmax", _softmax_cycles))
+register_unit(unit_from_table("linear_attention", _linatt_cycles))
 
 
 _RECONF_CLASSES = {"dwconv": CLS_DWCONV, "linear_attention": CLS_LINATT}
@@ -350,7 +266,6 @@ register_unit(
     unit_from_table(
         "reconfigurable",
         _reconf_cycles,
-        _reconf_resources,
         classes_for=lambda hw: (
             frozenset(_RECONF_CLASSES[k] for k in hw.units.reconfigurable.runs)
             if hw.units.reconfigurable is not None
@@ -358,7 +273,7 @@ register_unit(
         ),
     )
 )
-register_unit(unit_from_table("dwconv", _dwconv_cycles, _dwconv_resources))
+register_unit(unit_from_table("dwconv", _dwconv_cycles))
 
 #: Classes the systolic array runs when no unit took them (dwconv as per-group GEMMs, linear
 #: attention as its two GEMMs; its ReLU and divide go to the vector unit).
@@ -404,8 +319,3 @@ def unit_min_tiles(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> n
             lanes = np.maximum(1, u.macs // np.maximum(per_lane, 1))
             out[idx] = _ceil_div(ga.channels[idx], lanes)
     return out
-
-
-def unit_resources(hw: HardwareConfig) -> dict[str, UnitResources]:
-    """Resources of each unit present in ``hw``."""
-    return {u.name: u.resources(hw) for u in registered_units() if u.present(hw)}

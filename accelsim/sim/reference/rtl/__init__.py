@@ -27,3 +27,5 @@ SOURCES: dict[str, tuple[Path, ...]] = {
 }
 #: The streaming stage pair of the dataflow family (matmul -> FIFO with credits -> LayerNorm), one file.
 SOURCES["dataflow_pair"] = (RTL_DIR / "dataflow_pair.v",)
+#: The multiplier + adder-tree engine (``array.kind: adder_tree``), its controller and memories.
+SOURCES["tree_gemm"] = tuple(RTL_DIR / f"{n}.v" for n in ("delay_taps", "tree_ctrl", "tree_gemm"))
