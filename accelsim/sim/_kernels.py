@@ -521,3 +521,46 @@ def plan_ops(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, dsp
                 col = c
         dsp_share[i] = dsp_frac[s, col, 1 if assisted[i] else 0]
     return out, dsp_share, bad_op, bad_buf, int(bad_need), n_bad
+
+
+@njit(cache=True)
+def lower_bound(v, allowed, assisted, q_ptr):
+    """Cycles that the schedule kernel (:func:`~accelsim.sim._schedule_kernel.run_schedule`) takes
+    at least for any schedule in which each queue position ``p`` runs in one of the dataflow
+    columns of the bit mask ``allowed[p]`` (assisted where ``assisted[p]``).
+
+    ``v[a, c, :, p]``: the op at position ``p`` of the engines' queues (engine by engine, CSR
+    ``q_ptr``) in column ``c``, unassisted (``a`` 0) or assisted: compute, one tile's compute,
+    loads and stores as cycles of the channel. Each takes its least value over its mask. The kernel
+    cannot beat this: an engine runs its queue one tile at a time in order; the DRAM channel moves
+    one transfer at a time, each at least its bytes over the bandwidth; a tile computes after its
+    load and stores after its compute. So the frame takes at least all bytes at full bandwidth,
+    and per queue all its compute; per op ``i`` of a queue, its loads up to ``i`` then the compute
+    after ``i``; and the compute before ``i`` and one tile of ``i``, then its stores from ``i`` on.
+    """
+    n_df = v.shape[1]
+    nq = v.shape[3]
+    least = np.full((4, nq), np.inf)
+    for p in range(nq):
+        a = 1 if assisted[p] else 0
+        for c in range(n_df):
+            if (allowed[p] >> c) & 1:
+                for k in range(4):
+                    least[k, p] = min(least[k, p], v[a, c, k, p])
+    out = least[2].sum() + least[3].sum()
+    for e in range(q_ptr.shape[0] - 1):
+        lo, hi = q_ptr[e], q_ptr[e + 1]
+        if lo == hi:
+            continue
+        queue = least[0, lo:hi].sum()
+        stores = least[3, lo:hi].sum()
+        loads = 0.0
+        done = 0.0
+        for p in range(lo, hi):
+            out = max(out, done + least[1, p] + stores)
+            loads += least[2, p]
+            done += least[0, p]
+            stores -= least[3, p]
+            out = max(out, loads + queue - done)
+        out = max(out, queue)
+    return out

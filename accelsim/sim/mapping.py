@@ -34,9 +34,10 @@ from memory. In ``pipelined`` timing the op may run on a sub-array with balanced
 is faster (:func:`~accelsim.sim.engines.systolic.mapped_busy_cycles`): one more row or column
 then never costs more than its cycle of skew. A reconfigurable array (several ``array.dataflow``) runs each op in a dataflow chosen
 by the time the schedule really takes (:func:`_search`): the fastest of the whole-graph runs of a
-fixed set of per-op choices (each dataflow alone; per subset of them, the least roofline estimate
-max(stall-free cycles, DRAM bytes of its loop order / bandwidth) and the least time measured in
-the runs alone), so listing one more dataflow never makes a design slower. A reconfigurable unit
+fixed set of per-op choices (each dataflow alone; per subset of them, the least time measured in
+the runs alone, at least the op's DRAM bytes over the bandwidth), so listing one more dataflow
+never makes a design slower; a sound lower bound on each candidate's cycles skips the runs that
+cannot win. A reconfigurable unit
 that assists the array's GEMMs is chosen per op the same way, and never while it runs its own ops
 (the pool is in one place at a time). Buffer sizes decide
 operand reuse, partial-sum spills, on-chip residency of activations, and how many tiles ahead
@@ -45,6 +46,7 @@ the DRAM may prefetch (``slots``): a bigger buffer only ever removes traffic or 
 
 from __future__ import annotations
 
+import heapq
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -355,34 +357,116 @@ def _map(
             ga, hw, up.engine, up.eq_ptr, up.eq_ops, shapes, packs, plan.dsp_share, plan, overflow
         )
 
-    s = _search(build, n_df, up.eligible, up.engine) if searched else build(up.first_column, up.eligible)
+    s = (
+        _search(build, plan_of, n_df, up.eligible, up.engine, (up.eq_ptr, up.eq_ops), prm.bytes_per_cycle)
+        if searched
+        else build(up.first_column, up.eligible)
+    )
     return up, s.shapes, s.shape_packing, s.dsp_share, s.plan, s.buffer_overflow
 
 
-def _search(build: Any, n_df: int, eligible: np.ndarray, engine: np.ndarray) -> Schedule:
-    """The schedule that finishes first of a fixed set of per-op choices, each run in full.
+def _dram_bytes(plan: Any) -> np.ndarray:
+    """Per op, the DRAM bytes the schedule kernel moves for it: the once-loaded operands, the
+    streamed one (once per outer fold unless it is reused), partial sums both ways, the stores."""
+    strm = plan.ld_strm * np.where(plan.strm_reuse != 0, 1, plan.n_outer)
+    return plan.ld_once + strm + 2 * plan.spill + plan.store
 
-    Runs: every dataflow alone, without and with the assist; for every subset of the dataflows
-    (and of {no assist, assist}), the per-op choice of the least roofline estimate and the per-op
-    choice of the least time measured in the runs alone. A subset's candidates depend on the subset
-    only, so listing one more dataflow (or allowing the assist) only adds candidates: it never
-    makes the design slower. An assisted GEMM whose run overlaps an op of the pool loses the assist
-    (and the schedule is run again) until none does: the pool is never in two places at once.
+
+class _LowerBound:
+    """:func:`~accelsim.sim._kernels.lower_bound` of candidates given by a mask for every op, or
+    by a column per op, from each dataflow column's plan (unassisted, assisted); sound for the
+    assist dropped later on any op too (assisted busy cycles are never more)."""
+
+    def __init__(
+        self, plans: list[tuple[Any, Any]], queues: tuple[np.ndarray, np.ndarray], per_byte: float
+    ) -> None:
+        self.q_ptr, self.q = queues
+        # bytes as cycles of the channel, scaled down a hair so that float rounding never lifts
+        # the bound above the integer cycles it bounds
+        self.v = np.zeros((2, len(plans), 4, self.q.size))
+        for c, pair in enumerate(plans):
+            for a, p in enumerate(pair):
+                strm = p.ld_strm * np.where(p.strm_reuse != 0, 1, p.n_outer)
+                self.v[a, c, 0] = p.comp[self.q]
+                self.v[a, c, 1] = (p.comp // np.maximum(p.n_tiles, 1))[self.q]
+                self.v[a, c, 2] = (p.ld_once + strm + p.spill)[self.q] * per_byte
+                self.v[a, c, 3] = (p.store + p.spill)[self.q] * per_byte
+
+    def of_mask(self, mask: int, assist: np.ndarray) -> float:
+        """Any choice among the dataflows in ``mask`` for every op, assisted where ``assist``."""
+        return float(
+            _kernels.lower_bound(
+                self.v, np.full(self.q.size, mask, dtype=np.int64), assist[self.q], self.q_ptr
+            )
+        )
+
+    def of_choice(self, col: np.ndarray, assisted: np.ndarray) -> float:
+        """Each op in the dataflow column ``col``, assisted where ``assisted`` (per op)."""
+        return float(
+            _kernels.lower_bound(self.v, np.left_shift(1, col[self.q]), assisted[self.q], self.q_ptr)
+        )
+
+
+def _search(
+    build: Any,
+    plan_of: Any,
+    n_df: int,
+    eligible: np.ndarray,
+    engine: np.ndarray,
+    queues: tuple[np.ndarray, np.ndarray],
+    bytes_per_cycle: float,
+) -> Schedule:
+    """The schedule that finishes first of a fixed set of per-op choices (ties: the first in the
+    set's order).
+
+    The set: every dataflow alone, without and with the assist; for every subset of the dataflows
+    (and of {no assist, assist}) of two or more runs alone, the per-op choice of the least time in
+    those runs: the op's measured time (end - start), and where the runs are in several dataflows,
+    at least its DRAM bytes over the bandwidth (an op's time alone does not show the loads it
+    prefetched while the op before it ran, which a choice for that op may not leave room for).
+    A subset's candidates depend on the subset only, so listing one more dataflow (or allowing the
+    assist) only adds candidates: it never makes the design slower. An assisted GEMM whose run
+    overlaps an op of the pool loses the assist (and the schedule is run again) until none does:
+    the pool is never in two places at once.
+
+    Candidates are run in the order of a lower bound on their cycles (:class:`_LowerBound`), and
+    none whose bound is above the best run so far (nor equal to it and later in the order): the
+    choice is the one that running all of them would make.
     """
     n = engine.size
     pool_ops = np.flatnonzero(engine == ENG_RECONF)
     none = np.zeros(n, dtype=bool)
     assist_opts = (none, eligible) if eligible.any() else (none,)
-    tried: list[tuple[int, int, Schedule]] = []
-    seen: dict[bytes, tuple[Any, np.ndarray]] = {}
+    n_opt = len(assist_opts)
+    plans = {}
+    for c in range(n_df):
+        for o, opt in enumerate(assist_opts):
+            plans[c * n_opt + o] = plan_of(np.full(n, 1 << c, dtype=np.int64), opt)
+    per_byte = (1.0 - 1e-9) / bytes_per_cycle
+    # One dataflow (the assist's choice alone): three candidates, each close to the others; all run.
+    bound = (
+        _LowerBound([(plans[c * n_opt], plans[c * n_opt + n_opt - 1]) for c in range(n_df)], queues, per_byte)
+        if n_df > 1
+        else None
+    )
 
-    def attempt(allowed: np.ndarray, assisted: np.ndarray) -> tuple[Any, np.ndarray]:
+    def of_mask(mask: int, opt: np.ndarray) -> float:
+        return bound.of_mask(mask, opt) if bound is not None else 0.0
+
+    def of_choice(col: np.ndarray, assisted: np.ndarray) -> float:
+        return bound.of_choice(col, assisted) if bound is not None else 0.0
+
+    seen: dict[bytes, tuple[Any, np.ndarray, bytes, Schedule]] = {}
+
+    def attempt(
+        allowed: np.ndarray, assisted: np.ndarray, plan: Any
+    ) -> tuple[Any, np.ndarray, bytes, Schedule]:
         while True:
-            sched = build(allowed, assisted)
             # the same dataflow and assist per op (however it was asked for) runs once
-            key = sched.plan.dataflow.tobytes() + assisted.tobytes()
+            key = plan.dataflow.tobytes() + assisted.tobytes()
             if key in seen:
                 return seen[key]
+            sched = build(allowed, assisted, plan)
             res = run(sched)
             clash = np.zeros(n, dtype=bool)
             ops = np.flatnonzero(assisted)
@@ -390,27 +474,64 @@ def _search(build: Any, n_df: int, eligible: np.ndarray, engine: np.ndarray) -> 
             if not clash.any():
                 break
             assisted = assisted & ~clash
-        tried.append((res.total_cycles, len(tried), sched))
-        seen[key] = (res, assisted)
-        return res, assisted
+            plan = plan_of(allowed, assisted)
+        seen[key] = (res, assisted, key, sched)
+        return seen[key]
 
-    singles = []  # (column, assist option, run, assisted)
+    # The candidates in their fixed order, each (allowed, assisted, plan) once known; a per-op
+    # choice among runs alone first as the indices of those runs (the singles, index c * n_opt + o).
+    fixed: dict[int, tuple[np.ndarray, np.ndarray, Any]] = {}
+    mixes: dict[int, list[int]] = {}
+    heap: list[tuple[float, int]] = []
     for c in range(n_df):
         for o, opt in enumerate(assist_opts):
-            res, used = attempt(np.full(n, 1 << c, dtype=np.int64), opt)
-            singles.append((c, o, res.arrays.end - res.arrays.start, used))
+            idx = c * n_opt + o
+            fixed[idx] = (np.full(n, 1 << c, dtype=np.int64), opt, plans[idx])
+            heap.append((of_mask(1 << c, opt), idx))
     for mask in range(1, 1 << n_df):
         for o, opt in enumerate(assist_opts):
-            if mask & (mask - 1):  # two or more dataflows: the roofline choice among them
-                attempt(np.full(n, mask, dtype=np.int64), opt)
-            runs = [r for r in singles if (mask >> r[0]) & 1 and r[1] <= o]
-            if len(runs) < 2:
-                continue
-            took = np.argmin(np.stack([r[2] for r in runs]), axis=0)
-            allowed = np.array([1 << runs[t][0] for t in took], dtype=np.int64)
-            assisted = np.array([runs[t][3][i] for i, t in enumerate(took)], dtype=bool)
-            attempt(allowed, assisted)
-    return min(tried, key=lambda t: (t[0], t[1]))[2]
+            runs = [c * n_opt + o2 for c in range(n_df) if (mask >> c) & 1 for o2 in range(o + 1)]
+            if len(runs) >= 2:
+                idx = n_df * n_opt + len(mixes)
+                mixes[idx] = runs
+                heap.append((of_mask(mask, opt), idx))  # the runs' choice is within the mask
+    heapq.heapify(heap)
+
+    found: dict[bytes, list[Any]] = {}  # key -> [cycles, first candidate index, schedule]
+    singles: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def evaluate(idx: int) -> None:
+        allowed, assisted, plan = fixed.pop(idx)
+        res, used, key, sched = attempt(allowed, assisted, plan)
+        if idx < n_df * n_opt:
+            span = res.arrays.end - res.arrays.start
+            singles[idx] = (span, np.maximum(span, _dram_bytes(sched.plan) / bytes_per_cycle), used)
+        entry = found.setdefault(key, [res.total_cycles, idx, sched])
+        entry[1] = min(entry[1], idx)
+
+    def best() -> tuple[float, int]:
+        return min((e[0], e[1]) for e in found.values()) if found else (np.inf, 0)
+
+    while heap:
+        b, idx = heapq.heappop(heap)
+        if (b, idx) > best():
+            break  # this and every later candidate take longer than the best (or tie after it)
+        if idx in fixed:
+            evaluate(idx)
+        if idx not in mixes:
+            continue  # run, or a single run already because a per-op choice needed it
+        runs = mixes.pop(idx)
+        for j in runs:
+            if j not in singles:
+                evaluate(j)
+        col = np.array([j // n_opt for j in runs], dtype=np.int64)
+        took = np.argmin(np.stack([singles[j][0 if col.min() == col.max() else 1] for j in runs]), axis=0)
+        col = col[took]
+        assisted = np.stack([singles[j][2] for j in runs])[took, np.arange(n)]
+        allowed = np.left_shift(1, col)
+        fixed[idx] = (allowed, assisted, plan_of(allowed, assisted))
+        heapq.heappush(heap, (of_choice(col, assisted), idx))
+    return min(found.values(), key=lambda e: (e[0], e[1]))[2]
 
 
 __all__ = ["MAX_TILES_PER_STRIPE", "T_CHUNK", "V_CHUNK", "map_graph"]
