@@ -1,9 +1,10 @@
-"""accelsim's speed against its peers, all measured in one run: SCALE-Sim, ZigZag and the RTL arrays.
+"""accelsim's speed against its peers, all measured in one run: SCALE-Sim, ZigZag and the RTL engines.
 
 Usage (from the repository root)::
 
     nice -n 10 python3 benchmarks/bench_peers.py                  # all three peers, a few minutes
     python3 benchmarks/bench_peers.py --skip zigzag rtl           # a subset
+    python3 benchmarks/bench_peers.py --skip scalesim zigzag rtl  # the adder-tree RTL alone
 
 Every peer is run now, on the same machine load as accelsim, and the load average is printed next
 to each figure (the development machine is shared, so a figure means little without it). Each
@@ -26,6 +27,13 @@ jobs on the machine do not inflate. accelsim's is the best of several timed repe
   ``gemm_timing(..., "pipelined")`` and its product numpy's; then the RTL simulation's wall time
   from start to done against one ``gemm_timing`` call, i.e. the speed-up at equal cycles. The first
   run builds the RTL (a few minutes on two cores, cached in ``benchmarks/out/rtl-build``).
+- **The adder-tree engine's Verilog** (``tree_gemm.v``, as ``tests/sim/rtl/tree_harness.py`` builds
+  and runs it, optimised, one engine per build) at real size: the published ``trio_vit`` (16x4x8)
+  and ``heatvit`` (2x64x16) engines on every GEMM the simulator runs for DeiT-Tiny on that design
+  (attention's over the 3 heads as one batch). The RTL's last accumulation cycle must equal
+  ``adder_tree_busy_cycles`` minus one and the compute cycles ``simulate`` charges the layer, and its
+  product numpy's; then the RTL's time from start to done (wall and CPU) against the formula per
+  GEMM, and against one whole ``simulate`` of DeiT-Tiny on that design (every op, memory and report).
 
 Exit status 1 if any cycle count or product disagrees, 2 if a peer's tools are missing.
 """
@@ -47,7 +55,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from accelsim.sim.engines.systolic import gemm_timing
+from accelsim.sim.engines.systolic import adder_tree_busy_cycles, gemm_timing
+from accelsim.sim.reference.rtl import SOURCES
 from accelsim.sim.scalesim.io import read_scalesim_config, read_scalesim_topology
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +64,7 @@ BENCH = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "tests" / "sim" / "rtl"))
 import rtl_harness as rtl  # noqa: E402  (the RTL harness lives with its tests)
+import tree_harness as tree  # noqa: E402
 from bench_rtl import _best_seconds, _load  # noqa: E402  (one timing rule for every benchmark)
 
 REF_DIR = ROOT / "tests" / "data" / "scalesim" / "reference"
@@ -77,6 +87,9 @@ RTL_GEMMS = [
 RTL_MAX_DIM = 200
 # the ratio grows with the cycles (the RTL pays per cycle, the model per call): a subtotal for the big ones
 BIG_CYCLES = 100_000
+#: the published adder-tree designs and the K their engine's memories hold (ceil(768 / tree) words)
+TREE_CONFIGS = {"published/trio_vit": 128, "published/heatvit": 64}
+TREE_TB = "tree_timed_tb"  # benchmarks/tree_timed_tb.py: the tests' testbench plus each case's wall time
 
 
 def _geo(xs: list[float]) -> float:
@@ -239,9 +252,123 @@ def bench_rtl(build_dir: Path, seed: int) -> bool:
     return True
 
 
+def _tree_gemms(config: str) -> tuple[Any, Any, dict[tuple[int, int, int, int], tuple[int, int]]]:
+    """``(graph, hardware, {(batch, M, K, N): (compute cycles, layers)})``: every array op of
+    DeiT-Tiny as ``simulate`` charges it on ``config``, and how many layers run each shape."""
+    from accelsim.config.hardware import HardwareConfig
+    from accelsim.ir.builders import vit_graph
+    from accelsim.sim import simulate
+    from accelsim.sim.graph_arrays import compile_graph
+
+    g, hw = vit_graph("tiny"), HardwareConfig.load(config)
+    ga = compile_graph(g)
+    shape_of = {name: ga.shapes[ga.shape_id[i]].tolist() for i, name in enumerate(ga.names)}
+    out: dict[tuple[int, int, int, int], tuple[int, int]] = {}
+    for row in simulate(g, hw).layers:
+        if row.engine == "array":
+            m, k, n, _, _, batch, _ = shape_of[row.name]
+            cycles, count = out.get((batch, m, k, n), (row.compute_cycles, 0))
+            if cycles != row.compute_cycles:
+                raise RuntimeError(
+                    f"{row.name}: two layers of one shape charged {cycles} and {row.compute_cycles}"
+                )
+            out[(batch, m, k, n)] = (cycles, count + 1)
+    return g, hw, out
+
+
+def bench_tree(build_dir: Path, seed: int) -> bool:
+    """The adder-tree engine's RTL at real size against the fast model; False if anything disagrees."""
+    from accelsim.sim import simulate
+
+    ok = True
+    for config, max_kf in TREE_CONFIGS.items():
+        g, hw, charged = _tree_gemms(config)
+        a, pack = hw.array, hw.packing_for(8, 8)
+        if (pack.m, pack.k) != (1, 1):
+            raise RuntimeError(f"{config}: the RTL packs along N only, the design packs {pack}")
+        engine = tree.TreeEngine(a.rows, a.cols, a.tree, pack.n, 1024, max_kf, 1024, 1024)
+        rng = np.random.default_rng(seed)
+        shapes = sorted(charged)
+        cases = [
+            tree.TreeCase(rng.integers(-128, 128, (b, m, k)), rng.integers(-128, 128, (b, k, n)), engine)
+            for b, m, k, n in shapes
+        ]
+        print(
+            f"[{_load()}] building/reusing the RTL: {config}'s engine {engine.name} alone, -Os ...",
+            flush=True,
+        )
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            top = tree.top_source([engine])
+            built = (
+                rtl.build_top(tree.TOPLEVEL, top, SOURCES["tree_gemm"], build_dir, optimize=True),
+                (engine,),
+            )
+        print(f"RTL build {built[0].name}: {time.perf_counter() - t0:.1f} s")
+        work = build_dir / f"work-peers-{engine.name}"
+        walls_file = work / "walls.txt"
+        work.mkdir(parents=True, exist_ok=True)
+        walls_file.unlink(missing_ok=True)
+        print(f"[{_load()}] Verilator simulation of {len(cases)} GEMMs (one simulator run) ...", flush=True)
+        t0 = time.perf_counter()
+        tb, tree.TB_MODULE = tree.TB_MODULE, TREE_TB
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), rtl._environ(ACCELSIM_TREE_WALLS=str(walls_file)):
+                results = tree.run(built, cases, work)
+        finally:
+            tree.TB_MODULE = tb
+        walls = [float(x) for x in walls_file.read_text().split()]
+        print(
+            f"RTL simulation: {time.perf_counter() - t0:.1f} s wall in all (operand loads and dumps included)"
+        )
+        print(f"[{_load()}] accelsim adder_tree_busy_cycles on the same GEMMs; simulate() on {config}")
+        print(f"{'GEMM (bxMxKxN)':>16s} {'layers':>6s} {'RTL cyc':>8s} {'model cyc':>9s} {'RTL wall s':>10s} "
+              f"{'CPU s':>6s} {'model us':>9s} {'speed-up wall':>14s} {'CPU':>10s}")  # fmt: skip
+        tot = np.zeros(3)  # RTL wall, RTL CPU, formula time over the distinct GEMMs
+        per_model = np.zeros(2)  # RTL wall and CPU weighted by the layers that run each GEMM
+        for (b, m, k, n), case, res, wall in zip(shapes, cases, results, walls, strict=True):
+            cycles, layers = charged[(b, m, k, n)]
+            call = partial(adder_tree_busy_cycles, m, k, n, b, a.rows, a.cols, a.tree, 1, 1, pack.n)
+            formula = call()[0] - 1  # busy - 1: the last accumulation cycle (GemmTiming.compute_cycles)
+            model_s = _best_seconds(call)
+            same = not res.timed_out and res.last_out_cycle == formula == cycles
+            exact = not res.timed_out and np.array_equal(res.product, case.a @ case.b)
+            ok = ok and same and exact
+            tot += (wall, res.sim_cpu_seconds, model_s)
+            per_model += (wall * layers, res.sim_cpu_seconds * layers)
+            flag = "" if same and exact else f"  <-- DISAGREES (formula {formula}, simulate {cycles})"
+            print(
+                f"{f'{b}x{m}x{k}x{n}':>16s} {layers:6d} {res.last_out_cycle:8d} {cycles:9d} {wall:10.3f} "
+                f"{res.sim_cpu_seconds:6.3f} {model_s * 1e6:9.2f} {wall / model_s:13,.0f}x "
+                f"{res.sim_cpu_seconds / model_s:9,.0f}x{flag}"
+            )
+        if not ok:
+            print("RTL and model DISAGREE: no speed-up reported")
+            return False
+        sim = partial(simulate, g, hw)
+        sim()  # warm: the kernels' JIT cache
+        sim_s = _best_seconds(sim, repeat=3)
+        n_cyc = sum(c for c, _ in charged.values())
+        all_cyc = sum(c * n for c, n in charged.values())
+        print(
+            f"HEADLINE Verilator RTL adder-tree {config} ({engine.name}), {len(cases)} distinct DeiT-Tiny GEMMs, "
+            f"{n_cyc:,} cycles, equal cycles (and exact products): RTL {tot[0]:.2f} s wall ({tot[1]:.2f} s CPU) vs "
+            f"adder_tree_busy_cycles {tot[2] * 1e6:.1f} us -> {tot[0] / tot[2]:,.0f}x wall, {tot[1] / tot[2]:,.0f}x CPU; "
+            f"vs one whole simulate() of DeiT-Tiny {sim_s * 1e3:.2f} ms -> {tot[0] / sim_s:,.0f}x wall, "
+            f"{tot[1] / sim_s:,.0f}x CPU [{_load()}]"
+        )
+        print(
+            f"  whole model at equal cycles ({all_cyc:,} array cycles over {sum(n for _, n in charged.values())} "
+            f"layers; each GEMM's measured RTL time x its layers, not re-simulated): RTL {per_model[0]:.2f} s wall "
+            f"({per_model[1]:.2f} s CPU) vs simulate() {sim_s * 1e3:.2f} ms -> {per_model[0] / sim_s:,.0f}x wall, "
+            f"{per_model[1] / sim_s:,.0f}x CPU"
+        )
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--skip", nargs="*", default=[], choices=("scalesim", "zigzag", "rtl"))
+    ap.add_argument("--skip", nargs="*", default=[], choices=("scalesim", "zigzag", "rtl", "tree"))
     ap.add_argument(
         "--scalesim-config", default="sa32x32_is", choices=sorted(c.stem for c in REF_DIR.glob("*.cfg"))
     )
@@ -251,13 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build-dir", type=Path, default=BENCH / "out" / "rtl-build")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    wanted = [p for p in ("scalesim", "zigzag", "rtl") if p not in args.skip]
+    wanted = [p for p in ("scalesim", "zigzag", "rtl", "tree") if p not in args.skip]
     missing = {
         "scalesim": None
         if SCALESIM_PY.exists()
         else f"{SCALESIM_PY} missing: run benchmarks/scalesim/setup.sh",
         "zigzag": None if ZIGZAG_PY.exists() else f"{ZIGZAG_PY} missing: see benchmarks/zigzag/README.md",
         "rtl": rtl.missing_tools(),
+        "tree": rtl.missing_tools(),
     }
     if errors := [missing[p] for p in wanted if missing[p]]:
         print("\n".join(e for e in errors if e), file=sys.stderr)
@@ -274,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     if "rtl" in wanted:
         print("\n=== Verilator RTL")
         ok = bench_rtl(args.build_dir, args.seed) and ok
+    if "tree" in wanted:
+        print("\n=== Verilator RTL, the adder-tree engine at real size")
+        ok = bench_tree(args.build_dir, args.seed) and ok
     print(f"\nall in {time.perf_counter() - t0:.0f} s; end: {_load()}")
     return 0 if ok else 1
 
