@@ -493,8 +493,7 @@ def build_report(schedule: Schedule, result: RunResult, frames: int = 1) -> Repo
     gops = 2 * macs / latency_s / 1e9 if total else 0.0
     dsp_cycles = schedule.array_dsp_cycles()
     util = dsp_cycles / (total * hw.array.dsps) if total else 0.0
-    # np.add.reduce is what ndarray.sum calls, less its Python wrapper
-    load, store = int(np.add.reduce(s.load_bytes)), int(np.add.reduce(s.store_bytes))
+    load, store = int(s.load_total), int(s.store_total)
     busy: list[int] = s.busy.tolist()
     virtual, nan = hw.board.virtual, float("nan")
     if virtual:  # no power coefficients: nothing to estimate
@@ -505,7 +504,7 @@ def build_report(schedule: Schedule, result: RunResult, frames: int = 1) -> Repo
             hw,
             total_cycles=total,
             busy_cycles=busy,
-            dram_busy_cycles=float(np.add.reduce(s.dram_cycles)),
+            dram_busy_cycles=float(s.dram_cycles_total),
             dram_bytes=load + store,
             array_dsp_cycles=dsp_cycles,
             macs=macs,

@@ -110,7 +110,7 @@ class RunResult:
 
     @property
     def total_cycles(self) -> int:
-        return int(self.arrays.finish.max(initial=0))
+        return int(self.arrays.total_cycles)
 
 
 def run(schedule: Schedule, record: bool = False) -> RunResult:
