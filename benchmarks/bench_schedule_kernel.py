@@ -52,7 +52,7 @@ def main() -> None:
     ):
         ga = compile_graph(_graph(args.graph_dir, name, size))
         schedules = [map_graph(ga, p) for p in points]
-        calls = [(s.program(), s.dram(), bool(s.hardware.overlap)) for s in schedules]
+        calls = [(tuple(s.program()), tuple(s.dram()), bool(s.hardware.overlap)) for s in schedules]
         calls = calls * max(1, 1000 // len(calls))
         _time(calls[:5], 1)  # compile or load the cached kernel
         per_call = _time(calls, args.rounds)

@@ -90,24 +90,82 @@ class DramParams(NamedTuple):
 class RunArrays(NamedTuple):
     """Per op: start, end (compute), finish (incl. its last store), stall cycles, DRAM bytes and
     cycles; per engine busy cycles; per tile and per transfer records (empty unless recorded);
-    ``error`` (``RUN_OK`` or ``RUN_STUCK``)."""
+    ``error`` (``RUN_OK`` or ``RUN_STUCK``); the run's totals.
 
-    start: np.ndarray
-    end: np.ndarray
-    finish: np.ndarray
-    stall: np.ndarray
-    load_bytes: np.ndarray
-    store_bytes: np.ndarray
-    dram_cycles: np.ndarray
+    The per-op arrays are the rows of ``ops`` and the records those of ``tiles`` and ``xfers``
+    (the properties below name them): each array the kernel returns costs a boxing (~0.7 us),
+    four instead of fifteen per point of a sweep."""
+
+    ops: np.ndarray  # (OPS_N, n_ops): start, end, finish, stall, load_bytes, store_bytes, dram_cycles
     busy: np.ndarray
-    tile_op: np.ndarray
-    tile_start: np.ndarray
-    tile_end: np.ndarray
-    xfer_op: np.ndarray
-    xfer_store: np.ndarray
-    xfer_start: np.ndarray
-    xfer_end: np.ndarray
+    tiles: np.ndarray  # (3, n): op, start, end
+    xfers: np.ndarray  # (4, n): op, store, start, end
     error: int
+    #: the last finish (0 without ops) and the sums of load_bytes, store_bytes and dram_cycles
+    total_cycles: int
+    load_total: int
+    store_total: int
+    dram_cycles_total: int
+
+    @property
+    def start(self) -> np.ndarray:
+        return self.ops[0]
+
+    @property
+    def end(self) -> np.ndarray:
+        return self.ops[1]
+
+    @property
+    def finish(self) -> np.ndarray:
+        return self.ops[2]
+
+    @property
+    def stall(self) -> np.ndarray:
+        return self.ops[3]
+
+    @property
+    def load_bytes(self) -> np.ndarray:
+        return self.ops[4]
+
+    @property
+    def store_bytes(self) -> np.ndarray:
+        return self.ops[5]
+
+    @property
+    def dram_cycles(self) -> np.ndarray:
+        return self.ops[6]
+
+    @property
+    def tile_op(self) -> np.ndarray:
+        return self.tiles[0]
+
+    @property
+    def tile_start(self) -> np.ndarray:
+        return self.tiles[1]
+
+    @property
+    def tile_end(self) -> np.ndarray:
+        return self.tiles[2]
+
+    @property
+    def xfer_op(self) -> np.ndarray:
+        return self.xfers[0]
+
+    @property
+    def xfer_store(self) -> np.ndarray:
+        return self.xfers[1]
+
+    @property
+    def xfer_start(self) -> np.ndarray:
+        return self.xfers[2]
+
+    @property
+    def xfer_end(self) -> np.ndarray:
+        return self.xfers[3]
+
+
+#: rows of ``RunArrays.ops``
+OPS_N = 7
 
 
 # Per-engine state (columns of ``eng``): its timeline (free at, compute ends recorded for the
@@ -198,8 +256,9 @@ def run_schedule(prog, dram, overlap, record):
     """Event-driven run of all tiles of all ops; one timeline per engine and one for DRAM.
 
     Args:
-        prog: the :class:`TileProgram`.
-        dram: the :class:`DramParams`.
+        prog: the :class:`TileProgram`, as a plain tuple (its fields in order).
+        dram: the :class:`DramParams`, as a plain tuple (either may be the NamedTuple itself,
+            at a compile of its own and ~2.5 us more per call to type it).
         overlap: independent ops on different engines run at once (False: one op at a time, in
             topological order).
         record: also return every tile and transfer (for the trace).
@@ -221,19 +280,14 @@ def run_schedule(prog, dram, overlap, record):
     Returns:
         The :class:`RunArrays`.
     """
-    engine = prog.engine
-    n_tiles = prog.n_tiles
-    pipe_on = prog.pipe_on
-    pipe_src = prog.pipe_src
-    pipe_groups = prog.pipe_groups
-    pipe_span = prog.pipe_span
-    succ_ptr = prog.succ_ptr
-    succ_idx = prog.succ_idx
-    eq_ptr = prog.eq_ptr
-    eq_ops = prog.eq_ops
-    burst_total = dram.burst_total
-    bytes_per_cycle = dram.bytes_per_cycle
-    latency = dram.latency
+    # unpacked by position: the callers pass plain tuples (:func:`accelsim.sim.schedule.run`),
+    # which numba types ~2.5 us faster per call than the NamedTuples (the same fields)
+    (
+        engine, n_tiles, tiles_per_outer, n_outer, strm_reuse, comp, ld_once, ld_strm, spill, store,
+        act_dep, slots, pred_ptr, succ_ptr, succ_idx, eq_ptr, eq_ops, pipe_src, pipe_groups, pipe_span,
+        pipe_on,
+    ) = prog  # fmt: skip
+    bytes_per_cycle, burst_total, latency = dram
     n_ops = engine.shape[0]
     n_eng = eq_ptr.shape[0] - 1
     start = np.full(n_ops, -1, np.int64)
@@ -250,7 +304,7 @@ def run_schedule(prog, dram, overlap, record):
     feeds = np.zeros(n_ops, np.bool_)  # a consumer streams behind it
     tile_off = np.zeros(n_ops + 1, np.int64)  # the op's first tile in tile_end
     for i in range(n_ops):
-        left[i] = prog.pred_ptr[i + 1] - prog.pred_ptr[i] - pipe_on[i]
+        left[i] = pred_ptr[i + 1] - pred_ptr[i] - pipe_on[i]
         tile_off[i + 1] = tile_off[i] + n_tiles[i]
         if pipe_on[i]:
             feeds[pipe_src[i]] = True
@@ -396,8 +450,8 @@ def run_schedule(prog, dram, overlap, record):
                 eng[e, _E_Q_SPILL], eng[e, _E_R_SPILL], eng[e, _E_Q_ST], eng[e, _E_R_ST],
                 eng[e, _E_Q_STRM], eng[e, _E_R_STRM],
             ) = _shares(
-                nt, prog.comp[i], prog.ld_once[i], prog.spill[i], prog.store[i], prog.ld_strm[i],
-                prog.strm_reuse[i], prog.n_outer[i],
+                nt, comp[i], ld_once[i], spill[i], store[i], ld_strm[i],
+                strm_reuse[i], n_outer[i],
             )  # fmt: skip
             eng[e, _E_POS] = eng[e, _E_OUTER] = eng[e, _E_FIRST] = 0
             eng[e, _E_PRE] = _NO_PREFETCH
@@ -408,11 +462,11 @@ def run_schedule(prog, dram, overlap, record):
         # ``hi``): the scan is skipped, not the order. The op's
         # constants and the running state live in locals (stores to other int64 arrays would
         # otherwise make the compiler reload them on every tile: it cannot rule out aliasing).
-        reuse_i = prog.strm_reuse[i]
-        tpo_i = prog.tiles_per_outer[i]
-        nout_i = prog.n_outer[i]
-        slots_i = prog.slots[i]
-        act_i = prog.act_dep[i]
+        reuse_i = strm_reuse[i]
+        tpo_i = tiles_per_outer[i]
+        nout_i = n_outer[i]
+        slots_i = slots[i]
+        act_i = act_dep[i]
         feeds_i = feeds[i]
         ready_i = ready[i]
         ready_e = eng[e, _E_READY]
@@ -557,21 +611,18 @@ def run_schedule(prog, dram, overlap, record):
             serial_t = max(serial_t, fin_i)
             sp = release(i, fin_i, sp, True)
 
-    return RunArrays(
-        start,
-        end,
-        finish,
-        stall,
-        ld_bytes,
-        st_bytes,
-        dram_cyc,
-        busy,
-        tr_op[:n_tr],
-        tr_s[:n_tr],
-        tr_e[:n_tr],
-        xf_op[:n_xf],
-        xf_store[:n_xf],
-        xf_s[:n_xf],
-        xf_e[:n_xf],
-        error,
-    )
+    ops = np.empty((OPS_N, n_ops), np.int64)
+    ops[0], ops[1], ops[2], ops[3] = start, end, finish, stall
+    ops[4], ops[5], ops[6] = ld_bytes, st_bytes, dram_cyc
+    tiles = np.empty((3, n_tr), np.int64)
+    tiles[0], tiles[1], tiles[2] = tr_op[:n_tr], tr_s[:n_tr], tr_e[:n_tr]
+    xfers = np.empty((4, n_xf), np.int64)
+    xfers[0], xfers[1], xfers[2], xfers[3] = xf_op[:n_xf], xf_store[:n_xf], xf_s[:n_xf], xf_e[:n_xf]
+    # integer sums and max: the same values as NumPy's on the rows, in any order
+    total = ld_sum = st_sum = dram_sum = np.int64(0)
+    for i in range(n_ops):
+        total = max(total, finish[i])
+        ld_sum += ld_bytes[i]
+        st_sum += st_bytes[i]
+        dram_sum += dram_cyc[i]
+    return RunArrays(ops, busy, tiles, xfers, error, int(total), int(ld_sum), int(st_sum), int(dram_sum))

@@ -110,7 +110,7 @@ class RunResult:
 
     @property
     def total_cycles(self) -> int:
-        return int(self.arrays.finish.max(initial=0))
+        return int(self.arrays.total_cycles)
 
 
 def run(schedule: Schedule, record: bool = False) -> RunResult:
@@ -124,7 +124,9 @@ def run(schedule: Schedule, record: bool = False) -> RunResult:
         RuntimeError: the kernel could not schedule every op (a bug: a DAG in topological order
             always can).
     """
-    out: RunArrays = _RUN(schedule.program(), schedule.dram(), bool(schedule.hardware.overlap), bool(record))
+    # plain tuples: numba types them faster than the NamedTuples (the kernel unpacks by position)
+    prog, dram = tuple(schedule.program()), tuple(schedule.dram())
+    out: RunArrays = _RUN(prog, dram, bool(schedule.hardware.overlap), bool(record))
     if out.error != RUN_OK:
         raise RuntimeError(
             f"schedule kernel stopped with ops left to run on {schedule.hardware.name} "

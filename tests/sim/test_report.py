@@ -166,3 +166,14 @@ def test_cli_output_into_a_closed_pipe_is_not_a_traceback(
         monkeypatch.setattr("sys.stdout", closed_pipe)
         assert main(["simulate", str(gpath)]) == 141
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_build_report_sets_every_field_in_order() -> None:
+    """build_report fills the Report's __dict__ directly (not through the frozen dataclass's
+    __init__): every field, in the declared order (to_dict's), equal to the Report __init__ builds."""
+    r = simulate(chain_graph(8, 4, 16), tiny_hw())
+    names = [f.name for f in dataclasses.fields(r)]
+    assert list(vars(r)) == names
+    again = type(r)(**{n: getattr(r, n) for n in names})
+    assert vars(again) == vars(r)
+    assert again.to_json() == r.to_json()

@@ -21,11 +21,11 @@ def test_every_step_in_python_equals_the_compiled_kernel(monkeypatch: pytest.Mon
     streaming edge kind, gives the compiled kernel's arrays exactly (records included)."""
     ga = compile_graph(_mixed())
     schedules = [map_graph(ga, hw) for hw in _points()]
-    want = [K.run_schedule(s.program(), s.dram(), s.hardware.overlap, True) for s in schedules]
+    want = [K.run_schedule(tuple(s.program()), tuple(s.dram()), s.hardware.overlap, True) for s in schedules]
     for name in _STEPS:
         monkeypatch.setattr(K, name, getattr(K, name).py_func)
     for s, w in zip(schedules, want, strict=True):
-        got = K.run_schedule.py_func(s.program(), s.dram(), s.hardware.overlap, True)
+        got = K.run_schedule.py_func(tuple(s.program()), tuple(s.dram()), s.hardware.overlap, True)
         for a, b in zip(got, w, strict=True):
             np.testing.assert_array_equal(a, b)
         assert len(got.tile_op) == s.n_tiles

@@ -55,7 +55,7 @@ def test_kernel_matches_python_original() -> None:
     ga = compile_graph(_mixed())
     for hw in _points():
         schedule = map_graph(ga, hw)
-        args = (schedule.program(), schedule.dram(), hw.overlap)
+        args = (tuple(schedule.program()), tuple(schedule.dram()), hw.overlap)
         for record in (False, True):
             fast = _kernels.run_schedule(*args, record)
             slow = _kernels.run_schedule.py_func(*args, record)
@@ -90,6 +90,6 @@ def test_a_stuck_schedule_is_an_error_not_half_filled_arrays() -> None:
     prog = schedule.program()
     # every op waits for one more predecessor than it has: nothing can ever start
     stuck = prog._replace(pred_ptr=prog.pred_ptr - np.arange(prog.pred_ptr.size))
-    out = _kernels.run_schedule(stuck, schedule.dram(), True, False)
+    out = _kernels.run_schedule(tuple(stuck), tuple(schedule.dram()), True, False)
     assert out.error == _kernels.RUN_STUCK
-    assert _kernels.run_schedule(prog, schedule.dram(), True, False).error == _kernels.RUN_OK
+    assert _kernels.run_schedule(tuple(prog), tuple(schedule.dram()), True, False).error == _kernels.RUN_OK
