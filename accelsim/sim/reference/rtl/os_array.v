@@ -3,17 +3,18 @@
 //
 // Edges (flattened, lane i at [i*W +: W]):
 //   left   a_edge*   row i's A element with valid / bank / first, row i i cycles behind row 0
-//   top    b_edge    column j's B element, column j j cycles behind column 0
+//   top    b_edge    column j's PN B elements, column j j cycles behind column 0
 //          dr_*      column j's drain step: valid, bank and step d (rows below d shift down);
 //                    column j j cycles behind column 0
-//   bottom acc_bottom column j's output port: PE (ROWS-1, j)'s bank dr_bank[j]
+//   bottom acc_bottom column j's output port: PE (ROWS-1, j)'s bank dr_bank[j] (PN outputs)
 // mac_any: some PE does a MAC in this cycle.
 module os_array #(
     parameter ROWS   = 4,
     parameter COLS   = 4,
     parameter DATA_W = 8,
     parameter ACC_W  = 32,
-    parameter IDX_W  = 16
+    parameter IDX_W  = 16,
+    parameter PN     = 1    // packing: outputs per PE along N (os_pe)
 ) (
     input  wire                   clk,
     input  wire                   rst,
@@ -21,22 +22,23 @@ module os_array #(
     input  wire [ROWS-1:0]        a_edge_valid,
     input  wire [ROWS-1:0]        a_edge_bank,
     input  wire [ROWS-1:0]        a_edge_first,
-    input  wire [COLS*DATA_W-1:0] b_edge,
+    input  wire [COLS*PN*DATA_W-1:0] b_edge,
     /* verilator lint_off UNUSEDSIGNAL */  // a one-row array never shifts a drain
     input  wire [COLS-1:0]        dr_valid,
     input  wire [COLS-1:0]        dr_bank,
     input  wire [COLS*IDX_W-1:0]  dr_step,
     /* verilator lint_on UNUSEDSIGNAL */
-    output wire [COLS*ACC_W-1:0]  acc_bottom,
+    output wire [COLS*PN*ACC_W-1:0] acc_bottom,
     output wire                   mac_any
 );
     wire signed [DATA_W-1:0] a_d [0:ROWS-1][0:COLS];
     wire                     a_v [0:ROWS-1][0:COLS];
     wire                     a_b [0:ROWS-1][0:COLS];
     wire                     a_f [0:ROWS-1][0:COLS];
-    wire signed [DATA_W-1:0] b_d [0:ROWS][0:COLS-1];
+    localparam BW = PN * DATA_W, AW = PN * ACC_W;
+    wire [BW-1:0]            b_d [0:ROWS][0:COLS-1];
     // acc_d[i][j]: PE (i-1, j)'s drained bank, into PE (i, j); row 0 gets zeros (never shifts)
-    wire signed [ACC_W-1:0]  acc_d [0:ROWS][0:COLS-1];
+    wire [AW-1:0]            acc_d [0:ROWS][0:COLS-1];
     wire [ROWS*COLS-1:0]     macs;
 
     genvar i, j;
@@ -48,9 +50,9 @@ module os_array #(
             assign a_f[i][0] = a_edge_first[i];
         end
         for (j = 0; j < COLS; j = j + 1) begin : g_top
-            assign b_d[0][j] = b_edge[j*DATA_W +: DATA_W];
-            assign acc_d[0][j] = {ACC_W{1'b0}};
-            assign acc_bottom[j*ACC_W +: ACC_W] = acc_d[ROWS][j];
+            assign b_d[0][j] = b_edge[j*BW +: BW];
+            assign acc_d[0][j] = {AW{1'b0}};
+            assign acc_bottom[j*AW +: AW] = acc_d[ROWS][j];
         end
         for (i = 0; i < ROWS; i = i + 1) begin : g_row
             for (j = 0; j < COLS; j = j + 1) begin : g_col
@@ -63,7 +65,7 @@ module os_array #(
                     localparam [IDX_W-1:0] ROW = i;
                     assign shift = dr_valid[j] && (dr_step[j*IDX_W +: IDX_W] < ROW);
                 end
-                os_pe #(.DATA_W(DATA_W), .ACC_W(ACC_W)) u_pe (
+                os_pe #(.DATA_W(DATA_W), .ACC_W(ACC_W), .PN(PN)) u_pe (
                     .clk(clk), .rst(rst),
                     .a_in(a_d[i][j]), .a_valid_in(a_v[i][j]), .a_bank_in(a_b[i][j]), .a_first_in(a_f[i][j]),
                     .a_out(a_d[i][j+1]), .a_valid_out(a_v[i][j+1]), .a_bank_out(a_b[i][j+1]),

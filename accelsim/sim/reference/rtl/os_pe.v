@@ -12,9 +12,14 @@
 // port (acc_out, the selected bank). A row above the boundary keeps its value, so the next fold
 // of that bank can already accumulate there: the controller guarantees that a MAC and a drain
 // shift never write the same register in the same cycle.
+//
+// Packing (PN = 2: two INT8 products per DSP48E2, WP486, packed_mul2): the PE owns PN outputs of
+// one row, C[m, n..n+PN-1]; B brings PN elements down, A's one element is the shared operand, and
+// each bank holds PN accumulators (lane b at [b*ACC_W +: ACC_W]) that drain together.
 module os_pe #(
     parameter DATA_W = 8,
-    parameter ACC_W  = 32
+    parameter ACC_W  = 32,
+    parameter PN     = 1
 ) (
     input  wire                     clk,
     input  wire                     rst,
@@ -26,20 +31,32 @@ module os_pe #(
     output reg                      a_valid_out,
     output reg                      a_bank_out,
     output reg                      a_first_out,
-    input  wire signed [DATA_W-1:0] b_in,
-    output reg  signed [DATA_W-1:0] b_out,
+    input  wire [PN*DATA_W-1:0]     b_in,
+    output reg  [PN*DATA_W-1:0]     b_out,
     // drain: bank dr_bank of the PE above (acc_in) moves into this PE's bank dr_bank
     input  wire                     dr_shift,
     input  wire                     dr_bank,
-    input  wire signed [ACC_W-1:0]  acc_in,
-    output wire signed [ACC_W-1:0]  acc_out,
+    input  wire [PN*ACC_W-1:0]      acc_in,
+    output wire [PN*ACC_W-1:0]      acc_out,
     output wire                     mac
 );
-    reg signed [ACC_W-1:0] acc0, acc1;
-    wire signed [2*DATA_W-1:0] prod = a_in * b_in;
-    wire signed [ACC_W-1:0] prod_ext = {{(ACC_W - 2*DATA_W){prod[2*DATA_W-1]}}, prod};
-    wire signed [ACC_W-1:0] base = a_first_in ? {ACC_W{1'b0}} : (a_bank_in ? acc1 : acc0);
-    wire signed [ACC_W-1:0] sum = base + prod_ext;
+    reg  [PN*ACC_W-1:0]    acc0, acc1;
+    wire [PN*2*DATA_W-1:0] prods;   // the exact products, lane b
+    generate
+        if (PN == 1) begin : g_one
+            assign prods = a_in * $signed(b_in);
+        end else begin : g_two
+            packed_mul2 #(.DATA_W(DATA_W)) u_dsp (.a(b_in), .c(a_in), .p(prods));
+        end
+    endgenerate
+    wire [PN*ACC_W-1:0] base = a_first_in ? {(PN*ACC_W){1'b0}} : (a_bank_in ? acc1 : acc0);
+    reg  [PN*ACC_W-1:0] sum;
+    integer l;
+    always @(*) begin
+        for (l = 0; l < PN; l = l + 1)
+            sum[l*ACC_W +: ACC_W] = base[l*ACC_W +: ACC_W]
+                + {{(ACC_W - 2*DATA_W){prods[l*2*DATA_W + 2*DATA_W - 1]}}, prods[l*2*DATA_W +: 2*DATA_W]};
+    end
 
     assign acc_out = dr_bank ? acc1 : acc0;
     assign mac = a_valid_in;
