@@ -279,7 +279,8 @@ def build(
     verilator_args = _VERILATOR_ARGS
     if (words := -(-max(max_dim * acc_w, max_dim * data_w) // 32)) > 64:
         verilator_args += ("-CFLAGS", f"-DVL_VALUE_STRING_MAX_WORDS={words}")
-    sources = sorted({path for spec in arrays for path in SOURCES[_PORTS[spec.kind].module]})
+    # in SOURCES' order (the packing package before its users), each file once
+    sources = list(dict.fromkeys(path for spec in arrays for path in SOURCES[_PORTS[spec.kind].module]))
     directory = build_top(TOPLEVEL, top, sources, cache_dir, optimize, verilator_args, public_top_only=True)
     return RtlBuild(directory, tuple(arrays), max_dim, data_w, acc_w)
 

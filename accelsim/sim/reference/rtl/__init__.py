@@ -25,8 +25,7 @@ RTL_DIR = Path(__file__).resolve().parent
 #: Sources of each top-level module, leaves first.
 SOURCES: dict[str, tuple[Path, ...]] = {
     top: tuple(
-        RTL_DIR / f"{name}.v"
-        for name in ("delay_taps", "packed_mul2", f"{df}_pe", f"{df}_array", f"{df}_ctrl", top)
+        RTL_DIR / f"{name}.v" for name in ("delay_taps", "packed_mul2", f"{df}_array", f"{df}_ctrl", top)
     )
     for df, top in (("ws", "ws_gemm"), ("os", "os_gemm"))
 }

@@ -1,5 +1,6 @@
-// ROWS x COLS grid of os_pe: the pipelined output-stationary array without its controller
-// (accelsim.sim.engines.systolic, module docstring; pe.py _os_pipelined).
+// ROWS x COLS grid of PEs: the pipelined output-stationary array without its controller
+// (accelsim.sim.engines.systolic, module docstring, "pipelined" timing, os; register-level Python
+// model: _os_pipelined in accelsim/sim/reference/pe.py).
 //
 // Edges (flattened, lane i at [i*W +: W]):
 //   left   a_edge*   row i's A element with valid / bank / first, row i i cycles behind row 0
@@ -8,75 +9,130 @@
 //                    column j j cycles behind column 0
 //   bottom acc_bottom column j's output port: PE (ROWS-1, j)'s bank dr_bank[j] (PN outputs)
 // mac_any: some PE does a MAC in this cycle.
+//
+// A PE owns PN outputs of one row of the fold and holds two accumulator banks: fold n accumulates
+// in bank n mod 2 while the other bank drains fold n-1's results down the column. A's element
+// moves one PE right and B's one PE down per cycle; the bank, the "first term" flag and the valid
+// bit travel with A, so the switch from one fold to the next moves through the array with the
+// data. In a drain step d the column's bank dr_bank shifts down by one row for the rows below d;
+// the bottom PE's bank leaves through the column's port. A row above d keeps its value, so the
+// next fold of that bank can already accumulate there: the controller guarantees that a MAC and a
+// drain shift never write the same register in the same cycle.
+//
+// Packing (PN = 2: two INT8 products per DSP48E2, WP486, packed_mul2): the PE owns C[m, n..n+1];
+// B brings two elements down, A's one element is the shared operand, and each bank holds two
+// accumulators (lane b at [b*ACC_W +: ACC_W]) that drain together. Packing needs DATA_W = 8.
+//
+// Written as one register array updated by a loop, as ws_array (which says why).
 module os_array #(
     parameter ROWS   = 4,
     parameter COLS   = 4,
     parameter DATA_W = 8,
     parameter ACC_W  = 32,
     parameter IDX_W  = 16,
-    parameter PN     = 1    // packing: outputs per PE along N (os_pe)
+    parameter PN     = 1    // packing: outputs per PE along N
 ) (
-    input  wire                   clk,
-    input  wire                   rst,
-    input  wire [ROWS*DATA_W-1:0] a_edge,
-    input  wire [ROWS-1:0]        a_edge_valid,
-    input  wire [ROWS-1:0]        a_edge_bank,
-    input  wire [ROWS-1:0]        a_edge_first,
+    input  wire                      clk,
+    input  wire                      rst,
+    input  wire [ROWS*DATA_W-1:0]    a_edge,
+    input  wire [ROWS-1:0]           a_edge_valid,
+    input  wire [ROWS-1:0]           a_edge_bank,
+    input  wire [ROWS-1:0]           a_edge_first,
     input  wire [COLS*PN*DATA_W-1:0] b_edge,
-    /* verilator lint_off UNUSEDSIGNAL */  // a one-row array never shifts a drain
-    input  wire [COLS-1:0]        dr_valid,
-    input  wire [COLS-1:0]        dr_bank,
-    input  wire [COLS*IDX_W-1:0]  dr_step,
-    /* verilator lint_on UNUSEDSIGNAL */
-    output wire [COLS*PN*ACC_W-1:0] acc_bottom,
-    output wire                   mac_any
+    input  wire [COLS-1:0]           dr_valid,
+    input  wire [COLS-1:0]           dr_bank,
+    input  wire [COLS*IDX_W-1:0]     dr_step,
+    output wire [COLS*PN*ACC_W-1:0]  acc_bottom,
+    output reg                       mac_any
 );
-    wire signed [DATA_W-1:0] a_d [0:ROWS-1][0:COLS];
-    wire                     a_v [0:ROWS-1][0:COLS];
-    wire                     a_b [0:ROWS-1][0:COLS];
-    wire                     a_f [0:ROWS-1][0:COLS];
-    localparam BW = PN * DATA_W, AW = PN * ACC_W;
-    wire [BW-1:0]            b_d [0:ROWS][0:COLS-1];
-    // acc_d[i][j]: PE (i-1, j)'s drained bank, into PE (i, j); row 0 gets zeros (never shifts)
-    wire [AW-1:0]            acc_d [0:ROWS][0:COLS-1];
-    wire [ROWS*COLS-1:0]     macs;
+    localparam BW  = PN * DATA_W;   // a PE's B register
+    localparam AW  = PN * ACC_W;    // one accumulator bank
+    localparam PRW = PN * 2 * DATA_W;
+    localparam NPE = ROWS * COLS;
+    // one PE's registers, PE (i, j) at entry i*COLS + j:
+    //   {acc1, acc0, b, a first, a bank, a valid, a}
+    localparam A_O   = 0;
+    localparam V_O   = DATA_W;
+    localparam BK_O  = DATA_W + 1;
+    localparam F_O   = DATA_W + 2;
+    localparam B_O   = DATA_W + 3;
+    localparam A0_O  = B_O + BW;
+    localparam A1_O  = A0_O + AW;
+    localparam ST_W  = A1_O + AW;
 
-    genvar i, j;
-    generate
-        for (i = 0; i < ROWS; i = i + 1) begin : g_left
-            assign a_d[i][0] = a_edge[i*DATA_W +: DATA_W];
-            assign a_v[i][0] = a_edge_valid[i];
-            assign a_b[i][0] = a_edge_bank[i];
-            assign a_f[i][0] = a_edge_first[i];
-        end
-        for (j = 0; j < COLS; j = j + 1) begin : g_top
-            assign b_d[0][j] = b_edge[j*BW +: BW];
-            assign acc_d[0][j] = {AW{1'b0}};
-            assign acc_bottom[j*AW +: AW] = acc_d[ROWS][j];
-        end
-        for (i = 0; i < ROWS; i = i + 1) begin : g_row
-            for (j = 0; j < COLS; j = j + 1) begin : g_col
-                // step d moves every row below d down by one (after step d, row d is empty);
-                // the top row never receives
-                wire shift;
-                if (i == 0) begin : g_top_row
-                    assign shift = 1'b0;
-                end else begin : g_lower_row
-                    localparam [IDX_W-1:0] ROW = i;
-                    assign shift = dr_valid[j] && (dr_step[j*IDX_W +: IDX_W] < ROW);
+    reg [ST_W-1:0] pe_q [0:NPE-1];
+    reg [ST_W-1:0] pe_n [0:NPE-1];
+
+    integer i, j, k, l;
+    reg [DATA_W-1:0] a_in;
+    reg              v_in, bk_in, f_in;
+    reg [BW-1:0]     b_in;
+    reg [AW-1:0]     base, sum, acc_in;   // acc_in: the bank the PE above drains into this one
+    reg [PRW-1:0]    prods;               // the exact products, lane b
+    reg [2*DATA_W-1:0] prod;
+    reg [IDX_W-1:0]  row;
+    reg              shift, any;
+    always @(*) begin
+        {a_in, v_in, bk_in, f_in, b_in, base, sum, acc_in, prods, prod, row, shift, any} = '0;
+        i = 0;
+        while (i < ROWS) begin
+            j = 0;
+            while (j < COLS) begin
+                k = i * COLS + j;
+                row = i[IDX_W-1:0];
+                if (j == 0) begin
+                    a_in  = a_edge[i*DATA_W +: DATA_W];
+                    v_in  = a_edge_valid[i];
+                    bk_in = a_edge_bank[i];
+                    f_in  = a_edge_first[i];
+                end else begin
+                    a_in  = pe_q[k-1][A_O +: DATA_W];
+                    v_in  = pe_q[k-1][V_O];
+                    bk_in = pe_q[k-1][BK_O];
+                    f_in  = pe_q[k-1][F_O];
                 end
-                os_pe #(.DATA_W(DATA_W), .ACC_W(ACC_W), .PN(PN)) u_pe (
-                    .clk(clk), .rst(rst),
-                    .a_in(a_d[i][j]), .a_valid_in(a_v[i][j]), .a_bank_in(a_b[i][j]), .a_first_in(a_f[i][j]),
-                    .a_out(a_d[i][j+1]), .a_valid_out(a_v[i][j+1]), .a_bank_out(a_b[i][j+1]),
-                    .a_first_out(a_f[i][j+1]),
-                    .b_in(b_d[i][j]), .b_out(b_d[i+1][j]),
-                    .dr_shift(shift), .dr_bank(dr_bank[j]), .acc_in(acc_d[i][j]), .acc_out(acc_d[i+1][j]),
-                    .mac(macs[i*COLS + j])
-                );
+                b_in = (i == 0) ? b_edge[j*BW +: BW] : pe_q[k-COLS][B_O +: BW];
+                // step d moves every row below d down by one; the top row never receives
+                shift = i > 0 && dr_valid[j] && dr_step[j*IDX_W +: IDX_W] < row;
+                acc_in = (i == 0) ? {AW{1'b0}}
+                       : (dr_bank[j] ? pe_q[k-COLS][A1_O +: AW] : pe_q[k-COLS][A0_O +: AW]);
+                if (PN == 1) prods = PRW'($signed(a_in) * $signed(b_in));
+                else         prods = PRW'(packed_mul2::mul(16'(b_in), 8'(a_in)));
+                base = f_in ? {AW{1'b0}} : (bk_in ? pe_q[k][A1_O +: AW] : pe_q[k][A0_O +: AW]);
+                for (l = 0; l < PN; l = l + 1) begin
+                    prod = prods[l*2*DATA_W +: 2*DATA_W];
+                    sum[l*ACC_W +: ACC_W] = base[l*ACC_W +: ACC_W] + {{(ACC_W - 2*DATA_W){prod[2*DATA_W-1]}}, prod};
+                end
+
+                pe_n[k] = pe_q[k];
+                pe_n[k][A_O +: DATA_W] = a_in;
+                pe_n[k][V_O] = v_in && !rst;
+                pe_n[k][BK_O] = bk_in;
+                pe_n[k][F_O] = f_in;
+                pe_n[k][B_O +: BW] = b_in;
+                if (v_in && !bk_in)          pe_n[k][A0_O +: AW] = sum;
+                else if (shift && !dr_bank[j]) pe_n[k][A0_O +: AW] = acc_in;
+                if (v_in && bk_in)           pe_n[k][A1_O +: AW] = sum;
+                else if (shift && dr_bank[j])  pe_n[k][A1_O +: AW] = acc_in;
+                any = any || v_in;
+                j = j + 1;
             end
+            i = i + 1;
+        end
+        mac_any = any;
+    end
+
+    always @(posedge clk) pe_q <= pe_n;
+
+    genvar g;
+    generate
+        if (PN > 2 || (PN == 2 && DATA_W != 8)) begin : g_bad_packing
+            $error("os_array: packing is two products of 8-bit operands per DSP at most (PN=%0d DATA_W=%0d)",
+                   PN, DATA_W);
+        end
+        for (g = 0; g < COLS; g = g + 1) begin : g_bottom
+            localparam integer K = (ROWS - 1) * COLS + g;
+            assign acc_bottom[g*AW +: AW] = dr_bank[g] ? pe_q[K][A1_O +: AW] : pe_q[K][A0_O +: AW];
         end
     endgenerate
-
-    assign mac_any = |macs;
 endmodule

@@ -3,7 +3,7 @@
 // module docstring, "pipelined" timing; cycle for cycle the same machine as _os_pipelined in
 // accelsim/sim/reference/pe.py, with its packing along N: PN = 2 is two INT8 products per DSP48E2,
 // WP486, Packing n = 2; a fold then covers COLS*PN columns of C, PE column j owning columns
-// n0 + j*PN + b, see os_pe and packed_mul2).
+// n0 + j*PN + b, see os_array and packed_mul2).
 //
 // Use: write A row by row (a_we, a_waddr = m, a_wdata = A[m, 0..MAX_K-1]) and B row by row
 // (b_we, b_waddr = k, b_wdata = B[k, 0..MAX_N-1]), set m_len/k_len/n_len, pulse start for one
@@ -57,24 +57,18 @@ module os_gemm #(
     localparam [IDX_W-1:0] R_IDX = ROWS[IDX_W-1:0];
     localparam [IDX_W-1:0] PN_IDX = PN[IDX_W-1:0];
 
-    reg signed [DATA_W-1:0] amem [0:MAX_M-1][0:MAX_K-1];
-    reg signed [DATA_W-1:0] bmem [0:MAX_K-1][0:MAX_N-1];
-    reg signed [ACC_W-1:0]  omem [0:MAX_M-1][0:MAX_N-1];
+    // memories of whole rows: a row is written (or read out) in one access, an element is a lane
+    reg [MAX_K*DATA_W-1:0] amem [0:MAX_M-1];
+    reg [MAX_N*DATA_W-1:0] bmem [0:MAX_K-1];
+    reg [MAX_N*ACC_W-1:0]  omem [0:MAX_M-1];
 
-    // one write block per lane: a loop of non-blocking array writes is one Verilator cannot keep
-    // rolled (BLKLOOPINIT) nor unroll past a few hundred lanes
+    always @(posedge clk) begin
+        if (a_we) amem[a_waddr] <= a_wdata;
+        if (b_we) bmem[b_waddr] <= b_wdata;
+    end
+    assign o_rdata = omem[o_raddr];
+
     genvar g, b;
-    generate
-        for (g = 0; g < MAX_K; g = g + 1) begin : g_awrite
-            always @(posedge clk) if (a_we) amem[a_waddr][g] <= a_wdata[g*DATA_W +: DATA_W];
-        end
-        for (g = 0; g < MAX_N; g = g + 1) begin : g_bwrite
-            always @(posedge clk) if (b_we) bmem[b_waddr][g] <= b_wdata[g*DATA_W +: DATA_W];
-        end
-        for (g = 0; g < MAX_N; g = g + 1) begin : g_oread
-            assign o_rdata[g*ACC_W +: ACC_W] = omem[o_raddr][g];
-        end
-    endgenerate
 
     // ---- controller
     wire             finish, fold_end;
@@ -132,7 +126,7 @@ module os_gemm #(
             assign a_edge_bank[g]  = tok[1];
             assign a_edge_first[g] = tok[2];
             assign a_edge[g*DATA_W +: DATA_W] =
-                (tok[0] && has) ? amem[m[MA_W-1:0]][tau[KA_W-1:0]] : {DATA_W{1'b0}};
+                (tok[0] && has) ? amem[m[MA_W-1:0]][tau[KA_W-1:0]*DATA_W +: DATA_W] : {DATA_W{1'b0}};
         end
         for (g = 0; g < COLS; g = g + 1) begin : g_col_edge
             wire [ST_W-1:0]  tok = col_tok[g*ST_W +: ST_W];
@@ -141,7 +135,7 @@ module os_gemm #(
             for (b = 0; b < PN; b = b + 1) begin : g_lane
                 wire [IDX_W-1:0] n = tok[4 + 2*IDX_W +: IDX_W] + g * PN_IDX + b;   // n0 + j*PN + b
                 assign b_edge[(g*PN + b)*DATA_W +: DATA_W] =
-                    (tok[0] && n < n_len) ? bmem[tau[KA_W-1:0]][n[NA_W-1:0]] : {DATA_W{1'b0}};
+                    (tok[0] && n < n_len) ? bmem[tau[KA_W-1:0]][n[NA_W-1:0]*DATA_W +: DATA_W] : {DATA_W{1'b0}};
             end
             assign drv[g] = dtok[0];
             assign drb[g] = dtok[1];
@@ -172,7 +166,7 @@ module os_gemm #(
                 wire [IDX_W-1:0] n = dtok[3 + 2*IDX_W +: IDX_W] + g * PN_IDX + b;
                 always @(posedge clk) begin
                     if (dtok[0] && m < m_len && n < n_len)
-                        omem[m[MA_W-1:0]][n[NA_W-1:0]] <= acc_bottom[(g*PN + b)*ACC_W +: ACC_W];
+                        omem[m[MA_W-1:0]][n[NA_W-1:0]*ACC_W +: ACC_W] <= acc_bottom[(g*PN + b)*ACC_W +: ACC_W];
                 end
             end
         end

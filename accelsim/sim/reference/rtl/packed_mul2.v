@@ -3,34 +3,27 @@
 // accelsim.sim.engines.systolic means by two products per DSP (Packing n = 2 on ws/os, the
 // streamed pair of an is fold).
 //
-// The pre-adder forms (a1 << SHIFT) + a0 in the DSP's 27-bit A/D path, the multiplier takes it
-// times c on the 18-bit B port, and P = a1*c * 2^SHIFT + a0*c. The low SHIFT bits of P are a0*c
-// (it fits in SHIFT bits, two's complement); the bits above are a1*c minus one when a0*c is
-// negative (the borrow), so adding P's bit SHIFT-1 back gives a1*c: WP486's sign correction.
-// SHIFT = 2*DATA_W + 2 is WP486's 18 for 8-bit operands; wider operands keep the arithmetic but
-// no longer fit a DSP48E2's ports (27 x 18).
-module packed_mul2 #(
-    parameter DATA_W = 8
-) (
-    input  wire [2*DATA_W-1:0] a,    // a0 at [0 +: DATA_W], a1 at [DATA_W +: DATA_W]
-    input  wire [DATA_W-1:0]   c,    // the shared operand
-    output wire [4*DATA_W-1:0] p     // a0*c at [0 +: 2*DATA_W], a1*c at [2*DATA_W +: 2*DATA_W]
-);
-    localparam SHIFT = 2*DATA_W + 2;
-    localparam PW    = SHIFT + DATA_W + 1;   // pre-adder output: 27 bits for 8-bit operands
-    localparam MW    = PW + DATA_W;          // product: 35 of the DSP's 45 bits
-
-    wire signed [DATA_W-1:0] a0 = a[0 +: DATA_W];
-    wire signed [DATA_W-1:0] a1 = a[DATA_W +: DATA_W];
-    wire signed [PW-1:0] hi_part = {a1[DATA_W-1], a1, {SHIFT{1'b0}}};
-    wire signed [PW-1:0] lo_part = {{(PW-DATA_W){a0[DATA_W-1]}}, a0};
-    wire signed [PW-1:0] packed_a = hi_part + lo_part;
-    wire signed [MW-1:0] prod = packed_a * $signed(c);
-
-    // both products fit 2*DATA_W bits; the guard bits above them are sign copies
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [SHIFT-1:0]   lo = prod[SHIFT-1:0];
-    wire [MW-SHIFT-1:0] hi = prod[MW-1:SHIFT] + {{(MW-SHIFT-1){1'b0}}, prod[SHIFT-1]};
-    /* verilator lint_on UNUSEDSIGNAL */
-    assign p = {hi[2*DATA_W-1:0], lo[2*DATA_W-1:0]};
-endmodule
+// The pre-adder forms (a1 << 18) + a0 in the DSP's 27-bit A/D path, the multiplier takes it times
+// c on the 18-bit B port, and P = a1*c * 2^18 + a0*c. The low 18 bits of P are a0*c (it fits in 18
+// bits, two's complement); the bits above are a1*c minus one when a0*c is negative (the borrow),
+// so adding P's bit 17 back gives a1*c: WP486's sign correction.
+//
+// A function in a package rather than a module: the arrays call it once per PE inside a loop, so
+// the simulator keeps one copy of its code for the whole array (see ws_array).
+package packed_mul2;
+    // a0 = a[7:0], a1 = a[15:8], c shared; returns {a1*c, a0*c}, 16 bits each, two's complement
+    function automatic [31:0] mul(input [15:0] a, input [7:0] c);
+        reg signed [26:0] packed_a;   // the pre-adder's output
+        // the guard bits above the two 16-bit products are sign copies
+        /* verilator lint_off UNUSEDSIGNAL */
+        reg signed [34:0] prod;       // 35 of the DSP's 45 product bits
+        reg        [16:0] hi;
+        /* verilator lint_on UNUSEDSIGNAL */
+        begin
+            packed_a = $signed({a[15], a[15:8], 18'b0}) + $signed({{19{a[7]}}, a[7:0]});
+            prod = packed_a * $signed(c);
+            hi = prod[34:18] + {16'b0, prod[17]};
+            mul = {hi[15:0], prod[15:0]};
+        end
+    endfunction
+endpackage

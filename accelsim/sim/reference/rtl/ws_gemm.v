@@ -2,7 +2,7 @@
 // O[T, Sc] = X[T, Sr] @ S[Sr, Sc] with S stationary in the PEs (accelsim.sim.engines.systolic,
 // module docstring, "pipelined" timing; cycle for cycle the same machine as _ws_pipelined in
 // accelsim/sim/reference/pe.py, with its packing: PC columns of S per PE, PS vectors of X per cycle,
-// two products per DSP at most, see ws_pe and packed_mul2).
+// two products per DSP at most, see ws_array and packed_mul2).
 //
 //   PC = 2: ws with two INT8 weights per DSP48E2 (Packing n = 2, WP486): a fold covers COLS*PC
 //           columns of S, PE column j holds S columns c0 + j*PC + a
@@ -68,24 +68,18 @@ module ws_gemm #(
     // packed vectors per fold: the controller counts these
     wire [IDX_W-1:0] tp_len = (PS == 1) ? t_len : (t_len + PS_IDX - 1) / PS_IDX;
 
-    reg signed [DATA_W-1:0] xmem [0:MAX_T-1][0:MAX_SR-1];
-    reg signed [DATA_W-1:0] smem [0:MAX_SR-1][0:MAX_SC-1];
-    reg signed [ACC_W-1:0]  omem [0:MAX_T-1][0:MAX_SC-1];
+    // memories of whole rows: a row is written (or read out) in one access, an element is a lane
+    reg [MAX_SR*DATA_W-1:0] xmem [0:MAX_T-1];
+    reg [MAX_SC*DATA_W-1:0] smem [0:MAX_SR-1];
+    reg [MAX_SC*ACC_W-1:0]  omem [0:MAX_T-1];
 
-    // one write block per lane: a loop of non-blocking array writes is one Verilator cannot keep
-    // rolled (BLKLOOPINIT) nor unroll past a few hundred lanes
+    always @(posedge clk) begin
+        if (x_we) xmem[x_waddr] <= x_wdata;
+        if (s_we) smem[s_waddr] <= s_wdata;
+    end
+    assign o_rdata = omem[o_raddr];
+
     genvar g, a, u;
-    generate
-        for (g = 0; g < MAX_SR; g = g + 1) begin : g_xwrite
-            always @(posedge clk) if (x_we) xmem[x_waddr][g] <= x_wdata[g*DATA_W +: DATA_W];
-        end
-        for (g = 0; g < MAX_SC; g = g + 1) begin : g_swrite
-            always @(posedge clk) if (s_we) smem[s_waddr][g] <= s_wdata[g*DATA_W +: DATA_W];
-        end
-        for (g = 0; g < MAX_SC; g = g + 1) begin : g_oread
-            assign o_rdata[g*ACC_W +: ACC_W] = omem[o_raddr][g];
-        end
-    endgenerate
 
     // ---- controller
     wire             finish;
@@ -138,7 +132,7 @@ module ws_gemm #(
             for (u = 0; u < PS; u = u + 1) begin : g_lane
                 wire [IDX_W-1:0] t = tau * PS_IDX + u;
                 assign x_edge[(g*PS + u)*DATA_W +: DATA_W] =
-                    (tok[0] && k < sr_len && t < t_len) ? xmem[t[TA_W-1:0]][k[KA_W-1:0]] : {DATA_W{1'b0}};
+                    (tok[0] && k < sr_len && t < t_len) ? xmem[t[TA_W-1:0]][k[KA_W-1:0]*DATA_W +: DATA_W] : {DATA_W{1'b0}};
             end
         end
         for (g = 0; g < COLS; g = g + 1) begin : g_col_edge
@@ -152,7 +146,7 @@ module ws_gemm #(
             for (a = 0; a < PC; a = a + 1) begin : g_lane
                 wire [IDX_W-1:0] n = n0 + a;
                 assign w_top[(g*PC + a)*DATA_W +: DATA_W] =
-                    (tok[0] && k < sr_len && n < sc_len) ? smem[k[KA_W-1:0]][n[NA_W-1:0]] : {DATA_W{1'b0}};
+                    (tok[0] && k < sr_len && n < sc_len) ? smem[k[KA_W-1:0]][n[NA_W-1:0]*DATA_W +: DATA_W] : {DATA_W{1'b0}};
             end
         end
     endgenerate
@@ -183,8 +177,8 @@ module ws_gemm #(
                     wire signed [ACC_W-1:0] psum = psum_bottom[(g*NP + a*PS + u)*ACC_W +: ACC_W];
                     always @(posedge clk) begin
                         if (tok[0] && n < sc_len && t < t_len) begin
-                            if (tok[2]) omem[t[TA_W-1:0]][n[NA_W-1:0]] <= psum;
-                            else        omem[t[TA_W-1:0]][n[NA_W-1:0]] <= omem[t[TA_W-1:0]][n[NA_W-1:0]] + psum;
+                            if (tok[2]) omem[t[TA_W-1:0]][n[NA_W-1:0]*ACC_W +: ACC_W] <= psum;
+                            else        omem[t[TA_W-1:0]][n[NA_W-1:0]*ACC_W +: ACC_W] <= omem[t[TA_W-1:0]][n[NA_W-1:0]*ACC_W +: ACC_W] + psum;
                         end
                     end
                 end
