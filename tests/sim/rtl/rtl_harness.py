@@ -188,7 +188,10 @@ def top_source(arrays: Sequence[ArraySpec], max_dim: int, data_w: int, acc_w: in
         ports_of = _PORTS[spec.kind]
         lens, p, q = ports_of.lens, ports_of.p, ports_of.q
         n = spec.name
-        ports = {"clk": "clk", "rst": "rst"}
+        # each array's clock is gated by its enable (set while clk is low): an idle array gets no
+        # edges and costs the simulation nothing; all are enabled until the testbench's reset is over
+        lines += [f"    reg {n}_en {_PUBLIC} = 1'b1;", f"    wire {n}_clk = clk & {n}_en;"]
+        ports = {"clk": f"{n}_clk", "rst": "rst"}
         for length in lens:
             lines.append(f"    reg [{IDX_W - 1}:0] {n}_{length} {_PUBLIC} = {IDX_W}'d1;")
         for op in (p, q):
@@ -419,7 +422,8 @@ def run(rtl: RtlBuild, cases: Sequence[GemmCase], work_dir: Path) -> list[RtlRes
         )
     work_dir.mkdir(parents=True, exist_ok=True)
     cases_json, results_json = work_dir / "cases.json", work_dir / "results.json"
-    cases_json.write_text(json.dumps({"data_w": rtl.data_w, "acc_w": rtl.acc_w, "cases": payload}))
+    spec = {"data_w": rtl.data_w, "acc_w": rtl.acc_w, "instances": sorted(built), "cases": payload}
+    cases_json.write_text(json.dumps(spec))
     results_json.unlink(missing_ok=True)
     runner = _get_runner()
     if str(HERE) not in sys.path:

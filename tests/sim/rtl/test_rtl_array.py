@@ -33,6 +33,10 @@ from accelsim.sim.reference.pe import pe_gemm
 from accelsim.sim.reference.rtl import SOURCES
 
 ARRAYS = [(1, 1), (2, 3), (4, 4), (3, 5)]
+# packed too: Packing(n=2) packs ws's and os's columns and is's stream, Packing(m=2) ws's stream
+# and is's columns (os cannot pack M), so together they build every packed array
+PACKED_ARRAYS = [(1, 1), (3, 5)]
+SMALL_PACKINGS = [Packing(n=2), Packing(m=2)]
 MAX_DIM = 20
 # (M, K, N): by hand, for what each one exercises on the arrays above
 SHAPES = [
@@ -87,7 +91,12 @@ def rtl_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     if MISSING is not None:
         pytest.skip(MISSING)
     specs = [ArraySpec(kind, r, c) for r, c in ARRAYS for kind in ("ws", "os")]
+    specs += sorted({array_spec(df, r, c, p) for r, c in PACKED_ARRAYS for df, p in _packed_kinds()}, key=str)
     return build(specs, _cache_dir(request, tmp_path_factory), max_dim=MAX_DIM)
+
+
+def _packed_kinds() -> list[tuple[str, Packing]]:
+    return [(df, p) for df in DATAFLOWS for p in SMALL_PACKINGS if not (df == "os" and p.m > 1)]
 
 
 def _cases(rows: int, cols: int) -> list[GemmCase]:
@@ -98,6 +107,8 @@ def _cases(rows: int, cols: int) -> list[GemmCase]:
         a = rng.integers(-128, 128, (M, K))
         b = rng.integers(-128, 128, (K, N))
         cases += [GemmCase(a, b, rows, cols, df) for df in DATAFLOWS]
+        if (rows, cols) in PACKED_ARRAYS:
+            cases += [GemmCase(a, b, rows, cols, df, p) for df, p in _packed_kinds()]
     return cases
 
 
@@ -144,6 +155,11 @@ def rtl_build_real(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     )
 
 
+# Unpacked, the array runs each GEMM in up to twice the cycles: a subset keeps the module's time down
+# (qkv: partial column folds; p @ v: a partial row fold; the head: a GEMV), every shape in the bench
+UNPACKED_GEMMS = [(197, 192, 576), (197, 197, 64), (1, 192, 1000)]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("packing", PACKINGS, ids=["packed", "unpacked"])
 def test_rtl_at_32x64_on_deit_tiny_gemms_equals_numpy_formula_and_pe_model(
@@ -151,7 +167,7 @@ def test_rtl_at_32x64_on_deit_tiny_gemms_equals_numpy_formula_and_pe_model(
 ) -> None:
     rng = np.random.default_rng(23)
     cases = []
-    for M, K, N in DEIT_TINY_GEMMS:
+    for M, K, N in DEIT_TINY_GEMMS if packing != NO_PACKING else UNPACKED_GEMMS:
         a = rng.integers(-128, 128, (M, K))
         b = rng.integers(-128, 128, (K, N))
         cases += [GemmCase(a, b, *REAL_ARRAY, df, packing) for df in DATAFLOWS]

@@ -60,10 +60,16 @@ module os_array #(
     localparam A1_O  = A0_O + AW;
     localparam ST_W  = A1_O + AW;
 
-    reg [ST_W-1:0] pe_q [0:NPE-1];
-    reg [ST_W-1:0] pe_n [0:NPE-1];
+    // The registers: PE k's are pe_s[ph*NPE + k]. The clock edge copies the next state into the
+    // other half and flips ph, so a block that reads the registers at the same edge still sees
+    // this cycle's half (the copy is a loop of blocking writes, which the simulator keeps rolled;
+    // a whole-array non-blocking copy it expands into one statement per PE).
+    reg [ST_W-1:0] pe_s [0:2*NPE-1];
+    reg            ph = 1'b0;
+    reg [ST_W-1:0] pe_n [0:NPE-1];   // their next state
 
     integer i, j, k, l;
+    wire [31:0] cur = ph ? NPE : 0;   // this cycle's half
     reg [DATA_W-1:0] a_in;
     reg              v_in, bk_in, f_in;
     reg [BW-1:0]     b_in;
@@ -74,55 +80,63 @@ module os_array #(
     reg              shift, any;
     always @(*) begin
         {a_in, v_in, bk_in, f_in, b_in, base, sum, acc_in, prods, prod, row, shift, any} = '0;
-        i = 0;
-        while (i < ROWS) begin
-            j = 0;
-            while (j < COLS) begin
-                k = i * COLS + j;
-                row = i[IDX_W-1:0];
-                if (j == 0) begin
-                    a_in  = a_edge[i*DATA_W +: DATA_W];
-                    v_in  = a_edge_valid[i];
-                    bk_in = a_edge_bank[i];
-                    f_in  = a_edge_first[i];
-                end else begin
-                    a_in  = pe_q[k-1][A_O +: DATA_W];
-                    v_in  = pe_q[k-1][V_O];
-                    bk_in = pe_q[k-1][BK_O];
-                    f_in  = pe_q[k-1][F_O];
-                end
-                b_in = (i == 0) ? b_edge[j*BW +: BW] : pe_q[k-COLS][B_O +: BW];
-                // step d moves every row below d down by one; the top row never receives
-                shift = i > 0 && dr_valid[j] && dr_step[j*IDX_W +: IDX_W] < row;
-                acc_in = (i == 0) ? {AW{1'b0}}
-                       : (dr_bank[j] ? pe_q[k-COLS][A1_O +: AW] : pe_q[k-COLS][A0_O +: AW]);
-                if (PN == 1) prods = PRW'($signed(a_in) * $signed(b_in));
-                else         prods = PRW'(packed_mul2::mul(16'(b_in), 8'(a_in)));
-                base = f_in ? {AW{1'b0}} : (bk_in ? pe_q[k][A1_O +: AW] : pe_q[k][A0_O +: AW]);
-                for (l = 0; l < PN; l = l + 1) begin
-                    prod = prods[l*2*DATA_W +: 2*DATA_W];
-                    sum[l*ACC_W +: ACC_W] = base[l*ACC_W +: ACC_W] + {{(ACC_W - 2*DATA_W){prod[2*DATA_W-1]}}, prod};
-                end
-
-                pe_n[k] = pe_q[k];
-                pe_n[k][A_O +: DATA_W] = a_in;
-                pe_n[k][V_O] = v_in && !rst;
-                pe_n[k][BK_O] = bk_in;
-                pe_n[k][F_O] = f_in;
-                pe_n[k][B_O +: BW] = b_in;
-                if (v_in && !bk_in)          pe_n[k][A0_O +: AW] = sum;
-                else if (shift && !dr_bank[j]) pe_n[k][A0_O +: AW] = acc_in;
-                if (v_in && bk_in)           pe_n[k][A1_O +: AW] = sum;
-                else if (shift && dr_bank[j])  pe_n[k][A1_O +: AW] = acc_in;
-                any = any || v_in;
-                j = j + 1;
+        // one loop over every PE (two nested loops of at most 64 the simulator would unroll)
+        k = 0;
+        while (k < NPE) begin
+            i = k / COLS;
+            j = k % COLS;
+            row = i[IDX_W-1:0];
+            if (j == 0) begin
+                a_in  = a_edge[i*DATA_W +: DATA_W];
+                v_in  = a_edge_valid[i];
+                bk_in = a_edge_bank[i];
+                f_in  = a_edge_first[i];
+            end else begin
+                a_in  = pe_s[cur + k-1][A_O +: DATA_W];
+                v_in  = pe_s[cur + k-1][V_O];
+                bk_in = pe_s[cur + k-1][BK_O];
+                f_in  = pe_s[cur + k-1][F_O];
             end
-            i = i + 1;
+            b_in = (i == 0) ? b_edge[j*BW +: BW] : pe_s[cur + k-COLS][B_O +: BW];
+            // step d moves every row below d down by one; the top row never receives
+            shift = i > 0 && dr_valid[j] && dr_step[j*IDX_W +: IDX_W] < row;
+            acc_in = (i == 0) ? {AW{1'b0}}
+                   : (dr_bank[j] ? pe_s[cur + k-COLS][A1_O +: AW] : pe_s[cur + k-COLS][A0_O +: AW]);
+            if (PN == 1) prods = PRW'($signed(a_in) * $signed(b_in));
+            else         prods = PRW'(packed_mul2::mul(16'(b_in), 8'(a_in)));
+            base = f_in ? {AW{1'b0}} : (bk_in ? pe_s[cur + k][A1_O +: AW] : pe_s[cur + k][A0_O +: AW]);
+            for (l = 0; l < PN; l = l + 1) begin
+                prod = prods[l*2*DATA_W +: 2*DATA_W];
+                sum[l*ACC_W +: ACC_W] = base[l*ACC_W +: ACC_W] + {{(ACC_W - 2*DATA_W){prod[2*DATA_W-1]}}, prod};
+            end
+
+            pe_n[k] = pe_s[cur + k];
+            pe_n[k][A_O +: DATA_W] = a_in;
+            pe_n[k][V_O] = v_in && !rst;
+            pe_n[k][BK_O] = bk_in;
+            pe_n[k][F_O] = f_in;
+            pe_n[k][B_O +: BW] = b_in;
+            if (v_in && !bk_in)          pe_n[k][A0_O +: AW] = sum;
+            else if (shift && !dr_bank[j]) pe_n[k][A0_O +: AW] = acc_in;
+            if (v_in && bk_in)           pe_n[k][A1_O +: AW] = sum;
+            else if (shift && dr_bank[j])  pe_n[k][A1_O +: AW] = acc_in;
+            any = any || v_in;
+            k = k + 1;
         end
         mac_any = any;
     end
 
-    always @(posedge clk) pe_q <= pe_n;
+    integer c;
+    /* verilator lint_off BLKSEQ */
+    always @(posedge clk) begin
+        c = 0;
+        while (c < NPE) begin
+            pe_s[(ph ? 0 : NPE) + c] = pe_n[c];
+            c = c + 1;
+        end
+        ph <= !ph;
+    end
+    /* verilator lint_on BLKSEQ */
 
     genvar g;
     generate
@@ -132,7 +146,7 @@ module os_array #(
         end
         for (g = 0; g < COLS; g = g + 1) begin : g_bottom
             localparam integer K = (ROWS - 1) * COLS + g;
-            assign acc_bottom[g*AW +: AW] = dr_bank[g] ? pe_q[K][A1_O +: AW] : pe_q[K][A0_O +: AW];
+            assign acc_bottom[g*AW +: AW] = dr_bank[g] ? pe_s[cur + K][A1_O +: AW] : pe_s[cur + K][A0_O +: AW];
         end
     endgenerate
 endmodule

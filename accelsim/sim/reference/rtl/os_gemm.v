@@ -47,7 +47,7 @@ module os_gemm #(
     output reg                     done,
     output reg  [CYC_W-1:0]        last_mac_cycle,
     input  wire [$clog2(MAX_M)-1:0] o_raddr,
-    output wire [MAX_N*ACC_W-1:0]  o_rdata
+    output reg  [MAX_N*ACC_W-1:0]  o_rdata
 );
     localparam MA_W = $clog2(MAX_M);
     localparam KA_W = $clog2(MAX_K);
@@ -57,16 +57,42 @@ module os_gemm #(
     localparam [IDX_W-1:0] R_IDX = ROWS[IDX_W-1:0];
     localparam [IDX_W-1:0] PN_IDX = PN[IDX_W-1:0];
 
-    // memories of whole rows: a row is written (or read out) in one access, an element is a lane
-    reg [MAX_K*DATA_W-1:0] amem [0:MAX_M-1];
-    reg [MAX_N*DATA_W-1:0] bmem [0:MAX_K-1];
-    reg [MAX_N*ACC_W-1:0]  omem [0:MAX_M-1];
+    // The operand memories take a whole row per write; the array's edges read single elements.
+    // Rows are written and read out by loops (of blocking writes: a memory is written only while
+    // the array is idle), which the simulator keeps rolled where one block per lane would be code
+    // per lane, and a row-wide word would be copied whole for every element read.
+    reg signed [DATA_W-1:0] amem [0:MAX_M-1][0:MAX_K-1];
+    reg signed [DATA_W-1:0] bmem [0:MAX_K-1][0:MAX_N-1];
+    reg signed [ACC_W-1:0]  omem [0:MAX_M-1][0:MAX_N-1];
 
+    integer w;
+    /* verilator lint_off BLKSEQ */
     always @(posedge clk) begin
-        if (a_we) amem[a_waddr] <= a_wdata;
-        if (b_we) bmem[b_waddr] <= b_wdata;
+        if (a_we) begin
+            w = 0;
+            while (w < MAX_K) begin
+                amem[a_waddr][w] = a_wdata[w*DATA_W +: DATA_W];
+                w = w + 1;
+            end
+        end
+        if (b_we) begin
+            w = 0;
+            while (w < MAX_N) begin
+                bmem[b_waddr][w] = b_wdata[w*DATA_W +: DATA_W];
+                w = w + 1;
+            end
+        end
     end
-    assign o_rdata = omem[o_raddr];
+    /* verilator lint_on BLKSEQ */
+    integer r;
+    always @(*) begin
+        o_rdata = '0;
+        r = 0;
+        while (r < MAX_N) begin
+            o_rdata[r*ACC_W +: ACC_W] = omem[o_raddr][r];
+            r = r + 1;
+        end
+    end
 
     genvar g, b;
 
@@ -126,7 +152,7 @@ module os_gemm #(
             assign a_edge_bank[g]  = tok[1];
             assign a_edge_first[g] = tok[2];
             assign a_edge[g*DATA_W +: DATA_W] =
-                (tok[0] && has) ? amem[m[MA_W-1:0]][tau[KA_W-1:0]*DATA_W +: DATA_W] : {DATA_W{1'b0}};
+                (tok[0] && has) ? amem[m[MA_W-1:0]][tau[KA_W-1:0]] : {DATA_W{1'b0}};
         end
         for (g = 0; g < COLS; g = g + 1) begin : g_col_edge
             wire [ST_W-1:0]  tok = col_tok[g*ST_W +: ST_W];
@@ -135,7 +161,7 @@ module os_gemm #(
             for (b = 0; b < PN; b = b + 1) begin : g_lane
                 wire [IDX_W-1:0] n = tok[4 + 2*IDX_W +: IDX_W] + g * PN_IDX + b;   // n0 + j*PN + b
                 assign b_edge[(g*PN + b)*DATA_W +: DATA_W] =
-                    (tok[0] && n < n_len) ? bmem[tau[KA_W-1:0]][n[NA_W-1:0]*DATA_W +: DATA_W] : {DATA_W{1'b0}};
+                    (tok[0] && n < n_len) ? bmem[tau[KA_W-1:0]][n[NA_W-1:0]] : {DATA_W{1'b0}};
             end
             assign drv[g] = dtok[0];
             assign drb[g] = dtok[1];
@@ -166,7 +192,7 @@ module os_gemm #(
                 wire [IDX_W-1:0] n = dtok[3 + 2*IDX_W +: IDX_W] + g * PN_IDX + b;
                 always @(posedge clk) begin
                     if (dtok[0] && m < m_len && n < n_len)
-                        omem[m[MA_W-1:0]][n[NA_W-1:0]*ACC_W +: ACC_W] <= acc_bottom[(g*PN + b)*ACC_W +: ACC_W];
+                        omem[m[MA_W-1:0]][n[NA_W-1:0]] <= acc_bottom[(g*PN + b)*ACC_W +: ACC_W];
                 end
             end
         end

@@ -69,11 +69,17 @@ module ws_array #(
     localparam B1_O = B0_O + WW;
     localparam ST_W = B1_O + WW;
 
-    reg [ST_W-1:0] pe_q [0:NPE-1];   // the registers
+    // The registers: PE k's are pe_s[ph*NPE + k]. The clock edge copies the next state into the
+    // other half and flips ph, so a block that reads the registers at the same edge still sees
+    // this cycle's half (the copy is a loop of blocking writes, which the simulator keeps rolled;
+    // a whole-array non-blocking copy it expands into one statement per PE).
+    reg [ST_W-1:0] pe_s [0:2*NPE-1];
+    reg            ph = 1'b0;
     reg [ST_W-1:0] pe_n [0:NPE-1];   // their next state
 
     // ---- next state of every PE, from the registers of this cycle and the array's edges
     integer i, j, k, l;
+    wire [31:0] cur = ph ? NPE : 0;   // this cycle's half
     reg [XW-1:0]          x_in;      // into PE (i, j) from the left neighbour or the row's edge
     reg                   v_in, b_in;
     reg [PW-1:0]          p_in;      // from the PE above (zero at the top row)
@@ -85,52 +91,60 @@ module ws_array #(
     reg                   any;
     always @(*) begin
         {x_in, v_in, b_in, p_in, w_in, w_use, prods, prod, row, any} = '0;
-        i = 0;
-        while (i < ROWS) begin
-            j = 0;
-            while (j < COLS) begin
-                k = i * COLS + j;
-                row = i[IDX_W-1:0];
-                if (j == 0) begin
-                    x_in = x_edge[i*XW +: XW];
-                    v_in = x_edge_valid[i];
-                    b_in = x_edge_bank[i];
-                end else begin
-                    x_in = pe_q[k-1][X_O +: XW];
-                    v_in = pe_q[k-1][V_O];
-                    b_in = pe_q[k-1][B_O];
-                end
-                p_in = (i == 0) ? {PW{1'b0}} : pe_q[k-COLS][P_O +: PW];
-                w_in = (i == 0) ? w_top[j*WW +: WW] : pe_q[k-COLS][C_O +: WW];
-                w_use = b_in ? pe_q[k][B1_O +: WW] : pe_q[k][B0_O +: WW];
-                if (NP == 1)      prods = PRW'($signed(x_in) * $signed(w_use));
-                else if (PC == 2) prods = PRW'(packed_mul2::mul(16'(w_use), 8'(x_in)));
-                else              prods = PRW'(packed_mul2::mul(16'(x_in), 8'(w_use)));
-
-                pe_n[k] = pe_q[k];
-                pe_n[k][X_O +: XW] = x_in;
-                pe_n[k][V_O] = v_in && !rst;
-                pe_n[k][B_O] = b_in;
-                if (v_in)
-                    for (l = 0; l < NP; l = l + 1) begin
-                        prod = prods[l*2*DATA_W +: 2*DATA_W];
-                        pe_n[k][P_O + l*ACC_W +: ACC_W] = p_in[l*ACC_W +: ACC_W]
-                            + {{(ACC_W - 2*DATA_W){prod[2*DATA_W-1]}}, prod};
-                    end
-                if (w_shift[j]) pe_n[k][C_O +: WW] = w_in;
-                if (w_latch[j] && row < w_len[j*IDX_W +: IDX_W]) begin
-                    if (w_bank[j]) pe_n[k][B1_O +: WW] = w_in;
-                    else           pe_n[k][B0_O +: WW] = w_in;
-                end
-                any = any || v_in;
-                j = j + 1;
+        // one loop over every PE (two nested loops of at most 64 the simulator would unroll)
+        k = 0;
+        while (k < NPE) begin
+            i = k / COLS;
+            j = k % COLS;
+            row = i[IDX_W-1:0];
+            if (j == 0) begin
+                x_in = x_edge[i*XW +: XW];
+                v_in = x_edge_valid[i];
+                b_in = x_edge_bank[i];
+            end else begin
+                x_in = pe_s[cur + k-1][X_O +: XW];
+                v_in = pe_s[cur + k-1][V_O];
+                b_in = pe_s[cur + k-1][B_O];
             end
-            i = i + 1;
+            p_in = (i == 0) ? {PW{1'b0}} : pe_s[cur + k-COLS][P_O +: PW];
+            w_in = (i == 0) ? w_top[j*WW +: WW] : pe_s[cur + k-COLS][C_O +: WW];
+            w_use = b_in ? pe_s[cur + k][B1_O +: WW] : pe_s[cur + k][B0_O +: WW];
+            if (NP == 1)      prods = PRW'($signed(x_in) * $signed(w_use));
+            else if (PC == 2) prods = PRW'(packed_mul2::mul(16'(w_use), 8'(x_in)));
+            else              prods = PRW'(packed_mul2::mul(16'(x_in), 8'(w_use)));
+
+            pe_n[k] = pe_s[cur + k];
+            pe_n[k][X_O +: XW] = x_in;
+            pe_n[k][V_O] = v_in && !rst;
+            pe_n[k][B_O] = b_in;
+            if (v_in)
+                for (l = 0; l < NP; l = l + 1) begin
+                    prod = prods[l*2*DATA_W +: 2*DATA_W];
+                    pe_n[k][P_O + l*ACC_W +: ACC_W] = p_in[l*ACC_W +: ACC_W]
+                        + {{(ACC_W - 2*DATA_W){prod[2*DATA_W-1]}}, prod};
+                end
+            if (w_shift[j]) pe_n[k][C_O +: WW] = w_in;
+            if (w_latch[j] && row < w_len[j*IDX_W +: IDX_W]) begin
+                if (w_bank[j]) pe_n[k][B1_O +: WW] = w_in;
+                else           pe_n[k][B0_O +: WW] = w_in;
+            end
+            any = any || v_in;
+            k = k + 1;
         end
         mac_any = any;
     end
 
-    always @(posedge clk) pe_q <= pe_n;
+    integer c;
+    /* verilator lint_off BLKSEQ */
+    always @(posedge clk) begin
+        c = 0;
+        while (c < NPE) begin
+            pe_s[(ph ? 0 : NPE) + c] = pe_n[c];
+            c = c + 1;
+        end
+        ph <= !ph;
+    end
+    /* verilator lint_on BLKSEQ */
 
     genvar g;
     generate
@@ -139,7 +153,7 @@ module ws_array #(
                    PC, PS, DATA_W);
         end
         for (g = 0; g < COLS; g = g + 1) begin : g_bottom
-            assign psum_bottom[g*PW +: PW] = pe_q[(ROWS-1)*COLS + g][P_O +: PW];
+            assign psum_bottom[g*PW +: PW] = pe_s[cur + (ROWS-1)*COLS + g][P_O +: PW];
         end
     endgenerate
 endmodule

@@ -54,7 +54,7 @@ module ws_gemm #(
     output reg                      done,
     output reg  [CYC_W-1:0]         last_mac_cycle,
     input  wire [$clog2(MAX_T)-1:0] o_raddr,
-    output wire [MAX_SC*ACC_W-1:0]  o_rdata
+    output reg  [MAX_SC*ACC_W-1:0]  o_rdata
 );
     localparam TA_W = $clog2(MAX_T);
     localparam KA_W = $clog2(MAX_SR);
@@ -68,16 +68,42 @@ module ws_gemm #(
     // packed vectors per fold: the controller counts these
     wire [IDX_W-1:0] tp_len = (PS == 1) ? t_len : (t_len + PS_IDX - 1) / PS_IDX;
 
-    // memories of whole rows: a row is written (or read out) in one access, an element is a lane
-    reg [MAX_SR*DATA_W-1:0] xmem [0:MAX_T-1];
-    reg [MAX_SC*DATA_W-1:0] smem [0:MAX_SR-1];
-    reg [MAX_SC*ACC_W-1:0]  omem [0:MAX_T-1];
+    // The operand memories take a whole row per write; the array's edges read single elements.
+    // Rows are written and read out by loops (of blocking writes: a memory is written only while
+    // the array is idle), which the simulator keeps rolled where one block per lane would be code
+    // per lane, and a row-wide word would be copied whole for every element read.
+    reg signed [DATA_W-1:0] xmem [0:MAX_T-1][0:MAX_SR-1];
+    reg signed [DATA_W-1:0] smem [0:MAX_SR-1][0:MAX_SC-1];
+    reg signed [ACC_W-1:0]  omem [0:MAX_T-1][0:MAX_SC-1];
 
+    integer w;
+    /* verilator lint_off BLKSEQ */
     always @(posedge clk) begin
-        if (x_we) xmem[x_waddr] <= x_wdata;
-        if (s_we) smem[s_waddr] <= s_wdata;
+        if (x_we) begin
+            w = 0;
+            while (w < MAX_SR) begin
+                xmem[x_waddr][w] = x_wdata[w*DATA_W +: DATA_W];
+                w = w + 1;
+            end
+        end
+        if (s_we) begin
+            w = 0;
+            while (w < MAX_SC) begin
+                smem[s_waddr][w] = s_wdata[w*DATA_W +: DATA_W];
+                w = w + 1;
+            end
+        end
     end
-    assign o_rdata = omem[o_raddr];
+    /* verilator lint_on BLKSEQ */
+    integer r;
+    always @(*) begin
+        o_rdata = '0;
+        r = 0;
+        while (r < MAX_SC) begin
+            o_rdata[r*ACC_W +: ACC_W] = omem[o_raddr][r];
+            r = r + 1;
+        end
+    end
 
     genvar g, a, u;
 
@@ -132,7 +158,7 @@ module ws_gemm #(
             for (u = 0; u < PS; u = u + 1) begin : g_lane
                 wire [IDX_W-1:0] t = tau * PS_IDX + u;
                 assign x_edge[(g*PS + u)*DATA_W +: DATA_W] =
-                    (tok[0] && k < sr_len && t < t_len) ? xmem[t[TA_W-1:0]][k[KA_W-1:0]*DATA_W +: DATA_W] : {DATA_W{1'b0}};
+                    (tok[0] && k < sr_len && t < t_len) ? xmem[t[TA_W-1:0]][k[KA_W-1:0]] : {DATA_W{1'b0}};
             end
         end
         for (g = 0; g < COLS; g = g + 1) begin : g_col_edge
@@ -146,7 +172,7 @@ module ws_gemm #(
             for (a = 0; a < PC; a = a + 1) begin : g_lane
                 wire [IDX_W-1:0] n = n0 + a;
                 assign w_top[(g*PC + a)*DATA_W +: DATA_W] =
-                    (tok[0] && k < sr_len && n < sc_len) ? smem[k[KA_W-1:0]][n[NA_W-1:0]*DATA_W +: DATA_W] : {DATA_W{1'b0}};
+                    (tok[0] && k < sr_len && n < sc_len) ? smem[k[KA_W-1:0]][n[NA_W-1:0]] : {DATA_W{1'b0}};
             end
         end
     endgenerate
@@ -177,8 +203,8 @@ module ws_gemm #(
                     wire signed [ACC_W-1:0] psum = psum_bottom[(g*NP + a*PS + u)*ACC_W +: ACC_W];
                     always @(posedge clk) begin
                         if (tok[0] && n < sc_len && t < t_len) begin
-                            if (tok[2]) omem[t[TA_W-1:0]][n[NA_W-1:0]*ACC_W +: ACC_W] <= psum;
-                            else        omem[t[TA_W-1:0]][n[NA_W-1:0]*ACC_W +: ACC_W] <= omem[t[TA_W-1:0]][n[NA_W-1:0]*ACC_W +: ACC_W] + psum;
+                            if (tok[2]) omem[t[TA_W-1:0]][n[NA_W-1:0]] <= psum;
+                            else        omem[t[TA_W-1:0]][n[NA_W-1:0]] <= omem[t[TA_W-1:0]][n[NA_W-1:0]] + psum;
                         end
                     end
                 end
