@@ -112,7 +112,9 @@ def _cases(rows: int, cols: int) -> list[GemmCase]:
     return cases
 
 
-def _disagreements(case: GemmCase, res: RtlResult) -> list[str]:
+def _disagreements(case: GemmCase, res: RtlResult, pe_model: bool = True) -> list[str]:
+    """What is wrong with the RTL's result: its product against numpy, its last MAC cycle against the
+    formula and (``pe_model``) the PE model."""
     (M, K), N = case.a.shape, case.b.shape[1]
     packed = "" if case.packing == NO_PACKING else f" packed {case.packing}"
     label = f"{case.dataflow} M={M} K={K} N={N} on {case.rows}x{case.cols}{packed}"
@@ -126,7 +128,9 @@ def _disagreements(case: GemmCase, res: RtlResult) -> list[str]:
     formula = gemm_timing(
         M, K, N, case.rows, case.cols, case.dataflow, "pipelined", case.packing
     ).compute_cycles
-    pe_cycles = pe_gemm(case.a, case.b, case.rows, case.cols, case.dataflow, "pipelined", case.packing)[1]
+    pe_cycles = formula
+    if pe_model:
+        pe_cycles = pe_gemm(case.a, case.b, case.rows, case.cols, case.dataflow, "pipelined", case.packing)[1]
     if not res.last_mac_cycle == formula == pe_cycles:
         out.append(
             f"{label}: last MAC cycle RTL {res.last_mac_cycle}, formula {formula}, PE model {pe_cycles}"
@@ -162,7 +166,7 @@ UNPACKED_GEMMS = [(197, 192, 576), (197, 197, 64), (1, 192, 1000)]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("packing", PACKINGS, ids=["packed", "unpacked"])
-def test_rtl_at_32x64_on_deit_tiny_gemms_equals_numpy_formula_and_pe_model(
+def test_rtl_at_32x64_on_deit_tiny_gemms_equals_numpy_and_formula(
     rtl_build_real: RtlBuild, packing: Packing, tmp_path: Path
 ) -> None:
     rng = np.random.default_rng(23)
@@ -172,7 +176,11 @@ def test_rtl_at_32x64_on_deit_tiny_gemms_equals_numpy_formula_and_pe_model(
         b = rng.integers(-128, 128, (K, N))
         cases += [GemmCase(a, b, *REAL_ARRAY, df, packing) for df in DATAFLOWS]
     results = run(rtl_build_real, cases, tmp_path)
-    failures = [msg for case, res in zip(cases, results, strict=True) for msg in _disagreements(case, res)]
+    # the PE model is left out here: at 32x64 it costs half a second a GEMM, and
+    # benchmarks/bench_error_table.py shows it equal to the formula on every one of these layers
+    failures = [
+        m for case, res in zip(cases, results, strict=True) for m in _disagreements(case, res, pe_model=False)
+    ]
     assert not failures, f"{len(failures)} disagreements in {len(cases)} GEMMs:\n" + "\n".join(failures)
 
 

@@ -49,24 +49,24 @@ module os_array #(
     localparam AW  = PN * ACC_W;    // one accumulator bank
     localparam PRW = PN * 2 * DATA_W;
     localparam NPE = ROWS * COLS;
-    // one PE's registers, PE (i, j) at entry i*COLS + j:
-    //   {acc1, acc0, b, a first, a bank, a valid, a}
-    localparam A_O   = 0;
-    localparam V_O   = DATA_W;
-    localparam BK_O  = DATA_W + 1;
-    localparam F_O   = DATA_W + 2;
-    localparam B_O   = DATA_W + 3;
-    localparam A0_O  = B_O + BW;
-    localparam A1_O  = A0_O + AW;
-    localparam ST_W  = A1_O + AW;
 
-    // The registers: PE k's are pe_s[ph*NPE + k]. The clock edge copies the next state into the
-    // other half and flips ph, so a block that reads the registers at the same edge still sees
-    // this cycle's half (the copy is a loop of blocking writes, which the simulator keeps rolled;
-    // a whole-array non-blocking copy it expands into one statement per PE).
-    reg [ST_W-1:0] pe_s [0:2*NPE-1];
-    reg            ph = 1'b0;
-    reg [ST_W-1:0] pe_n [0:NPE-1];   // their next state
+    // The registers, one array per register of a PE, double-buffered as in ws_array (which says
+    // why): PE (i, j)'s are entry ph*NPE + i*COLS + j.
+    reg [DATA_W-1:0] a_s  [0:2*NPE-1];   // A's element, passing right
+    reg              v_s  [0:2*NPE-1];   // its valid bit
+    reg              bk_s [0:2*NPE-1];   // its fold's bank
+    reg              f_s  [0:2*NPE-1];   // its "first term" flag
+    reg [BW-1:0]     b_s  [0:2*NPE-1];   // B's elements, passing down
+    reg [AW-1:0]     a0_s [0:2*NPE-1];   // accumulator bank 0
+    reg [AW-1:0]     a1_s [0:2*NPE-1];   // accumulator bank 1
+    reg              ph = 1'b0;
+    reg [DATA_W-1:0] a_n  [0:NPE-1];
+    reg              v_n  [0:NPE-1];
+    reg              bk_n [0:NPE-1];
+    reg              f_n  [0:NPE-1];
+    reg [BW-1:0]     b_n  [0:NPE-1];
+    reg [AW-1:0]     a0_n [0:NPE-1];
+    reg [AW-1:0]     a1_n [0:NPE-1];
 
     integer i, j, k, l;
     wire [31:0] cur = ph ? NPE : 0;   // this cycle's half
@@ -92,46 +92,49 @@ module os_array #(
                 bk_in = a_edge_bank[i];
                 f_in  = a_edge_first[i];
             end else begin
-                a_in  = pe_s[cur + k-1][A_O +: DATA_W];
-                v_in  = pe_s[cur + k-1][V_O];
-                bk_in = pe_s[cur + k-1][BK_O];
-                f_in  = pe_s[cur + k-1][F_O];
+                a_in  = a_s[cur + k-1];
+                v_in  = v_s[cur + k-1];
+                bk_in = bk_s[cur + k-1];
+                f_in  = f_s[cur + k-1];
             end
-            b_in = (i == 0) ? b_edge[j*BW +: BW] : pe_s[cur + k-COLS][B_O +: BW];
+            b_in = (i == 0) ? b_edge[j*BW +: BW] : b_s[cur + k-COLS];
             // step d moves every row below d down by one; the top row never receives
             shift = i > 0 && dr_valid[j] && dr_step[j*IDX_W +: IDX_W] < row;
-            acc_in = (i == 0) ? {AW{1'b0}}
-                   : (dr_bank[j] ? pe_s[cur + k-COLS][A1_O +: AW] : pe_s[cur + k-COLS][A0_O +: AW]);
+            acc_in = (i == 0) ? {AW{1'b0}} : (dr_bank[j] ? a1_s[cur + k-COLS] : a0_s[cur + k-COLS]);
             if (PN == 1) prods = PRW'($signed(a_in) * $signed(b_in));
             else         prods = PRW'(packed_mul2::mul(16'(b_in), 8'(a_in)));
-            base = f_in ? {AW{1'b0}} : (bk_in ? pe_s[cur + k][A1_O +: AW] : pe_s[cur + k][A0_O +: AW]);
+            base = f_in ? {AW{1'b0}} : (bk_in ? a1_s[cur + k] : a0_s[cur + k]);
             for (l = 0; l < PN; l = l + 1) begin
                 prod = prods[l*2*DATA_W +: 2*DATA_W];
                 sum[l*ACC_W +: ACC_W] = base[l*ACC_W +: ACC_W] + {{(ACC_W - 2*DATA_W){prod[2*DATA_W-1]}}, prod};
             end
 
-            pe_n[k] = pe_s[cur + k];
-            pe_n[k][A_O +: DATA_W] = a_in;
-            pe_n[k][V_O] = v_in && !rst;
-            pe_n[k][BK_O] = bk_in;
-            pe_n[k][F_O] = f_in;
-            pe_n[k][B_O +: BW] = b_in;
-            if (v_in && !bk_in)          pe_n[k][A0_O +: AW] = sum;
-            else if (shift && !dr_bank[j]) pe_n[k][A0_O +: AW] = acc_in;
-            if (v_in && bk_in)           pe_n[k][A1_O +: AW] = sum;
-            else if (shift && dr_bank[j])  pe_n[k][A1_O +: AW] = acc_in;
+            a_n[k]  = a_in;
+            v_n[k]  = v_in && !rst;
+            bk_n[k] = bk_in;
+            f_n[k]  = f_in;
+            b_n[k]  = b_in;
+            a0_n[k] = (v_in && !bk_in) ? sum : (shift && !dr_bank[j]) ? acc_in : a0_s[cur + k];
+            a1_n[k] = (v_in && bk_in) ? sum : (shift && dr_bank[j]) ? acc_in : a1_s[cur + k];
             any = any || v_in;
             k = k + 1;
         end
         mac_any = any;
     end
 
-    integer c;
+    integer c, nx;
     /* verilator lint_off BLKSEQ */
     always @(posedge clk) begin
+        nx = ph ? 0 : NPE;
         c = 0;
         while (c < NPE) begin
-            pe_s[(ph ? 0 : NPE) + c] = pe_n[c];
+            a_s[nx + c]  = a_n[c];
+            v_s[nx + c]  = v_n[c];
+            bk_s[nx + c] = bk_n[c];
+            f_s[nx + c]  = f_n[c];
+            b_s[nx + c]  = b_n[c];
+            a0_s[nx + c] = a0_n[c];
+            a1_s[nx + c] = a1_n[c];
             c = c + 1;
         end
         ph <= !ph;
@@ -146,7 +149,7 @@ module os_array #(
         end
         for (g = 0; g < COLS; g = g + 1) begin : g_bottom
             localparam integer K = (ROWS - 1) * COLS + g;
-            assign acc_bottom[g*AW +: AW] = dr_bank[g] ? pe_s[cur + K][A1_O +: AW] : pe_s[cur + K][A0_O +: AW];
+            assign acc_bottom[g*AW +: AW] = dr_bank[g] ? a1_s[cur + K] : a0_s[cur + K];
         end
     endgenerate
 endmodule

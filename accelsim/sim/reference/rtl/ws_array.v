@@ -58,24 +58,28 @@ module ws_array #(
     localparam PW = NP * ACC_W;     // a PE's partial sums
     localparam NPE = ROWS * COLS;
     localparam PRW = NP * 2 * DATA_W;  // the products of a cycle
-    // one PE's registers, PE (i, j) at entry i*COLS + j:
-    //   {bank1, bank0, chain, psum, x bank, x valid, x}
-    localparam X_O  = 0;
-    localparam V_O  = XW;
-    localparam B_O  = XW + 1;
-    localparam P_O  = XW + 2;
-    localparam C_O  = P_O + PW;
-    localparam B0_O = C_O + WW;
-    localparam B1_O = B0_O + WW;
-    localparam ST_W = B1_O + WW;
 
-    // The registers: PE k's are pe_s[ph*NPE + k]. The clock edge copies the next state into the
-    // other half and flips ph, so a block that reads the registers at the same edge still sees
-    // this cycle's half (the copy is a loop of blocking writes, which the simulator keeps rolled;
-    // a whole-array non-blocking copy it expands into one statement per PE).
-    reg [ST_W-1:0] pe_s [0:2*NPE-1];
-    reg            ph = 1'b0;
-    reg [ST_W-1:0] pe_n [0:NPE-1];   // their next state
+    // The registers, one array per register of a PE: PE (i, j)'s are entry ph*NPE + i*COLS + j.
+    // The clock edge copies the next state into the other half and flips ph, so a block that
+    // reads the registers at the same edge still sees this cycle's half (the copy is a loop of
+    // blocking writes, which the simulator keeps rolled; a whole-array non-blocking copy it
+    // expands into one statement per PE). Separate arrays keep each register a machine word.
+    reg [XW-1:0] x_s  [0:2*NPE-1];   // activation, passing right
+    reg          v_s  [0:2*NPE-1];   // its valid bit
+    reg          bk_s [0:2*NPE-1];   // its fold's bank
+    reg [PW-1:0] p_s  [0:2*NPE-1];   // partial sums, passing down
+    reg [WW-1:0] c_s  [0:2*NPE-1];   // load chain stage
+    reg [WW-1:0] b0_s [0:2*NPE-1];   // weight bank 0
+    reg [WW-1:0] b1_s [0:2*NPE-1];   // weight bank 1
+    reg          ph = 1'b0;
+    // their next state
+    reg [XW-1:0] x_n  [0:NPE-1];
+    reg          v_n  [0:NPE-1];
+    reg          bk_n [0:NPE-1];
+    reg [PW-1:0] p_n  [0:NPE-1];
+    reg [WW-1:0] c_n  [0:NPE-1];
+    reg [WW-1:0] b0_n [0:NPE-1];
+    reg [WW-1:0] b1_n [0:NPE-1];
 
     // ---- next state of every PE, from the registers of this cycle and the array's edges
     integer i, j, k, l;
@@ -83,14 +87,15 @@ module ws_array #(
     reg [XW-1:0]          x_in;      // into PE (i, j) from the left neighbour or the row's edge
     reg                   v_in, b_in;
     reg [PW-1:0]          p_in;      // from the PE above (zero at the top row)
+    reg [PW-1:0]          p_out;
     reg [WW-1:0]          w_in;      // the chain stage above (or the column's top)
     reg [WW-1:0]          w_use;     // the bank this activation's fold multiplies by
     reg [PRW-1:0]         prods;     // the exact products, lane a*PS + u
     reg [2*DATA_W-1:0]    prod;
     reg [IDX_W-1:0]       row;
-    reg                   any;
+    reg                   latch, any;
     always @(*) begin
-        {x_in, v_in, b_in, p_in, w_in, w_use, prods, prod, row, any} = '0;
+        {x_in, v_in, b_in, p_in, p_out, w_in, w_use, prods, prod, row, latch, any} = '0;
         // one loop over every PE (two nested loops of at most 64 the simulator would unroll)
         k = 0;
         while (k < NPE) begin
@@ -102,44 +107,50 @@ module ws_array #(
                 v_in = x_edge_valid[i];
                 b_in = x_edge_bank[i];
             end else begin
-                x_in = pe_s[cur + k-1][X_O +: XW];
-                v_in = pe_s[cur + k-1][V_O];
-                b_in = pe_s[cur + k-1][B_O];
+                x_in = x_s[cur + k-1];
+                v_in = v_s[cur + k-1];
+                b_in = bk_s[cur + k-1];
             end
-            p_in = (i == 0) ? {PW{1'b0}} : pe_s[cur + k-COLS][P_O +: PW];
-            w_in = (i == 0) ? w_top[j*WW +: WW] : pe_s[cur + k-COLS][C_O +: WW];
-            w_use = b_in ? pe_s[cur + k][B1_O +: WW] : pe_s[cur + k][B0_O +: WW];
+            p_in = (i == 0) ? {PW{1'b0}} : p_s[cur + k-COLS];
+            w_in = (i == 0) ? w_top[j*WW +: WW] : c_s[cur + k-COLS];
+            w_use = b_in ? b1_s[cur + k] : b0_s[cur + k];
             if (NP == 1)      prods = PRW'($signed(x_in) * $signed(w_use));
             else if (PC == 2) prods = PRW'(packed_mul2::mul(16'(w_use), 8'(x_in)));
             else              prods = PRW'(packed_mul2::mul(16'(x_in), 8'(w_use)));
-
-            pe_n[k] = pe_s[cur + k];
-            pe_n[k][X_O +: XW] = x_in;
-            pe_n[k][V_O] = v_in && !rst;
-            pe_n[k][B_O] = b_in;
+            p_out = p_s[cur + k];
             if (v_in)
                 for (l = 0; l < NP; l = l + 1) begin
                     prod = prods[l*2*DATA_W +: 2*DATA_W];
-                    pe_n[k][P_O + l*ACC_W +: ACC_W] = p_in[l*ACC_W +: ACC_W]
-                        + {{(ACC_W - 2*DATA_W){prod[2*DATA_W-1]}}, prod};
+                    p_out[l*ACC_W +: ACC_W] = p_in[l*ACC_W +: ACC_W] + {{(ACC_W - 2*DATA_W){prod[2*DATA_W-1]}}, prod};
                 end
-            if (w_shift[j]) pe_n[k][C_O +: WW] = w_in;
-            if (w_latch[j] && row < w_len[j*IDX_W +: IDX_W]) begin
-                if (w_bank[j]) pe_n[k][B1_O +: WW] = w_in;
-                else           pe_n[k][B0_O +: WW] = w_in;
-            end
+            latch = w_latch[j] && row < w_len[j*IDX_W +: IDX_W];
+
+            x_n[k]  = x_in;
+            v_n[k]  = v_in && !rst;
+            bk_n[k] = b_in;
+            p_n[k]  = p_out;
+            c_n[k]  = w_shift[j] ? w_in : c_s[cur + k];
+            b0_n[k] = (latch && !w_bank[j]) ? w_in : b0_s[cur + k];
+            b1_n[k] = (latch && w_bank[j]) ? w_in : b1_s[cur + k];
             any = any || v_in;
             k = k + 1;
         end
         mac_any = any;
     end
 
-    integer c;
+    integer c, nx;
     /* verilator lint_off BLKSEQ */
     always @(posedge clk) begin
+        nx = ph ? 0 : NPE;
         c = 0;
         while (c < NPE) begin
-            pe_s[(ph ? 0 : NPE) + c] = pe_n[c];
+            x_s[nx + c]  = x_n[c];
+            v_s[nx + c]  = v_n[c];
+            bk_s[nx + c] = bk_n[c];
+            p_s[nx + c]  = p_n[c];
+            c_s[nx + c]  = c_n[c];
+            b0_s[nx + c] = b0_n[c];
+            b1_s[nx + c] = b1_n[c];
             c = c + 1;
         end
         ph <= !ph;
@@ -153,7 +164,7 @@ module ws_array #(
                    PC, PS, DATA_W);
         end
         for (g = 0; g < COLS; g = g + 1) begin : g_bottom
-            assign psum_bottom[g*PW +: PW] = pe_s[cur + (ROWS-1)*COLS + g][P_O +: PW];
+            assign psum_bottom[g*PW +: PW] = p_s[cur + (ROWS-1)*COLS + g];
         end
     endgenerate
 endmodule
