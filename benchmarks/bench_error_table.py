@@ -139,10 +139,10 @@ def main() -> int:
                 err = (fast - last) / last
                 # the simulator's charge and the sub-array it picked (fewest rows/columns for its folds)
                 busy, fr, fc = mapped_busy_cycles(
-                    m, k, n, 1, rows, cols, code, TIMING_CODES["pipelined"], 1, 1, 2
+                    m, k, n, 1, rows, cols, code, TIMING_CODES["pipelined"], pack.m, pack.k, pack.n
                 )
                 sr, sc, _ = spatio_temporal_dims(m, k, n, code)
-                p_r, p_c, _ = packed_dims(code, 1, 1, 2)
+                p_r, p_c, _ = packed_dims(code, pack.m, pack.k, pack.n)
                 r, c = -(-sr // (fr * p_r)), -(-sc // (fc * p_c))
                 if busy - 1 == fast:  # the whole array (no sub-array is faster)
                     r, c = rows, cols

@@ -12,9 +12,11 @@ timing of the simulator checked against a hardware description, not against itse
 The shapes cover one and many folds, partial folds at every edge, folds shorter than the weight
 preload (``T < R``: ws with small M, is with small N, os with small K), GEMVs (``M = 1``) and one
 row or column arrays. Without Verilator or cocotb these tests skip with one line saying what to
-install; ``.ci/run`` installs Verilator, so CI runs them. The Verilator build (one for all arrays,
-one to two minutes on two shared cores) is cached in pytest's cache directory and reused while
-nothing that goes into it changes; with it cached the module takes about half a minute.
+install; ``.ci/run`` installs Verilator, so CI runs them. Two Verilator builds (the small arrays,
+and the five 32x64 arrays with memories of 1000 rows; about 1.5 to 2 minutes each on two shared
+cores at load 5, one compile job) are cached in pytest's cache directory and reused while nothing
+that goes into them changes; the 32x64 GEMMs then take about two and a half minutes (130,000 cycles
+packed, 26,000 unpacked; Verilator evaluates the 2,048 PEs of the running array every cycle).
 """
 
 from __future__ import annotations
