@@ -1,7 +1,8 @@
 """cocotb testbench of the top level ``rtl_harness`` generates: every GEMM of a JSON list in turn.
 
 Not a pytest module: the simulator's embedded Python imports it (``rtl_harness.run`` names it).
-The list comes from ``$ACCELSIM_RTL_CASES``; per case the testbench writes both operand memories
+The list comes from ``$ACCELSIM_RTL_CASES``; per case the testbench turns on the clock of the case's
+array (the others get none, so they cost nothing), writes both operand memories
 row by row through the write ports, pulses ``start``, waits for ``done`` (Verilator runs the clock
 alone meanwhile), reads the product row by row and the array's own ``last_mac_cycle``, and the
 results go to ``$ACCELSIM_RTL_RESULTS``. The checks against numpy and the models are pytest's.
@@ -17,7 +18,7 @@ from typing import Any
 
 import cocotb
 from cocotb.result import SimTimeoutError
-from cocotb.triggers import RisingEdge, Timer, with_timeout
+from cocotb.triggers import FallingEdge, RisingEdge, Timer, with_timeout
 from cocotb.utils import get_sim_time
 
 CLOCK_NS = 10  # the generated top level's clock: always #5 clk = ~clk
@@ -42,7 +43,22 @@ async def _write_rows(dut: Any, inst: str, op: str, rows: list[list[int]], width
     we.value = 0
 
 
+async def _enable(dut: Any, inst: str, on: bool) -> None:
+    """Gate the clock of array ``inst`` on or off, while the clock is low (no edge is made)."""
+    await FallingEdge(dut.clk)
+    getattr(dut, f"{inst}_en").value = int(on)
+
+
 async def _run_case(dut: Any, case: dict[str, Any], data_w: int, acc_w: int) -> dict[str, Any]:
+    inst = case["instance"]
+    await _enable(dut, inst, True)
+    try:
+        return await _run_enabled(dut, case, data_w, acc_w)
+    finally:
+        await _enable(dut, inst, False)
+
+
+async def _run_enabled(dut: Any, case: dict[str, Any], data_w: int, acc_w: int) -> dict[str, Any]:
     inst, p_rows, q_rows = case["instance"], case["p_rows"], case["q_rows"]
     for port, n in zip(case["lens"], (len(p_rows), len(p_rows[0]), len(q_rows[0])), strict=True):
         getattr(dut, f"{inst}_{port}").value = n
@@ -90,5 +106,7 @@ async def run_gemms(dut: Any) -> None:
         await RisingEdge(dut.clk)
     dut.rst.value = 0
     await RisingEdge(dut.clk)
+    for inst in spec["instances"]:  # every array idle (no clock) but the one running a case
+        await _enable(dut, inst, False)
     results = [await _run_case(dut, case, spec["data_w"], spec["acc_w"]) for case in spec["cases"]]
     Path(os.environ["ACCELSIM_RTL_RESULTS"]).write_text(json.dumps(results))

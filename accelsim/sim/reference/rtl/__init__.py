@@ -5,8 +5,10 @@
 "pipelined" timing mode, register for register: PEs with two banks of stationary registers (or
 accumulators), per-column load chains and drain ports, and a controller per array that applies
 the start rules of ``_ws_pipelined`` / ``_os_pipelined``. Each counts its own cycles and exposes
-the index of its last MAC cycle. ``tests/sim/rtl/`` simulates them with Verilator through cocotb
-and checks their products and cycle counts against numpy, the PE models and the formula.
+the index of its last MAC cycle. Both take the fast model's packing as parameters (two products
+per DSP48E2, ``packed_mul2``: Xilinx WP486's shared-operand multiply with its sign correction).
+``tests/sim/rtl/`` simulates them with Verilator through cocotb and checks their products and cycle
+counts against numpy, the PE models and the formula, up to 32x64 arrays on DeiT-Tiny's GEMMs.
 
 ``dataflow_pair`` is one stage pair of the layer-pipelined family (a matmul stage feeding a LayerNorm stage
 through a FIFO with credit back-pressure, ``SPEC_dataflow_stage.md``); ``tests/sim/rtl/test_rtl_dataflow.py``
@@ -22,7 +24,9 @@ RTL_DIR = Path(__file__).resolve().parent
 
 #: Sources of each top-level module, leaves first.
 SOURCES: dict[str, tuple[Path, ...]] = {
-    top: tuple(RTL_DIR / f"{name}.v" for name in ("delay_taps", f"{df}_pe", f"{df}_array", f"{df}_ctrl", top))
+    top: tuple(
+        RTL_DIR / f"{name}.v" for name in ("delay_taps", "packed_mul2", f"{df}_array", f"{df}_ctrl", top)
+    )
     for df, top in (("ws", "ws_gemm"), ("os", "os_gemm"))
 }
 #: The streaming stage pair of the dataflow family (matmul -> FIFO with credits -> LayerNorm), one file.

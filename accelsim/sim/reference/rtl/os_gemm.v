@@ -1,7 +1,9 @@
 // The pipelined output-stationary array with its controller and operand memories: computes
 // C[M, N] = A[M, K] @ B[K, N] with the outputs stationary in the PEs (accelsim.sim.engines.systolic,
 // module docstring, "pipelined" timing; cycle for cycle the same machine as _os_pipelined in
-// accelsim/sim/reference/pe.py, without packing).
+// accelsim/sim/reference/pe.py, with its packing along N: PN = 2 is two INT8 products per DSP48E2,
+// WP486, Packing n = 2; a fold then covers COLS*PN columns of C, PE column j owning columns
+// n0 + j*PN + b, see os_array and packed_mul2).
 //
 // Use: write A row by row (a_we, a_waddr = m, a_wdata = A[m, 0..MAX_K-1]) and B row by row
 // (b_we, b_waddr = k, b_wdata = B[k, 0..MAX_N-1]), set m_len/k_len/n_len, pulse start for one
@@ -26,7 +28,8 @@ module os_gemm #(
     parameter MAX_K  = 32,
     parameter MAX_N  = 32,
     parameter IDX_W  = 16,
-    parameter CYC_W  = 32
+    parameter CYC_W  = 32,
+    parameter PN     = 1
 ) (
     input  wire                    clk,
     input  wire                    rst,
@@ -44,7 +47,7 @@ module os_gemm #(
     output reg                     done,
     output reg  [CYC_W-1:0]        last_mac_cycle,
     input  wire [$clog2(MAX_M)-1:0] o_raddr,
-    output wire [MAX_N*ACC_W-1:0]  o_rdata
+    output reg  [MAX_N*ACC_W-1:0]  o_rdata
 );
     localparam MA_W = $clog2(MAX_M);
     localparam KA_W = $clog2(MAX_K);
@@ -52,23 +55,46 @@ module os_gemm #(
     localparam ST_W = 4 + 3*IDX_W;   // {n0, m0, tau, lastvec, first, bank, valid}
     localparam DR_W = 3 + 3*IDX_W;   // {n0, m0, step, last, bank, valid}
     localparam [IDX_W-1:0] R_IDX = ROWS[IDX_W-1:0];
+    localparam [IDX_W-1:0] PN_IDX = PN[IDX_W-1:0];
 
+    // The operand memories take a whole row per write; the array's edges read single elements.
+    // Rows are written and read out by loops (of blocking writes: a memory is written only while
+    // the array is idle), which the simulator keeps rolled where one block per lane would be code
+    // per lane, and a row-wide word would be copied whole for every element read.
     reg signed [DATA_W-1:0] amem [0:MAX_M-1][0:MAX_K-1];
     reg signed [DATA_W-1:0] bmem [0:MAX_K-1][0:MAX_N-1];
     reg signed [ACC_W-1:0]  omem [0:MAX_M-1][0:MAX_N-1];
 
     integer w;
+    /* verilator lint_off BLKSEQ */
     always @(posedge clk) begin
-        if (a_we) for (w = 0; w < MAX_K; w = w + 1) amem[a_waddr][w] <= a_wdata[w*DATA_W +: DATA_W];
-        if (b_we) for (w = 0; w < MAX_N; w = w + 1) bmem[b_waddr][w] <= b_wdata[w*DATA_W +: DATA_W];
+        if (a_we) begin
+            w = 0;
+            while (w < MAX_K) begin
+                amem[a_waddr][w] = a_wdata[w*DATA_W +: DATA_W];
+                w = w + 1;
+            end
+        end
+        if (b_we) begin
+            w = 0;
+            while (w < MAX_N) begin
+                bmem[b_waddr][w] = b_wdata[w*DATA_W +: DATA_W];
+                w = w + 1;
+            end
+        end
+    end
+    /* verilator lint_on BLKSEQ */
+    integer r;
+    always @(*) begin
+        o_rdata = '0;
+        r = 0;
+        while (r < MAX_N) begin
+            o_rdata[r*ACC_W +: ACC_W] = omem[o_raddr][r];
+            r = r + 1;
+        end
     end
 
-    genvar g;
-    generate
-        for (g = 0; g < MAX_N; g = g + 1) begin : g_oread
-            assign o_rdata[g*ACC_W +: ACC_W] = omem[o_raddr][g];
-        end
-    endgenerate
+    genvar g, b;
 
     // ---- controller
     wire             finish, fold_end;
@@ -78,7 +104,8 @@ module os_gemm #(
     wire             dr_valid, dr_bank, dr_last;
     wire [IDX_W-1:0] dr_step, dr_m0, dr_n0;
 
-    os_ctrl #(.ROWS(ROWS), .COLS(COLS), .IDX_W(IDX_W), .CYC_W(CYC_W)) u_ctrl (
+    // a fold covers COLS*PN columns of C: the controller sees the logical array
+    os_ctrl #(.ROWS(ROWS), .COLS(COLS*PN), .IDX_W(IDX_W), .CYC_W(CYC_W)) u_ctrl (
         .clk(clk), .rst(rst), .t_len(k_len), .sr_len(m_len), .sc_len(n_len),
         .start(start), .finish(finish), .fold_end(fold_end), .running(busy), .cyc(cyc),
         .st_valid(st_valid), .st_bank(st_bank), .st_first(st_first), .st_lastvec(st_lastvec),
@@ -102,10 +129,10 @@ module os_gemm #(
     // ---- array edges
     wire [ROWS*DATA_W-1:0] a_edge;
     wire [ROWS-1:0]        a_edge_valid, a_edge_bank, a_edge_first;
-    wire [COLS*DATA_W-1:0] b_edge;
+    wire [COLS*PN*DATA_W-1:0] b_edge;
     wire [COLS-1:0]        drv, drb;
     wire [COLS*IDX_W-1:0]  drs;
-    wire [COLS*ACC_W-1:0]  acc_bottom;
+    wire [COLS*PN*ACC_W-1:0] acc_bottom;
     wire                   mac_any;
 
     // Every edge unpacks only the token fields it needs, and indexes memories by the low bits
@@ -130,17 +157,19 @@ module os_gemm #(
         for (g = 0; g < COLS; g = g + 1) begin : g_col_edge
             wire [ST_W-1:0]  tok = col_tok[g*ST_W +: ST_W];
             wire [IDX_W-1:0] tau = tok[4 +: IDX_W];
-            wire [IDX_W-1:0] n   = tok[4 + 2*IDX_W +: IDX_W] + g;   // n0 + j
             wire [DR_W-1:0]  dtok = drn_tok[g*DR_W +: DR_W];
-            assign b_edge[g*DATA_W +: DATA_W] =
-                (tok[0] && n < n_len) ? bmem[tau[KA_W-1:0]][n[NA_W-1:0]] : {DATA_W{1'b0}};
+            for (b = 0; b < PN; b = b + 1) begin : g_lane
+                wire [IDX_W-1:0] n = tok[4 + 2*IDX_W +: IDX_W] + g * PN_IDX + b;   // n0 + j*PN + b
+                assign b_edge[(g*PN + b)*DATA_W +: DATA_W] =
+                    (tok[0] && n < n_len) ? bmem[tau[KA_W-1:0]][n[NA_W-1:0]] : {DATA_W{1'b0}};
+            end
             assign drv[g] = dtok[0];
             assign drb[g] = dtok[1];
             assign drs[g*IDX_W +: IDX_W] = dtok[3 +: IDX_W];
         end
     endgenerate
 
-    os_array #(.ROWS(ROWS), .COLS(COLS), .DATA_W(DATA_W), .ACC_W(ACC_W), .IDX_W(IDX_W)) u_array (
+    os_array #(.ROWS(ROWS), .COLS(COLS), .DATA_W(DATA_W), .ACC_W(ACC_W), .IDX_W(IDX_W), .PN(PN)) u_array (
         .clk(clk), .rst(rst),
         .a_edge(a_edge), .a_edge_valid(a_edge_valid), .a_edge_bank(a_edge_bank), .a_edge_first(a_edge_first),
         .b_edge(b_edge), .dr_valid(drv), .dr_bank(drb), .dr_step(drs),
@@ -159,10 +188,12 @@ module os_gemm #(
             wire [IDX_W-1:0] rem  = m_len - m0;
             wire [IDX_W-1:0] len  = (rem < R_IDX) ? rem : R_IDX;
             wire [IDX_W-1:0] m    = m0 + (len - 1 - dtok[3 +: IDX_W]);
-            wire [IDX_W-1:0] n    = dtok[3 + 2*IDX_W +: IDX_W] + g;
-            always @(posedge clk) begin
-                if (dtok[0] && m < m_len && n < n_len)
-                    omem[m[MA_W-1:0]][n[NA_W-1:0]] <= acc_bottom[g*ACC_W +: ACC_W];
+            for (b = 0; b < PN; b = b + 1) begin : g_lane
+                wire [IDX_W-1:0] n = dtok[3 + 2*IDX_W +: IDX_W] + g * PN_IDX + b;
+                always @(posedge clk) begin
+                    if (dtok[0] && m < m_len && n < n_len)
+                        omem[m[MA_W-1:0]][n[NA_W-1:0]] <= acc_bottom[(g*PN + b)*ACC_W +: ACC_W];
+                end
             end
         end
     endgenerate

@@ -1,7 +1,13 @@
 // The pipelined weight-stationary array with its controller and operand memories: computes
 // O[T, Sc] = X[T, Sr] @ S[Sr, Sc] with S stationary in the PEs (accelsim.sim.engines.systolic,
 // module docstring, "pipelined" timing; cycle for cycle the same machine as _ws_pipelined in
-// accelsim/sim/reference/pe.py, without packing).
+// accelsim/sim/reference/pe.py, with its packing: PC columns of S per PE, PS vectors of X per cycle,
+// two products per DSP at most, see ws_array and packed_mul2).
+//
+//   PC = 2: ws with two INT8 weights per DSP48E2 (Packing n = 2, WP486): a fold covers COLS*PC
+//           columns of S, PE column j holds S columns c0 + j*PC + a
+//   PS = 2: is with two activations per DSP (Packing n = 2 under is, the stream packed): a fold
+//           streams ceil(T / PS) packed vectors, vector tau being X rows tau*PS + u
 //
 //   ws: X = A (M x K), S = B (K x N), O = A @ B
 //   is: X = B^T (N x K), S = A^T (K x M), O = (A @ B)^T   (input-stationary is this array run
@@ -28,7 +34,9 @@ module ws_gemm #(
     parameter MAX_SR = 32,
     parameter MAX_SC = 32,
     parameter IDX_W  = 16,
-    parameter CYC_W  = 32
+    parameter CYC_W  = 32,
+    parameter PC     = 1,
+    parameter PS     = 1
 ) (
     input  wire                     clk,
     input  wire                     rst,
@@ -46,7 +54,7 @@ module ws_gemm #(
     output reg                      done,
     output reg  [CYC_W-1:0]         last_mac_cycle,
     input  wire [$clog2(MAX_T)-1:0] o_raddr,
-    output wire [MAX_SC*ACC_W-1:0]  o_rdata
+    output reg  [MAX_SC*ACC_W-1:0]  o_rdata
 );
     localparam TA_W = $clog2(MAX_T);
     localparam KA_W = $clog2(MAX_SR);
@@ -54,23 +62,50 @@ module ws_gemm #(
     // token layouts (valid bit first, see delay_taps)
     localparam ROW_W = 4 + 3*IDX_W;   // {c0, r0, tau, last, first, bank, valid}
     localparam COL_W = 3 + 3*IDX_W;   // {len, c0, k, latch, bank, valid}
+    localparam NP    = PC * PS;       // partial sums per PE, lane a*PS + u
+    localparam [IDX_W-1:0] PC_IDX = PC[IDX_W-1:0];
+    localparam [IDX_W-1:0] PS_IDX = PS[IDX_W-1:0];
+    // packed vectors per fold: the controller counts these
+    wire [IDX_W-1:0] tp_len = (PS == 1) ? t_len : (t_len + PS_IDX - 1) / PS_IDX;
 
+    // The operand memories take a whole row per write; the array's edges read single elements.
+    // Rows are written and read out by loops (of blocking writes: a memory is written only while
+    // the array is idle), which the simulator keeps rolled where one block per lane would be code
+    // per lane, and a row-wide word would be copied whole for every element read.
     reg signed [DATA_W-1:0] xmem [0:MAX_T-1][0:MAX_SR-1];
     reg signed [DATA_W-1:0] smem [0:MAX_SR-1][0:MAX_SC-1];
     reg signed [ACC_W-1:0]  omem [0:MAX_T-1][0:MAX_SC-1];
 
     integer w;
+    /* verilator lint_off BLKSEQ */
     always @(posedge clk) begin
-        if (x_we) for (w = 0; w < MAX_SR; w = w + 1) xmem[x_waddr][w] <= x_wdata[w*DATA_W +: DATA_W];
-        if (s_we) for (w = 0; w < MAX_SC; w = w + 1) smem[s_waddr][w] <= s_wdata[w*DATA_W +: DATA_W];
+        if (x_we) begin
+            w = 0;
+            while (w < MAX_SR) begin
+                xmem[x_waddr][w] = x_wdata[w*DATA_W +: DATA_W];
+                w = w + 1;
+            end
+        end
+        if (s_we) begin
+            w = 0;
+            while (w < MAX_SC) begin
+                smem[s_waddr][w] = s_wdata[w*DATA_W +: DATA_W];
+                w = w + 1;
+            end
+        end
+    end
+    /* verilator lint_on BLKSEQ */
+    integer r;
+    always @(*) begin
+        o_rdata = '0;
+        r = 0;
+        while (r < MAX_SC) begin
+            o_rdata[r*ACC_W +: ACC_W] = omem[o_raddr][r];
+            r = r + 1;
+        end
     end
 
-    genvar g;
-    generate
-        for (g = 0; g < MAX_SC; g = g + 1) begin : g_oread
-            assign o_rdata[g*ACC_W +: ACC_W] = omem[o_raddr][g];
-        end
-    endgenerate
+    genvar g, a, u;
 
     // ---- controller
     wire             finish;
@@ -80,8 +115,9 @@ module ws_gemm #(
     wire             st_valid, st_bank, st_first, st_last;
     wire [IDX_W-1:0] st_tau, st_r0, st_c0;
 
-    ws_ctrl #(.ROWS(ROWS), .COLS(COLS), .IDX_W(IDX_W), .CYC_W(CYC_W)) u_ctrl (
-        .clk(clk), .rst(rst), .t_len(t_len), .sr_len(sr_len), .sc_len(sc_len),
+    // a fold covers COLS*PC columns of S: the controller sees the logical array
+    ws_ctrl #(.ROWS(ROWS), .COLS(COLS*PC), .IDX_W(IDX_W), .CYC_W(CYC_W)) u_ctrl (
+        .clk(clk), .rst(rst), .t_len(tp_len), .sr_len(sr_len), .sc_len(sc_len),
         .start(start), .finish(finish), .running(busy), .cyc(cyc),
         .ld_valid(ld_valid), .ld_bank(ld_bank), .ld_latch(ld_latch),
         .ld_k(ld_k), .ld_c0(ld_c0), .ld_len(ld_len),
@@ -101,12 +137,12 @@ module ws_gemm #(
     );
 
     // ---- array edges
-    wire [ROWS*DATA_W-1:0] x_edge;
+    wire [ROWS*PS*DATA_W-1:0] x_edge;
     wire [ROWS-1:0]        x_edge_valid, x_edge_bank;
-    wire [COLS*DATA_W-1:0] w_top;
+    wire [COLS*PC*DATA_W-1:0] w_top;
     wire [COLS-1:0]        w_shift, w_latch, w_bank;
     wire [COLS*IDX_W-1:0]  w_len;
-    wire [COLS*ACC_W-1:0]  psum_bottom;
+    wire [COLS*NP*ACC_W-1:0] psum_bottom;
     wire                   mac_any;
 
     // Every edge unpacks only the token fields it needs, and indexes memories by the low bits
@@ -119,23 +155,29 @@ module ws_gemm #(
             wire [IDX_W-1:0] k   = tok[4 + IDX_W +: IDX_W] + g;   // r0 + i
             assign x_edge_valid[g] = tok[0];
             assign x_edge_bank[g]  = tok[1];
-            assign x_edge[g*DATA_W +: DATA_W] =
-                (tok[0] && k < sr_len) ? xmem[tau[TA_W-1:0]][k[KA_W-1:0]] : {DATA_W{1'b0}};
+            for (u = 0; u < PS; u = u + 1) begin : g_lane
+                wire [IDX_W-1:0] t = tau * PS_IDX + u;
+                assign x_edge[(g*PS + u)*DATA_W +: DATA_W] =
+                    (tok[0] && k < sr_len && t < t_len) ? xmem[t[TA_W-1:0]][k[KA_W-1:0]] : {DATA_W{1'b0}};
+            end
         end
         for (g = 0; g < COLS; g = g + 1) begin : g_col_edge
             wire [COL_W-1:0] tok = col_tok[g*COL_W +: COL_W];
             wire [IDX_W-1:0] k   = tok[3 +: IDX_W];
-            wire [IDX_W-1:0] n   = tok[3 + IDX_W +: IDX_W] + g;   // c0 + j
+            wire [IDX_W-1:0] n0  = tok[3 + IDX_W +: IDX_W] + g * PC_IDX;   // c0 + j*PC
             assign w_shift[g] = tok[0];
             assign w_bank[g]  = tok[1];
             assign w_latch[g] = tok[0] && tok[2];
             assign w_len[g*IDX_W +: IDX_W] = tok[3 + 2*IDX_W +: IDX_W];
-            assign w_top[g*DATA_W +: DATA_W] =
-                (tok[0] && k < sr_len && n < sc_len) ? smem[k[KA_W-1:0]][n[NA_W-1:0]] : {DATA_W{1'b0}};
+            for (a = 0; a < PC; a = a + 1) begin : g_lane
+                wire [IDX_W-1:0] n = n0 + a;
+                assign w_top[(g*PC + a)*DATA_W +: DATA_W] =
+                    (tok[0] && k < sr_len && n < sc_len) ? smem[k[KA_W-1:0]][n[NA_W-1:0]] : {DATA_W{1'b0}};
+            end
         end
     endgenerate
 
-    ws_array #(.ROWS(ROWS), .COLS(COLS), .DATA_W(DATA_W), .ACC_W(ACC_W), .IDX_W(IDX_W)) u_array (
+    ws_array #(.ROWS(ROWS), .COLS(COLS), .DATA_W(DATA_W), .ACC_W(ACC_W), .IDX_W(IDX_W), .PC(PC), .PS(PS)) u_array (
         .clk(clk), .rst(rst),
         .x_edge(x_edge), .x_edge_valid(x_edge_valid), .x_edge_bank(x_edge_bank),
         .w_top(w_top), .w_shift(w_shift), .w_latch(w_latch), .w_bank(w_bank),
@@ -154,12 +196,17 @@ module ws_gemm #(
         for (g = 0; g < COLS; g = g + 1) begin : g_writeback
             wire [ROW_W-1:0] tok = out_tok[(g+1)*ROW_W +: ROW_W];
             wire [IDX_W-1:0] tau = tok[4 +: IDX_W];
-            wire [IDX_W-1:0] n   = tok[4 + 2*IDX_W +: IDX_W] + g;
-            wire signed [ACC_W-1:0] psum = psum_bottom[g*ACC_W +: ACC_W];
-            always @(posedge clk) begin
-                if (tok[0] && n < sc_len) begin
-                    if (tok[2]) omem[tau[TA_W-1:0]][n[NA_W-1:0]] <= psum;
-                    else        omem[tau[TA_W-1:0]][n[NA_W-1:0]] <= omem[tau[TA_W-1:0]][n[NA_W-1:0]] + psum;
+            for (a = 0; a < PC; a = a + 1) begin : g_col_lane
+                for (u = 0; u < PS; u = u + 1) begin : g_vec_lane
+                    wire [IDX_W-1:0] n = tok[4 + 2*IDX_W +: IDX_W] + g * PC_IDX + a;
+                    wire [IDX_W-1:0] t = tau * PS_IDX + u;
+                    wire signed [ACC_W-1:0] psum = psum_bottom[(g*NP + a*PS + u)*ACC_W +: ACC_W];
+                    always @(posedge clk) begin
+                        if (tok[0] && n < sc_len && t < t_len) begin
+                            if (tok[2]) omem[t[TA_W-1:0]][n[NA_W-1:0]] <= psum;
+                            else        omem[t[TA_W-1:0]][n[NA_W-1:0]] <= omem[t[TA_W-1:0]][n[NA_W-1:0]] + psum;
+                        end
+                    end
                 end
             end
         end
