@@ -316,9 +316,9 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
 
 def _map(
     ga: GraphArrays, hw: HardwareConfig, up: _UnitPlan, n_df: int, searched: bool
-) -> tuple[_UnitPlan, ShapeTiming, np.ndarray, np.ndarray, PlanArrays, str]:
+) -> tuple[_UnitPlan, ShapeTiming, np.ndarray, np.ndarray, PlanArrays, str, float]:
     """:func:`map_graph`'s answer, less the graph and the config: ``(up, shapes, shape_packing,
-    dsp_share, plan, buffer_overflow)``."""
+    dsp_share, plan, buffer_overflow, dsp_cycles)``."""
     shapes, packs, share = _shape_timing(ga, hw)
     buf = hw.buffers
     prm = MapParams(
@@ -362,7 +362,7 @@ def _map(
         if searched
         else build(up.first_column, up.eligible)
     )
-    return up, s.shapes, s.shape_packing, s.dsp_share, s.plan, s.buffer_overflow
+    return up, s.shapes, s.shape_packing, s.dsp_share, s.plan, s.buffer_overflow, s.array_dsp_cycles()
 
 
 def _dram_bytes(plan: Any) -> np.ndarray:

@@ -7,7 +7,7 @@ per-op timeline as plain arrays; :func:`accelsim.sim.report.build_report` summar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,8 @@ class Schedule:
             multipliers; 1.0 without them).
         plan: the :class:`~accelsim.sim._kernels.PlanArrays` (per op).
         buffer_overflow: why a tile does not fit a buffer ("" if every tile fits).
+        dsp_cycles: :meth:`array_dsp_cycles` when the mapper already knows it (its memo keeps it
+            with the plan, so a warm point skips four passes over the ops); None: computed.
     """
 
     graph: GraphArrays
@@ -51,6 +53,7 @@ class Schedule:
     dsp_share: np.ndarray
     plan: PlanArrays
     buffer_overflow: str
+    dsp_cycles: float | None = field(default=None, repr=False)
 
     @property
     def n_tiles(self) -> int:
@@ -60,6 +63,8 @@ class Schedule:
     def array_dsp_cycles(self) -> float:
         """DSP-cycles of the array's MACs: the MACs its DSPs do (the LUT multipliers' share is not
         DSP work) over the products per DSP, summed over the array's ops."""
+        if self.dsp_cycles is not None:
+            return self.dsp_cycles
         on_array = self.engine == _kernels.ENG_ARRAY
         return float(np.dot(on_array * self.graph.macs * self.dsp_share, 1.0 / self.plan.pack))
 
