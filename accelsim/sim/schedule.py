@@ -15,6 +15,7 @@ import numpy as np
 from accelsim.config.hardware import HardwareConfig
 from accelsim.sim import _kernels
 from accelsim.sim._kernels import PlanArrays, ShapeTiming
+from accelsim.sim._memo import per_config
 from accelsim.sim._schedule_kernel import RUN_OK, DramParams, RunArrays, TileProgram, run_schedule
 from accelsim.sim.graph_arrays import GraphArrays
 
@@ -96,12 +97,18 @@ class Schedule:
         )
 
     def dram(self) -> DramParams:
-        d = self.hardware.dram_cfg
-        return DramParams(
-            bytes_per_cycle=float(self.hardware.dram_bytes_per_cycle()),
-            burst_total=int(d.burst_bytes * d.channels),
-            latency=int(d.latency_cycles),
-        )
+        return _dram(self.hardware)
+
+
+@per_config
+def _dram(hw: HardwareConfig) -> DramParams:
+    """The kernel's DRAM parameters of ``hw`` (once per config: a sweep's points each ask again)."""
+    d = hw.dram_cfg
+    return DramParams(
+        bytes_per_cycle=float(hw.dram_bytes_per_cycle()),
+        burst_total=int(d.burst_bytes * d.channels),
+        latency=int(d.latency_cycles),
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,7 +137,7 @@ def run(schedule: Schedule, record: bool = False) -> RunResult:
             always can).
     """
     # plain tuples: numba types them faster than the NamedTuples (the kernel unpacks by position)
-    prog, dram = tuple(schedule.program()), tuple(schedule.dram())
+    prog, dram = tuple(schedule.program()), tuple(_dram(schedule.hardware))
     out: RunArrays = _RUN(prog, dram, bool(schedule.hardware.overlap), bool(record))
     if out.error != RUN_OK:
         raise RuntimeError(
