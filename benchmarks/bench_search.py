@@ -17,6 +17,7 @@ All figures come from this run on this machine.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import tempfile
 import time
@@ -63,9 +64,11 @@ def bench_inner(n_points: int) -> None:
     ga = compile_graph(graph)
 
     def fresh() -> None:
-        # each timing maps afresh: the mappings one path remembers would flatter the other
+        # each timing maps afresh: the mappings one path remembers would flatter the other; and
+        # starts with no garbage left by the other (the search path pauses the collector)
         if hasattr(ga, "plans"):
             ga.plans.clear()
+        gc.collect()
 
     # CPU time (this process), best of 3, the two paths in turns: the machine is shared
     t_search = t_bare = float("inf")
