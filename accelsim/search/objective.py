@@ -33,7 +33,6 @@ from accelsim.config.search import METRIC_DIRECTIONS, SearchSpace, TimingModel
 from accelsim.config.workload import Workload
 from accelsim.errors import AccelsimError
 from accelsim.ir import Graph
-from accelsim.sim._memo import Memo
 
 if TYPE_CHECKING:
     from accelsim.sim import GraphArrays
@@ -260,32 +259,6 @@ def accelsim_check_hardware(config: Mapping[str, Any]) -> None:
 _SELF_CONTAINED = ("board", "array", "packing", "buffers", "dram", "units", "epilogue")
 
 
-#: Validated config sections by content (:func:`_content_key`), across sweeps: a search's points
-#: draw each section's knobs from a few values, so most of its sections were validated before.
-_SECTIONS: Memo[tuple[Any, ...], Any] = Memo(4096)
-
-
-def _content_key(name: str, part: Any) -> tuple[Any, ...] | None:
-    """A hashable key equal only for sections the validators see as the same input (values and
-    their types, keys in order); None for a section holding something not hashable."""
-
-    def freeze(v: Any) -> Any:
-        if isinstance(v, dict):
-            return (dict, tuple((k, freeze(x)) for k, x in v.items()))
-        if isinstance(v, list | tuple):
-            return (type(v), tuple(freeze(x) for x in v))
-        if type(v) is float and v == 0.0:
-            return (float, v, math.copysign(1.0, v))  # -0.0 == 0.0, yet a config keeps its sign
-        return (type(v), v)
-
-    try:
-        key = (name, freeze(part))
-        hash(key)
-    except TypeError:
-        return None
-    return key
-
-
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """The cyclic garbage collector off for one sweep, back as it was after.
@@ -334,24 +307,15 @@ def _simulate_points(ga: GraphArrays, configs: Sequence[Mapping[str, Any]]) -> l
     valid: list[tuple[int, HardwareConfig]] = []
     # Knobs copy only the sections they set (``apply_knobs``): a section object shared by several
     # points is validated once and its model reused (a model is taken as it is, so validating a
-    # point costs its changed sections); a changed section equal to one already validated (same
-    # keys, values and value types: 32 and 32.0 are not the same input) reuses that model too.
-    # Only sections that validate alone: an empty ``packing`` takes its board's default, so it is
-    # validated with each point.
+    # point costs its changed sections). Only sections that validate alone: an empty ``packing``
+    # takes its board's default, so it is validated with each point.
     seen: dict[tuple[str, int], Any] = {}
     for i, cfg in enumerate(configs):
         data = dict(cfg)
-        keys: dict[str, Any] = {}
         for name in _SELF_CONTAINED:
             part = data.get(name)
-            if not part:
-                continue
-            model = seen.get((name, id(part)))
-            if model is None:
-                key = keys[name] = _content_key(name, part)
-                model = _SECTIONS.peek(key) if key is not None else None
-            if model is not None:
-                data[name] = model
+            if part and (name, id(part)) in seen:
+                data[name] = seen[(name, id(part))]
         try:
             hw = validate_config(HardwareConfig, data, "hardware point")
         except AccelsimError as e:
@@ -362,8 +326,6 @@ def _simulate_points(ga: GraphArrays, configs: Sequence[Mapping[str, Any]]) -> l
             part = cfg.get(name)
             if isinstance(part, dict | list):
                 seen[(name, id(part))] = getattr(hw, name)
-                if keys.get(name) is not None:
-                    _SECTIONS.put(keys[name], getattr(hw, name))
     reports: list[Report | None]
     try:
         reports = list(simulate_many(ga, [hw for _, hw in valid]))
