@@ -8,13 +8,11 @@ cycles) and writes the results back as JSON.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pair_model import PairParams, PairTiming
-from rtl_harness import HERE, _get_runner, build_top
+from rtl_harness import build_top, simulate_cases
 
 from accelsim.sim.reference.rtl import SOURCES
 
@@ -69,29 +67,7 @@ def run(directory: Path, cases: Sequence[tuple[PairParams, int]], work_dir: Path
             4 * frames * (p.matmul_trip + p.layernorm_trip) + 100
         )  # generous: both stages serialised, twice
         payload.append({**p.__dict__, "frames": frames, "timeout_cycles": limit})
-    work_dir.mkdir(parents=True, exist_ok=True)
-    cases_json, results_json = work_dir / "cases.json", work_dir / "results.json"
-    cases_json.write_text(json.dumps(payload))
-    results_json.unlink(missing_ok=True)
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))  # the runner hands sys.path to the simulator's Python
-    try:
-        _get_runner().test(
-            hdl_toplevel=TOPLEVEL,
-            hdl_toplevel_lang="verilog",
-            test_module=TB_MODULE,
-            build_dir=str(directory),
-            test_dir=str(work_dir),
-            extra_env={"ACCELSIM_PAIR_CASES": str(cases_json), "ACCELSIM_PAIR_RESULTS": str(results_json)},
-            log_file=str(work_dir / "sim.log"),
-        )
-    except SystemExit as e:
-        raise RuntimeError(f"the RTL simulation failed ({e}); see {work_dir / 'sim.log'}") from None
-    raw = json.loads(results_json.read_text()) if results_json.exists() else []
-    if len(raw) != len(cases):
-        raise RuntimeError(
-            f"the RTL simulation reported {len(raw)} of {len(cases)} cases; see {work_dir / 'sim.log'}"
-        )
+    raw = simulate_cases(directory, TOPLEVEL, TB_MODULE, "ACCELSIM_PAIR", payload, len(cases), work_dir)
     return [
         PairTiming(r["first_out"], tuple(r["last_out"]), r["m_stalls"], r["n_stalls"], r["max_occupancy"])
         if not r["timed_out"] and not r["overflow"]

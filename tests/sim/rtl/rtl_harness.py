@@ -387,6 +387,44 @@ def _timeout_cycles(p_rows: int, p_cols: int, q_cols: int, rows: int, cols: int)
     return 2 * folds * (2 * rows + cols + max(p_rows, rows) + 2) + 100
 
 
+def simulate_cases(
+    build_dir: Path, toplevel: str, tb_module: str, env: str, cases: Any, n_cases: int, work_dir: Path
+) -> list[dict[str, Any]]:
+    """Run the cocotb testbench ``tb_module`` once over a build: ``cases`` (JSON) go to it through
+    ``$<env>_CASES``, its per-case results come back through ``$<env>_RESULTS``, in case order.
+
+    Raises:
+        RuntimeError: the simulation failed or did not report ``n_cases`` results (its log is
+            ``work_dir/sim.log``).
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    cases_json, results_json = work_dir / "cases.json", work_dir / "results.json"
+    cases_json.write_text(json.dumps(cases))
+    results_json.unlink(missing_ok=True)
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))  # the runner hands sys.path to the simulator's Python
+    try:
+        _get_runner().test(
+            hdl_toplevel=toplevel,
+            hdl_toplevel_lang="verilog",
+            test_module=tb_module,
+            build_dir=str(build_dir),
+            test_dir=str(work_dir),
+            extra_env={f"{env}_CASES": str(cases_json), f"{env}_RESULTS": str(results_json)},
+            log_file=str(work_dir / "sim.log"),
+        )
+    except SystemExit as e:
+        raise RuntimeError(f"the RTL simulation failed ({e}); see {work_dir / 'sim.log'}") from None
+    if not results_json.exists():
+        raise RuntimeError(f"the RTL simulation reported no results; see {work_dir / 'sim.log'}")
+    raw: list[dict[str, Any]] = json.loads(results_json.read_text())
+    if len(raw) != n_cases:
+        raise RuntimeError(
+            f"the RTL simulation reported {len(raw)} of {n_cases} cases; see {work_dir / 'sim.log'}"
+        )
+    return raw
+
+
 def run(rtl: RtlBuild, cases: Sequence[GemmCase], work_dir: Path) -> list[RtlResult]:
     """Simulate every case in one run of the build's simulator; results in case order.
 
@@ -420,33 +458,8 @@ def run(rtl: RtlBuild, cases: Sequence[GemmCase], work_dir: Path) -> list[RtlRes
                 "timeout_cycles": _timeout_cycles(p.shape[0], p.shape[1], q.shape[1], case.rows, case.cols),
             }
         )
-    work_dir.mkdir(parents=True, exist_ok=True)
-    cases_json, results_json = work_dir / "cases.json", work_dir / "results.json"
     spec = {"data_w": rtl.data_w, "acc_w": rtl.acc_w, "instances": sorted(built), "cases": payload}
-    cases_json.write_text(json.dumps(spec))
-    results_json.unlink(missing_ok=True)
-    runner = _get_runner()
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))  # the runner hands sys.path to the simulator's Python
-    try:
-        runner.test(
-            hdl_toplevel=TOPLEVEL,
-            hdl_toplevel_lang="verilog",
-            test_module=TB_MODULE,
-            build_dir=str(rtl.directory),
-            test_dir=str(work_dir),
-            extra_env={"ACCELSIM_RTL_CASES": str(cases_json), "ACCELSIM_RTL_RESULTS": str(results_json)},
-            log_file=str(work_dir / "sim.log"),
-        )
-    except SystemExit as e:
-        raise RuntimeError(f"the RTL simulation failed ({e}); see {work_dir / 'sim.log'}") from None
-    if not results_json.exists():
-        raise RuntimeError(f"the RTL simulation reported no results; see {work_dir / 'sim.log'}")
-    raw = json.loads(results_json.read_text())
-    if len(raw) != len(cases):
-        raise RuntimeError(
-            f"the RTL simulation reported {len(raw)} of {len(cases)} cases; see {work_dir / 'sim.log'}"
-        )
+    raw = simulate_cases(rtl.directory, TOPLEVEL, TB_MODULE, "ACCELSIM_RTL", spec, len(cases), work_dir)
     results = []
     for case, r in zip(cases, raw, strict=True):
         out_cols = case.a.shape[0] if case.dataflow == "is" else case.b.shape[1]  # columns of Q

@@ -21,7 +21,6 @@ packed, 26,000 unpacked; Verilator evaluates the 2,048 PEs of the running array 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -78,23 +77,13 @@ DEIT_TINY_GEMMS = [
 MISSING = missing_tools()
 
 
-def _cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """pytest's cache directory (kept between runs), or the run's temporary root without one."""
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return Path(cache.mkdir("accelsim-rtl"))
-    base = tmp_path_factory.getbasetemp()
-    # xdist workers get base/popen-gwN: share the parent, so the workers share one build
-    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "accelsim-rtl"
-
-
 @pytest.fixture(scope="session")
-def rtl_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> RtlBuild:
+def rtl_build(rtl_cache_dir: Path) -> RtlBuild:
     if MISSING is not None:
         pytest.skip(MISSING)
     specs = [ArraySpec(kind, r, c) for r, c in ARRAYS for kind in ("ws", "os")]
     specs += sorted({array_spec(df, r, c, p) for r, c in PACKED_ARRAYS for df, p in _packed_kinds()}, key=str)
-    return build(specs, _cache_dir(request, tmp_path_factory), max_dim=MAX_DIM)
+    return build(specs, rtl_cache_dir, max_dim=MAX_DIM)
 
 
 def _packed_kinds() -> list[tuple[str, Packing]]:
@@ -152,13 +141,11 @@ def test_rtl_product_and_cycles_equal_numpy_formula_and_pe_model(
 
 
 @pytest.fixture(scope="session")
-def rtl_build_real(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> RtlBuild:
+def rtl_build_real(rtl_cache_dir: Path) -> RtlBuild:
     if MISSING is not None:
         pytest.skip(MISSING)
     specs = {array_spec(df, *REAL_ARRAY, p) for df in DATAFLOWS for p in PACKINGS}
-    return build(
-        sorted(specs, key=lambda s: s.name), _cache_dir(request, tmp_path_factory), max_dim=REAL_MAX_DIM
-    )
+    return build(sorted(specs, key=lambda s: s.name), rtl_cache_dir, max_dim=REAL_MAX_DIM)
 
 
 # Unpacked, the array runs each GEMM in up to twice the cycles: a subset keeps the module's time down

@@ -14,12 +14,12 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from pair_harness import MAX_D, MAX_L, build, run
 from pair_model import PairParams, PairTiming, simulate_pair
 from rtl_harness import missing_tools
-from test_rtl_array import _cache_dir
 
 from accelsim.config.dataflow import DataflowConfig
 from accelsim.sim.dataflow.network import build_pipeline
@@ -65,10 +65,10 @@ ALL = [p for p, _ in CASES] + _random_cases()
 
 
 @pytest.fixture(scope="module")
-def rtl_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[PairTiming]:
+def rtl_results(rtl_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[PairTiming]:
     if MISSING is not None:
         pytest.skip(MISSING)
-    directory = build(_cache_dir(request, tmp_path_factory))
+    directory = build(rtl_cache_dir)
     return run(directory, [(p, FRAMES) for p in ALL], tmp_path_factory.mktemp("pair"))
 
 

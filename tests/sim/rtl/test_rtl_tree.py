@@ -22,7 +22,6 @@ loading, dumping, start-up and the load's wait).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -90,20 +89,11 @@ HAND = [
 MISSING = missing_tools()
 
 
-def _cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """pytest's cache directory (kept between runs), or the run's temporary root without one."""
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return Path(cache.mkdir("accelsim-rtl"))
-    base = tmp_path_factory.getbasetemp()
-    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "accelsim-rtl"
-
-
 @pytest.fixture(scope="module")
-def tree_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Built:
+def tree_build(rtl_cache_dir: Path) -> Built:
     if MISSING is not None:
         pytest.skip(MISSING)
-    return build(ENGINES, _cache_dir(request, tmp_path_factory))
+    return build(ENGINES, rtl_cache_dir)
 
 
 def _case(engine: TreeEngine, batch: int, m: int, k: int, n: int, seed: int) -> TreeCase:

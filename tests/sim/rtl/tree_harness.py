@@ -12,15 +12,13 @@ into it, under a file lock).
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rtl_harness import HERE, _get_runner, build_top
+from rtl_harness import build_top, simulate_cases
 
 from accelsim.sim.reference.rtl import SOURCES
 
@@ -168,28 +166,7 @@ def run(
                 "timeout_cycles": _timeout_cycles(case),
             }
         )
-    cases_json, results_json = work_dir / "cases.json", work_dir / "results.json"
-    cases_json.write_text(json.dumps(payload))
-    results_json.unlink(missing_ok=True)
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))  # the runner hands sys.path to the simulator's Python
-    try:
-        _get_runner().test(
-            hdl_toplevel=TOPLEVEL,
-            hdl_toplevel_lang="verilog",
-            test_module=TB_MODULE,
-            build_dir=str(directory),
-            test_dir=str(work_dir),
-            extra_env={"ACCELSIM_TREE_CASES": str(cases_json), "ACCELSIM_TREE_RESULTS": str(results_json)},
-            log_file=str(work_dir / "sim.log"),
-        )
-    except SystemExit as e:
-        raise RuntimeError(f"the RTL simulation failed ({e}); see {work_dir / 'sim.log'}") from None
-    raw = json.loads(results_json.read_text()) if results_json.exists() else []
-    if len(raw) != len(cases):
-        raise RuntimeError(
-            f"the RTL simulation reported {len(raw)} of {len(cases)} cases; see {work_dir / 'sim.log'}"
-        )
+    raw = simulate_cases(directory, TOPLEVEL, TB_MODULE, "ACCELSIM_TREE", payload, len(cases), work_dir)
     results = []
     for case, spec, r in zip(cases, payload, raw, strict=True):
         if r["timed_out"]:
