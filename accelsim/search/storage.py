@@ -156,24 +156,35 @@ def _refused(place: Path | str, holder: str) -> AccelsimError:
     )
 
 
-def _take(stack: contextlib.ExitStack, lock: Path, place: Path | str) -> None:
+def _take(stack: contextlib.ExitStack, lock: Path, place: Path | str, remove: bool = False) -> None:
     """flock ``lock`` (made if missing) for as long as ``stack`` is open, and write our pid in it.
 
     Unbuffered writes: on a full disk the pid is not recorded, and nothing is left to fail later.
+    With ``remove`` (the shared folder of database locks, which would otherwise gather a file per
+    database ever searched), the holder deletes the file before it lets go. A process that opened
+    the file before that then locks a name-less file: it sees that the name no longer leads to the
+    file it locked, and opens the name again.
     """
-    try:
+    while True:
         try:
-            fd, writable = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666), True
-        except PermissionError:  # another user's lock file: reading it is enough to lock it
-            fd, writable = os.open(lock, os.O_RDONLY), False
-    except OSError as e:
-        raise AccelsimError(f"{place}: cannot make its lock file {lock}: {e.strerror or e}") from None
+            try:
+                fd, writable = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666), True
+            except PermissionError:  # another user's lock file: reading it is enough to lock it
+                fd, writable = os.open(lock, os.O_RDONLY), False
+        except OSError as e:
+            raise AccelsimError(f"{place}: cannot make its lock file {lock}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise _refused(place, holder or "?") from None
+        if not remove or _names(lock, fd):
+            break
+        os.close(fd)  # its holder deleted it as we opened it: the name leads to a new file now
     stack.callback(os.close, fd)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        raise _refused(place, holder or "?") from None
+    if remove and writable:  # runs before the close above: the file goes while still locked
+        stack.callback(_unlink_quietly, lock)
     if writable:
         try:
             os.ftruncate(fd, 0)
@@ -183,6 +194,21 @@ def _take(stack: contextlib.ExitStack, lock: Path, place: Path | str) -> None:
                 raise AccelsimError(
                     f"{place}: cannot write its lock file {lock}: {e.strerror or e}"
                 ) from None
+
+
+def _names(lock: Path, fd: int) -> bool:
+    """Whether the name ``lock`` leads to the open file ``fd``."""
+    try:
+        st = os.stat(lock)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _unlink_quietly(lock: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(lock)
 
 
 @contextlib.contextmanager
@@ -243,7 +269,7 @@ def lock_database(db: Path) -> Iterator[bool]:
     with contextlib.ExitStack() as stack:
         locks = database_locks(db)
         for lock in locks:
-            _take(stack, lock, db)
+            _take(stack, lock, db, remove=True)
         yield len(locks) > 1
 
 
@@ -263,7 +289,7 @@ def lock_created_database(db: Path) -> Iterator[None]:
         raise AccelsimError(f"{db}: cannot make the database file: {e.strerror or e}") from None
     with contextlib.ExitStack() as stack:
         for lock in database_locks(db)[1:]:
-            _take(stack, lock, db)
+            _take(stack, lock, db, remove=True)
         yield
 
 

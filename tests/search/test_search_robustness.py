@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.util
 import os
 import re
@@ -14,6 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 import accelsim.search.optimizer as optimizer
+import accelsim.search.storage as storage
 from accelsim.cli import main
 from accelsim.config.compression import CompressionRecipe
 from accelsim.errors import AccelsimError, ConfigError, DataError
@@ -284,3 +286,36 @@ def full_disk(tmp_path: Path) -> Any:
 def test_a_full_disk_under_out_is_one_line(make_space: Any, full_disk: Path) -> None:
     with pytest.raises(ConfigError, match=r"storage .*study\.db.: database or disk is full"):
         search(make_space(), trials=2, out=full_disk / "o", evaluator=SyntheticEvaluator(), progress=False)
+
+
+def test_database_locks_leave_no_files_behind(tmp_path: Path) -> None:
+    """The shared lock folder would gather a file per database ever searched: a lock's holder
+    deletes its file as it lets go."""
+    db = tmp_path / "study.db"
+    db.touch()
+    locks = storage.database_locks(db)
+    assert len(locks) == 2
+    with lock_database(db):
+        assert all(lock.exists() for lock in locks)
+    assert not any(lock.exists() for lock in locks)
+
+
+def test_a_lock_file_deleted_as_it_is_taken_is_taken_again(tmp_path: Path, monkeypatch: Any) -> None:
+    """A process that opened a lock file just before its holder deleted it and let go locks a
+    name-less file: it must open the name again, or two runs would each hold "the" lock."""
+    db = tmp_path / "study.db"
+    flock, deleted = fcntl.flock, []
+
+    def flock_after_the_holder_left(fd: int, op: int) -> None:
+        if not deleted:  # as the previous holder: delete the file, then let go
+            (lock,) = storage.database_locks(db)
+            lock.unlink()
+            deleted.append(lock)
+        flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock_after_the_holder_left)
+    with lock_database(db):
+        monkeypatch.setattr(fcntl, "flock", flock)
+        assert deleted[0].exists()  # the name leads to the file this run holds
+        with pytest.raises(AccelsimError, match="another accelsim search"), lock_database(db):
+            pass
