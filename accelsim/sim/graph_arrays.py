@@ -10,6 +10,7 @@ liveness, GEMM shapes) is built by its own function into a small frozen dataclas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
@@ -706,6 +707,65 @@ def _pipe_candidates(
         elif op.kind in _ELEMENTWISE_KINDS:
             src[i], kind[i], proot[i] = p, PIPE_ELEM, rt
     return _PipeEdges(*(_int64(col) for col in (src, kind, groups, proot, heads, epi, ln)))
+
+
+#: The columns of a GEMM list that hold one value for every row (gemm_list_arrays), and that value:
+#: an 8-bit GEMM with a weight B, one pass, no unit work, no edge to stream or fold into.
+_GEMM_ROW = {
+    "cls": CLS_GEMM, "batch": 1, "bits": 8, "wbits": 8, "abits": 8, "b_weight": 1, "passes": 1,
+    "elements": 0, "rows": 0, "length": 0, "kh": 0, "kw": 0, "stride": 0, "channels": 0, "out_hw": 0,
+    "in_hw": 0, "pipe_src": -1, "pipe_kind": PIPE_NONE, "pipe_groups": 0, "pipe_root": -1, "heads": 0,
+    "epi_src": -1, "ln_src": -1, "shape2_id": -1,
+}  # fmt: skip
+_GEMM_ROW_VALUES = np.array(list(_GEMM_ROW.values()), dtype=np.int64)[:, None]
+
+
+def gemm_list_arrays(name: str, gemms: Sequence[tuple[str, int, int, int, int]]) -> GraphArrays:
+    """The :class:`GraphArrays` of independent GEMMs ``(name, M, K, N, A bytes)``, 8-bit operands,
+    each reading its activation A (``A bytes``: an im2col input may be smaller than ``M x K``) and its
+    ``K x N`` weight from DRAM and writing its ``M x N`` output back, with no edge between them: what
+    :func:`compile_graph` makes of a graph of one ``matmul`` op per GEMM with tensors ``A``, ``W``,
+    ``Y`` in that order (``tests/sim/test_scalesim_arrays.py`` checks every column equal), built in
+    a few NumPy calls instead of op by op, so that a short GEMM list (a SCALE-Sim topology) costs
+    microseconds. Names must be distinct (a Graph would reject the second)."""
+    n = len(gemms)
+    m, k, nn, a_bytes = np.array([g[1:] for g in gemms], dtype=np.int64).reshape(n, 4).T.copy()
+    macs, out_b = m * k * nn, m * nn
+    per_tensor = np.stack([a_bytes, k * nn, out_b], axis=1)  # A, W, Y of each GEMM, in tensor order
+    roots = np.arange(3 * n, dtype=np.int64).reshape(n, 3)
+    first: dict[tuple[int, int, int], int] = {}
+    shape_id = [first.setdefault((g[1], g[2], g[3]), len(first)) for g in gemms]
+    empty_csr, t_zeros = np.zeros((2, n + 1), dtype=np.int64), np.zeros((2, 3 * n), dtype=np.int64)
+    return GraphArrays(
+        name=name,
+        names=[g[0] for g in gemms],
+        kinds=[OpKind.MATMUL.value] * n,
+        modules=[""] * n,
+        M=m,
+        K=k,
+        N=nn,
+        macs=macs,
+        **dict(zip(_GEMM_ROW, np.repeat(_GEMM_ROW_VALUES, n, axis=1), strict=True)),
+        in_ptr=np.arange(0, 2 * n + 1, 2, dtype=np.int64),
+        in_op=np.repeat(np.arange(n, dtype=np.int64), 2),
+        in_root=roots[:, :2].reshape(-1),
+        in_bytes=per_tensor[:, :2].reshape(-1),
+        in_role=np.array([ROLE_A, ROLE_B] * n, dtype=np.int64),
+        in_weight=np.array([False, True] * n),
+        out_root=roots[:, 2].copy(),
+        out_bytes=out_b,
+        pred_ptr=empty_csr[0],
+        pred_idx=empty_csr[0, :0],
+        succ_ptr=empty_csr[1],
+        succ_idx=empty_csr[1, :0],
+        t_bytes=per_tensor.reshape(-1),
+        t_peak_live=t_zeros[0],
+        t_peak_live_heads=t_zeros[1],
+        t_can_reside=np.zeros(3 * n, dtype=bool),  # every output is the graph's, stored to DRAM
+        shape_id=np.array(shape_id, dtype=np.int64),
+        shapes=np.array([(*d, 8, 8, 1, 1) for d in first], dtype=np.int64).reshape(-1, 7),
+        total_macs=int(macs.sum()),
+    )
 
 
 def _version(graph: Graph) -> int:
