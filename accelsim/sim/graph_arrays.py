@@ -729,42 +729,43 @@ def gemm_list_arrays(name: str, gemms: Sequence[tuple[str, int, int, int, int]])
     a few NumPy calls instead of op by op, so that a short GEMM list (a SCALE-Sim topology) costs
     microseconds. Names must be distinct (a Graph would reject the second)."""
     n = len(gemms)
-    m, k, nn, a_bytes = np.array([g[1:] for g in gemms], dtype=np.int64).reshape(n, 4).T.copy()
-    macs, out_b = m * k * nn, m * nn
-    per_tensor = np.stack([a_bytes, k * nn, out_b], axis=1)  # A, W, Y of each GEMM, in tensor order
-    roots = np.arange(3 * n, dtype=np.int64).reshape(n, 3)
     first: dict[tuple[int, int, int], int] = {}
-    shape_id = [first.setdefault((g[1], g[2], g[3]), len(first)) for g in gemms]
+    per_row: list[tuple[int, ...]] = []
+    t_bytes: list[int] = []  # Python lists, one array each at the end: a short list costs NumPy calls
+    for i, (_name, m, k, nn, a_bytes) in enumerate(gemms):
+        shape = first.setdefault((m, k, nn), len(first))
+        per_row.append((m, k, nn, m * k * nn, m * nn, shape, 3 * i + 2))
+        t_bytes += (a_bytes, k * nn, m * nn)  # A, W, Y: the graph's tensor order
+    cols = np.array(per_row, dtype=np.int64).reshape(n, 7).T.copy()
+    t = np.array(t_bytes, dtype=np.int64)
+    ins = np.arange(3 * n, dtype=np.int64).reshape(n, 3)[:, :2].reshape(-1)  # A and W of each GEMM
     empty_csr, t_zeros = np.zeros((2, n + 1), dtype=np.int64), np.zeros((2, 3 * n), dtype=np.int64)
+    columns: dict[str, Any] = dict(
+        zip(("M", "K", "N", "macs", "out_bytes", "shape_id", "out_root"), cols, strict=True)
+    )
+    columns.update(zip(_GEMM_ROW, np.repeat(_GEMM_ROW_VALUES, n, axis=1), strict=True))
     return GraphArrays(
         name=name,
         names=[g[0] for g in gemms],
         kinds=[OpKind.MATMUL.value] * n,
         modules=[""] * n,
-        M=m,
-        K=k,
-        N=nn,
-        macs=macs,
-        **dict(zip(_GEMM_ROW, np.repeat(_GEMM_ROW_VALUES, n, axis=1), strict=True)),
+        **columns,
         in_ptr=np.arange(0, 2 * n + 1, 2, dtype=np.int64),
-        in_op=np.repeat(np.arange(n, dtype=np.int64), 2),
-        in_root=roots[:, :2].reshape(-1),
-        in_bytes=per_tensor[:, :2].reshape(-1),
+        in_op=ins // 3,
+        in_root=ins,
+        in_bytes=t[ins],
         in_role=np.array([ROLE_A, ROLE_B] * n, dtype=np.int64),
         in_weight=np.array([False, True] * n),
-        out_root=roots[:, 2].copy(),
-        out_bytes=out_b,
         pred_ptr=empty_csr[0],
         pred_idx=empty_csr[0, :0],
         succ_ptr=empty_csr[1],
         succ_idx=empty_csr[1, :0],
-        t_bytes=per_tensor.reshape(-1),
+        t_bytes=t,
         t_peak_live=t_zeros[0],
         t_peak_live_heads=t_zeros[1],
         t_can_reside=np.zeros(3 * n, dtype=bool),  # every output is the graph's, stored to DRAM
-        shape_id=np.array(shape_id, dtype=np.int64),
         shapes=np.array([(*d, 8, 8, 1, 1) for d in first], dtype=np.int64).reshape(-1, 7),
-        total_macs=int(macs.sum()),
+        total_macs=sum(r[3] for r in per_row),
     )
 
 
