@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    nice -n 10 python3 benchmarks/bench_peers.py                  # all three peers, a few minutes
+    nice -n 10 python3 benchmarks/bench_peers.py                  # all four peers, about 5 minutes
     python3 benchmarks/bench_peers.py --skip zigzag rtl           # a subset
     python3 benchmarks/bench_peers.py --skip scalesim zigzag rtl  # the adder-tree RTL alone
 
