@@ -5,7 +5,7 @@ Usage (from the repository root; ``make bench`` runs the first line)::
     python3 benchmarks/run_all.py
     python3 benchmarks/run_all.py --only sim scalesim      # a subset, by step name (see --list)
     python3 benchmarks/run_all.py --zigzag                 # also re-run ZigZag (about 9 minutes)
-    python3 benchmarks/run_all.py --peers                  # also bench_peers.py (about 2 minutes)
+    python3 benchmarks/run_all.py --peers                  # also bench_peers.py (about 5 minutes)
 
 Steps, each a fresh interpreter so no step warms another's caches:
 

@@ -69,10 +69,14 @@ def simulate_scalesim(config_path: str | Path, topology_path: str | Path) -> Rep
         ConfigError: malformed SCALE-Sim files (file, line and field named).
     """
     from accelsim.sim.driver import simulate
-    from accelsim.sim.scalesim.bridge import load_scalesim
+    from accelsim.sim.scalesim.bridge import arrays_from_topology, hardware_from_scalesim
+    from accelsim.sim.scalesim.io import read_scalesim_config, read_scalesim_topology
 
-    hw, graph = load_scalesim(config_path, topology_path)
-    return simulate(graph, hw)
+    # load_scalesim's design and graph, the graph as its arrays directly (a few layers do not
+    # amortise building a Graph and compiling it)
+    hw = hardware_from_scalesim(read_scalesim_config(config_path))
+    layers = read_scalesim_topology(topology_path)
+    return simulate(arrays_from_topology(layers, Path(topology_path).stem), hw)
 
 
 __all__ = [

@@ -10,6 +10,7 @@ liveness, GEMM shapes) is built by its own function into a small frozen dataclas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
@@ -706,6 +707,66 @@ def _pipe_candidates(
         elif op.kind in _ELEMENTWISE_KINDS:
             src[i], kind[i], proot[i] = p, PIPE_ELEM, rt
     return _PipeEdges(*(_int64(col) for col in (src, kind, groups, proot, heads, epi, ln)))
+
+
+#: The columns of a GEMM list that hold one value for every row (gemm_list_arrays), and that value:
+#: an 8-bit GEMM with a weight B, one pass, no unit work, no edge to stream or fold into.
+_GEMM_ROW = {
+    "cls": CLS_GEMM, "batch": 1, "bits": 8, "wbits": 8, "abits": 8, "b_weight": 1, "passes": 1,
+    "elements": 0, "rows": 0, "length": 0, "kh": 0, "kw": 0, "stride": 0, "channels": 0, "out_hw": 0,
+    "in_hw": 0, "pipe_src": -1, "pipe_kind": PIPE_NONE, "pipe_groups": 0, "pipe_root": -1, "heads": 0,
+    "epi_src": -1, "ln_src": -1, "shape2_id": -1,
+}  # fmt: skip
+_GEMM_ROW_VALUES = np.array(list(_GEMM_ROW.values()), dtype=np.int64)[:, None]
+
+
+def gemm_list_arrays(name: str, gemms: Sequence[tuple[str, int, int, int, int]]) -> GraphArrays:
+    """The :class:`GraphArrays` of independent GEMMs ``(name, M, K, N, A bytes)``, 8-bit operands,
+    each reading its activation A (``A bytes``: an im2col input may be smaller than ``M x K``) and its
+    ``K x N`` weight from DRAM and writing its ``M x N`` output back, with no edge between them: what
+    :func:`compile_graph` makes of a graph of one ``matmul`` op per GEMM with tensors ``A``, ``W``,
+    ``Y`` in that order (``tests/sim/test_scalesim_arrays.py`` checks every column equal), built in
+    a few NumPy calls instead of op by op, so that a short GEMM list (a SCALE-Sim topology) costs
+    microseconds. Names must be distinct (a Graph would reject the second)."""
+    n = len(gemms)
+    first: dict[tuple[int, int, int], int] = {}
+    per_row: list[tuple[int, ...]] = []
+    t_bytes: list[int] = []  # Python lists, one array each at the end: a short list costs NumPy calls
+    for i, (_name, m, k, nn, a_bytes) in enumerate(gemms):
+        shape = first.setdefault((m, k, nn), len(first))
+        per_row.append((m, k, nn, m * k * nn, m * nn, shape, 3 * i + 2))
+        t_bytes += (a_bytes, k * nn, m * nn)  # A, W, Y: the graph's tensor order
+    cols = np.array(per_row, dtype=np.int64).reshape(n, 7).T.copy()
+    t = np.array(t_bytes, dtype=np.int64)
+    ins = np.arange(3 * n, dtype=np.int64).reshape(n, 3)[:, :2].reshape(-1)  # A and W of each GEMM
+    empty_csr, t_zeros = np.zeros((2, n + 1), dtype=np.int64), np.zeros((2, 3 * n), dtype=np.int64)
+    columns: dict[str, Any] = dict(
+        zip(("M", "K", "N", "macs", "out_bytes", "shape_id", "out_root"), cols, strict=True)
+    )
+    columns.update(zip(_GEMM_ROW, np.repeat(_GEMM_ROW_VALUES, n, axis=1), strict=True))
+    return GraphArrays(
+        name=name,
+        names=[g[0] for g in gemms],
+        kinds=[OpKind.MATMUL.value] * n,
+        modules=[""] * n,
+        **columns,
+        in_ptr=np.arange(0, 2 * n + 1, 2, dtype=np.int64),
+        in_op=ins // 3,
+        in_root=ins,
+        in_bytes=t[ins],
+        in_role=np.array([ROLE_A, ROLE_B] * n, dtype=np.int64),
+        in_weight=np.array([False, True] * n),
+        pred_ptr=empty_csr[0],
+        pred_idx=empty_csr[0, :0],
+        succ_ptr=empty_csr[1],
+        succ_idx=empty_csr[1, :0],
+        t_bytes=t,
+        t_peak_live=t_zeros[0],
+        t_peak_live_heads=t_zeros[1],
+        t_can_reside=np.zeros(3 * n, dtype=bool),  # every output is the graph's, stored to DRAM
+        shapes=np.array([(*d, 8, 8, 1, 1) for d in first], dtype=np.int64).reshape(-1, 7),
+        total_macs=sum(r[3] for r in per_row),
+    )
 
 
 def _version(graph: Graph) -> int:

@@ -115,6 +115,9 @@ def _write(tmp_path: Path, text: str, name: str = "f.cfg") -> Path:
         ),
         (MIN_CFG + "Bandwidth: 10, x\n", r"bandwidth: must be an integer \(got '10, x'\)"),
         (MIN_CFG + "this line has no separator\n", r"f.cfg:5: not a 'key: value' line"),
+        (MIN_CFG + "[architecture_presets]\n", r"f.cfg:5: duplicate section in \[architecture_presets\]"),
+        (MIN_CFG + "[DEFAULT]\nArrayHeight: 4\n", r"unknown section \[DEFAULT\]"),
+        (MIN_CFG + ": 4\n", r"f.cfg:5: not a 'key: value' line"),
     ],
 )
 def test_bad_config(tmp_path: Path, text: str, match: str) -> None:
@@ -176,3 +179,30 @@ CONV_HEAD = (
 def test_bad_topology(tmp_path: Path, text: str, fmt: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         read_scalesim_topology(_write(tmp_path, text, "t.csv"), fmt)  # type: ignore[arg-type]
+
+
+INI_CASES = [
+    MIN_CFG,
+    "[general]\nrun_name = a b ; not a comment\n\n# comment\n; comment\n[architecture_presets]\nArrayHeight : 4\n",
+    "[general]\nrun_name: first\n  continued\n\n  after a blank line\n# a comment line\n  and more\n[x]\nk=v\n",
+    "[general]\r\nrun_name: crlf\r\n\r\n[x]\r\n  k : v\r\n  j: w\r\n",
+    "  [general]\n  run_name: indented\n    more\n  key2 = value2\n",
+    "[a]\nk: v: w = x\nj = v: w\nempty:\n[b]]\nk = v\n[c: v\n[d] trailing]\n[e] x\n",
+]
+
+
+@pytest.mark.parametrize(
+    "text", INI_CASES + [p.read_text() for p in sorted((DATA / "reference").glob("*.cfg"))]
+)
+def test_ini_reading_equals_configparser(text: str) -> None:
+    import configparser
+
+    from accelsim.sim.scalesim.io import _parse_ini
+
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.read_string(text)
+    sections, lines = _parse_ini(text, Path("f.cfg"))
+    assert sections == {s: dict(parser.items(s)) for s in parser.sections()}
+    numbered = text.split("\n")
+    for (section, key), n in lines.items():  # each key's line starts with it
+        assert numbered[n - 1].strip().lower().startswith(key), (section, key, n)

@@ -201,6 +201,15 @@ def test_batch_equals_scalar(rows: list[tuple[int, int, int, int, int, int]]) ->
             assert s_util[i] == t.scalesim_compute_utilization
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(dims, dims, dims, arr, arr, st.integers(0, 2)), min_size=1, max_size=10), packings)
+def test_packed_batch_equals_scalar(rows: list[tuple[int, int, int, int, int, int]], pack: Packing) -> None:
+    names = {v: k for k, v in DATAFLOW_CODES.items()}
+    cyc = gemm_timing_batch(*np.array(rows, dtype=np.int64).T, packing=pack)[0]
+    for i, (M, K, N, R, C, df) in enumerate(rows):
+        assert cyc[i] == gemm_timing(M, K, N, R, C, names[df], "pipelined", pack).compute_cycles
+
+
 def test_batch_broadcasts_gemms_against_hardware_points() -> None:
     gemms = np.array([[197, 192, 576], [197, 64, 197]])
     sizes = np.array([8, 16, 32])
@@ -238,6 +247,8 @@ def test_gemm_timing_batch_rejects_bad_input() -> None:
         gemm_timing_batch([4], [4], [4], 2, 2, np.array([3]))
     with pytest.raises(ConfigError, match="dataflow: must be one of"):
         gemm_timing_batch([4], [4], [4], 2, 2, "xs")
+    with pytest.raises(ConfigError, match=r"pn: must be a positive integer \(got 0\)"):
+        gemm_timing_batch([4], [4], [4], 2, 2, "os", packing=Packing(n=0))
 
 
 def test_a_bigger_array_runs_an_op_as_a_smaller_one() -> None:

@@ -496,9 +496,11 @@ def gemm_timing_batch(
     cols: ArrayLike,
     dataflow: ArrayLike,
     timing: str = "pipelined",
+    packing: Packing = NO_PACKING,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Vectorised :func:`gemm_timing` (no packing) over broadcastable int arrays (e.g. GEMMs x
-    hardware points). ``dataflow`` is a name (``"ws"``) or an int array of :data:`DATAFLOW_CODES`.
+    """Vectorised :func:`gemm_timing` over broadcastable int arrays (e.g. GEMMs x hardware
+    points), one ``packing`` for all. ``dataflow`` is a name (``"ws"``) or an int array of
+    :data:`DATAFLOW_CODES`.
 
     Returns:
         ``(compute_cycles, utilization, scalesim_mapping_efficiency, scalesim_compute_utilization)``
@@ -523,8 +525,11 @@ def gemm_timing_batch(
         raise ConfigError(
             f"dataflow: codes must be 0 (os), 1 (ws) or 2 (is) (got {np.unique(flat[5]).tolist()})"
         )
+    _check_positive(pm=packing.m, pk=packing.k, pn=packing.n)
     shape = arrays[0].shape
     ones = np.ones(flat[0].size, np.int64)
     kernel: Any = gemm_timing_kernel
-    busy, util, mapping, s_util = kernel(*flat, ones * tcode, ones, ones, ones)
+    busy, util, mapping, s_util = kernel(
+        *flat, ones * tcode, ones * packing.m, ones * packing.k, ones * packing.n
+    )
     return (busy - 1).reshape(shape), util.reshape(shape), mapping.reshape(shape), s_util.reshape(shape)

@@ -51,6 +51,7 @@ import numpy as np
 from accelsim.config.hardware import HardwareConfig
 from accelsim.sim._kernels import (
     CLS_DWCONV,
+    CLS_LA_AUX,
     CLS_LINATT,
     ENG_ARRAY,
     ENG_DWCONV,
@@ -280,6 +281,13 @@ register_unit(unit_from_table("dwconv", _dwconv_cycles))
 ARRAY_CLASSES = ENGINE_BY_NAME["array"].classes
 
 
+def _of_classes(cls: np.ndarray, classes: frozenset[int]) -> np.ndarray:
+    """``np.isin(cls, classes)`` by a table lookup (the codes are small; isin costs ~10 us a call)."""
+    table = np.zeros(CLS_LA_AUX + 1, dtype=bool)
+    table[list(classes)] = True
+    return table[cls]
+
+
 def assign_engines(ga: GraphArrays, hw: HardwareConfig) -> np.ndarray:
     """Engine code per op (``ENG_NONE`` for data movement and work absorbed by a unit)."""
     engine = np.full(ga.n_ops, ENG_NONE, dtype=np.int64)
@@ -289,11 +297,11 @@ def assign_engines(ga: GraphArrays, hw: HardwareConfig) -> np.ndarray:
             continue
         absorbed = unit.absorbed(hw)
         if absorbed:
-            taken |= np.isin(ga.cls, list(absorbed))
-        m = ~taken & np.isin(ga.cls, list(unit.takes(hw)))
+            taken |= _of_classes(ga.cls, absorbed)
+        m = ~taken & _of_classes(ga.cls, unit.takes(hw))
         engine[m] = unit.code
         taken |= m
-    m = ~taken & np.isin(ga.cls, list(ARRAY_CLASSES))
+    m = ~taken & _of_classes(ga.cls, ARRAY_CLASSES)
     engine[m] = ENG_ARRAY
     return engine
 

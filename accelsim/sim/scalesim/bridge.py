@@ -20,6 +20,7 @@ thousands of cycles.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from accelsim.config.hardware import HardwareConfig
 from accelsim.ir.graph import Graph, Op, OpKind, Tensor
@@ -29,6 +30,9 @@ from accelsim.sim.scalesim.io import (
     read_scalesim_config,
     read_scalesim_topology,
 )
+
+if TYPE_CHECKING:
+    from accelsim.sim.graph_arrays import GraphArrays
 
 CLOCK_MHZ = 1000.0
 UNCONSTRAINED_BYTES_PER_CYCLE = 1 << 20
@@ -100,6 +104,21 @@ def graph_from_topology(layers: list[ScaleSimLayer], name: str = "scalesim") -> 
             )
         )
     return g.validate()
+
+
+def arrays_from_topology(layers: list[ScaleSimLayer], name: str = "scalesim") -> GraphArrays:
+    """What :func:`compile_graph` makes of :func:`graph_from_topology`'s graph, built directly
+    (:func:`gemm_list_arrays`: no Graph, no per-op Python; the graph's own checks and errors where
+    two layers share a name)."""
+    from accelsim.sim.graph_arrays import (
+        compile_graph,
+        gemm_list_arrays,
+    )  # the kernels' module: not on load_scalesim's path
+
+    gemms = [(x.name, *x.gemm_dims(), x.ifmap_h * x.ifmap_w * x.channels) for x in layers]
+    if len({g[0] for g in gemms}) < len(gemms):
+        return compile_graph(graph_from_topology(layers, name))
+    return gemm_list_arrays(name, gemms)
 
 
 def load_scalesim(config_path: str | Path, topology_path: str | Path) -> tuple[HardwareConfig, Graph]:

@@ -27,9 +27,7 @@ Topology formats (first line is a header):
 
 from __future__ import annotations
 
-import configparser
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,22 +224,51 @@ _CFG_KEYS: dict[str, dict[str, tuple[str | None, _Parser]]] = {
 }
 _REQUIRED = {("architecture_presets", "arrayheight"), ("architecture_presets", "arraywidth"),
              ("architecture_presets", "dataflow")}  # fmt: skip
-_KEY_LINE = re.compile(r"^\s*([^:=\s][^:=]*?)\s*[:=]")
-_SECTION_LINE = re.compile(r"^\s*\[([^\]]+)\]")
 
 
-def _key_lines(text: str) -> dict[tuple[str, str], int]:
-    """(section, lower-case key) -> 1-based line, for error messages (configparser keeps none)."""
-    where: dict[tuple[str, str], int] = {}
-    section = ""
-    for n, line in enumerate(text.splitlines(), start=1):
-        if line.lstrip().startswith(("#", ";")):
+def _parse_ini(text: str, path: Path) -> tuple[dict[str, dict[str, str]], dict[tuple[str, str], int]]:
+    """``({section: {lower-case key: value}}, {(section, key): 1-based line})`` of ``text``, read
+    as ``configparser.ConfigParser(interpolation=None, strict=True)`` reads it (``#``/``;`` comment
+    lines, ``=`` or ``:``, indented continuation lines, duplicates an error), in one pass: that
+    parser costs a short file a few hundred microseconds, which a SCALE-Sim run of a few GEMMs
+    does not amortise. Stricter in one way: ``[DEFAULT]`` is a section like any other (configparser
+    would copy its keys into every section)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    lines: dict[tuple[str, str], int] = {}
+    cur: dict[str, list[str]] | None = None
+    name = key = ""
+    indent = 0
+    for n, line in enumerate(text.split("\n"), start=1):
+        value = line.strip()
+        if not value or value[0] in "#;":
+            if not value and cur is not None and key:
+                cur[key].append("")  # a blank line inside a value (configparser keeps it, then strips)
             continue
-        if m := _SECTION_LINE.match(line):
-            section = m.group(1).strip()
-        elif (m := _KEY_LINE.match(line)) and not line[:1].isspace():
-            where.setdefault((section, m.group(1).strip().lower()), n)
-    return where
+        level = len(line) - len(line.lstrip())
+        if cur is not None and key and level > indent:
+            cur[key].append(value)
+            continue
+        indent = level
+        end = value.rfind("]")
+        if value[0] == "[" and end > 1:  # configparser's \[(?P<header>.+)\]: up to the last ]
+            name, key = value[1:end], ""
+            if name in sections:
+                raise ConfigError(f"{path}:{n}: duplicate section in [{name}]")
+            cur = sections[name] = {}
+            continue
+        if cur is None:
+            raise ConfigError(f"{path}:{n}: expected a [section] header first")
+        # configparser's (?P<option>.*?)\s*[=:]\s*(?P<value>.*)$: the key ends at the first = or :
+        eq, colon = value.find("="), value.find(":")
+        at = colon if eq < 0 or 0 <= colon < eq else eq
+        key = value[:at].rstrip().lower() if at > 0 else ""
+        if not key:
+            raise ConfigError(f"{path}:{n}: not a 'key: value' line")
+        if key in cur:
+            raise ConfigError(f"{path}:{n}: duplicate key {key!r} in [{name}]")
+        cur[key], lines[(name, key)] = [value[at + 1 :].strip()], n
+    joined = {sec: {k: "\n".join(v).rstrip() for k, v in keys.items()} for sec, keys in sections.items()}
+    return joined, lines
 
 
 def read_scalesim_config(path: str | Path) -> ScaleSimConfig:
@@ -259,26 +286,14 @@ def read_scalesim_config(path: str | Path) -> ScaleSimConfig:
             ``InterfaceBandwidth: USER``) or a bad value; the message gives file, line and key.
     """
     path = Path(path)
-    text = read_text(path, ConfigError)
-    parser = configparser.ConfigParser(interpolation=None, strict=True)
-    try:
-        parser.read_string(text, source=str(path))
-    except configparser.MissingSectionHeaderError as e:
-        raise ConfigError(f"{path}:{e.lineno}: expected a [section] header first") from None
-    except (configparser.DuplicateSectionError, configparser.DuplicateOptionError) as e:
-        what = f"key {e.option!r}" if isinstance(e, configparser.DuplicateOptionError) else "section"
-        raise ConfigError(f"{path}:{e.lineno}: duplicate {what} in [{e.section}]") from None
-    except configparser.ParsingError as e:
-        lineno = e.errors[0][0] if e.errors else "?"
-        raise ConfigError(f"{path}:{lineno}: not a 'key: value' line") from None
-    lines = _key_lines(text)
+    parsed, lines = _parse_ini(read_text(path, ConfigError), path)
 
     values: dict[str, object] = {"run_name": "scale_run"}
-    for section in parser.sections():
+    for section, items in parsed.items():
         if section not in _CFG_KEYS:
             raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(_CFG_KEYS)})")
         known = _CFG_KEYS[section]
-        for key, raw in parser.items(section):
+        for key, raw in items.items():
             line = lines.get((section, key), "?")
             if key not in known:
                 raise ConfigError(
