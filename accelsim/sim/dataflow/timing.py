@@ -158,16 +158,13 @@ def first_frame(p: Pipeline, max_passes: int = 64) -> FirstFrame:
     for _ in range(max_passes):
         state.run_pass(order)
         # beat k's write needs beat k - depth read a cycle before its issue (+ slack)
-        late = [
-            i
-            for i in bounded
-            if np.any(state.read[i][: -p.edges[i].depth] + 1 - slack[i] > state.issued[i][p.edges[i].depth :])
-        ]
+        late = [i for i in bounded if state.late(i, p.edges[i].depth)]
         if not late:
             break
     out = state.written[p.sink_edge]
     assert out is not None, "the sink is fed by a stage"
-    return FirstFrame(int(out[0]), int(out[-1]) + 1, not late)
+    cycles, off = out
+    return FirstFrame(int(cycles[0]) + off, int(cycles[-1]) + off + 1, not late)
 
 
 def _stream_order(p: Pipeline, by_in: dict[tuple[int, int], int]) -> list[int]:
@@ -190,11 +187,29 @@ def _stream_order(p: Pipeline, by_in: dict[tuple[int, int], int]) -> list[int]:
     return order
 
 
+#: per-beat cycles as ``(array, offset)``: the cycles are ``array + offset``. A repeated block's
+#: instance re-timed by a shift (:meth:`_FrameZero._shifted`) keeps the first instance's arrays and
+#: moves the offset, so neither the shift nor the checks that compare it with the arrays it came
+#: from walk its beats (HG-PIPE's 12 blocks: most of 932 stages, 13 M beats)
+Cycles = tuple[np.ndarray, int]
+
+
+def _delta(a: Cycles, b: Cycles) -> int | None:
+    """``d`` where ``a``'s cycles are ``b``'s + ``d`` beat by beat, else None (None for no beats)."""
+    (x, xo), (y, yo) = a, b
+    if x.size != y.size or x.size == 0:
+        return None
+    if x is y:
+        return xo - yo
+    d = int(x[0] - y[0])
+    return d + xo - yo if bool((x - y == d).all()) else None
+
+
 class _FrameZero:
     """The passes of :func:`first_frame`. Per edge: each beat's write and issue cycles (write
-    None: the always-ready source) and read cycles. A stage whose inputs and credits are the same
-    arrays as in the previous pass is not re-timed; an output equal to the previous pass's keeps
-    the previous array, so unchanged stages stay skipped downstream."""
+    None: the always-ready source) and read cycles, as :data:`Cycles`. A stage whose inputs and
+    credits are the same arrays as in the previous pass is not re-timed; an output equal to the
+    previous pass's keeps the previous array, so unchanged stages stay skipped downstream."""
 
     def __init__(
         self,
@@ -204,19 +219,32 @@ class _FrameZero:
         slack: dict[int, int],
     ) -> None:
         self.p, self.by_in, self.by_out, self.slack = p, by_in, by_out, slack
-        self.written: dict[int, np.ndarray | None] = {i: None for i, e in enumerate(p.edges) if e.src < 0}
-        self.issued: dict[int, np.ndarray] = {}
-        self.read: dict[int, np.ndarray] = {}
+        self.written: dict[int, Cycles | None] = {i: None for i, e in enumerate(p.edges) if e.src < 0}
+        self.issued: dict[int, Cycles] = {}
+        self.read: dict[int, Cycles] = {}
         # per edge, how often its write / read cycles changed; per stage, those it was timed from
         self._wver: dict[int, int] = {}
         self._rver: dict[int, int] = {}
         self._seen: dict[int, tuple[int, ...]] = {}
         # per config and credit set: the constraints it was last timed on, its read and issue
         # cycles, and the least cycles any iteration waited (:meth:`_shifted`)
-        self._timed: dict[tuple[Any, ...], tuple[list[Any], list[np.ndarray], list[np.ndarray], int]] = {}
+        self._timed: dict[tuple[Any, ...], tuple[list[Any], list[Cycles], list[Cycles], int]] = {}
         # per (program, port, query set): which constraint precedes each query; the instances of
         # a block share their configs, and the passes their indices
         self._index: dict[tuple[int, ...], np.ndarray] = {}
+        # per (read array, issue array, depth) of a bounded edge: those arrays (their ids stay
+        # theirs while held) and the largest read - issue gap of beats depth apart (:meth:`late`)
+        self._gap: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, int]] = {}
+
+    def late(self, ed: int, depth: int) -> bool:
+        """Whether a write to bounded edge ``ed`` issued before its FIFO credit: beat k - depth read
+        (+ 1 - slack) after beat k's issue. The instances of a block share the gap."""
+        (r, ro), (t, to) = self.read[ed], self.issued[ed]
+        key = (id(r), id(t), depth)
+        hit = self._gap.get(key)
+        if hit is None:
+            hit = self._gap[key] = (r, t, int((r[:-depth] - t[depth:]).max()))
+        return hit[2] + ro + 1 - self.slack[ed] > to
 
     def _before(self, it: np.ndarray, q: np.ndarray, key: tuple[int, ...]) -> np.ndarray:
         """Per query iteration, 1 + the index of the last constraint at or before it (0: none)."""
@@ -233,6 +261,7 @@ class _FrameZero:
         for s in order:
             st = p.stages[s]
             prog = st.program
+            lat = st.config.latency
             ins = [self.by_in[(s, port)] for port in range(len(prog.reads))]
             credits = [
                 (port, ed)
@@ -249,12 +278,12 @@ class _FrameZero:
             hit = self._shifted(key, src)
             if hit is not None:
                 delta, reads, issues = hit
-                for it_read, ed in zip(reads, ins, strict=True):
-                    self._set(read, self._rver, ed, it_read + delta)
-                for port, t in enumerate(issues):
+                for (r, ro), ed in zip(reads, ins, strict=True):
+                    self._set(read, self._rver, ed, (r, ro + delta))
+                for port, (t, to) in enumerate(issues):
                     for ed in self.by_out.get((s, port), []):
-                        self.issued[ed] = t + delta
-                        self._set(written, self._wver, ed, t + delta + st.config.latency)
+                        self.issued[ed] = (t, to + delta)
+                        self._set(written, self._wver, ed, (t, to + delta + lat))
                 continue
             # each constraint "iteration it_j issues at c_j or later" as (its iterations, cache key,
             # prefix max of c_j - it_j behind a 0 for "none yet")
@@ -264,12 +293,17 @@ class _FrameZero:
                 if w is None:
                     continue
                 if p.edges[ed].pingpong:  # a whole frame is handed over at once
-                    w = np.full(it.size, w[-1], I64)
-                parts.append((it, (id(st.config), port, 0), _prefix_max(w + 1 - it)))
+                    c = np.full(it.size, int(w[0][-1]) + w[1] + 1, I64) - it
+                else:
+                    c = w[0] - it
+                    c += w[1] + 1
+                parts.append((it, (id(st.config), port, 0), _prefix_max(c)))
             for port, ed in credits:
                 d = p.edges[ed].depth
                 it = prog.writes[port][d:]
-                c = prev_read[ed][:-d] + 1 - self.slack[ed] - it
+                r, ro = prev_read[ed]
+                c = r[:-d] - it
+                c += ro + 1 - self.slack[ed]
                 parts.append((it, (id(st.config), -1 - port, d), _prefix_max(c)))
 
             def issue(q: np.ndarray, qkey: int, parts: list[Any] = parts) -> np.ndarray:
@@ -278,22 +312,22 @@ class _FrameZero:
                     np.maximum(lag, cm[self._before(it, q, (*key, qkey))], out=lag)
                 return q + lag
 
-            reads = [issue(it, port) for port, it in enumerate(prog.reads)]
-            issues = [issue(wi, -1 - port) for port, wi in enumerate(prog.writes)]
+            reads = [(issue(it, port), 0) for port, it in enumerate(prog.reads)]
+            issues = [(issue(wi, -1 - port), 0) for port, wi in enumerate(prog.writes)]
             for it_read, ed in zip(reads, ins, strict=True):
                 self._set(read, self._rver, ed, it_read)
-            for port, t in enumerate(issues):
+            for port, (t, _) in enumerate(issues):
                 for ed in self.by_out.get((s, port), []):
-                    self.issued[ed] = t
-                    self._set(written, self._wver, ed, t + st.config.latency)
+                    self.issued[ed] = (t, 0)
+                    self._set(written, self._wver, ed, (t, lat))
             queries = [*prog.reads, *prog.writes]
-            min_lag = min((int((t - q).min()) for t, q in zip([*reads, *issues], queries, strict=True) if q.size),
+            min_lag = min((int((t - q).min()) for (t, _), q in zip([*reads, *issues], queries, strict=True) if q.size),
                           default=0)  # fmt: skip
             self._timed[key] = (src, reads, issues, min_lag)
 
     def _shifted(
-        self, key: tuple[Any, ...], src: list[np.ndarray | None]
-    ) -> tuple[int, list[np.ndarray], list[np.ndarray]] | None:
+        self, key: tuple[Any, ...], src: list[Cycles | None]
+    ) -> tuple[int, list[Cycles], list[Cycles]] | None:
         """Another instance of the stage (its block repeats) timed on constraints that were these
         all ``delta`` cycles apart: every issue cycle moves by ``delta`` too, as long as each one
         was set by a constraint (not by cycle 0) and stays at cycle 0 or later."""
@@ -309,20 +343,18 @@ class _FrameZero:
                 if a is not b:
                     return None
                 continue
-            if a.size != b.size or a.size == 0:
+            d = _delta(a, b)
+            if d is None or (delta is not None and d != delta):
                 return None
-            if delta is None:
-                delta = int(a[0] - b[0])
-            if not np.array_equal(a - b, np.full(a.size, delta, I64)):
-                return None
+            delta = d
         if delta is None or min_lag + delta < 0:
             return None
         return delta, reads, issues
 
     @staticmethod
-    def _set(to: dict[int, Any], ver: dict[int, int], ed: int, new: np.ndarray) -> None:
+    def _set(to: dict[int, Any], ver: dict[int, int], ed: int, new: Cycles) -> None:
         old = to.get(ed)
-        if old is None or not np.array_equal(old, new):
+        if old is None or not (old[0].size == new[0].size == 0 or _delta(new, old) == 0):
             to[ed] = new
             ver[ed] = ver.get(ed, 0) + 1
 
