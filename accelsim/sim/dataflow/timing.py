@@ -194,15 +194,21 @@ def _stream_order(p: Pipeline, by_in: dict[tuple[int, int], int]) -> list[int]:
 Cycles = tuple[np.ndarray, int]
 
 
-def _delta(a: Cycles, b: Cycles) -> int | None:
-    """``d`` where ``a``'s cycles are ``b``'s + ``d`` beat by beat, else None (None for no beats)."""
+def _delta(a: Cycles, b: Cycles, pairs: dict[tuple[int, int], Any]) -> int | None:
+    """``d`` where ``a``'s cycles are ``b``'s + ``d`` beat by beat, else None (None for no beats).
+    ``pairs``: per pair of arrays compared, the two (their ids stay theirs while held) and the
+    answer for offsets 0: a chain of blocks hands each instance the same arrays."""
     (x, xo), (y, yo) = a, b
     if x.size != y.size or x.size == 0:
         return None
     if x is y:
         return xo - yo
-    d = int(x[0] - y[0])
-    return d + xo - yo if bool((x - y == d).all()) else None
+    hit = pairs.get((id(x), id(y)))
+    if hit is None:
+        d0 = int(x[0] - y[0])
+        hit = pairs[(id(x), id(y))] = (x, y, d0 if bool((x - y == d0).all()) else None)
+    d = hit[2]
+    return None if d is None else d + xo - yo
 
 
 class _FrameZero:
@@ -235,6 +241,7 @@ class _FrameZero:
         # per (read array, issue array, depth) of a bounded edge: those arrays (their ids stay
         # theirs while held) and the largest read - issue gap of beats depth apart (:meth:`late`)
         self._gap: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, int]] = {}
+        self._pairs: dict[tuple[int, int], Any] = {}  # :func:`_delta`'s
 
     def late(self, ed: int, depth: int) -> bool:
         """Whether a write to bounded edge ``ed`` issued before its FIFO credit: beat k - depth read
@@ -314,15 +321,17 @@ class _FrameZero:
 
             reads = [(issue(it, port), 0) for port, it in enumerate(prog.reads)]
             issues = [(issue(wi, -1 - port), 0) for port, wi in enumerate(prog.writes)]
-            for it_read, ed in zip(reads, ins, strict=True):
-                self._set(read, self._rver, ed, it_read)
-            for port, (t, _) in enumerate(issues):
-                for ed in self.by_out.get((s, port), []):
-                    self.issued[ed] = (t, 0)
-                    self._set(written, self._wver, ed, (t, lat))
             queries = [*prog.reads, *prog.writes]
             min_lag = min((int((t - q).min()) for (t, _), q in zip([*reads, *issues], queries, strict=True) if q.size),
                           default=0)  # fmt: skip
+            # what is kept is the previous pass's arrays where the cycles did not change: the
+            # block's other instances, shifted from these, then compare by offset (:func:`_delta`)
+            reads = [self._set(read, self._rver, ed, r) for r, ed in zip(reads, ins, strict=True)]
+            for port, w in enumerate(issues):
+                w = (w[0], lat)
+                for ed in self.by_out.get((s, port), []):
+                    w = self._set(written, self._wver, ed, w)
+                    self.issued[ed] = issues[port] = (w[0], w[1] - lat)
             self._timed[key] = (src, reads, issues, min_lag)
 
     def _shifted(
@@ -343,7 +352,7 @@ class _FrameZero:
                 if a is not b:
                     return None
                 continue
-            d = _delta(a, b)
+            d = _delta(a, b, self._pairs)
             if d is None or (delta is not None and d != delta):
                 return None
             delta = d
@@ -351,12 +360,14 @@ class _FrameZero:
             return None
         return delta, reads, issues
 
-    @staticmethod
-    def _set(to: dict[int, Any], ver: dict[int, int], ed: int, new: Cycles) -> None:
+    def _set(self, to: dict[int, Any], ver: dict[int, int], ed: int, new: Cycles) -> Cycles:
+        """Store ``new`` as edge ``ed``'s cycles unless they equal the stored ones; what is stored."""
         old = to.get(ed)
-        if old is None or not (old[0].size == new[0].size == 0 or _delta(new, old) == 0):
-            to[ed] = new
-            ver[ed] = ver.get(ed, 0) + 1
+        if old is not None and (old[0].size == new[0].size == 0 or _delta(new, old, self._pairs) == 0):
+            return old
+        to[ed] = new
+        ver[ed] = ver.get(ed, 0) + 1
+        return new
 
 
 def _prefix_max(c: np.ndarray) -> np.ndarray:
