@@ -253,13 +253,15 @@ class _FrameZero:
             hit = self._gap[key] = (r, t, int((r[:-depth] - t[depth:]).max()))
         return hit[2] + ro + 1 - self.slack[ed] > to
 
-    def _before(self, it: np.ndarray, q: np.ndarray, key: tuple[int, ...]) -> np.ndarray:
-        """Per query iteration, 1 + the index of the last constraint at or before it (0: none)."""
+    def _lag(self, it: np.ndarray, q: np.ndarray, key: tuple[int, ...], cm: np.ndarray) -> np.ndarray:
+        """Per query iteration, ``cm`` (a constraint's prefix max behind its 0) at the last
+        constraint at or before it; a view where the queries are the constraint's iterations."""
+        if q is it:
+            return cm[1:]
         k = self._index.get(key)
         if k is None:
-            k = np.arange(1, q.size + 1) if q is it else np.searchsorted(it, q, "right")
-            self._index[key] = k
-        return k
+            k = self._index[key] = np.searchsorted(it, q, "right")
+        return cm[k]
 
     def run_pass(self, order: list[int]) -> None:
         p, written, read = self.p, self.written, self.read
@@ -314,10 +316,14 @@ class _FrameZero:
                 parts.append((it, (id(st.config), -1 - port, d), _prefix_max(c)))
 
             def issue(q: np.ndarray, qkey: int, parts: list[Any] = parts) -> np.ndarray:
-                lag = np.zeros(q.size, I64)
-                for it, key, cm in parts:
-                    np.maximum(lag, cm[self._before(it, q, (*key, qkey))], out=lag)
-                return q + lag
+                lags = [self._lag(it, q, (*key, qkey), cm) for it, key, cm in parts]
+                if len(lags) < 2:
+                    return q + lags[0] if lags else q + 0
+                lag = np.maximum(lags[0], lags[1])  # a new array: the first may be a view of a cm
+                for more in lags[2:]:
+                    np.maximum(lag, more, out=lag)
+                lag += q
+                return lag
 
             reads = [(issue(it, port), 0) for port, it in enumerate(prog.reads)]
             issues = [(issue(wi, -1 - port), 0) for port, wi in enumerate(prog.writes)]
