@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -102,6 +100,8 @@ def _inside(a: Path, folder: Path) -> bool:
 def _check_writable_folder(folder: Path, label: str) -> None:
     # A trial file is the only test that answers for /proc, read-only mounts and root alike
     # (os.access says yes to root everywhere).
+    import tempfile  # here: a command that writes nothing (a cold simulate) never loads it
+
     try:
         fd, tmp = tempfile.mkstemp(prefix=".accelsim-probe.", dir=folder)
     except OSError as e:
@@ -243,6 +243,8 @@ def write_files_atomic(
         for tmp in staged.values():
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+    import hashlib
+
     sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     write_text_atomic(folder / MANIFEST, json.dumps({**(manifest or {}), "sha256": sums}, indent=1) + "\n")
     return {name: folder / name for name in files}
@@ -250,6 +252,8 @@ def write_files_atomic(
 
 def _stage(path: Path, data: bytes) -> str:
     """``data`` in a temporary file beside ``path`` (its mode what a plain open() would give)."""
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
     )

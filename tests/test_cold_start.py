@@ -185,3 +185,28 @@ def test_main_called_in_a_process_of_its_own_caller_leaves_the_kernels_compiled(
     proc = _run(code, str(gpath))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1]) == [0, False, "CPUDispatcher"]
+
+
+def test_a_cold_simulate_turns_the_collector_back_on_once_its_inputs_are_loaded(tmp_path: Path) -> None:
+    import gc
+
+    gpath = str(vit_graph((64, 1, 2), img_size=32).save(tmp_path / "g.json"))
+    code = (
+        "import atexit, gc, json, sys\n"
+        "atexit.register(lambda: print(json.dumps([gc.isenabled(), gc.get_freeze_count()])))\n"
+        "from accelsim.cli import console\n"
+        "console(sys.argv[1:])\n"
+    )
+    for argv in (["simulate", gpath], ["simulate", gpath, "--hw", "published/hg_pipe"]):
+        proc = _run(code, *argv)
+        assert proc.returncode == 0, proc.stderr
+        enabled, frozen = json.loads(proc.stdout.splitlines()[-1])
+        # on for the simulation, with numpy, the config classes and the inputs frozen
+        assert enabled and frozen > 10_000
+    # a refused input ends the process before: off, and nothing frozen
+    proc = _run(code, "simulate", str(tmp_path / "missing.json"))
+    assert proc.returncode == 2 and json.loads(proc.stdout.splitlines()[-1]) == [False, 0]
+    # main() in its caller's process leaves the collector as it was
+    frozen = gc.get_freeze_count()
+    assert main(["simulate", gpath]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen

@@ -11,7 +11,36 @@
 - :mod:`.allocate`: every engine's parallelism for a lowered model and a resource budget.
 """
 
-from accelsim.sim.dataflow.allocate import Allocation, Budget, allocate
-from accelsim.sim.dataflow.report import DataflowReport, simulate_dataflow
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> module that defines it, imported on first use: ``accelsim simulate`` of a
+# dataflow design loads the report's modules, not the allocator's (nor the IR it reads)
+_LAZY = {
+    "Allocation": "accelsim.sim.dataflow.allocate",
+    "Budget": "accelsim.sim.dataflow.allocate",
+    "allocate": "accelsim.sim.dataflow.allocate",
+    "DataflowReport": "accelsim.sim.dataflow.report",
+    "simulate_dataflow": "accelsim.sim.dataflow.report",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from accelsim.sim.dataflow.allocate import Allocation, Budget, allocate
+    from accelsim.sim.dataflow.report import DataflowReport, simulate_dataflow
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'accelsim.sim.dataflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = ["Allocation", "Budget", "DataflowReport", "allocate", "simulate_dataflow"]

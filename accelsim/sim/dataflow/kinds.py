@@ -283,6 +283,11 @@ def check_stage(s: StageConfig, where: str) -> StageKind:
         ConfigError: unknown kind (lists the known ones), a missing or extra field, a wrong
             number of inputs, or a shape that does not divide.
     """
+    return checked_program(s, where)[0]
+
+
+def checked_program(s: StageConfig, where: str) -> tuple[StageKind, Program]:
+    """:func:`check_stage`'s kind and the loop nest it built for the divisibility checks."""
     kind = STAGE_KINDS.get(s.kind)
     if kind is None:
         raise ConfigError(f"{where}: unknown stage kind {s.kind!r} (known: {', '.join(sorted(STAGE_KINDS))})")
@@ -297,8 +302,10 @@ def check_stage(s: StageConfig, where: str) -> StageKind:
         raise ConfigError(f"{where}: a {s.kind} stage has {want} input(s), got {n_in}")
     if s.kind == "merge" and n_in != _g(s, "h"):
         raise ConfigError(f"{where}: a merge stage has h ({s.h}) inputs, got {n_in}")
-    kind.program(s)  # the divisibility checks
-    return kind
+    program = kind.program(s)  # its construction checks the divisions
+    for cycles in (*program.reads, *program.writes):
+        cycles.flags.writeable = False  # shared by every instance of the stage's block
+    return kind, program
 
 
-__all__ = ["SHAPE_FIELDS", "STAGE_KINDS", "Program", "StageKind", "check_stage"]
+__all__ = ["SHAPE_FIELDS", "STAGE_KINDS", "Program", "StageKind", "check_stage", "checked_program"]
