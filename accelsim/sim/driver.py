@@ -75,18 +75,24 @@ def simulate_many(
     """Simulate one graph on many hardware points (the graph is flattened once), on every core.
 
     ``pool="processes"`` (the default) forks ``workers - 1`` processes, each of which inherits the
-    flattened graph and the points and simulates every ``workers``-th point (this process takes its
-    share too); a worker sends back each report's numbers, from which this process builds the
+    flattened graph and the points and simulates every ``workers``-th block of a few points (this
+    process takes its share too); a worker sends back each report's numbers, from which this process builds the
     :class:`Report` (its per-layer table, if asked for, maps and runs the point again here).
     ``pool="threads"`` runs the schedule kernel, which releases the GIL, on ``workers - 1`` threads
     while this thread maps and reports. Either way the reports come back in the order of ``hws``
     and equal :func:`simulate`'s exactly.
 
-    Why processes by default (benchmarks/README.md, 1,000 DeiT-Small points): a point is about half
-    kernel and half mapping and report, and the second half holds the GIL, so threads cannot pass
-    ~2x however many cores there are, and measured slower than inline on the shared 2-core
-    machine; processes split all of a point and scale with the cores, for a fixed ~10 ms per sweep
-    (forking, the reports' numbers sent back).
+    Why processes by default (benchmarks/README.md, ``bench_sim.py`` [2], 1,000 DeiT-Small
+    points on the 2-core machine shared with other jobs): a point is about half kernel and half
+    mapping and report, and that half holds the GIL, so threads cannot pass ~2x however many cores
+    there are; they measured 0.8-0.95x inline (1 kernel thread), their CPU time 10-45% above it.
+    Processes split the whole point and scale with the cores, for a fixed ~2-3 ms of fork per
+    worker in this process and 15-25% more CPU per point (copy-on-write faults, two busy cores
+    sharing caches): with a free core they ran 1.5x inline (4,111 against 2,705 points/s, load 2.3);
+    with none (load ~3, each process got half a core) 0.86-0.94x. On an idle machine that should
+    be ~1.6x on 2 cores and near ``cores / 1.2`` on more, until the forks (serial, ~2.5 ms each)
+    weigh (estimated from these CPU figures; no idle or many-core machine was measured).
+    ``ACCELSIM_WORKERS=1`` keeps a saturated machine's sweeps inline.
 
     Args:
         graph: a lowered Graph (or its :class:`GraphArrays`).
@@ -127,7 +133,8 @@ def simulate_many(
 WORKERS_ENV = "ACCELSIM_WORKERS"
 
 #: A sweep is split into no more processes than it has this many points per process: a worker
-#: costs ~4 ms (fork, first touches, its reports sent back), ~15 DeiT-Small points' worth.
+#: costs ~2-3 ms of fork here and ~3 ms to exit, and each point 15-25% more CPU than inline,
+#: so a worker's share should be tens of ms (100 DeiT-Small points: ~35 ms).
 MIN_POINTS_PER_WORKER = 100
 
 
