@@ -85,11 +85,12 @@ def simulate_many(
     Why processes by default (benchmarks/README.md, ``bench_sim.py`` [2], 1,000 DeiT-Small
     points on the 2-core machine shared with other jobs): a point is about half kernel and half
     mapping and report, and that half holds the GIL, so threads cannot pass ~2x however many cores
-    there are; they measured 0.8-0.95x inline (1 kernel thread), their CPU time 10-45% above it.
+    there are; they measured 0.64-0.92x inline (1 kernel thread), their CPU time 9-53% above it.
     Processes split the whole point and scale with the cores, for a fixed ~2-3 ms of fork per
     worker in this process and 15-25% more CPU per point (copy-on-write faults, two busy cores
-    sharing caches): with a free core they ran 1.5x inline (4,111 against 2,705 points/s, load 2.3);
-    with none (load ~3, each process got half a core) 0.86-0.94x. On an idle machine that should
+    sharing caches): with a free core they ran 1.5x inline and 2x threads (4,111 against 2,705 and
+    2,029 points/s, load 2.3; medians of 8 alternating runs: 1.24-1.5x inline); with none (the
+    other jobs taking both cores) 0.56-0.94x inline. On an idle machine that should
     be ~1.6x on 2 cores and near ``cores / 1.2`` on more, until the forks (serial, ~2.5 ms each)
     weigh (estimated from these CPU figures; no idle or many-core machine was measured).
     ``ACCELSIM_WORKERS=1`` keeps a saturated machine's sweeps inline.
