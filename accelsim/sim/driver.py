@@ -198,8 +198,8 @@ _Share = tuple[list[Report], tuple[int, BaseException] | None]
 
 
 def _in_processes(ga: GraphArrays, points: list[HardwareLike], n: int) -> list[Report]:
-    """The sweep on ``n - 1`` forked processes and this one, each taking every ``n``-th point (an
-    even share of small and large arrays, whatever the order of ``hws``)."""
+    """The sweep on ``n - 1`` forked processes and this one, each taking every ``n``-th block of
+    points (:func:`_indices`)."""
     import multiprocessing
 
     global _JOB
@@ -211,7 +211,7 @@ def _in_processes(ga: GraphArrays, points: list[HardwareLike], n: int) -> list[R
             for k in range(1, n):
                 recv, send = ctx.Pipe(duplex=False)
                 worker = ctx.Process(
-                    target=_worker, args=(k, n, send), name=f"accelsim-sweep-{k}", daemon=True
+                    target=_worker, args=(k, n, send, os.getpid()), name=f"accelsim-sweep-{k}", daemon=True
                 )
                 worker.start()
                 send.close()
@@ -265,10 +265,10 @@ def _share(ga: GraphArrays, points: list[HardwareLike], indices: list[int]) -> _
     return reports, None
 
 
-def _worker(k: int, n: int, conn: Connection) -> None:
+def _worker(k: int, n: int, conn: Connection, parent: int) -> None:
     """A forked worker: its share of :data:`_JOB`, sent back as each report's field values."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which ends the workers
-    _end_with_parent()
+    _end_with_parent(parent)
     gc.disable()  # a sweep makes no reference cycles, and a collection would copy the parent's heap
     assert _JOB is not None
     ga, points = _JOB
@@ -283,7 +283,9 @@ def _worker(k: int, n: int, conn: Connection) -> None:
         try:
             conn.send((keys, rows, failure))
         except (pickle.PicklingError, TypeError, AttributeError):
-            j, err = failure  # type: ignore[misc]
+            if failure is None:
+                raise
+            j, err = failure  # an error that does not pickle: its name and message
             conn.send((keys, rows, (j, RuntimeError(f"hardware point {j}: {type(err).__name__}: {err}"))))
     except OSError:  # the parent is gone
         pass
@@ -291,12 +293,11 @@ def _worker(k: int, n: int, conn: Connection) -> None:
         conn.close()
 
 
-def _end_with_parent() -> None:
-    """Have the kernel kill this worker when the process that forked it dies, even by SIGKILL
-    (Linux's PR_SET_PDEATHSIG), so that no worker outlives a killed sweep."""
+def _end_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when ``parent``, the process that forked it, dies, even by
+    SIGKILL (Linux's PR_SET_PDEATHSIG), so that no worker outlives a killed sweep."""
     import ctypes
 
-    parent = os.getppid()
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # no prctl: the worker ends when its reports cannot be sent
