@@ -143,16 +143,22 @@ def test_sweep_error_names_the_point() -> None:
 
 
 def test_interrupted_sweep_leaves_no_worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C in this process (here: raised in its own share) ends the forked workers."""
-    parent, real_share = os.getpid(), driver._share
+    """Ctrl-C in this process (here: raised in its own share) ends and reaps the forked workers."""
+    parent, real_share, real_fork = os.getpid(), driver._share, os.fork
     forked: list[int] = []
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
 
     def share(*args: Any) -> Any:
         if os.getpid() != parent:
             return real_share(*args)
-        forked.extend(p.pid for p in multiprocessing.active_children() if p.pid is not None)
         raise KeyboardInterrupt
 
+    monkeypatch.setattr(os, "fork", fork)
     monkeypatch.setattr(driver, "_share", share)
     with pytest.raises(KeyboardInterrupt):
         simulate_many(_mixed(), _points() * 4, workers=3)
