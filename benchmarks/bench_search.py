@@ -8,7 +8,7 @@ Usage (from the repository root)::
 Inner loop: one compression point's Graph (the DeiT-Small op sequence of ``accelsim.ir.builders``)
 simulated on hardware points sampled from a ZCU102 space (array shape, dataflow, buffers, clock,
 vector lanes, DRAM bandwidth), through the search's own path (knobs applied to the base config,
-validated, simulated, the results summed up per point; all timed) and through a bare ``simulate``
+validated, simulated, each report made the search's result; all timed) and through a bare ``simulate``
 on pre-built configs; the ratio is the search's overhead. Both on one core (``ACCELSIM_WORKERS=1``).
 End to end: a search with the analytic compression model and the real
 simulator (no torch), then optionally a real space (compress + accuracy + lower + simulate).
