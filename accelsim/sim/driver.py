@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import gc
 import os
-import pickle
-import signal
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from accelsim.config.hardware import HardwareConfig
 from accelsim.errors import ConfigError
@@ -27,6 +24,9 @@ from accelsim.sim.graph_arrays import GraphArrays, compile_graph
 from accelsim.sim.mapping import map_graph
 from accelsim.sim.report import Report, build_report
 from accelsim.sim.schedule import RunResult, Schedule, run
+
+if TYPE_CHECKING:  # multiprocessing is imported when a sweep forks, not by `accelsim simulate`
+    from multiprocessing.connection import Connection
 
 HardwareLike = HardwareConfig | str | Path
 T = TypeVar("T")
@@ -119,7 +119,8 @@ def simulate_many(
     ga = compile_graph(graph)
     points = list(hws)
     if workers is None:
-        workers = min(default_workers(), len(points) // MIN_POINTS_PER_WORKER)
+        most = len(points) // MIN_POINTS_PER_WORKER
+        workers = min(default_workers(), most) if most > 1 else 1
     n = min(workers, len(points))
     if n > 1 and pool == "processes" and not _can_fork():
         n = 1
@@ -267,6 +268,9 @@ def _share(ga: GraphArrays, points: list[HardwareLike], indices: list[int]) -> _
 
 def _worker(k: int, n: int, conn: Connection, parent: int) -> None:
     """A forked worker: its share of :data:`_JOB`, sent back as each report's field values."""
+    import pickle
+    import signal
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which ends the workers
     _end_with_parent(parent)
     gc.disable()  # a sweep makes no reference cycles, and a collection would copy the parent's heap
@@ -297,6 +301,7 @@ def _end_with_parent(parent: int) -> None:
     """Have the kernel kill this worker when ``parent``, the process that forked it, dies, even by
     SIGKILL (Linux's PR_SET_PDEATHSIG), so that no worker outlives a killed sweep."""
     import ctypes
+    import signal
 
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
