@@ -8,8 +8,9 @@ Usage (from the repository root)::
 Inner loop: one compression point's Graph (the DeiT-Small op sequence of ``accelsim.ir.builders``)
 simulated on hardware points sampled from a ZCU102 space (array shape, dataflow, buffers, clock,
 vector lanes, DRAM bandwidth), through the search's own path (knobs applied to the base config,
-validated, simulated) and through a bare ``simulate`` on pre-built configs; the ratio is the
-search's overhead. End to end: a search with the analytic compression model and the real
+validated, simulated, each report made the search's result; all timed) and through a bare ``simulate``
+on pre-built configs; the ratio is the search's overhead. Both on one core (``ACCELSIM_WORKERS=1``).
+End to end: a search with the analytic compression model and the real
 simulator (no torch), then optionally a real space (compress + accuracy + lower + simulate).
 All figures come from this run on this machine.
 """
@@ -30,7 +31,7 @@ from accelsim.config.search import SearchSpace
 from accelsim.ir.builders import vit_graph
 from accelsim.search import search
 from accelsim.search.objective import accelsim_simulate
-from accelsim.search.space import apply_knobs, sample_hardware
+from accelsim.search.space import apply_knobs_many, sample_hardware
 from accelsim.sim import compile_graph, simulate
 from accelsim.testing import SyntheticEvaluator
 
@@ -57,7 +58,7 @@ def bench_inner(n_points: int) -> None:
     graph = vit_graph("small")
     base = HardwareConfig.load("zcu102").model_dump(mode="json")
     points = sample_hardware(space, np.random.default_rng(0))
-    configs = [apply_knobs(base, p) for p in points]
+    configs = apply_knobs_many(base, points)
     accelsim_simulate(graph, configs[:2])  # warm: numba cache load, graph flattening
 
     ga = compile_graph(graph)
@@ -74,7 +75,7 @@ def bench_inner(n_points: int) -> None:
     for _ in range(7):
         fresh()
         t0 = time.process_time()
-        results = accelsim_simulate(graph, configs)
+        results = accelsim_simulate(graph, apply_knobs_many(base, points))  # as the search does
         t_search = min(t_search, time.process_time() - t0)
         # new config objects each time, as the search path validates: the power and resource
         # estimates are remembered per config object, and a repeat on the same ones would hit them
@@ -143,6 +144,9 @@ def bench_space(path: str, trials: int) -> None:
 
 
 def main() -> None:
+    # one core for both paths of the inner loop: its ratio is the search path's per-point overhead
+    # (simulate_many would otherwise fork a process per core for the search path's 1,000 points)
+    os.environ["ACCELSIM_WORKERS"] = "1"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=1000, help="hardware points of the inner-loop sweep")
     ap.add_argument("--trials", type=int, default=24, help="trials of the end-to-end searches")

@@ -80,7 +80,7 @@ class RayExecutor:
                     f"--backend ray: cannot start or join {where}: {first[0] if first else e}"
                 ) from None
             self._started = True
-        self._remote: dict[Callable[..., Any], Any] = {}
+        self._remote: Any = None
 
     def put(self, obj: Any) -> Any:
         """Ship ``obj`` to the object store once; tasks given the returned ref receive ``obj``.
@@ -90,17 +90,31 @@ class RayExecutor:
         return self._ray.put(obj)
 
     def map(self, fn: Callable[..., R], args: Sequence[tuple[Any, ...]]) -> list[R]:
-        remote = self._remote.get(fn)
-        if remote is None:
-            remote = self._remote[fn] = self._ray.remote(fn)
+        if self._remote is None:
+            self._remote = self._ray.remote(_one_process_task)
         # Top-level ObjectRef arguments are resolved by Ray before the task runs.
-        futures = [remote.remote(*a) for a in args]
+        futures = [self._remote.remote(fn, *a) for a in args]
         return list(self._ray.get(futures))
 
     def close(self) -> None:
         if self._started:
             self._ray.shutdown()
             self._started = False
+
+
+def _one_process_task(fn: Callable[..., R], *args: Any) -> R:
+    """``fn(*args)`` with sweeps inline: Ray already runs one task per CPU, and a sweep forking a
+    process per core inside each would oversubscribe them (``accelsim.sim.simulate_many``)."""
+    key = "ACCELSIM_WORKERS"  # accelsim.sim.driver.WORKERS_ENV, not imported: a compress task needs no simulator
+    old = os.environ.get(key)
+    os.environ[key] = "1"
+    try:
+        return fn(*args)
+    finally:
+        if old is None:
+            del os.environ[key]
+        else:
+            os.environ[key] = old
 
 
 def check_backend(backend: str, address: str | None = None) -> None:

@@ -305,27 +305,31 @@ def _simulate_points(ga: GraphArrays, configs: Sequence[Mapping[str, Any]]) -> l
 
     out: list[HardwareResult | None] = [None] * len(configs)
     valid: list[tuple[int, HardwareConfig]] = []
-    # Knobs copy only the sections they set (``apply_knobs``): a section object shared by several
-    # points is validated once and its model reused (a model is taken as it is, so validating a
-    # point costs its changed sections). Only sections that validate alone: an empty ``packing``
-    # takes its board's default, so it is validated with each point.
+    # Knobs copy only the sections they set, and a sweep's points share a section whose knobs have
+    # the same values (``apply_knobs_many``): a section object shared by several points is
+    # validated once and its model reused (a model is taken as it is, so validating a point costs
+    # its new sections). Only sections that validate alone: an empty ``packing`` takes its board's
+    # default, so it is validated with each point.
     seen: dict[tuple[str, int], Any] = {}
     for i, cfg in enumerate(configs):
         data = dict(cfg)
+        new: list[tuple[str, int]] = []
         for name in _SELF_CONTAINED:
             part = data.get(name)
-            if part and (name, id(part)) in seen:
-                data[name] = seen[(name, id(part))]
+            if part:
+                model = seen.get((name, id(part)))
+                if model is not None:
+                    data[name] = model
+                elif isinstance(part, dict | list):
+                    new.append((name, id(part)))
         try:
             hw = validate_config(HardwareConfig, data, "hardware point")
         except AccelsimError as e:
             out[i] = _unfit(f"{type(e).__name__}: {e}")
             continue
         valid.append((i, hw))
-        for name in _SELF_CONTAINED:
-            part = cfg.get(name)
-            if isinstance(part, dict | list):
-                seen[(name, id(part))] = getattr(hw, name)
+        for key in new:
+            seen[key] = getattr(hw, key[0])
     reports: list[Report | None]
     try:
         reports = list(simulate_many(ga, [hw for _, hw in valid]))

@@ -55,6 +55,7 @@ from accelsim.search.objective import (
 from accelsim.search.space import (
     KnobValues,
     apply_knobs,
+    apply_knobs_many,
     build_recipe,
     hardware_rng,
     knob_probes,
@@ -297,7 +298,7 @@ def run_trials(
             graphs = {k: executor.put(pt.graph) for k, pt in points.items()}
             sims = executor.map(
                 simulate_task,
-                [(ev, graphs[p.key], [apply_knobs(base_hw, h) for h in p.hw_points]) for p in runnable],
+                [(ev, graphs[p.key], apply_knobs_many(base_hw, p.hw_points)) for p in runnable],
             )
             sim_of = {id(p): s for p, s in zip(runnable, sims, strict=True)}
 

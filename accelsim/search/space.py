@@ -155,6 +155,48 @@ def apply_knobs(base: Mapping[str, Any], values: Mapping[str, Scalar]) -> dict[s
     return out
 
 
+def apply_knobs_many(base: Mapping[str, Any], points: Sequence[Mapping[str, Scalar]]) -> list[dict[str, Any]]:
+    """:func:`apply_knobs` of each point, the points whose knobs give a section the same values
+    sharing that section's dict (built once).
+
+    A sweep draws each knob from a few values, so a section's values (``array``, ``buffers``)
+    repeat from point to point; :func:`accelsim.search.objective.accelsim_simulate` validates a
+    section object once for all the points that share it, which leaves most points only their
+    top-level fields to validate. Values are told apart by type too (``1``, ``1.0`` and ``True``
+    are equal in Python, not in a config).
+
+    Examples:
+        >>> a, b = apply_knobs_many({"x": {"k": 1}}, [{"x.k": 2, "y": 1}, {"x.k": 2, "y": 3}])
+        >>> a["x"] is b["x"], b
+        (True, {'x': {'k': 2}, 'y': 3})
+    """
+    sections: dict[tuple[Any, ...], dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    for values in points:
+        groups: dict[str, list[tuple[str, Scalar]]] = {}
+        top: list[tuple[str, Scalar]] = []
+        for path, value in values.items():
+            head, dot, _ = path.partition(".")
+            if dot:
+                groups.setdefault(head, []).append((path, value))
+            else:
+                top.append((path, value))
+        if any(path in groups for path, _ in top):  # a knob sets a whole section another one goes into
+            out.append(apply_knobs(base, values))
+            continue
+        config = dict(base)
+        for head, items in groups.items():
+            key = (head, *((path, type(value), value) for path, value in items))
+            section = sections.get(key)
+            if section is None:
+                section = apply_knobs({head: base[head]} if head in base else {}, dict(items))[head]
+                sections[key] = section
+            config[head] = section
+        config.update(top)
+        out.append(config)
+    return out
+
+
 def build_recipe(space: SearchSpace, values: Mapping[str, Scalar]) -> CompressionRecipe:
     """The full :class:`CompressionRecipe` of a compression point.
 
@@ -216,6 +258,7 @@ def knob_probes(space_knobs: Mapping[str, Knob]) -> list[KnobValues]:
 __all__ = [
     "KnobValues",
     "apply_knobs",
+    "apply_knobs_many",
     "build_recipe",
     "hardware_grid_size",
     "hardware_rng",

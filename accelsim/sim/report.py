@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
@@ -222,8 +223,11 @@ class Report:
     engine_busy_cycles: dict[str, int]
     engine_utilization: dict[str, float]
     # the arrays the per-layer columns are read from (never run again): built on first use, since
-    # a sweep reads only the scalars of most of its reports
-    _source: tuple[Schedule, RunResult] = field(repr=False, compare=False)
+    # a sweep reads only the scalars of most of its reports; or a function that maps and runs the
+    # point again (a report built from a worker process's numbers, accelsim.sim.driver)
+    _source: tuple[Schedule, RunResult] | Callable[[], tuple[Schedule, RunResult]] = field(
+        repr=False, compare=False
+    )
     frames: int = 1
     precision: str = ""
     virtual_board: bool = False
@@ -231,7 +235,8 @@ class Report:
     @cached_property
     def layer_table(self) -> LayerTable:
         """The per-layer columns."""
-        return _layer_table(*self._source)
+        source = self._source
+        return _layer_table(*(source() if callable(source) else source))
 
     @cached_property
     def layers(self) -> list[LayerRow]:

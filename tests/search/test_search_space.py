@@ -17,6 +17,7 @@ from accelsim.errors import ConfigError
 from accelsim.search.optimizer import check_space
 from accelsim.search.space import (
     apply_knobs,
+    apply_knobs_many,
     build_recipe,
     hardware_grid_size,
     hardware_rng,
@@ -37,6 +38,37 @@ def test_apply_knobs_sets_paths_and_copies() -> None:
         ConfigError, match=r"knob 'clock_mhz.x': 'clock_mhz' is a value \(200.0\), not a section"
     ):
         apply_knobs(base, {"clock_mhz.x": 1})
+
+
+def test_apply_knobs_many_is_apply_knobs_with_sections_shared() -> None:
+    base = {"array": {"rows": 32, "cols": 32}, "units": {"vector": {"lanes": 8}}, "clock_mhz": 200.0}
+    points: list[dict[str, Any]] = [
+        {"array.rows": 16, "units.vector.lanes": 4, "clock_mhz": 250.0},
+        {"array.rows": 16, "units.vector.lanes": 8, "clock_mhz": 300.0},
+        {"array.rows": 16.0, "units.vector.lanes": 4, "clock_mhz": 250.0},  # 16.0 is not 16 to a config
+        {"array.rows": True, "units.vector.lanes": 4, "new.leaf": 1},
+        {"array.rows": 8, "units.vector.lanes": 8, "new.leaf": 1},
+    ]
+    out = apply_knobs_many(base, points)
+    assert out == [apply_knobs(base, p) for p in points]
+    assert [type(c["array"]["rows"]) for c in out] == [int, int, float, bool, int]
+    assert out[0]["array"] is out[1]["array"]  # the same values: one dict
+    assert out[0]["units"] is out[2]["units"] is out[3]["units"]
+    assert out[1]["units"] is out[4]["units"]
+    assert out[3]["new"] is out[4]["new"]
+    assert len({id(c["array"]) for c in out}) == 4
+    assert base == {"array": {"rows": 32, "cols": 32}, "units": {"vector": {"lanes": 8}}, "clock_mhz": 200.0}
+    # a knob that sets a whole section another knob goes into: applied in order, as apply_knobs does
+    mixed = {"array": {"rows": 4}, "array.cols": 8}
+    assert (
+        apply_knobs_many(base, [mixed])
+        == [apply_knobs(base, mixed)]
+        == [{**base, "array": {"rows": 4, "cols": 8}}]
+    )
+    with pytest.raises(
+        ConfigError, match=r"knob 'clock_mhz.x': 'clock_mhz' is a value \(200.0\), not a section"
+    ):
+        apply_knobs_many(base, [{"clock_mhz.x": 1}])
 
 
 def test_small_grid_is_enumerated(make_space: Any) -> None:

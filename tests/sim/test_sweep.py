@@ -1,6 +1,12 @@
-"""The sweep path: threaded ``simulate_many`` and the cached-candidate schedule kernel are exact."""
+"""The sweep path: ``simulate_many`` on threads and forked processes, and the cached-candidate
+schedule kernel, are exact."""
 
 from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,8 +16,9 @@ from accelsim.config.hardware import HardwareConfig
 from accelsim.errors import ConfigError
 from accelsim.ir import Graph
 from accelsim.ir.builders import add_linear_attention, add_mbconv, add_softmax_attention, vit_graph
+from accelsim.search.executors import _one_process_task
 from accelsim.sim import _schedule_kernel as _kernels
-from accelsim.sim import compile_graph, map_graph, simulate, simulate_many
+from accelsim.sim import compile_graph, driver, map_graph, simulate, simulate_many
 
 
 def _mixed() -> Graph:
@@ -35,13 +42,20 @@ def _points() -> list[HardwareConfig]:
     return [*pts, tiny_hw(), tiny_hw(units__softmax={"lanes": 2})]
 
 
-def test_threaded_sweep_equals_simulate() -> None:
+def test_parallel_sweep_equals_simulate() -> None:
     g = _mixed()
     pts = _points()
     want = [simulate(g, hw).to_dict() for hw in pts]
-    for workers in (None, 1, 2, 3):
-        got = [r.to_dict() for r in simulate_many(g, pts, workers=workers)]
-        assert got == want
+    for pool in ("processes", "threads"):
+        for workers in (None, 1, 2, 3):
+            # to_dict with the layers: a worker process's report maps and runs its point again here
+            got = [r.to_dict() for r in simulate_many(g, pts, workers=workers, pool=pool)]
+            assert got == want
+            assert [list(d) for d in got] == [list(d) for d in want]  # the fields in the same order
+    # names and YAML paths are resolved in the worker that simulates them
+    names = ["zcu102", "zcu102_trio", "zcu102"]
+    got = [r.to_dict() for r in simulate_many(g, names, workers=2)]
+    assert got == [simulate(g, n).to_dict() for n in names]
     # and on a ViT, more array rows take fewer cycles
     vit = vit_graph((64, 2, 2), img_size=64)
     rows = [HardwareConfig.load("zcu102").with_changes(**{"array.rows": r}) for r in (8, 16, 32)]
@@ -76,13 +90,83 @@ def test_occupancy_whole_bursts() -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="workers must be >= 1, got 0"):
         simulate_many(_mixed(), [tiny_hw()], workers=0)
+    with pytest.raises(ConfigError, match="pool must be 'processes' or 'threads', got 'gpu'"):
+        simulate_many(_mixed(), [tiny_hw()], pool="gpu")  # type: ignore[arg-type]
+
+
+def test_default_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(driver.WORKERS_ENV, raising=False)
+    assert driver.default_workers() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv(driver.WORKERS_ENV, "3")
+    assert driver.default_workers() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(driver.WORKERS_ENV, bad)
+        with pytest.raises(ConfigError, match=f"ACCELSIM_WORKERS='{bad}': must be a whole number >= 1"):
+            simulate_many(_mixed(), [tiny_hw()] * 300)
+    # a Ray task of the search runs its sweeps inline, and leaves the variable as it found it
+    monkeypatch.delenv(driver.WORKERS_ENV)
+    assert _one_process_task(driver.default_workers) == 1
+    assert driver.WORKERS_ENV not in os.environ
+
+
+def test_small_sweeps_and_threaded_processes_stay_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork(*args: object) -> None:
+        raise AssertionError("forked")
+
+    monkeypatch.setattr(driver, "_in_processes", no_fork)
+    monkeypatch.setenv(driver.WORKERS_ENV, "2")
+    pts = _points()
+    assert len(simulate_many(_mixed(), pts)) == len(pts)  # fewer than MIN_POINTS_PER_WORKER a worker
+    # another thread alive: a fork would copy the locks it holds, so the sweep runs inline
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert len(simulate_many(_mixed(), pts, workers=2)) == len(pts)
+    finally:
+        stop.set()
+        other.join()
 
 
 def test_sweep_error_names_the_point() -> None:
     bad = tiny_hw(packing={4: 1})  # 8-bit operands have no packing entry
-    for workers in (1, 2):
-        with pytest.raises(ConfigError, match=r"^hardware point 1 \(tiny\): .*no entry for 8-bit"):
-            simulate_many(_mixed(), [tiny_hw(), bad], workers=workers)
+    for pool in ("processes", "threads"):
+        for workers in (1, 2, 3):
+            with pytest.raises(ConfigError, match=r"^hardware point 1 \(tiny\): .*no entry for 8-bit"):
+                simulate_many(_mixed(), [tiny_hw(), bad], workers=workers, pool=pool)
+            # the first bad point in the order of hws, whichever process had it
+            with pytest.raises(ConfigError, match=r"^hardware point 1 \(tiny\)"):
+                simulate_many(_mixed(), [tiny_hw(), bad, bad, tiny_hw(), bad], workers=workers, pool=pool)
+    with pytest.raises(ConfigError, match=r"^hardware point 2 \(no_such_board\)"):
+        simulate_many(_mixed(), [tiny_hw(), tiny_hw(), "no_such_board"], workers=2)
+    assert multiprocessing.active_children() == []
+
+
+def test_interrupted_sweep_leaves_no_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C in this process (here: raised in its own share) ends and reaps the forked workers."""
+    parent, real_share, real_fork = os.getpid(), driver._share, os.fork
+    forked: list[int] = []
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    def share(*args: Any) -> Any:
+        if os.getpid() != parent:
+            return real_share(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(driver, "_share", share)
+    with pytest.raises(KeyboardInterrupt):
+        simulate_many(_mixed(), _points() * 4, workers=3)
+    assert len(forked) == 2
+    assert multiprocessing.active_children() == []
+    for pid in forked:  # reaped, not left as zombies or orphans
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
 
 
 def test_a_stuck_schedule_is_an_error_not_half_filled_arrays() -> None:
