@@ -364,7 +364,7 @@ def run_schedule(prog, dram, overlap, record):
     # The block jump (see the docstring): the hint, and the state of the last cut to compare with.
     b_s0, per, n_blk = period[0], period[1], period[2]
     jump_on = overlap and not record and per > 0 and n_blk >= 3 and b_s0 + n_blk * per <= n_ops
-    cut_at = b_s0 + per if jump_on else n_ops  # the first op index whose pick is the next cut
+    cut_at = b_s0 if jump_on else n_ops  # the first op index whose pick is the next cut
     touch = np.zeros(1, np.int64)  # the highest op a release or a start has touched
     u = 0  # every op below is done
     d_pipe = 0  # the farthest a streaming consumer in the blocks sits behind its producer
