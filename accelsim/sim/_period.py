@@ -70,4 +70,4 @@ def find_period(sig: np.ndarray) -> np.ndarray:
 
 def block_period(ga: GraphArrays) -> np.ndarray:
     """``(s0, P, B)`` of ``ga`` (:func:`find_period`), once per graph."""
-    return ga.memo.get("block_period", lambda: find_period(_signatures(ga)))  # type: ignore[no-any-return]
+    return ga.memo.get("block_period", lambda: find_period(_signatures(ga)))

@@ -21,6 +21,30 @@ engine's tiles while it keeps the pick; the op's last tile releases its successo
 State: one row per engine (``eng``, columns ``_E_*``) and one array per per-op quantity. Every
 constant the jitted code reads is defined in this module (numba's on-disk cache does not notice
 a constant that another module changes).
+
+The block jump. A transformer's blocks are identical, and after a block or two the run repeats
+itself block by block: the same tiles, one block later, one constant ``dt`` later. Given the
+graph's hint ``(s0, P, B)`` (:mod:`accelsim.sim._period`), the loop takes a snapshot at each
+*cut* (the first pick of an op of block ``c``: index at least ``s0 + c*P``) of everything it
+can still read: every engine's row and the ring entries its later tiles can read (the deepest
+prefetch back), the DRAM channel's time, the ops left to run, and the per-op state of the window
+from the first op not done (less the farthest a stream consumer sits behind its producer) to the
+highest op a release or a start has touched (ops above it are as at the start). At the next cut
+it compares: op ``x`` of the window with op ``x + P``, each busy engine's queue position and
+ring count moved by what it ran between the cuts, counts equal, and times moved by ``dt`` (the
+picked candidates' difference) while sentinels (-1, ``_NONE``) and the floor 0 ("never set",
+before every real time: a max with it never picks it) stay as they are. Every step of the loop is
+a max, a sum with a duration or a comparison of times, so a state equal to the last one moved by
+``(P, dt)`` runs on exactly as the last one did, moved by ``(P, dt)``, as long as every op it
+touches and every queue entry it reads has an identical copy ``P`` ops on: the kernel checks
+that on the program itself (the mapping is per hardware point: the graph's periodicity is only a
+hint) and skips the most blocks it allows at once, filling the skipped ops' outputs from their
+copies one block back. A floor value that became a real time (an engine's first tile, the DRAM's
+first transfer) would not move by ``dt``; it shows up as a changed engine ``free`` or DRAM time at
+the cut, so the state does not match. An engine that stood still between the cuts must have
+nothing ready to run and its next op must lie beyond every op the skipped blocks touch. Caches
+(the producer need, the DMA occupancy memos) are not compared: their values are functions of
+their keys. One jump a run; none when recording (traces want every tile) or in serial mode.
 """
 
 from __future__ import annotations
@@ -376,7 +400,8 @@ def run_schedule(prog, dram, overlap, record):
     sn_op = np.zeros((10, n_sn), np.int64)
     sn_te = np.zeros(tile_end.size if jump_on else 1, np.int64)
     sn_ok = False
-    sn_c = sn_lo = sn_mx = sn_t = sn_chan = sn_rem = np.int64(0)
+    sn_c = sn_mx = sn_t = sn_chan = np.int64(0)
+    sn_lo = sn_rem = 0
     if jump_on:
         for x in range(b_s0, n_ops):
             if pipe_on[x]:
@@ -409,13 +434,15 @@ def run_schedule(prog, dram, overlap, record):
         ):  # fmt: skip
             return False
         if pipe_on[x] and (
-            pipe_src[y] != pipe_src[x] + per or pipe_groups[x] != pipe_groups[y] or pipe_span[x] != pipe_span[y]
+            pipe_src[y] != pipe_src[x] + per
+            or pipe_groups[x] != pipe_groups[y]
+            or pipe_span[x] != pipe_span[y]
         ):
             return False
         n = succ_ptr[x + 1] - succ_ptr[x]
         if succ_ptr[y + 1] - succ_ptr[y] != n:
             return False
-        for m in range(n):
+        for m in range(n):  # noqa: SIM110 (numba compiles no generator into all())
             if succ_idx[succ_ptr[y] + m] != succ_idx[succ_ptr[x] + m] + per:
                 return False
         return True
@@ -441,9 +468,9 @@ def run_schedule(prog, dram, overlap, record):
             d = eng[e, _E_RING_N] - sn_eng[e, _E_RING_N]
             if q == 0 and d == 0:
                 for col in range(_E_N):
-                    if col != _E_NEED_K and col != _E_NEED_OP and col != _E_NEED_V:
-                        if eng[e, col] != sn_eng[e, col]:
-                            return False
+                    cache = _E_NEED_K <= col <= _E_NEED_V
+                    if not cache and eng[e, col] != sn_eng[e, col]:
+                        return False
                 h = eng[e, _E_HEAD]
                 if eng[e, _E_CAND] != _NONE or (h < eq_ptr[e + 1] and left[eq_ops[h]] == 0):
                     return False
@@ -453,12 +480,18 @@ def run_schedule(prog, dram, overlap, record):
                 return False
             if eq_ops[h] != eq_ops[sn_eng[e, _E_HEAD]] + per or eng[e, _E_TILE] != sn_eng[e, _E_TILE]:
                 return False
-            if not (_t_same(sn_eng[e, _E_FREE], eng[e, _E_FREE], dt) and _t_same(sn_eng[e, _E_CAND], eng[e, _E_CAND], dt)):
+            if not (
+                _t_same(sn_eng[e, _E_FREE], eng[e, _E_FREE], dt)
+                and _t_same(sn_eng[e, _E_CAND], eng[e, _E_CAND], dt)
+            ):
                 return False
             if eng[e, _E_CAND] != _NONE and not _t_same(sn_eng[e, _E_T_PIPE], eng[e, _E_T_PIPE], dt):
                 return False
             if eng[e, _E_TILE] > 0:  # the running op's columns (rewritten when an op starts)
-                if not (_t_same(sn_eng[e, _E_READY], eng[e, _E_READY], dt) and _t_same(sn_eng[e, _E_PRE], eng[e, _E_PRE], dt)):
+                if not (
+                    _t_same(sn_eng[e, _E_READY], eng[e, _E_READY], dt)
+                    and _t_same(sn_eng[e, _E_PRE], eng[e, _E_PRE], dt)
+                ):
                     return False
                 for col in range(_E_POS, _E_N):
                     if eng[e, col] != sn_eng[e, col]:

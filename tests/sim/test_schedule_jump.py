@@ -169,7 +169,11 @@ def _periodic(draw: st.DrawFn) -> tuple[tuple[Any, ...], tuple[Any, ...], int]:
         }  # fmt: skip
 
     block = [op() for _ in range(per)]
-    ops = [op() for _ in range(pre)] + [dict(o) for _ in range(n_blk) for o in block] + [op() for _ in range(tail)]
+    ops = (
+        [op() for _ in range(pre)]
+        + [dict(o) for _ in range(n_blk) for o in block]
+        + [op() for _ in range(tail)]
+    )
     n = len(ops)
     if draw(st.booleans()):  # one op differs from its copies
         o = ops[draw(ints(0, n - 1))]
@@ -181,10 +185,7 @@ def _periodic(draw: st.DrawFn) -> tuple[tuple[Any, ...], tuple[Any, ...], int]:
         preds.append([p for p in ps if p >= 0])
     col = {k: np.array([o[k] for o in ops], np.int64) for k in ops[0]}
     pipe_on = np.array(
-        [
-            x > 0 and o["pipe"] and o["engine"] >= 0 and ops[x - 1]["engine"] >= 0
-            for x, o in enumerate(ops)
-        ],
+        [x > 0 and o["pipe"] and o["engine"] >= 0 and ops[x - 1]["engine"] >= 0 for x, o in enumerate(ops)],
         np.int64,
     )
     pipe_src = np.where(pipe_on > 0, np.arange(n) - 1, -1).astype(np.int64)
@@ -206,7 +207,11 @@ def _periodic(draw: st.DrawFn) -> tuple[tuple[Any, ...], tuple[Any, ...], int]:
         eq_ptr, eq_ops, pipe_src, col["groups"], np.minimum(col["span"], col["nt"]), pipe_on,
         np.array(hint, np.int64),
     )  # fmt: skip
-    dram = (float(draw(st.sampled_from((2.0, 8.0, 32.0)))), draw(st.sampled_from((16, 64))), draw(ints(0, 30)))
+    dram = (
+        float(draw(st.sampled_from((2.0, 8.0, 32.0)))),
+        draw(st.sampled_from((16, 64))),
+        draw(ints(0, 30)),
+    )
     return prog, dram, n_blk
 
 
