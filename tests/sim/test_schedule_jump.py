@@ -151,7 +151,9 @@ def test_the_python_original_jumps_as_the_compiled_kernel() -> None:
 def _periodic(draw: st.DrawFn) -> tuple[tuple[Any, ...], tuple[Any, ...], int]:
     """A random program: a prefix, ``B`` copies of a random block of ``P`` ops (engines, tiles,
     bytes, dependencies up to 3 ops back, streaming behind the previous op), a tail; the hint is
-    right or a little wrong; sometimes one field of one op is changed afterwards."""
+    right or a little wrong; sometimes one field of one op is changed afterwards, or two ops swapped
+    in a queue (swapped across engines or against their order, the run is stuck: both runs must stop
+    alike)."""
     n_eng = draw(st.integers(1, 3))
     per = draw(st.integers(1, 4))
     n_blk = draw(st.integers(2, 10))
@@ -198,6 +200,9 @@ def _periodic(draw: st.DrawFn) -> tuple[tuple[Any, ...], tuple[Any, ...], int]:
     succ_idx = np.array([s for ss in succs for s in ss] or [0], np.int64)[: succ_ptr[-1]]
     eq_ops = np.array([x for e in range(n_eng) for x in range(n) if ops[x]["engine"] == e], np.int64)
     eq_ptr = np.cumsum([0] + [int((col["engine"] == e).sum()) for e in range(n_eng)]).astype(np.int64)
+    if eq_ops.size >= 2 and draw(ints(0, 3)) == 0:  # two neighbours in a queue swapped (a stuck run too)
+        h = draw(ints(0, eq_ops.size - 2))
+        eq_ops[h], eq_ops[h + 1] = eq_ops[h + 1], eq_ops[h]
     hint = draw(
         st.sampled_from(((pre, per, n_blk), (pre, per, n_blk), (max(0, pre - 1), per, n_blk + 1), (pre, 2 * per, n_blk // 2), (pre + 1, per, n_blk)))
     )  # fmt: skip
