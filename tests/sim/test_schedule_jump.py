@@ -19,10 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_report_pins import GRAPHS, _graph, _point
+from test_sweep import _mixed, _points
 
 from accelsim.config.hardware import HardwareConfig
+from accelsim.ir.builders import vit_graph
 from accelsim.sim import _schedule_kernel as K
-from accelsim.sim import map_graph
+from accelsim.sim import compile_graph, map_graph
 from accelsim.sim._period import NO_PERIOD, block_period, find_period
 
 _OFF = np.zeros(3, np.int64)
@@ -145,6 +147,24 @@ def test_the_python_original_jumps_as_the_compiled_kernel() -> None:
     want = K.run_schedule(prog, dram, overlap, False)
     np.testing.assert_array_equal(got.ops, want.ops)
     assert got[4:] == want[4:] and int(period[3]) == 9
+
+
+def test_short_and_uneven_graphs() -> None:
+    """Two blocks (nothing to skip), token pruning that makes blocks 3 and 6 of 8 differ, and a
+    graph without repeats (every streaming edge kind): the same arrays, skips only where allowed."""
+    hw = HardwareConfig.load("zcu102")
+    two = compile_graph(vit_graph((192, 2, 3)))
+    assert block_period(two).tolist() == [0, 0, 0]  # the second block feeds the head: none alike
+    assert _both(*_prog(map_graph(two, hw))) == 0
+    eight = compile_graph(vit_graph((192, 8, 3)))
+    assert block_period(eight).tolist() == [4, 17, 7]  # the builder's blocks are 17 ops
+    assert _both(*_prog(map_graph(eight, hw))) > 0
+    pruned = compile_graph(vit_graph((192, 8, 3), token_keep=((3, 6), 0.7)))
+    assert block_period(pruned).tolist() == [4, 17, 2]  # two equal blocks between the prunings
+    assert _both(*_prog(map_graph(pruned, hw))) == 0  # fewer than three blocks: no jump
+    mixed = compile_graph(_mixed())
+    for hw2 in (hw, *_points()):
+        _both(*_prog(map_graph(mixed, hw2)))
 
 
 @st.composite
