@@ -124,10 +124,16 @@ def test_a_block_that_differs_is_not_jumped_over() -> None:
         comp[x] += 1
         bent = (*prog[:5], comp, *prog[6:])
         assert 0 < _both(bent, dram, overlap) < 9
-    # a queue entry out of place (the engines' queues are part of the program too)
     stores = prog[9].copy()
     stores[s0 + 4 * per + 3] += 64
     assert 0 < _both((*prog[:9], stores, *prog[10:]), dram, overlap) < 9
+    # two neighbours of the array's queue swapped in block 6 (the program's per-op fields all
+    # repeat; only the queue does not): the run without the jump gets stuck there, and so must
+    # the one with it
+    eq_ptr, eq_ops = prog[15], prog[16].copy()
+    h = int(np.flatnonzero(eq_ops[: eq_ptr[1]] >= s0 + 6 * per)[0])
+    eq_ops[h], eq_ops[h + 1] = eq_ops[h + 1], eq_ops[h]
+    assert 0 < _both((*prog[:16], eq_ops, *prog[17:]), dram, overlap) < 9
 
 
 def test_wrong_hints_are_harmless() -> None:
