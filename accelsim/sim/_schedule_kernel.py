@@ -21,6 +21,30 @@ engine's tiles while it keeps the pick; the op's last tile releases its successo
 State: one row per engine (``eng``, columns ``_E_*``) and one array per per-op quantity. Every
 constant the jitted code reads is defined in this module (numba's on-disk cache does not notice
 a constant that another module changes).
+
+The block jump. A transformer's blocks are identical, and after a block or two the run repeats
+itself block by block: the same tiles, one block later, one constant ``dt`` later. Given the
+graph's hint ``(s0, P, B)`` (:mod:`accelsim.sim._period`), the loop takes a snapshot at each
+*cut* (the first pick of an op of block ``c``: index at least ``s0 + c*P``) of everything it
+can still read: every engine's row and the ring entries its later tiles can read (the deepest
+prefetch back), the DRAM channel's time, the ops left to run, and the per-op state of the window
+from the first op not done (less the farthest a stream consumer sits behind its producer) to the
+highest op a release or a start has touched (ops above it are as at the start). At the next cut
+it compares: op ``x`` of the window with op ``x + P``, each busy engine's queue position and
+ring count moved by what it ran between the cuts, counts equal, and times moved by ``dt`` (the
+picked candidates' difference) while sentinels (-1, ``_NONE``) and the floor 0 ("never set",
+before every real time: a max with it never picks it) stay as they are. Every step of the loop is
+a max, a sum with a duration or a comparison of times, so a state equal to the last one moved by
+``(P, dt)`` runs on exactly as the last one did, moved by ``(P, dt)``, as long as every op it
+touches and every queue entry it reads has an identical copy ``P`` ops on: the kernel checks
+that on the program itself (the mapping is per hardware point: the graph's periodicity is only a
+hint) and skips the most blocks it allows at once, filling the skipped ops' outputs from their
+copies one block back. A floor value that became a real time (an engine's first tile, the DRAM's
+first transfer) would not move by ``dt``; it shows up as a changed engine ``free`` or DRAM time at
+the cut, so the state does not match. An engine that stood still between the cuts must have
+nothing ready to run and its next op must lie beyond every op the skipped blocks touch. Caches
+(the producer need, the DMA occupancy memos) are not compared: their values are functions of
+their keys. One jump a run; none when recording (traces want every tile) or in serial mode.
 """
 
 from __future__ import annotations
@@ -76,6 +100,11 @@ class TileProgram(NamedTuple):
     pipe_groups: np.ndarray
     pipe_span: np.ndarray
     pipe_on: np.ndarray
+    #: ``(s0, P, B)``: a hint that ops ``s0 + c*P + j`` (``c < B``, ``j < P``) repeat block by
+    #: block (:func:`accelsim.sim._period.block_period`); ``B = 0``: none. The kernel checks the
+    #: program and its own state before it skips any block (:func:`run_schedule`). A fourth entry,
+    #: if given, receives the number of blocks skipped (tests and benchmarks).
+    period: np.ndarray
 
 
 class DramParams(NamedTuple):
@@ -251,6 +280,24 @@ def _pipe_need(k, nt_p, groups, span):
     return min(nt_p, (grp * nt_p + g - 1) // g)
 
 
+@njit(cache=True)
+def _t_same(v_prev, v_now, dt):
+    """A time of the state one block apart: a sentinel (-1, ``_NONE``) or the floor 0 ("never
+    set", which every real time is at or after) must be the same value; a real time must have
+    moved by ``dt``."""
+    if v_prev == -1 or v_prev == 0 or v_prev == _NONE:
+        return v_now == v_prev
+    return v_now == v_prev + dt
+
+
+@njit(cache=True)
+def _t_shift(v, dt):
+    """A time of the state moved ``dt`` later (sentinels and the floor 0 stay: :func:`_t_same`)."""
+    if v == -1 or v == 0 or v == _NONE:
+        return v
+    return v + dt
+
+
 @njit(cache=True, nogil=True)
 def run_schedule(prog, dram, overlap, record):
     """Event-driven run of all tiles of all ops; one timeline per engine and one for DRAM.
@@ -285,7 +332,7 @@ def run_schedule(prog, dram, overlap, record):
     (
         engine, n_tiles, tiles_per_outer, n_outer, strm_reuse, comp, ld_once, ld_strm, spill, store,
         act_dep, slots, pred_ptr, succ_ptr, succ_idx, eq_ptr, eq_ops, pipe_src, pipe_groups, pipe_span,
-        pipe_on,
+        pipe_on, period,
     ) = prog  # fmt: skip
     bytes_per_cycle, burst_total, latency = dram
     n_ops = engine.shape[0]
@@ -337,6 +384,206 @@ def run_schedule(prog, dram, overlap, record):
         elif left[i] == 0:
             stack[sp] = i
             sp += 1
+
+    # The block jump (see the docstring): the hint, and the state of the last cut to compare with.
+    b_s0, per, n_blk = period[0], period[1], period[2]
+    jump_on = overlap and not record and per > 0 and n_blk >= 3 and b_s0 + n_blk * per <= n_ops
+    cut_at = b_s0 if jump_on else n_ops  # the first op index whose pick is the next cut
+    touch = np.zeros(1, np.int64)  # the highest op a release or a start has touched
+    u = 0  # every op below is done
+    d_pipe = 0  # the farthest a streaming consumer in the blocks sits behind its producer
+    win = np.zeros(n_eng, np.int64)  # ring entries a later tile can read (deepest prefetch)
+    n_sn = n_ops if jump_on else 1
+    sn_eng = np.zeros((n_eng, _E_N), np.int64)
+    sn_ring = np.zeros((n_eng, RING), np.int64)
+    sn_busy = np.zeros(n_eng, np.int64)
+    sn_op = np.zeros((10, n_sn), np.int64)
+    sn_te = np.zeros(tile_end.size if jump_on else 1, np.int64)
+    sn_ok = False
+    sn_c = sn_mx = sn_t = sn_chan = np.int64(0)
+    sn_lo = sn_rem = 0
+    if jump_on:
+        for x in range(b_s0, n_ops):
+            if pipe_on[x]:
+                d_pipe = max(d_pipe, x - pipe_src[x])
+        for e in range(n_eng):
+            for h in range(eq_ptr[e], eq_ptr[e + 1]):
+                sl = slots[eq_ops[h]]
+                win[e] = max(win[e], sl) if sl >= 1 else RING
+                if sl < 1:
+                    break
+
+    def done(x):
+        if engine[x] >= 0:
+            return tdone[x] == n_tiles[x]
+        return start[x] >= 0
+
+    def same_op(x):
+        # Op x + per runs exactly as op x does, one block later (every program field the loop
+        # reads; its successors, and its stream producer when it streams, one block later).
+        y = x + per
+        if y >= n_ops:
+            return False
+        if (
+            engine[x] != engine[y] or n_tiles[x] != n_tiles[y] or tiles_per_outer[x] != tiles_per_outer[y]
+            or n_outer[x] != n_outer[y] or strm_reuse[x] != strm_reuse[y] or comp[x] != comp[y]
+            or ld_once[x] != ld_once[y] or ld_strm[x] != ld_strm[y] or spill[x] != spill[y]
+            or store[x] != store[y] or act_dep[x] != act_dep[y] or slots[x] != slots[y]
+            or pipe_on[x] != pipe_on[y] or feeds[x] != feeds[y]
+            or pred_ptr[x + 1] - pred_ptr[x] != pred_ptr[y + 1] - pred_ptr[y]
+        ):  # fmt: skip
+            return False
+        if pipe_on[x] and (
+            pipe_src[y] != pipe_src[x] + per
+            or pipe_groups[x] != pipe_groups[y]
+            or pipe_span[x] != pipe_span[y]
+        ):
+            return False
+        n = succ_ptr[x + 1] - succ_ptr[x]
+        if succ_ptr[y + 1] - succ_ptr[y] != n:
+            return False
+        for m in range(n):  # noqa: SIM110 (numba compiles no generator into all())
+            if succ_idx[succ_ptr[y] + m] != succ_idx[succ_ptr[x] + m] + per:
+                return False
+        return True
+
+    def snapshot(lo, mx):
+        # What the loop can still read at a cut (the docstring's list), to compare a block later.
+        sn_eng[:, :] = eng
+        sn_ring[:, :] = ring
+        sn_busy[:] = busy
+        for x in range(lo, mx + 1):
+            sn_op[0, x], sn_op[1, x], sn_op[2, x], sn_op[3, x] = start[x], end[x], finish[x], ready[x]
+            sn_op[4, x], sn_op[5, x], sn_op[6, x] = stall[x], ld_bytes[x], st_bytes[x]
+            sn_op[7, x], sn_op[8, x], sn_op[9, x] = dram_cyc[x], left[x], tdone[x]
+            if feeds[x]:
+                for k in range(tile_off[x], tile_off[x + 1]):
+                    sn_te[k] = tile_end[k]
+
+    def engines_match(dt):
+        # Every engine one block on from the last cut: a busy one with its queue, ring count and
+        # times moved (the ring's readable entries too), a still one unchanged and unable to start.
+        for e in range(n_eng):
+            q = eng[e, _E_HEAD] - sn_eng[e, _E_HEAD]
+            d = eng[e, _E_RING_N] - sn_eng[e, _E_RING_N]
+            if q == 0 and d == 0:
+                for col in range(_E_N):
+                    cache = _E_NEED_K <= col <= _E_NEED_V
+                    if not cache and eng[e, col] != sn_eng[e, col]:
+                        return False
+                h = eng[e, _E_HEAD]
+                if eng[e, _E_CAND] != _NONE or (h < eq_ptr[e + 1] and left[eq_ops[h]] == 0):
+                    return False
+                continue
+            h = eng[e, _E_HEAD]
+            if q <= 0 or d <= 0 or sn_eng[e, _E_RING_N] < win[e] or h >= eq_ptr[e + 1]:
+                return False
+            if eq_ops[h] != eq_ops[sn_eng[e, _E_HEAD]] + per or eng[e, _E_TILE] != sn_eng[e, _E_TILE]:
+                return False
+            if not (
+                _t_same(sn_eng[e, _E_FREE], eng[e, _E_FREE], dt)
+                and _t_same(sn_eng[e, _E_CAND], eng[e, _E_CAND], dt)
+            ):
+                return False
+            if eng[e, _E_CAND] != _NONE and not _t_same(sn_eng[e, _E_T_PIPE], eng[e, _E_T_PIPE], dt):
+                return False
+            if eng[e, _E_TILE] > 0:  # the running op's columns (rewritten when an op starts)
+                if not (
+                    _t_same(sn_eng[e, _E_READY], eng[e, _E_READY], dt)
+                    and _t_same(sn_eng[e, _E_PRE], eng[e, _E_PRE], dt)
+                ):
+                    return False
+                for col in range(_E_POS, _E_N):
+                    if eng[e, col] != sn_eng[e, col]:
+                        return False
+            rn, rp = eng[e, _E_RING_N], sn_eng[e, _E_RING_N]
+            for j in range(1, win[e] + 1):
+                if not _t_same(sn_ring[e, (rp - j) & (RING - 1)], ring[e, (rn - j) & (RING - 1)], dt):
+                    return False
+        return True
+
+    def ops_match(dt, lo, mx):
+        # The ops of the last cut's window against those one block later.
+        for x in range(lo, mx + 1):
+            y = x + per
+            if n_tiles[x] != n_tiles[y] or feeds[x] != feeds[y]:
+                return False
+            if not (
+                _t_same(sn_op[0, x], start[y], dt) and _t_same(sn_op[1, x], end[y], dt)
+                and _t_same(sn_op[2, x], finish[y], dt) and _t_same(sn_op[3, x], ready[y], dt)
+                and sn_op[4, x] == stall[y] and sn_op[5, x] == ld_bytes[y] and sn_op[6, x] == st_bytes[y]
+                and sn_op[7, x] == dram_cyc[y] and sn_op[8, x] == left[y] and sn_op[9, x] == tdone[y]
+            ):  # fmt: skip
+                return False
+            if feeds[x]:
+                for k in range(n_tiles[x]):
+                    if not _t_same(sn_te[tile_off[x] + k], tile_end[tile_off[y] + k], dt):
+                        return False
+        return True
+
+    def blocks_to_skip(mx):
+        # How many blocks the segment between the cuts can be repeated: while every op it touched
+        # (from the last cut's window to this cut's highest) and every queue entry it read has its
+        # identical copy one block on, and a still engine's next op stays untouched.
+        xf = sn_lo
+        while same_op(xf):
+            xf += 1
+        if xf <= mx:
+            return 0
+        nj = (xf - 1 - mx) // per + 1
+        for e in range(n_eng):
+            hp, hc = sn_eng[e, _E_HEAD], eng[e, _E_HEAD]
+            q = hc - hp
+            if q == 0:
+                if hc < eq_ptr[e + 1]:
+                    nj = min(nj, (eq_ops[hc] - mx - 1) // per)
+                continue
+            h = hp
+            while h + q < eq_ptr[e + 1] and eq_ops[h + q] == eq_ops[h] + per:
+                h += 1
+            if h <= hc:
+                return 0
+            nj = min(nj, (h - 1 - hc) // q + 1)
+        return max(nj, 0)
+
+    def skip_blocks(nj, dt, lo, mx):
+        # The state nj blocks on: the window's ops moved nj blocks (high to low: the ranges may
+        # overlap), the ops in between done as their counterparts a block earlier, one block
+        # later; the busy engines' rows, rings and busy cycles moved.
+        sh, dtt = nj * per, nj * dt
+        for x in range(mx, lo - 1, -1):
+            y = x + sh
+            start[y], end[y] = _t_shift(start[x], dtt), _t_shift(end[x], dtt)
+            finish[y], ready[y] = _t_shift(finish[x], dtt), _t_shift(ready[x], dtt)
+            stall[y], ld_bytes[y], st_bytes[y] = stall[x], ld_bytes[x], st_bytes[x]
+            dram_cyc[y], left[y], tdone[y] = dram_cyc[x], left[x], tdone[x]
+            if feeds[x]:
+                for k in range(n_tiles[x]):
+                    tile_end[tile_off[y] + k] = _t_shift(tile_end[tile_off[x] + k], dtt)
+        for x in range(lo, lo + sh):
+            z = x - per
+            start[x], end[x] = _t_shift(start[z], dt), _t_shift(end[z], dt)
+            finish[x], ready[x] = _t_shift(finish[z], dt), _t_shift(ready[z], dt)
+            stall[x], ld_bytes[x], st_bytes[x] = stall[z], ld_bytes[z], st_bytes[z]
+            dram_cyc[x], left[x], tdone[x] = dram_cyc[z], left[z], tdone[z]
+        tmp = np.empty(RING, np.int64)
+        for e in range(n_eng):
+            q = eng[e, _E_HEAD] - sn_eng[e, _E_HEAD]
+            if q == 0:
+                continue
+            d = eng[e, _E_RING_N] - sn_eng[e, _E_RING_N]
+            busy[e] += nj * (busy[e] - sn_busy[e])
+            rn = eng[e, _E_RING_N]
+            for j in range(win[e]):
+                tmp[j] = _t_shift(ring[e, (rn - 1 - j) & (RING - 1)], dtt)
+            rn += nj * d
+            for j in range(win[e]):
+                ring[e, (rn - 1 - j) & (RING - 1)] = tmp[j]
+            eng[e, _E_RING_N] = rn
+            eng[e, _E_HEAD] += nj * q
+            for col in (_E_FREE, _E_CAND, _E_T_PIPE, _E_READY, _E_PRE):
+                eng[e, col] = _t_shift(eng[e, col], dtt)
+        touch[0] = mx + sh
 
     def candidate(e, i, k, free, ready_i):
         # When tile k of op i could start on engine e (free from ``free``): after the op's inputs
@@ -407,6 +654,8 @@ def run_schedule(prog, dram, overlap, record):
                 continue
             ready[s] = max(ready[s], fin)
             left[s] -= 1
+            if s > touch[0]:
+                touch[0] = s
             if left[s] == 0 and engine[s] < 0:
                 stack[sp] = s
                 sp += 1
@@ -441,9 +690,39 @@ def run_schedule(prog, dram, overlap, record):
             error = RUN_STUCK  # no engine can start: impossible for a DAG in topological order
             break
         i = eq_ops[eng[e, _E_HEAD]]
+        if i >= cut_at:
+            # A cut: the first pick of an op of block blk. Compare the state with the last cut's; if
+            # it is the same one block on, the blocks repeat: skip as many as the program allows.
+            blk = (i - b_s0) // per
+            cut_at = b_s0 + (blk + 1) * per if blk < n_blk - 1 else n_ops
+            while u < n_ops and done(u):
+                u += 1
+            w_lo, w_mx, t_c = u - d_pipe, touch[0], eng[e, _E_CAND]
+            dt = t_c - sn_t
+            nj = 0
+            if (
+                sn_ok and w_lo >= b_s0 and blk == sn_c + 1 and w_lo == sn_lo + per and w_mx == sn_mx + per
+                and dt > 0 and remaining < sn_rem and _t_same(sn_chan, chan, dt)
+                and engines_match(dt) and ops_match(dt, sn_lo, sn_mx)
+            ):  # fmt: skip
+                nj = blocks_to_skip(w_mx)
+            if nj > 0:
+                skip_blocks(nj, dt, w_lo, w_mx)
+                chan = _t_shift(chan, nj * dt)
+                remaining -= nj * (sn_rem - remaining)
+                cut_at = n_ops  # one jump a run
+                if period.size > 3:
+                    period[3] = nj
+                continue
+            if w_lo >= b_s0:
+                snapshot(w_lo, w_mx)
+                sn_ok = True
+                sn_c, sn_lo, sn_mx, sn_t, sn_chan, sn_rem = blk, w_lo, w_mx, t_c, chan, remaining
         k = eng[e, _E_TILE]
         nt = n_tiles[i]
         if k == 0:
+            if i > touch[0]:
+                touch[0] = i
             eng[e, _E_READY] = ready[i] if overlap else max(ready[i], serial_t)
             (
                 eng[e, _E_Q_COMP], eng[e, _E_R_COMP], eng[e, _E_Q_ONCE], eng[e, _E_R_ONCE],

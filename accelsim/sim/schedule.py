@@ -16,6 +16,7 @@ from accelsim.config.hardware import HardwareConfig
 from accelsim.sim import _kernels
 from accelsim.sim._kernels import PlanArrays, ShapeTiming
 from accelsim.sim._memo import per_config
+from accelsim.sim._period import block_period
 from accelsim.sim._schedule_kernel import RUN_OK, DramParams, RunArrays, TileProgram, run_schedule
 from accelsim.sim.graph_arrays import GraphArrays
 
@@ -94,6 +95,7 @@ class Schedule:
             pipe_groups=ga.pipe_groups,
             pipe_span=p.pipe_span,
             pipe_on=p.pipe_on,
+            period=block_period(ga),
         )
 
     def dram(self) -> DramParams:
