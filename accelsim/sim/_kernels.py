@@ -524,6 +524,32 @@ def plan_ops(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, dsp
 
 
 @njit(cache=True)
+def plan_ops_flat(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, dsp_frac, prm):
+    """:func:`plan_ops` with ``g``, ``sh`` and ``prm`` as plain tuples (their named tuples' fields
+    in order), the way the mapper calls it: numba unboxes a named tuple argument field by field
+    through Python (~10 us for these three, more than planning DeiT-Small's ops), a plain tuple
+    in C; the named tuples are rebuilt here, at no cost."""
+    return plan_ops(
+        GraphColumns(*g), engine, fused, assisted, allowed, unit_comp, unit_tiles, ShapeTiming(*sh),
+        dsp_frac, MapParams(*prm),
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def dsp_cycle_terms(engine, macs, dsp_share, pack):
+    """Per op, the array's MACs on its DSPs and the reciprocal of the products per DSP: the two
+    vectors whose dot product is :meth:`~accelsim.sim.schedule.Schedule.array_dsp_cycles`
+    (each element exactly as that method's NumPy expression computes it)."""
+    n = engine.shape[0]
+    w = np.empty(n, np.float64)
+    inv = np.empty(n, np.float64)
+    for i in range(n):
+        w[i] = (macs[i] if engine[i] == ENG_ARRAY else 0) * dsp_share[i]
+        inv[i] = 1.0 / pack[i]
+    return w, inv
+
+
+@njit(cache=True)
 def lower_bound(v, allowed, assisted, q_ptr):
     """Cycles that the schedule kernel (:func:`~accelsim.sim._schedule_kernel.run_schedule`) takes
     at least for any schedule in which each queue position ``p`` runs in one of the dataflow

@@ -65,7 +65,7 @@ from accelsim.sim._kernels import (
     PlanArrays,
     ShapeTiming,
 )
-from accelsim.sim._memo import Memo
+from accelsim.sim._memo import Memo, config_values
 from accelsim.sim.engines import systolic
 from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE
 from accelsim.sim.engines.table import ENGINE_NAMES
@@ -103,11 +103,10 @@ def _shape_timing(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.
     """Timing of each distinct array GEMM shape on ``hw`` in each of its dataflows, the packing
     ``(pm, pk, pn)`` per shape and the share of its MACs on DSPs; cached per array (a sweep over
     buffers or DRAM reuses it)."""
-    a = hw.array
+    v = config_values(hw)
     rec = hw.units.reconfigurable
     assist = (rec.macs, rec.latency_cycles) if rec is not None and rec.assists_gemm else None
-    key = ("shapes", a.rows, a.cols, a.kind, a.tree, a.dataflow, a.timing, a.lut_macs, hw.packing, assist)
-    return ga.memo.get(key, lambda: _time_shapes(ga, hw))
+    return ga.memo.get(("shapes", v.array, v.packing, assist), lambda: _time_shapes(ga, hw))
 
 
 def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.ndarray, np.ndarray]:
@@ -222,7 +221,13 @@ def _unit_plan(ga: GraphArrays, hw: HardwareConfig) -> tuple[Any, _UnitPlan]:
     """
     units = registered_units()
     # the registry's units by identity: the entry holds them, so their ids are not reused while it lives
-    key = ("units", hw.units, hw.epilogue.activation, hw.epilogue.layernorm_stats, *map(id, units))
+    key = (
+        "units",
+        config_values(hw).units,
+        hw.epilogue.activation,
+        hw.epilogue.layernorm_stats,
+        *map(id, units),
+    )
 
     def make() -> tuple[list[Any], _UnitPlan]:
         engine = assign_engines(ga, hw)
@@ -300,15 +305,16 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
     # Everything the mapping reads of ``hw``. The DRAM and the clock only matter where the mapper
     # chooses among dataflows or an assist (by the roofline estimate and by running the schedule):
     # a sweep over them alone maps once. ``up`` by identity: the entry holds it.
+    v = config_values(hw)
     key = (
         id(up),
-        a,
-        hw.packing,
-        hw.buffers,
+        v.array,
+        v.packing,
+        v.buffers,
         hw.overlap,
         hw.pipeline_heads,
         hw.mbconv_fusion,
-        (hw.dram, hw.clock_mhz) if searched else None,
+        (v.dram, hw.clock_mhz) if searched else None,
     )
     hit = ga.plans.get(key, lambda: _map(ga, hw, up, n_df, searched))
     return Schedule(ga, hw, up.engine, up.eq_ptr, up.eq_ops, *hit[1:])
@@ -321,26 +327,30 @@ def _map(
     dsp_share, plan, buffer_overflow, dsp_cycles)``."""
     shapes, packs, share = _shape_timing(ga, hw)
     buf = hw.buffers
-    prm = MapParams(
-        buf.input_kib * 1024,
-        buf.weight_kib * 1024,
-        buf.output_kib * 1024,
-        buf.acc_bits // 8,
-        float(hw.dram_bytes_per_cycle()),
-        buf.double_buffer,
-        T_CHUNK,
-        V_CHUNK,
-        UNIT_TILE_BYTES,
-        MAX_TILES_PER_STRIPE,
-        hw.overlap,
-        hw.pipeline_heads,
-        hw.mbconv_fusion,
+    bytes_per_cycle = float(hw.dram_bytes_per_cycle())
+    # plain tuples, not the kernel's named tuples (:func:`~accelsim.sim._kernels.plan_ops_flat`)
+    prm = tuple(
+        MapParams(
+            buf.input_kib * 1024,
+            buf.weight_kib * 1024,
+            buf.output_kib * 1024,
+            buf.acc_bits // 8,
+            bytes_per_cycle,
+            buf.double_buffer,
+            T_CHUNK,
+            V_CHUNK,
+            UNIT_TILE_BYTES,
+            MAX_TILES_PER_STRIPE,
+            hw.overlap,
+            hw.pipeline_heads,
+            hw.mbconv_fusion,
+        )
     )
-    cols = ga.columns
+    cols, sh = tuple(ga.columns), tuple(shapes)
 
     def plan_of(allowed: np.ndarray, assisted: np.ndarray) -> PlanArrays:
-        rows, *rest = _kernels.plan_ops(
-            cols, up.engine, up.fused, assisted, allowed, up.unit_cycles, up.unit_tiles, shapes, share, prm
+        rows, *rest = _kernels.plan_ops_flat(
+            cols, up.engine, up.fused, assisted, allowed, up.unit_cycles, up.unit_tiles, sh, share, prm
         )
         return PlanArrays._make((*rows, *rest))
 
@@ -358,11 +368,12 @@ def _map(
         )
 
     s = (
-        _search(build, plan_of, n_df, up.eligible, up.engine, (up.eq_ptr, up.eq_ops), prm.bytes_per_cycle)
+        _search(build, plan_of, n_df, up.eligible, up.engine, (up.eq_ptr, up.eq_ops), bytes_per_cycle)
         if searched
         else build(up.first_column, up.eligible)
     )
-    return up, s.shapes, s.shape_packing, s.dsp_share, s.plan, s.buffer_overflow, s.array_dsp_cycles()
+    w, inv = _kernels.dsp_cycle_terms(up.engine, ga.macs, s.dsp_share, s.plan.pack)
+    return up, s.shapes, s.shape_packing, s.dsp_share, s.plan, s.buffer_overflow, float(np.dot(w, inv))
 
 
 def _dram_bytes(plan: Any) -> np.ndarray:

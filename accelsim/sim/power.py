@@ -44,9 +44,9 @@ import numpy as np
 
 from accelsim.config.hardware import BoardPower, HardwareConfig
 from accelsim.sim._kernels import ENG_ARRAY
-from accelsim.sim._memo import per_config
+from accelsim.sim._memo import per_value
 from accelsim.sim.engines.table import ENGINES, Activity
-from accelsim.sim.resources import engine_resources
+from accelsim.sim.resources import design_key, engine_resources
 from accelsim.sim.schedule import RunResult, Schedule
 
 #: Flip-flops per LUT of published FPGA ViT accelerators [D]: the mean of CoQMoE's ZCU102 (198.2k
@@ -295,7 +295,11 @@ class _PowerModel:
     double_buffer: bool
 
 
-@per_config
+def _power_key(hw: HardwareConfig) -> tuple[object, ...]:
+    return design_key(hw), hw.clock_mhz
+
+
+@per_value(_power_key)
 def _power_model(hw: HardwareConfig) -> _PowerModel:
     """The design's resources by the engine table's activity columns (the module doc)."""
     r = engine_resources(hw)
