@@ -14,13 +14,15 @@ Python, 1-2 us a section, several sections a key, several keys a point).
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
-import typing
 import weakref
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel
+
+from accelsim.config.hardware import ArrayConfig
 
 if TYPE_CHECKING:
     from accelsim.config.hardware import HardwareConfig
@@ -132,15 +134,8 @@ def per_object(fn: Callable[[C], V], version: Callable[[C], Hashable], limit: in
     return remembered
 
 
-def _holds_model(annotation: Any) -> bool:
-    """Whether a field of this type may hold a model (itself, optional, in a tuple)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return True
-    return any(_holds_model(a) for a in typing.get_args(annotation))
-
-
 #: per model class: a getter of its field values from the instance dict (in field order, one
-#: tuple) and the positions of the fields that may hold models
+#: tuple) and the position of each field that always holds a model (typed as one model class)
 _SPECS: dict[type, tuple[Callable[[dict[str, Any]], tuple[Any, ...]], tuple[int, ...]]] = {}
 
 
@@ -149,54 +144,77 @@ def _spec(cls: type[BaseModel]) -> tuple[Callable[[dict[str, Any]], tuple[Any, .
     names = tuple(fields)
     get = operator.itemgetter(*names)
     getter = get if len(names) > 1 else (lambda d: (get(d),))
-    nested = tuple(i for i, n in enumerate(names) if _holds_model(fields[n].annotation))
+    types = [fields[n].annotation for n in names]
+    nested = tuple(i for i, t in enumerate(types) if isinstance(t, type) and issubclass(t, BaseModel))
     _SPECS[cls] = getter, nested
     return getter, nested
 
 
 def model_value(model: BaseModel) -> tuple[Any, ...]:
-    """The values of a frozen model's fields, in order, a model among them (alone or in a tuple)
-    as its own :func:`model_value`: equal for configs equal by value, hashable, and hashed and
-    compared in C. A model's class is not in it: a key holds the values of one field, whose
-    class is fixed (a union's members differ in their fields)."""
-    cls = model.__class__
-    getter, nested = _SPECS.get(cls) or _spec(cls)
+    """The values of a frozen model's fields, in order, hashable and equal for models equal by
+    value. A field typed as one model class holds its own :func:`model_value`, so that the common
+    sections hash and compare in C; an optional model (absent in most configs) stays a model,
+    which hashes and compares by value too (in Python: slower, as correct). A model's class is
+    not in it: a key holds the values of one field, whose class is fixed."""
+    getter, nested = _SPECS.get(model.__class__) or _spec(model.__class__)
     values = getter(model.__dict__)
-    if not nested:
-        return values
-    out = list(values)
     for i in nested:
-        v = out[i]
-        if isinstance(v, BaseModel):
-            out[i] = model_value(v)
-        elif type(v) is tuple:
-            out[i] = tuple(model_value(x) if isinstance(x, BaseModel) else x for x in v)
-    return tuple(out)
+        values = (*values[:i], model_value(values[i]), *values[i + 1 :])
+    return values
+
+
+#: section values seen, each with its number (never reused: the table starts afresh when full,
+#: and an equal value seen again then gets a new number, so a memo misses rather than errs)
+_NUMBERS: dict[tuple[Any, ...], int] = {}
+_NEXT = itertools.count()
+_NUMBERS_LIMIT = 1 << 14
+
+
+def _number(value: tuple[Any, ...]) -> int:
+    n = _NUMBERS.get(value)
+    if n is None:
+        if len(_NUMBERS) >= _NUMBERS_LIMIT:
+            _NUMBERS.clear()
+        n = _NUMBERS[value] = next(_NEXT)
+    return n
+
+
+#: the array's fields that its resources and power depend on (not the dataflows it runs, nor
+#: their timing): positions in its :func:`model_value`
+_ARRAY_BUILT = operator.itemgetter(
+    *(i for i, name in enumerate(ArrayConfig.__pydantic_fields__) if name not in ("dataflow", "timing"))
+)
 
 
 class ConfigValues(NamedTuple):
-    """:func:`model_value` of the sections of a hardware config that the overlay's answers depend
-    on (the scalars beside them, ``clock_mhz``, ``overlap``, ..., are read from the config)."""
+    """The sections of a hardware config that the overlay's answers depend on, each as a number
+    that equal values share (its :func:`model_value`, looked up once per config object): memo
+    keys made of them hash and compare as small tuples of ints. The scalars beside them
+    (``clock_mhz``, ``overlap``, ...) are read from the config."""
 
-    board: tuple[Any, ...]
-    array: tuple[Any, ...]
-    packing: tuple[Any, ...]
-    buffers: tuple[Any, ...]
-    dram: tuple[Any, ...]
-    units: tuple[Any, ...]
-    epilogue: tuple[Any, ...]
+    board: int
+    array: int
+    #: the array less its dataflows and timing (what its resources are built from)
+    array_built: int
+    packing: int
+    buffers: int
+    dram: int
+    units: int
+    epilogue: int
 
 
 @per_config
 def config_values(hw: HardwareConfig) -> ConfigValues:
     """The :class:`ConfigValues` of ``hw``, once per config object (a point asks from its mapping
     and its report)."""
+    array = model_value(hw.array)
     return ConfigValues(
-        model_value(hw.board),
-        model_value(hw.array),
-        tuple(map(model_value, hw.packing)),
-        model_value(hw.buffers),
-        model_value(hw.dram_cfg),
-        model_value(hw.units),
-        model_value(hw.epilogue),
+        _number(model_value(hw.board)),
+        _number(array),
+        _number(_ARRAY_BUILT(array)),
+        _number(tuple(map(model_value, hw.packing))),
+        _number(model_value(hw.buffers)),
+        _number(model_value(hw.dram_cfg)),
+        _number(model_value(hw.units)),
+        _number(model_value(hw.epilogue)),
     )

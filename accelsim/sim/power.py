@@ -293,13 +293,16 @@ class _PowerModel:
     uram: float
     scaled: _Scaled
     double_buffer: bool
+    clock_mhz: float
+    dsps: int  # the array's
 
 
-def _power_key(hw: HardwareConfig) -> tuple[object, ...]:
+def power_key(hw: HardwareConfig) -> tuple[object, ...]:
+    """The values of everything :func:`_power_model` reads of ``hw`` (its memo's key)."""
     return design_key(hw), hw.clock_mhz
 
 
-@per_value(_power_key)
+@per_value(power_key)
 def _power_model(hw: HardwareConfig) -> _PowerModel:
     """The design's resources by the engine table's activity columns (the module doc)."""
     r = engine_resources(hw)
@@ -321,7 +324,15 @@ def _power_model(hw: HardwareConfig) -> _PowerModel:
         uram=uram,
         scaled=_Scaled.of(hw.board.power, hw.clock_mhz, dsp.n, bram.n, uram, luts.n, n_ff),
         double_buffer=hw.buffers.double_buffer,
+        clock_mhz=hw.clock_mhz,
+        dsps=hw.array.dsps,
     )
+
+
+def power_model(hw: HardwareConfig) -> _PowerModel:
+    """What of ``hw``'s power does not depend on the frame (remembered by value), for
+    :func:`model_frame_watts`."""
+    return _power_model(hw)
 
 
 def _components(
@@ -380,7 +391,7 @@ def frame_power(
     if total_cycles <= 0:
         return xpe_power(hw.board.power, hw.clock_mhz, ResourceCounts())
     m, latency_s, acts, watts = _frame(
-        hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
+        _power_model(hw), total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
     )
     activity = dict(zip(RESOURCE_CLASSES, acts, strict=True))
     counts = ResourceCounts(dsp=m.dsp.n, bram36=m.bram.n, uram=m.uram, lut=m.lut.n, ff=m.n_ff)
@@ -410,8 +421,24 @@ def frame_watts(
             macs=macs,
         )
         return e.breakdown(), e.total_w, e.energy_mj, e.gops_per_w
-    m, latency_s, _, watts = _frame(
-        hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
+    return model_frame_watts(
+        _power_model(hw), total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles, macs
+    )
+
+
+def model_frame_watts(
+    m: _PowerModel,
+    total_cycles: int,
+    busy_cycles: Sequence[float] | np.ndarray,
+    dram_busy_cycles: float,
+    dram_bytes: float,
+    array_dsp_cycles: float,
+    macs: int,
+) -> tuple[dict[str, float], float, float, float]:
+    """:func:`frame_watts` of a frame with ``total_cycles`` > 0 on the design of ``m``
+    (:func:`power_model`): the report has the model, and looks nothing up again."""
+    _, latency_s, _, watts = _frame(
+        m, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
     )
     dsp, bram, uram, lut, ff, dram, total_w = watts
     x = m.scaled
@@ -421,7 +448,7 @@ def frame_watts(
 
 
 def _frame(
-    hw: HardwareConfig,
+    m: _PowerModel,
     total_cycles: int,
     busy_cycles: Sequence[float] | np.ndarray,
     dram_busy_cycles: float,
@@ -429,15 +456,14 @@ def _frame(
     array_dsp_cycles: float,
 ) -> tuple[_PowerModel, float, tuple[float, ...], tuple[float, ...]]:
     """The model, the latency (s) and :func:`_components` of one frame."""
-    m = _power_model(hw)
     total = float(total_cycles)
-    latency_s = total / (hw.clock_mhz * 1e6)
+    latency_s = total / (m.clock_mhz * 1e6)
     busy = busy_cycles.tolist() if isinstance(busy_cycles, np.ndarray) else busy_cycles
     act = [min(b / total, 1.0) for b in busy]
     array_busy = act[ENG_ARRAY]
     dram_busy = min(dram_busy_cycles / total, 1.0)
     act += [
-        min(array_dsp_cycles / (total * hw.array.dsps), 1.0),
+        min(array_dsp_cycles / (total * m.dsps), 1.0),
         (array_busy + dram_busy) / 2 if m.double_buffer else min(array_busy + dram_busy, 1.0),
         dram_busy,
     ]

@@ -148,7 +148,7 @@ _UNITS = tuple((e.code, e.config_field, e.cost) for e in ENGINES if e.cost is no
 def design_key(hw: HardwareConfig) -> tuple[object, ...]:
     """The values of everything :func:`engine_resources` reads of ``hw`` (its memo's key)."""
     v = config_values(hw)
-    return v.board, v.array, v.buffers, v.packing, v.units, v.epilogue, hw.control_luts
+    return v.board, v.array_built, v.buffers, v.packing, v.units, v.epilogue, hw.control_luts
 
 
 @per_value(design_key)

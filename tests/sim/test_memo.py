@@ -92,7 +92,10 @@ def test_model_value_equal_configs_equal_and_every_field_counts() -> None:
         changed = config_values(hw.with_changes(**{dotted: value}))
         section = dotted.split(".")[0]
         assert getattr(changed, section) != getattr(config_values(hw), section), dotted
-    assert config_values(hw.with_changes(**{"packing": {8: 3}})).packing == ((8, 8, 1, 1, 3),)
+    assert [model_value(e) for e in hw.with_changes(**{"packing": {8: 3}}).packing] == [(8, 8, 1, 1, 3)]
+    # the dataflows are not in what the array is built from
+    ws_os = config_values(hw.with_changes(**{"array.dataflow": ("ws", "os")}))
+    assert ws_os.array != config_values(hw).array and ws_os.array_built == config_values(hw).array_built
 
 
 def test_per_value_shares_answers_between_equal_configs() -> None:
