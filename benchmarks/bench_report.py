@@ -1,10 +1,13 @@
-"""The report's cost per hardware point: ``build_report`` over a 1,000-point sweep, the whole
-``simulate_many`` point, and the layer table of one report (CPU time, best of ``--reps``).
+"""The Python cost of one hardware point of a sweep: ``simulate_many`` over fresh config objects,
+its schedule-kernel calls timed apart (the rest is the point's Python: mapping, report, glue),
+``map_graph`` and ``build_report`` alone, and the layer table of one report (CPU time of this
+thread, best of ``--reps``).
 
-Every point is a fresh config object, as in a sweep, so the per-config answers (resources, the
-power model) are computed once per point as they would be. To compare two checkouts, run it on
-each in turn in the same shell line (``for d in old new; do PYTHONPATH=$d python3 ...; done``);
-it prints the load average beside each figure.
+Every point is a fresh config object, as in a sweep or a search (``HardwareConfig.model_validate``
+of a dumped config: every section a new object), and every round maps afresh (the mapping memo
+is cleared; within a round, points that differ only in DRAM bandwidth share a mapping, as in a
+sweep). To compare two checkouts, run it on each in turn in the same shell line (``for d in old
+new; do PYTHONPATH=$d python3 ...; done``); it prints the load average beside each figure.
 
     PYTHONPATH=$PWD python3 benchmarks/bench_report.py --graph /tmp/bg/deit_small.json
 """
@@ -15,13 +18,14 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from bench_sim import sweep_points  # this folder: the script's, first on sys.path
 
 import accelsim
 from accelsim.config.hardware import HardwareConfig
 from accelsim.ir import Graph
-from accelsim.sim import compile_graph, simulate, simulate_many
+from accelsim.sim import compile_graph, schedule, simulate, simulate_many
 from accelsim.sim.mapping import map_graph
 from accelsim.sim.report import build_report
 from accelsim.sim.schedule import run
@@ -36,27 +40,53 @@ def main() -> None:
     g = compile_graph(Graph.load(args.graph))
     base = HardwareConfig.load("zcu102")
     simulate_many(g, sweep_points(base, 50))  # compile and warm the kernels
-    report = sweep = layers = float("inf")
-    for _ in range(args.reps):
-        points = sweep_points(base, args.points)  # fresh configs: per-config memos start empty
-        runs = [(s, run(s)) for s in (map_graph(g, hw) for hw in points)]
+    kernel = schedule._RUN
+    in_kernel = [0.0]
+
+    def timed_kernel(*a: Any) -> Any:
         t = time.thread_time()
-        for s, r in runs:
-            build_report(s, r)
-        report = min(report, (time.thread_time() - t) / len(runs))
-        points = sweep_points(base, args.points)
+        out = kernel(*a)
+        in_kernel[0] += time.thread_time() - t
+        return out
+
+    best: dict[str, float] = {}
+
+    def keep(name: str, seconds: float) -> None:
+        best[name] = min(best.get(name, float("inf")), seconds)
+
+    n = args.points
+    for _ in range(args.reps):
+        points = sweep_points(base, n)  # fresh configs: per-config memos start empty
+        g.plans.clear()
+        schedule._RUN, in_kernel[0] = timed_kernel, 0.0
         t = time.thread_time()
         simulate_many(g, points)
-        sweep = min(sweep, (time.thread_time() - t) / len(points))
+        total = time.thread_time() - t
+        schedule._RUN = kernel
+        keep("point", total / n)
+        keep("kernel", in_kernel[0] / n)
+        keep("python", (total - in_kernel[0]) / n)
+        points = sweep_points(base, n)
+        g.plans.clear()
+        t = time.thread_time()
+        schedules = [map_graph(g, hw) for hw in points]
+        keep("map", (time.thread_time() - t) / n)
+        runs = [run(s) for s in schedules]
+        t = time.thread_time()
+        for s, r in zip(schedules, runs, strict=True):
+            build_report(s, r)
+        keep("report", (time.thread_time() - t) / n)
         r = simulate(g, base)
         t = time.thread_time()
         _ = r.layer_table
-        layers = min(layers, time.thread_time() - t)
+        keep("layers", time.thread_time() - t)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    us = {k: v * 1e6 for k, v in best.items()}
     print(
-        f"{Path(accelsim.__file__).parent}: load {load:.1f}  build_report {report * 1e6:.0f} us/point  "
-        f"simulate_many {sweep * 1e3:.3f} ms/point ({1 / sweep:,.0f} points/s)  "
-        f"layer table {layers * 1e3:.2f} ms ({g.n_ops} ops)"
+        f"{Path(accelsim.__file__).parent}: load {load:.1f}  per point {us['point']:.0f} us = kernel "
+        f"{us['kernel']:.0f} + Python {us['python']:.0f} ({1 / best['point']:,.0f} points/s)  alone: "
+        f"map_graph {us['map']:.0f} us, build_report {us['report']:.0f} us  layer table "
+        f"{us['layers'] / 1e3:.2f} ms ({g.n_ops} ops)"
     )
 
 

@@ -134,20 +134,28 @@ def per_object(fn: Callable[[C], V], version: Callable[[C], Hashable], limit: in
     return remembered
 
 
-#: per model class: a getter of its field values from the instance dict (in field order, one
-#: tuple) and the position of each field that always holds a model (typed as one model class)
-_SPECS: dict[type, tuple[Callable[[dict[str, Any]], tuple[Any, ...]], tuple[int, ...]]] = {}
+#: per model class, its :func:`model_value` function
+_VALUE_FNS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
 
 
-def _spec(cls: type[BaseModel]) -> tuple[Callable[[dict[str, Any]], tuple[Any, ...]], tuple[int, ...]]:
-    fields = cls.__pydantic_fields__
-    names = tuple(fields)
-    get = operator.itemgetter(*names)
-    getter = get if len(names) > 1 else (lambda d: (get(d),))
-    types = [fields[n].annotation for n in names]
-    nested = tuple(i for i, t in enumerate(types) if isinstance(t, type) and issubclass(t, BaseModel))
-    _SPECS[cls] = getter, nested
-    return getter, nested
+def _value_fn(cls: type[BaseModel]) -> Callable[[Any], tuple[Any, ...]]:
+    """``cls``'s :func:`model_value` as straight-line code, ``(d["rows"], d["cols"], ...)`` on the
+    instance dict (generated once per class, as dataclasses generate ``__init__``): a sweep asks
+    for ~100 values per point, and a loop over a getter's tuple costs twice as much."""
+    env: dict[str, Any] = {}
+    parts = []
+    for name, info in cls.__pydantic_fields__.items():
+        t = info.annotation
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            fn = f"value_{len(env)}"
+            env[fn] = _VALUE_FNS.get(t) or _value_fn(t)
+            parts.append(f"{fn}(d[{name!r}])")
+        else:
+            parts.append(f"d[{name!r}]")
+    src = f"def value(m):\n    d = m.__dict__\n    return ({', '.join(parts)},)\n"
+    exec(src, env)  # the source: field names only, from the class
+    _VALUE_FNS[cls] = env["value"]
+    return env["value"]
 
 
 def model_value(model: BaseModel) -> tuple[Any, ...]:
@@ -156,11 +164,7 @@ def model_value(model: BaseModel) -> tuple[Any, ...]:
     sections hash and compare in C; an optional model (absent in most configs) stays a model,
     which hashes and compares by value too (in Python: slower, as correct). A model's class is
     not in it: a key holds the values of one field, whose class is fixed."""
-    getter, nested = _SPECS.get(model.__class__) or _spec(model.__class__)
-    values = getter(model.__dict__)
-    for i in nested:
-        values = (*values[:i], model_value(values[i]), *values[i + 1 :])
-    return values
+    return (_VALUE_FNS.get(model.__class__) or _value_fn(model.__class__))(model)
 
 
 #: section values seen, each with its number (never reused: the table starts afresh when full,

@@ -61,7 +61,6 @@ from accelsim.sim._kernels import (
     ENG_NONE,
     ENG_RECONF,
     LOOP_OF_DATAFLOW,
-    MapParams,
     PlanArrays,
     ShapeTiming,
 )
@@ -328,52 +327,67 @@ def _map(
     shapes, packs, share = _shape_timing(ga, hw)
     buf = hw.buffers
     bytes_per_cycle = float(hw.dram_bytes_per_cycle())
-    # plain tuples, not the kernel's named tuples (:func:`~accelsim.sim._kernels.plan_ops_flat`)
-    prm = tuple(
-        MapParams(
-            buf.input_kib * 1024,
-            buf.weight_kib * 1024,
-            buf.output_kib * 1024,
-            buf.acc_bits // 8,
-            bytes_per_cycle,
-            buf.double_buffer,
-            T_CHUNK,
-            V_CHUNK,
-            UNIT_TILE_BYTES,
-            MAX_TILES_PER_STRIPE,
-            hw.overlap,
-            hw.pipeline_heads,
-            hw.mbconv_fusion,
-        )
+    # plain tuples, not the kernel's named tuples (:func:`~accelsim.sim._kernels.plan_ops_flat`):
+    # ``_kernels.MapParams``' fields in order
+    prm = (
+        buf.input_kib * 1024,
+        buf.weight_kib * 1024,
+        buf.output_kib * 1024,
+        buf.acc_bits // 8,
+        bytes_per_cycle,
+        buf.double_buffer,
+        T_CHUNK,
+        V_CHUNK,
+        UNIT_TILE_BYTES,
+        MAX_TILES_PER_STRIPE,
+        hw.overlap,
+        hw.pipeline_heads,
+        hw.mbconv_fusion,
     )
     cols, sh = tuple(ga.columns), tuple(shapes)
+    # each plan's DSP-cycles (Schedule.array_dsp_cycles), by the plan's identity: the plan is held
+    dsp_cycles: dict[int, tuple[PlanArrays, float]] = {}
 
     def plan_of(allowed: np.ndarray, assisted: np.ndarray) -> PlanArrays:
-        rows, *rest = _kernels.plan_ops_flat(
-            cols, up.engine, up.fused, assisted, allowed, up.unit_cycles, up.unit_tiles, sh, share, prm
+        rows, share_, w, inv, *rest = _kernels.plan_ops_flat(
+            cols,
+            ga.macs,
+            up.engine,
+            up.fused,
+            assisted,
+            allowed,
+            up.unit_cycles,
+            up.unit_tiles,
+            sh,
+            share,
+            prm,
         )
-        return PlanArrays._make((*rows, *rest))
+        plan = PlanArrays._make((*rows, share_, *rest))
+        dsp_cycles[id(plan)] = plan, float(np.dot(w, inv))
+        return plan
+
+    def overflow(plan: PlanArrays) -> str:
+        if plan.bad_op < 0:
+            return ""
+        which = "input_kib" if plan.bad_buffer == BUF_INPUT else "weight_kib"
+        return (
+            f"buffers.{which}: one tile of op {ga.names[plan.bad_op]!r} needs {plan.bad_need} B "
+            f"({plan.n_bad} ops do not fit a tile)"
+        )
 
     def build(allowed: np.ndarray, assisted: np.ndarray, plan: PlanArrays | None = None) -> Schedule:
         plan = plan_of(allowed, assisted) if plan is None else plan
-        overflow = ""
-        if plan.bad_op >= 0:
-            which = "input_kib" if plan.bad_buffer == BUF_INPUT else "weight_kib"
-            overflow = (
-                f"buffers.{which}: one tile of op {ga.names[plan.bad_op]!r} needs {plan.bad_need} B "
-                f"({plan.n_bad} ops do not fit a tile)"
-            )
         return Schedule(
-            ga, hw, up.engine, up.eq_ptr, up.eq_ops, shapes, packs, plan.dsp_share, plan, overflow
+            ga, hw, up.engine, up.eq_ptr, up.eq_ops, shapes, packs, plan.dsp_share, plan, overflow(plan)
         )
 
-    s = (
-        _search(build, plan_of, n_df, up.eligible, up.engine, (up.eq_ptr, up.eq_ops), bytes_per_cycle)
-        if searched
-        else build(up.first_column, up.eligible)
-    )
-    w, inv = _kernels.dsp_cycle_terms(up.engine, ga.macs, s.dsp_share, s.plan.pack)
-    return up, s.shapes, s.shape_packing, s.dsp_share, s.plan, s.buffer_overflow, float(np.dot(w, inv))
+    if searched:
+        s = _search(build, plan_of, n_df, up.eligible, up.engine, (up.eq_ptr, up.eq_ops), bytes_per_cycle)
+        plan, why = s.plan, s.buffer_overflow
+    else:
+        plan = plan_of(up.first_column, up.eligible)
+        why = overflow(plan)
+    return up, shapes, packs, plan.dsp_share, plan, why, dsp_cycles[id(plan)][1]
 
 
 def _dram_bytes(plan: Any) -> np.ndarray:
