@@ -34,11 +34,11 @@ default) is not modelled: packed INT8 fills the 27x18 multiplier. An estimate, n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import mul
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -295,6 +295,8 @@ class _PowerModel:
     double_buffer: bool
     clock_mhz: float
     dsps: int  # the array's
+    #: :func:`model_frame_watts` of this design (:func:`_frame_code`)
+    frame_watts: Callable[..., tuple[dict[str, float], float, float, float]] | None = None
 
 
 def power_key(hw: HardwareConfig) -> tuple[object, ...]:
@@ -314,7 +316,7 @@ def _power_model(hw: HardwareConfig) -> _PowerModel:
     luts = _Terms.of((float(hw.control_luts), *lut), _LUT_AT)
     ff_lut = luts.n * FF_PER_LUT
     n_ff, uram = ff_lut + float(epi.ff), float(r.uram)
-    return _PowerModel(
+    m = _PowerModel(
         dsp=dsp,
         bram=bram,
         lut=luts,
@@ -327,6 +329,88 @@ def _power_model(hw: HardwareConfig) -> _PowerModel:
         clock_mhz=hw.clock_mhz,
         dsps=hw.array.dsps,
     )
+    m.frame_watts = _frame_code(m)
+    return m
+
+
+def _frame_code(m: _PowerModel) -> Callable[..., tuple[dict[str, float], float, float, float]]:
+    """:func:`model_frame_watts` for the design of ``m`` as straight-line code: :func:`_frame`'s
+    and :func:`_components`' arithmetic on floats with this design's counts, positions and
+    switches written in (generated once per design; a sweep's report computes it per point, and
+    the general code's loops, sums over maps and calls took ~8 us of it). Each operation is the
+    one the general code does, in its order, so the two agree to the last bit
+    (``tests/sim/test_power.py``, the report pins): a sum over a class's counts is the left-to-right
+    sum the builtin ``sum`` takes (its start, 0, adds nothing: every product is >= 0)."""
+    env: dict[str, Any] = {"min": min}
+
+    def const(name: str, value: Any) -> str:
+        env[name] = value
+        return name
+
+    lines = [
+        "def frame(total_cycles, busy, dram_busy_cycles, dram_bytes, array_dsp_cycles, macs):",
+        "    total = float(total_cycles)",
+        f"    latency_s = total / ({const('clock_mhz', m.clock_mhz)} * 1e6)",
+        *(f"    a{e} = min(busy[{e}] / total, 1.0)" for e in range(len(ENGINES))),
+        "    dram_busy = min(dram_busy_cycles / total, 1.0)",
+        f"    a{_UTIL} = min(array_dsp_cycles / (total * {const('dsps', m.dsps)}), 1.0)",
+        f"    a{_BUFFERS} = (a{ENG_ARRAY} + dram_busy) / 2"
+        if m.double_buffer
+        else f"    a{_BUFFERS} = min(a{ENG_ARRAY} + dram_busy, 1.0)",
+        f"    a{_DRAM} = dram_busy",
+    ]
+    for cls, terms in (("dsp", m.dsp), ("bram", m.bram), ("lut", m.lut)):
+        if terms.n > 0:
+            s = " + ".join(
+                f"{const(f'{cls}_{i}', c)} * a{p}"
+                for i, (c, p) in enumerate(zip(terms.counts, terms.at, strict=True))
+            )
+            lines.append(f"    x_{cls} = ({s}) / {const(f'n_{cls}', terms.n)}")
+        else:
+            lines.append(f"    x_{cls} = 0.0")
+    if m.n_ff > 0:
+        ff = f"({const('ff_lut', m.ff_lut)} * x_lut + {const('epi_ff', m.epilogue_ff)} * a{ENG_ARRAY}) / {const('n_ff', m.n_ff)}"
+    else:
+        ff = "0.0"
+    x = m.scaled
+    t = const("toggle", x.toggle)
+    lines += [
+        f"    x_ff = {ff}",
+        f"    x_uram = a{_BUFFERS}" if m.uram else "    x_uram = 0.0",
+        # _Scaled.watts
+        f"    dsp = {const('s_dsp', x.dsp)} * x_dsp * {t}",
+        f"    bram = {const('s_bram', x.bram)} * x_bram * {t}",
+        f"    uram = {const('s_uram', x.uram)} * x_uram * {t}",
+        f"    lut = {const('s_lut', x.lut)} * x_lut * {t}",
+        f"    ff = {const('s_ff', x.ff)} * x_ff * {t}",
+        f"    dram = dram_bytes / latency_s * 8 * {const('pj', x.dram_pj_per_bit)} * 1e-12",
+        f"    total_w = {const('fixed_w', x.fixed_w)} + dsp + bram + uram + lut + ff + "
+        f"{const('clock_w', x.clock_w)} + dram",
+        # model_frame_watts
+        "    breakdown = {"
+        + ", ".join(
+            f"{name!r}: {value}"
+            for name, value in zip(
+                COMPONENTS,
+                (
+                    *(const(f"fixed_{i}", f) for i, f in enumerate(x.fixed)),
+                    "dsp",
+                    "bram",
+                    "uram",
+                    "lut",
+                    "ff",
+                    "clock_w",
+                    "dram",
+                ),
+                strict=True,
+            )
+        )
+        + "}",
+        "    gops = 2 * macs / latency_s / 1e9",
+        "    return breakdown, total_w, total_w * latency_s * 1e3, gops / total_w if total_w > 0 else 0.0",
+    ]
+    exec("\n".join(lines) + "\n", env)  # the source: names and operators only, the values in env
+    return env["frame"]
 
 
 def power_model(hw: HardwareConfig) -> _PowerModel:
@@ -437,6 +521,8 @@ def model_frame_watts(
 ) -> tuple[dict[str, float], float, float, float]:
     """:func:`frame_watts` of a frame with ``total_cycles`` > 0 on the design of ``m``
     (:func:`power_model`): the report has the model, and looks nothing up again."""
+    if m.frame_watts is not None:
+        return m.frame_watts(total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles, macs)
     _, latency_s, _, watts = _frame(
         m, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
     )
