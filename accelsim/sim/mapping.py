@@ -68,7 +68,7 @@ from accelsim.sim._memo import Memo, config_values
 from accelsim.sim.engines import systolic
 from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE
 from accelsim.sim.engines.table import ENGINE_NAMES
-from accelsim.sim.engines.units import assign_engines, registered_units, unit_cycles, unit_min_tiles
+from accelsim.sim.engines.units import assign_engines, registry_version, unit_cycles, unit_min_tiles
 from accelsim.sim.graph_arrays import GraphArrays, compile_graph
 from accelsim.sim.schedule import Schedule, run
 
@@ -218,17 +218,13 @@ def _unit_plan(ga: GraphArrays, hw: HardwareConfig) -> tuple[Any, _UnitPlan]:
     An activation the GEMM engine applies in its drain path (``epilogue.activation``) has no
     engine: it costs nothing and its input never leaves the array (``plan_ops`` keeps it on chip).
     """
-    units = registered_units()
-    # the registry's units by identity: the entry holds them, so their ids are not reused while it lives
-    key = (
-        "units",
-        config_values(hw).units,
-        hw.epilogue.activation,
-        hw.epilogue.layernorm_stats,
-        *map(id, units),
-    )
+    epi = hw.epilogue
+    key = ("units", config_values(hw).units, epi.activation, epi.layernorm_stats, registry_version())
+    hit = ga.memo.peek(key)
+    if hit is not None:
+        return key, hit
 
-    def make() -> tuple[list[Any], _UnitPlan]:
+    def make() -> _UnitPlan:
         engine = assign_engines(ga, hw)
         if hw.epilogue.activation:
             fused = ga.epi_src >= 0
@@ -251,9 +247,9 @@ def _unit_plan(ga: GraphArrays, hw: HardwareConfig) -> tuple[Any, _UnitPlan]:
             unit_min_tiles(ga, engine, hw),
             np.ones(ga.n_ops, dtype=np.int64),
         )
-        return units, plan
+        return plan
 
-    return key, ga.memo.get(key, make)[1]
+    return key, ga.memo.get(key, make)
 
 
 def _assisted(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> np.ndarray:
