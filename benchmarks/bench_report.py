@@ -1,7 +1,9 @@
 """The Python cost of one hardware point of a sweep: ``simulate_many`` over fresh config objects,
-its schedule-kernel calls timed apart (the rest is the point's Python: mapping, report, glue),
-``map_graph`` and ``build_report`` alone, and the layer table of one report (CPU time of this
-thread, best of ``--reps``).
+its schedule-kernel calls timed apart (the rest is the point's Python: mapping, report, glue);
+the same points step by step (``map_graph``, ``run`` less its kernel call, ``build_report``, each
+timed in turn, as a sweep interleaves them with the kernel); ``map_graph`` and ``build_report``
+alone, each over all points in a row (warm caches: less than in turn); and the layer table of
+one report. CPU time of this thread, best of ``--reps``.
 
 Every point is a fresh config object, as in a sweep or a search (``HardwareConfig.model_validate``
 of a dumped config: every section a new object), and every round maps afresh (the mapping memo
@@ -66,6 +68,26 @@ def main() -> None:
         keep("point", total / n)
         keep("kernel", in_kernel[0] / n)
         keep("python", (total - in_kernel[0]) / n)
+        # the same points one by one, each step timed (the kernel apart): where the Python goes
+        points = sweep_points(base, n)
+        g.plans.clear()
+        schedule._RUN, in_kernel[0] = timed_kernel, 0.0
+        steps = [0.0, 0.0, 0.0]
+        for hw in points:
+            t0 = time.thread_time()
+            s = map_graph(g, hw)
+            t1 = time.thread_time()
+            r = run(s)
+            t2 = time.thread_time()
+            build_report(s, r)
+            t3 = time.thread_time()
+            steps[0] += t1 - t0
+            steps[1] += t2 - t1
+            steps[2] += t3 - t2
+        schedule._RUN = kernel
+        keep("step map", steps[0] / n)
+        keep("step run", (steps[1] - in_kernel[0]) / n)
+        keep("step report", steps[2] / n)
         points = sweep_points(base, n)
         g.plans.clear()
         t = time.thread_time()
@@ -84,7 +106,9 @@ def main() -> None:
     us = {k: v * 1e6 for k, v in best.items()}
     print(
         f"{Path(accelsim.__file__).parent}: load {load:.1f}  per point {us['point']:.0f} us = kernel "
-        f"{us['kernel']:.0f} + Python {us['python']:.0f} ({1 / best['point']:,.0f} points/s)  alone: "
+        f"{us['kernel']:.0f} + Python {us['python']:.0f} ({1 / best['point']:,.0f} points/s)  in turn: "
+        f"map_graph {us['step map']:.0f}, run less kernel {us['step run']:.0f}, build_report "
+        f"{us['step report']:.0f} us  alone: "
         f"map_graph {us['map']:.0f} us, build_report {us['report']:.0f} us  layer table "
         f"{us['layers'] / 1e3:.2f} ms ({g.n_ops} ops)"
     )
