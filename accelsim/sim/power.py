@@ -522,7 +522,8 @@ def model_frame_watts(
     """:func:`frame_watts` of a frame with ``total_cycles`` > 0 on the design of ``m``
     (:func:`power_model`): the report has the model, and looks nothing up again."""
     if m.frame_watts is not None:
-        return m.frame_watts(total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles, macs)
+        busy = busy_cycles.tolist() if isinstance(busy_cycles, np.ndarray) else busy_cycles
+        return m.frame_watts(total_cycles, busy, dram_busy_cycles, dram_bytes, array_dsp_cycles, macs)
     _, latency_s, _, watts = _frame(
         m, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
     )

@@ -28,7 +28,7 @@ from accelsim.sim._kernels import (
     ENG_LINATT,
 )
 from accelsim.sim._memo import config_values, per_value
-from accelsim.sim.efficiency import equivalent_dsps
+from accelsim.sim.efficiency import gops_per_equivalent_dsp, gops_per_klut
 from accelsim.sim.engines import systolic
 from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE, DF_WS
 from accelsim.sim.engines.table import ENGINE_NAMES
@@ -489,8 +489,7 @@ class _Design(NamedTuple):
     array: str
     virtual: bool
     dsps: int  # the array's
-    klut: float  # thousands of LUTs used
-    equivalent_dsps: float
+    multiplier_luts: int  # the LUTs of its LUT multipliers
     power: Any  # :func:`~accelsim.sim.power.power_model`, None on a virtual board
 
 
@@ -509,10 +508,7 @@ def _design(hw: HardwareConfig) -> _Design:
         array=f"{a.rows}x{a.cols} {a.dataflow_label}, {a.timing}",
         virtual=virtual,
         dsps=a.dsps,
-        klut=res.lut / 1000,
-        equivalent_dsps=equivalent_dsps(
-            res.dsp, a.lut_macs.macs * a.lut_macs.lut_per_mac if a.lut_macs is not None else 0
-        ),
+        multiplier_luts=a.lut_macs.macs * a.lut_macs.lut_per_mac if a.lut_macs is not None else 0,
         power=None if virtual else power_model(hw),
     )
 
@@ -567,9 +563,8 @@ def build_report(schedule: Schedule, result: RunResult, frames: int = 1) -> Repo
         total_macs=macs,
         gops=gops,
         gops_per_dsp=gops / res.dsp if res.dsp else 0.0,
-        # :func:`gops_per_klut` and :func:`gops_per_equivalent_dsp`, their divisors remembered
-        gops_per_klut=gops / d.klut if res.lut else 0.0,
-        gops_per_equivalent_dsp=gops / d.equivalent_dsps if d.equivalent_dsps else 0.0,
+        gops_per_klut=gops_per_klut(gops, res.lut),
+        gops_per_equivalent_dsp=gops_per_equivalent_dsp(gops, res.dsp, d.multiplier_luts),
         dsp_used=res.dsp,
         bram36_used=res.bram36,
         uram_used=res.uram,
