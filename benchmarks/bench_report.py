@@ -6,9 +6,10 @@ alone, each over all points in a row (warm caches: less than in turn); and the l
 one report. CPU time of this thread, best of ``--reps``.
 
 Every point is a fresh config object, as in a sweep or a search (``HardwareConfig.model_validate``
-of a dumped config: every section a new object), and every round maps afresh (the mapping memo
-is cleared; within a round, points that differ only in DRAM bandwidth share a mapping, as in a
-sweep). To compare two checkouts, run it on each in turn in the same shell line (``for d in old
+of a dumped config: every section a new object), and every round starts afresh: the mapping memo
+is cleared and the points' ``control_luts`` differ from every earlier round's, so nothing
+remembered by value (resources, the power model) carries over (within a round, points that
+differ only in DRAM bandwidth share a mapping, and equal designs their resources, as in a sweep). To compare two checkouts, run it on each in turn in the same shell line (``for d in old
 new; do PYTHONPATH=$d python3 ...; done``); it prints the load average beside each figure.
 
     PYTHONPATH=$PWD python3 benchmarks/bench_report.py --graph /tmp/bg/deit_small.json
@@ -58,7 +59,10 @@ def main() -> None:
 
     n = args.points
     for _ in range(args.reps):
-        points = sweep_points(base, n)  # fresh configs: per-config memos start empty
+        # fresh configs, and values no round has seen: answers remembered by value (resources, power
+        # model) are computed afresh each round as in the first, and the mapping memo starts empty
+        base = base.with_changes(control_luts=base.control_luts + 1)
+        points = sweep_points(base, n)
         g.plans.clear()
         schedule._RUN, in_kernel[0] = timed_kernel, 0.0
         t = time.thread_time()

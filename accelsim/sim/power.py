@@ -333,84 +333,120 @@ def _power_model(hw: HardwareConfig) -> _PowerModel:
     return m
 
 
+#: per structure of a design's power sum (:func:`_frame_code`), the compiled maker of its frame
+#: function: a design's constants go in as the maker's argument, so a sweep compiles once per
+#: structure (a handful), not once per design (~0.5 ms each)
+_FRAME_MAKERS: dict[tuple[Any, ...], Callable[[tuple[Any, ...]], Callable[..., Any]]] = {}
+
+
 def _frame_code(m: _PowerModel) -> Callable[..., tuple[dict[str, float], float, float, float]]:
     """:func:`model_frame_watts` for the design of ``m`` as straight-line code: :func:`_frame`'s
-    and :func:`_components`' arithmetic on floats with this design's counts, positions and
-    switches written in (generated once per design; a sweep's report computes it per point, and
+    and :func:`_components`' arithmetic on floats with this design's positions and switches
+    written in and its counts and coefficients bound (a sweep's report computes it per point, and
     the general code's loops, sums over maps and calls took ~8 us of it). Each operation is the
     one the general code does, in its order, so the two agree to the last bit
     (``tests/sim/test_power.py``, the report pins): a sum over a class's counts is the left-to-right
     sum the builtin ``sum`` takes (its start, 0, adds nothing: every product is >= 0)."""
-    env: dict[str, Any] = {"min": min}
+    classes = (("dsp", m.dsp), ("bram", m.bram), ("lut", m.lut))
+    structure = (
+        tuple(terms.at if terms.n > 0 else None for _, terms in classes),
+        m.double_buffer,
+        m.n_ff > 0,
+        bool(m.uram),
+    )
+    x = m.scaled
+    consts: list[Any] = [m.clock_mhz, m.dsps]
+    for _, terms in classes:
+        if terms.n > 0:
+            consts += [*terms.counts, terms.n]
+    consts += [m.ff_lut, m.epilogue_ff, m.n_ff] if m.n_ff > 0 else []
+    consts += [
+        x.toggle,
+        x.dsp,
+        x.bram,
+        x.uram,
+        x.lut,
+        x.ff,
+        x.dram_pj_per_bit,
+        x.fixed_w,
+        x.clock_w,
+        *x.fixed,
+    ]
+    make = _FRAME_MAKERS.get(structure) or _frame_maker(m, structure)
+    return make(tuple(consts))
 
-    def const(name: str, value: Any) -> str:
-        env[name] = value
-        return name
 
-    lines = [
-        "def frame(total_cycles, busy, dram_busy_cycles, dram_bytes, array_dsp_cycles, macs):",
-        "    total = float(total_cycles)",
-        f"    latency_s = total / ({const('clock_mhz', m.clock_mhz)} * 1e6)",
-        *(f"    a{e} = min(busy[{e}] / total, 1.0)" for e in range(len(ENGINES))),
-        "    dram_busy = min(dram_busy_cycles / total, 1.0)",
-        f"    a{_UTIL} = min(array_dsp_cycles / (total * {const('dsps', m.dsps)}), 1.0)",
-        f"    a{_BUFFERS} = (a{ENG_ARRAY} + dram_busy) / 2"
+def _frame_maker(
+    m: _PowerModel, structure: tuple[Any, ...]
+) -> Callable[[tuple[Any, ...]], Callable[..., Any]]:
+    """Compile the maker of :func:`_frame_code`'s function for designs of ``m``'s structure: its
+    constants are unpacked, in :func:`_frame_code`'s order, into the closure of the function."""
+    names = ["clock_mhz", "dsps"]
+    body = [
+        "    def frame(total_cycles, busy, dram_busy_cycles, dram_bytes, array_dsp_cycles, macs):",
+        "        total = float(total_cycles)",
+        "        latency_s = total / (clock_mhz * 1e6)",
+        *(f"        a{e} = min(busy[{e}] / total, 1.0)" for e in range(len(ENGINES))),
+        "        dram_busy = min(dram_busy_cycles / total, 1.0)",
+        f"        a{_UTIL} = min(array_dsp_cycles / (total * dsps), 1.0)",
+        f"        a{_BUFFERS} = (a{ENG_ARRAY} + dram_busy) / 2"
         if m.double_buffer
-        else f"    a{_BUFFERS} = min(a{ENG_ARRAY} + dram_busy, 1.0)",
-        f"    a{_DRAM} = dram_busy",
+        else f"        a{_BUFFERS} = min(a{ENG_ARRAY} + dram_busy, 1.0)",
+        f"        a{_DRAM} = dram_busy",
     ]
     for cls, terms in (("dsp", m.dsp), ("bram", m.bram), ("lut", m.lut)):
         if terms.n > 0:
-            s = " + ".join(
-                f"{const(f'{cls}_{i}', c)} * a{p}"
-                for i, (c, p) in enumerate(zip(terms.counts, terms.at, strict=True))
-            )
-            lines.append(f"    x_{cls} = ({s}) / {const(f'n_{cls}', terms.n)}")
+            counts = [f"{cls}_{i}" for i in range(len(terms.counts))]
+            names += [*counts, f"n_{cls}"]
+            s = " + ".join(f"{c} * a{p}" for c, p in zip(counts, terms.at, strict=True))
+            body.append(f"        x_{cls} = ({s}) / n_{cls}")
         else:
-            lines.append(f"    x_{cls} = 0.0")
+            body.append(f"        x_{cls} = 0.0")
     if m.n_ff > 0:
-        ff = f"({const('ff_lut', m.ff_lut)} * x_lut + {const('epi_ff', m.epilogue_ff)} * a{ENG_ARRAY}) / {const('n_ff', m.n_ff)}"
+        names += ["ff_lut", "epi_ff", "n_ff"]
+        body.append(f"        x_ff = (ff_lut * x_lut + epi_ff * a{ENG_ARRAY}) / n_ff")
     else:
-        ff = "0.0"
-    x = m.scaled
-    t = const("toggle", x.toggle)
-    lines += [
-        f"    x_ff = {ff}",
-        f"    x_uram = a{_BUFFERS}" if m.uram else "    x_uram = 0.0",
-        # _Scaled.watts
-        f"    dsp = {const('s_dsp', x.dsp)} * x_dsp * {t}",
-        f"    bram = {const('s_bram', x.bram)} * x_bram * {t}",
-        f"    uram = {const('s_uram', x.uram)} * x_uram * {t}",
-        f"    lut = {const('s_lut', x.lut)} * x_lut * {t}",
-        f"    ff = {const('s_ff', x.ff)} * x_ff * {t}",
-        f"    dram = dram_bytes / latency_s * 8 * {const('pj', x.dram_pj_per_bit)} * 1e-12",
-        f"    total_w = {const('fixed_w', x.fixed_w)} + dsp + bram + uram + lut + ff + "
-        f"{const('clock_w', x.clock_w)} + dram",
-        # model_frame_watts
-        "    breakdown = {"
-        + ", ".join(
-            f"{name!r}: {value}"
-            for name, value in zip(
-                COMPONENTS,
-                (
-                    *(const(f"fixed_{i}", f) for i, f in enumerate(x.fixed)),
-                    "dsp",
-                    "bram",
-                    "uram",
-                    "lut",
-                    "ff",
-                    "clock_w",
-                    "dram",
-                ),
-                strict=True,
-            )
+        body.append("        x_ff = 0.0")
+    names += ["toggle", "s_dsp", "s_bram", "s_uram", "s_lut", "s_ff", "pj", "fixed_w", "clock_w"]
+    names += [f"fixed_{i}" for i in range(len(m.scaled.fixed))]
+    breakdown = ", ".join(
+        f"{name!r}: {value}"
+        for name, value in zip(
+            COMPONENTS,
+            (
+                *(f"fixed_{i}" for i in range(len(m.scaled.fixed))),
+                "dsp",
+                "bram",
+                "uram",
+                "lut",
+                "ff",
+                "clock_w",
+                "dram",
+            ),
+            strict=True,
         )
-        + "}",
-        "    gops = 2 * macs / latency_s / 1e9",
-        "    return breakdown, total_w, total_w * latency_s * 1e3, gops / total_w if total_w > 0 else 0.0",
+    )
+    body += [
+        f"        x_uram = a{_BUFFERS}" if m.uram else "        x_uram = 0.0",
+        # _Scaled.watts
+        "        dsp = s_dsp * x_dsp * toggle",
+        "        bram = s_bram * x_bram * toggle",
+        "        uram = s_uram * x_uram * toggle",
+        "        lut = s_lut * x_lut * toggle",
+        "        ff = s_ff * x_ff * toggle",
+        "        dram = dram_bytes / latency_s * 8 * pj * 1e-12",
+        "        total_w = fixed_w + dsp + bram + uram + lut + ff + clock_w + dram",
+        # model_frame_watts
+        f"        breakdown = {{{breakdown}}}",
+        "        gops = 2 * macs / latency_s / 1e9",
+        "        return breakdown, total_w, total_w * latency_s * 1e3, gops / total_w if total_w > 0 else 0.0",
+        "    return frame",
     ]
-    exec("\n".join(lines) + "\n", env)  # the source: names and operators only, the values in env
-    return env["frame"]
+    src = f"def make(k):\n    {', '.join(names)}, = k\n" + "\n".join(body) + "\n"
+    env: dict[str, Any] = {}
+    exec(src, env)  # the source: names and operators only, the values come in as ``k``
+    _FRAME_MAKERS[structure] = env["make"]
+    return env["make"]
 
 
 def power_model(hw: HardwareConfig) -> _PowerModel:
