@@ -524,6 +524,28 @@ def plan_ops(g, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, dsp
 
 
 @njit(cache=True)
+def plan_ops_flat(g, macs, engine, fused, assisted, allowed, unit_comp, unit_tiles, sh, dsp_frac, prm):
+    """:func:`plan_ops` with ``g``, ``sh`` and ``prm`` as plain tuples (their named tuples' fields
+    in order), the way the mapper calls it: numba unboxes a named tuple argument field by field
+    through Python (~3-10 us for these three), a plain tuple in C; the named tuples are rebuilt
+    here, at no cost. Returns ``plan_ops``' result with, after the DSP share, the two vectors
+    whose dot product is :meth:`~accelsim.sim.schedule.Schedule.array_dsp_cycles`: per op the
+    array's MACs on its DSPs (``macs``: the graph's, per op) and the reciprocal of its products
+    per DSP, each element exactly as that method's NumPy expression computes it."""
+    out, dsp_share, bad_op, bad_buf, bad_need, n_bad = plan_ops(
+        GraphColumns(*g), engine, fused, assisted, allowed, unit_comp, unit_tiles, ShapeTiming(*sh),
+        dsp_frac, MapParams(*prm),
+    )  # fmt: skip
+    n = engine.shape[0]
+    w = np.empty(n, np.float64)
+    inv = np.empty(n, np.float64)
+    for i in range(n):
+        w[i] = (macs[i] if engine[i] == ENG_ARRAY else 0) * dsp_share[i]
+        inv[i] = 1.0 / out[1, i]
+    return out, dsp_share, w, inv, bad_op, bad_buf, bad_need, n_bad
+
+
+@njit(cache=True)
 def lower_bound(v, allowed, assisted, q_ptr):
     """Cycles that the schedule kernel (:func:`~accelsim.sim._schedule_kernel.run_schedule`) takes
     at least for any schedule in which each queue position ``p`` runs in one of the dataflow

@@ -46,6 +46,7 @@ the DRAM may prefetch (``slots``): a bigger buffer only ever removes traffic or 
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from typing import Any, NamedTuple
 
@@ -61,15 +62,14 @@ from accelsim.sim._kernels import (
     ENG_NONE,
     ENG_RECONF,
     LOOP_OF_DATAFLOW,
-    MapParams,
     PlanArrays,
     ShapeTiming,
 )
-from accelsim.sim._memo import Memo
+from accelsim.sim._memo import Memo, config_values
 from accelsim.sim.engines import systolic
 from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE
 from accelsim.sim.engines.table import ENGINE_NAMES
-from accelsim.sim.engines.units import assign_engines, registered_units, unit_cycles, unit_min_tiles
+from accelsim.sim.engines.units import assign_engines, registry_version, unit_cycles, unit_min_tiles
 from accelsim.sim.graph_arrays import GraphArrays, compile_graph
 from accelsim.sim.schedule import Schedule, run
 
@@ -103,11 +103,10 @@ def _shape_timing(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.
     """Timing of each distinct array GEMM shape on ``hw`` in each of its dataflows, the packing
     ``(pm, pk, pn)`` per shape and the share of its MACs on DSPs; cached per array (a sweep over
     buffers or DRAM reuses it)."""
-    a = hw.array
+    v = config_values(hw)
     rec = hw.units.reconfigurable
     assist = (rec.macs, rec.latency_cycles) if rec is not None and rec.assists_gemm else None
-    key = ("shapes", a.rows, a.cols, a.kind, a.tree, a.dataflow, a.timing, a.lut_macs, hw.packing, assist)
-    return ga.memo.get(key, lambda: _time_shapes(ga, hw))
+    return ga.memo.get(("shapes", v.array, v.packing, assist), lambda: _time_shapes(ga, hw))
 
 
 def _time_shapes(ga: GraphArrays, hw: HardwareConfig) -> tuple[ShapeTiming, np.ndarray, np.ndarray]:
@@ -220,11 +219,13 @@ def _unit_plan(ga: GraphArrays, hw: HardwareConfig) -> tuple[Any, _UnitPlan]:
     An activation the GEMM engine applies in its drain path (``epilogue.activation``) has no
     engine: it costs nothing and its input never leaves the array (``plan_ops`` keeps it on chip).
     """
-    units = registered_units()
-    # the registry's units by identity: the entry holds them, so their ids are not reused while it lives
-    key = ("units", hw.units, hw.epilogue.activation, hw.epilogue.layernorm_stats, *map(id, units))
+    epi = hw.epilogue
+    key = ("units", config_values(hw).units, epi.activation, epi.layernorm_stats, registry_version())
+    hit = ga.memo.peek(key)
+    if hit is not None:
+        return key, hit
 
-    def make() -> tuple[list[Any], _UnitPlan]:
+    def make() -> _UnitPlan:
         engine = assign_engines(ga, hw)
         if hw.epilogue.activation:
             fused = ga.epi_src >= 0
@@ -247,9 +248,9 @@ def _unit_plan(ga: GraphArrays, hw: HardwareConfig) -> tuple[Any, _UnitPlan]:
             unit_min_tiles(ga, engine, hw),
             np.ones(ga.n_ops, dtype=np.int64),
         )
-        return units, plan
+        return plan
 
-    return key, ga.memo.get(key, make)[1]
+    return key, ga.memo.get(key, make)
 
 
 def _assisted(ga: GraphArrays, engine: np.ndarray, hw: HardwareConfig) -> np.ndarray:
@@ -300,18 +301,39 @@ def map_graph(graph: Graph | GraphArrays, hw: HardwareConfig) -> Schedule:
     # Everything the mapping reads of ``hw``. The DRAM and the clock only matter where the mapper
     # chooses among dataflows or an assist (by the roofline estimate and by running the schedule):
     # a sweep over them alone maps once. ``up`` by identity: the entry holds it.
+    v = config_values(hw)
     key = (
         id(up),
-        a,
-        hw.packing,
-        hw.buffers,
+        v.array,
+        v.packing,
+        v.buffers,
         hw.overlap,
         hw.pipeline_heads,
         hw.mbconv_fusion,
-        (hw.dram, hw.clock_mhz) if searched else None,
+        (v.dram, hw.clock_mhz) if searched else None,
     )
     hit = ga.plans.get(key, lambda: _map(ga, hw, up, n_df, searched))
-    return Schedule(ga, hw, up.engine, up.eq_ptr, up.eq_ops, *hit[1:])
+    return _schedule(ga, hw, up.engine, up.eq_ptr, up.eq_ops, *hit[1:])
+
+
+#: Schedule's fields; :func:`_schedule` fills them itself while they are the ones it knows and the
+#: class has no ``__post_init__`` (else it calls the constructor)
+_SCHEDULE_FIELDS = tuple(f.name for f in dataclasses.fields(Schedule))
+_FAST_SCHEDULE = getattr(Schedule, "__post_init__", None) is None and _SCHEDULE_FIELDS == (
+    "graph", "hardware", "engine", "eq_ptr", "eq_ops", "shapes", "shape_packing", "dsp_share", "plan",
+    "buffer_overflow", "dsp_cycles",
+)  # fmt: skip
+
+
+def _schedule(*values: Any) -> Schedule:
+    """``Schedule(*values)``, every field given: a frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__`` (~1.5 us of a mapping memo hit); its dict in field order is the
+    same object."""
+    if not _FAST_SCHEDULE or len(values) != len(_SCHEDULE_FIELDS):
+        return Schedule(*values)
+    s = object.__new__(Schedule)
+    s.__dict__.update(zip(_SCHEDULE_FIELDS, values, strict=True))
+    return s
 
 
 def _map(
@@ -321,12 +343,15 @@ def _map(
     dsp_share, plan, buffer_overflow, dsp_cycles)``."""
     shapes, packs, share = _shape_timing(ga, hw)
     buf = hw.buffers
-    prm = MapParams(
+    bytes_per_cycle = float(hw.dram_bytes_per_cycle())
+    # plain tuples, not the kernel's named tuples (:func:`~accelsim.sim._kernels.plan_ops_flat`):
+    # ``_kernels.MapParams``' fields in order
+    prm = (
         buf.input_kib * 1024,
         buf.weight_kib * 1024,
         buf.output_kib * 1024,
         buf.acc_bits // 8,
-        float(hw.dram_bytes_per_cycle()),
+        bytes_per_cycle,
         buf.double_buffer,
         T_CHUNK,
         V_CHUNK,
@@ -336,33 +361,50 @@ def _map(
         hw.pipeline_heads,
         hw.mbconv_fusion,
     )
-    cols = ga.columns
+    cols, sh = tuple(ga.columns), tuple(shapes)
+    # each plan's DSP-cycles (Schedule.array_dsp_cycles), by the plan's identity: the plan is held
+    dsp_cycles: dict[int, tuple[PlanArrays, float]] = {}
 
     def plan_of(allowed: np.ndarray, assisted: np.ndarray) -> PlanArrays:
-        rows, *rest = _kernels.plan_ops(
-            cols, up.engine, up.fused, assisted, allowed, up.unit_cycles, up.unit_tiles, shapes, share, prm
+        rows, share_, w, inv, *rest = _kernels.plan_ops_flat(
+            cols,
+            ga.macs,
+            up.engine,
+            up.fused,
+            assisted,
+            allowed,
+            up.unit_cycles,
+            up.unit_tiles,
+            sh,
+            share,
+            prm,
         )
-        return PlanArrays._make((*rows, *rest))
+        plan = PlanArrays._make((*rows, share_, *rest))
+        dsp_cycles[id(plan)] = plan, float(np.dot(w, inv))
+        return plan
+
+    def overflow(plan: PlanArrays) -> str:
+        if plan.bad_op < 0:
+            return ""
+        which = "input_kib" if plan.bad_buffer == BUF_INPUT else "weight_kib"
+        return (
+            f"buffers.{which}: one tile of op {ga.names[plan.bad_op]!r} needs {plan.bad_need} B "
+            f"({plan.n_bad} ops do not fit a tile)"
+        )
 
     def build(allowed: np.ndarray, assisted: np.ndarray, plan: PlanArrays | None = None) -> Schedule:
         plan = plan_of(allowed, assisted) if plan is None else plan
-        overflow = ""
-        if plan.bad_op >= 0:
-            which = "input_kib" if plan.bad_buffer == BUF_INPUT else "weight_kib"
-            overflow = (
-                f"buffers.{which}: one tile of op {ga.names[plan.bad_op]!r} needs {plan.bad_need} B "
-                f"({plan.n_bad} ops do not fit a tile)"
-            )
         return Schedule(
-            ga, hw, up.engine, up.eq_ptr, up.eq_ops, shapes, packs, plan.dsp_share, plan, overflow
+            ga, hw, up.engine, up.eq_ptr, up.eq_ops, shapes, packs, plan.dsp_share, plan, overflow(plan)
         )
 
-    s = (
-        _search(build, plan_of, n_df, up.eligible, up.engine, (up.eq_ptr, up.eq_ops), prm.bytes_per_cycle)
-        if searched
-        else build(up.first_column, up.eligible)
-    )
-    return up, s.shapes, s.shape_packing, s.dsp_share, s.plan, s.buffer_overflow, s.array_dsp_cycles()
+    if searched:
+        s = _search(build, plan_of, n_df, up.eligible, up.engine, (up.eq_ptr, up.eq_ops), bytes_per_cycle)
+        plan, why = s.plan, s.buffer_overflow
+    else:
+        plan = plan_of(up.first_column, up.eligible)
+        why = overflow(plan)
+    return up, shapes, packs, plan.dsp_share, plan, why, dsp_cycles[id(plan)][1]
 
 
 def _dram_bytes(plan: Any) -> np.ndarray:

@@ -34,19 +34,19 @@ default) is not modelled: packed INT8 fills the 27x18 multiplier. An estimate, n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import mul
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from accelsim.config.hardware import BoardPower, HardwareConfig
 from accelsim.sim._kernels import ENG_ARRAY
-from accelsim.sim._memo import per_config
+from accelsim.sim._memo import per_value
 from accelsim.sim.engines.table import ENGINES, Activity
-from accelsim.sim.resources import engine_resources
+from accelsim.sim.resources import design_key, engine_resources
 from accelsim.sim.schedule import RunResult, Schedule
 
 #: Flip-flops per LUT of published FPGA ViT accelerators [D]: the mean of CoQMoE's ZCU102 (198.2k
@@ -293,9 +293,18 @@ class _PowerModel:
     uram: float
     scaled: _Scaled
     double_buffer: bool
+    clock_mhz: float
+    dsps: int  # the array's
+    #: :func:`model_frame_watts` of this design (:func:`_frame_code`)
+    frame_watts: Callable[..., tuple[dict[str, float], float, float, float]] | None = None
 
 
-@per_config
+def power_key(hw: HardwareConfig) -> tuple[object, ...]:
+    """The values of everything :func:`_power_model` reads of ``hw`` (its memo's key)."""
+    return design_key(hw), hw.clock_mhz
+
+
+@per_value(power_key)
 def _power_model(hw: HardwareConfig) -> _PowerModel:
     """The design's resources by the engine table's activity columns (the module doc)."""
     r = engine_resources(hw)
@@ -307,7 +316,7 @@ def _power_model(hw: HardwareConfig) -> _PowerModel:
     luts = _Terms.of((float(hw.control_luts), *lut), _LUT_AT)
     ff_lut = luts.n * FF_PER_LUT
     n_ff, uram = ff_lut + float(epi.ff), float(r.uram)
-    return _PowerModel(
+    m = _PowerModel(
         dsp=dsp,
         bram=bram,
         lut=luts,
@@ -317,7 +326,133 @@ def _power_model(hw: HardwareConfig) -> _PowerModel:
         uram=uram,
         scaled=_Scaled.of(hw.board.power, hw.clock_mhz, dsp.n, bram.n, uram, luts.n, n_ff),
         double_buffer=hw.buffers.double_buffer,
+        clock_mhz=hw.clock_mhz,
+        dsps=hw.array.dsps,
     )
+    m.frame_watts = _frame_code(m)
+    return m
+
+
+#: per structure of a design's power sum (:func:`_frame_code`), the compiled maker of its frame
+#: function: a design's constants go in as the maker's argument, so a sweep compiles once per
+#: structure (a handful), not once per design (~0.5 ms each)
+_FRAME_MAKERS: dict[tuple[Any, ...], Callable[[tuple[Any, ...]], Callable[..., Any]]] = {}
+
+
+def _frame_code(m: _PowerModel) -> Callable[..., tuple[dict[str, float], float, float, float]]:
+    """:func:`model_frame_watts` for the design of ``m`` as straight-line code: :func:`_frame`'s
+    and :func:`_components`' arithmetic on floats with this design's positions and switches
+    written in and its counts and coefficients bound (a sweep's report computes it per point, and
+    the general code's loops, sums over maps and calls took ~8 us of it). Each operation is the
+    one the general code does, in its order, so the two agree to the last bit
+    (``tests/sim/test_power.py``, the report pins): a sum over a class's counts is the left-to-right
+    sum the builtin ``sum`` takes (its start, 0, adds nothing: every product is >= 0)."""
+    classes = (("dsp", m.dsp), ("bram", m.bram), ("lut", m.lut))
+    structure = (
+        tuple(terms.at if terms.n > 0 else None for _, terms in classes),
+        m.double_buffer,
+        m.n_ff > 0,
+        bool(m.uram),
+    )
+    x = m.scaled
+    consts: list[Any] = [m.clock_mhz, m.dsps]
+    for _, terms in classes:
+        if terms.n > 0:
+            consts += [*terms.counts, terms.n]
+    consts += [m.ff_lut, m.epilogue_ff, m.n_ff] if m.n_ff > 0 else []
+    consts += [
+        x.toggle,
+        x.dsp,
+        x.bram,
+        x.uram,
+        x.lut,
+        x.ff,
+        x.dram_pj_per_bit,
+        x.fixed_w,
+        x.clock_w,
+        *x.fixed,
+    ]
+    make = _FRAME_MAKERS.get(structure) or _frame_maker(m, structure)
+    return make(tuple(consts))
+
+
+def _frame_maker(
+    m: _PowerModel, structure: tuple[Any, ...]
+) -> Callable[[tuple[Any, ...]], Callable[..., Any]]:
+    """Compile the maker of :func:`_frame_code`'s function for designs of ``m``'s structure: its
+    constants are unpacked, in :func:`_frame_code`'s order, into the closure of the function."""
+    names = ["clock_mhz", "dsps"]
+    body = [
+        "    def frame(total_cycles, busy, dram_busy_cycles, dram_bytes, array_dsp_cycles, macs):",
+        "        total = float(total_cycles)",
+        "        latency_s = total / (clock_mhz * 1e6)",
+        *(f"        a{e} = min(busy[{e}] / total, 1.0)" for e in range(len(ENGINES))),
+        "        dram_busy = min(dram_busy_cycles / total, 1.0)",
+        f"        a{_UTIL} = min(array_dsp_cycles / (total * dsps), 1.0)",
+        f"        a{_BUFFERS} = (a{ENG_ARRAY} + dram_busy) / 2"
+        if m.double_buffer
+        else f"        a{_BUFFERS} = min(a{ENG_ARRAY} + dram_busy, 1.0)",
+        f"        a{_DRAM} = dram_busy",
+    ]
+    for cls, terms in (("dsp", m.dsp), ("bram", m.bram), ("lut", m.lut)):
+        if terms.n > 0:
+            counts = [f"{cls}_{i}" for i in range(len(terms.counts))]
+            names += [*counts, f"n_{cls}"]
+            s = " + ".join(f"{c} * a{p}" for c, p in zip(counts, terms.at, strict=True))
+            body.append(f"        x_{cls} = ({s}) / n_{cls}")
+        else:
+            body.append(f"        x_{cls} = 0.0")
+    if m.n_ff > 0:
+        names += ["ff_lut", "epi_ff", "n_ff"]
+        body.append(f"        x_ff = (ff_lut * x_lut + epi_ff * a{ENG_ARRAY}) / n_ff")
+    else:
+        body.append("        x_ff = 0.0")
+    names += ["toggle", "s_dsp", "s_bram", "s_uram", "s_lut", "s_ff", "pj", "fixed_w", "clock_w"]
+    names += [f"fixed_{i}" for i in range(len(m.scaled.fixed))]
+    breakdown = ", ".join(
+        f"{name!r}: {value}"
+        for name, value in zip(
+            COMPONENTS,
+            (
+                *(f"fixed_{i}" for i in range(len(m.scaled.fixed))),
+                "dsp",
+                "bram",
+                "uram",
+                "lut",
+                "ff",
+                "clock_w",
+                "dram",
+            ),
+            strict=True,
+        )
+    )
+    body += [
+        f"        x_uram = a{_BUFFERS}" if m.uram else "        x_uram = 0.0",
+        # _Scaled.watts
+        "        dsp = s_dsp * x_dsp * toggle",
+        "        bram = s_bram * x_bram * toggle",
+        "        uram = s_uram * x_uram * toggle",
+        "        lut = s_lut * x_lut * toggle",
+        "        ff = s_ff * x_ff * toggle",
+        "        dram = dram_bytes / latency_s * 8 * pj * 1e-12",
+        "        total_w = fixed_w + dsp + bram + uram + lut + ff + clock_w + dram",
+        # model_frame_watts
+        f"        breakdown = {{{breakdown}}}",
+        "        gops = 2 * macs / latency_s / 1e9",
+        "        return breakdown, total_w, total_w * latency_s * 1e3, gops / total_w if total_w > 0 else 0.0",
+        "    return frame",
+    ]
+    src = f"def make(k):\n    {', '.join(names)}, = k\n" + "\n".join(body) + "\n"
+    env: dict[str, Any] = {}
+    exec(src, env)  # the source: names and operators only, the values come in as ``k``
+    _FRAME_MAKERS[structure] = env["make"]
+    return env["make"]
+
+
+def power_model(hw: HardwareConfig) -> _PowerModel:
+    """What of ``hw``'s power does not depend on the frame (remembered by value), for
+    :func:`model_frame_watts`."""
+    return _power_model(hw)
 
 
 def _components(
@@ -376,7 +511,7 @@ def frame_power(
     if total_cycles <= 0:
         return xpe_power(hw.board.power, hw.clock_mhz, ResourceCounts())
     m, latency_s, acts, watts = _frame(
-        hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
+        _power_model(hw), total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
     )
     activity = dict(zip(RESOURCE_CLASSES, acts, strict=True))
     counts = ResourceCounts(dsp=m.dsp.n, bram36=m.bram.n, uram=m.uram, lut=m.lut.n, ff=m.n_ff)
@@ -406,8 +541,27 @@ def frame_watts(
             macs=macs,
         )
         return e.breakdown(), e.total_w, e.energy_mj, e.gops_per_w
-    m, latency_s, _, watts = _frame(
-        hw, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
+    return model_frame_watts(
+        _power_model(hw), total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles, macs
+    )
+
+
+def model_frame_watts(
+    m: _PowerModel,
+    total_cycles: int,
+    busy_cycles: Sequence[float] | np.ndarray,
+    dram_busy_cycles: float,
+    dram_bytes: float,
+    array_dsp_cycles: float,
+    macs: int,
+) -> tuple[dict[str, float], float, float, float]:
+    """:func:`frame_watts` of a frame with ``total_cycles`` > 0 on the design of ``m``
+    (:func:`power_model`): the report has the model, and looks nothing up again."""
+    if m.frame_watts is not None:
+        busy = busy_cycles.tolist() if isinstance(busy_cycles, np.ndarray) else busy_cycles
+        return m.frame_watts(total_cycles, busy, dram_busy_cycles, dram_bytes, array_dsp_cycles, macs)
+    _, latency_s, _, watts = _frame(
+        m, total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
     )
     dsp, bram, uram, lut, ff, dram, total_w = watts
     x = m.scaled
@@ -417,7 +571,7 @@ def frame_watts(
 
 
 def _frame(
-    hw: HardwareConfig,
+    m: _PowerModel,
     total_cycles: int,
     busy_cycles: Sequence[float] | np.ndarray,
     dram_busy_cycles: float,
@@ -425,15 +579,14 @@ def _frame(
     array_dsp_cycles: float,
 ) -> tuple[_PowerModel, float, tuple[float, ...], tuple[float, ...]]:
     """The model, the latency (s) and :func:`_components` of one frame."""
-    m = _power_model(hw)
     total = float(total_cycles)
-    latency_s = total / (hw.clock_mhz * 1e6)
+    latency_s = total / (m.clock_mhz * 1e6)
     busy = busy_cycles.tolist() if isinstance(busy_cycles, np.ndarray) else busy_cycles
     act = [min(b / total, 1.0) for b in busy]
     array_busy = act[ENG_ARRAY]
     dram_busy = min(dram_busy_cycles / total, 1.0)
     act += [
-        min(array_dsp_cycles / (total * hw.array.dsps), 1.0),
+        min(array_dsp_cycles / (total * m.dsps), 1.0),
         (array_busy + dram_busy) / 2 if m.double_buffer else min(array_busy + dram_busy, 1.0),
         dram_busy,
     ]

@@ -14,11 +14,12 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from accelsim._io import strict_json, write_text_atomic
+from accelsim.config.hardware import HardwareConfig
 from accelsim.sim._kernels import (
     CLS_DWCONV,
     CLS_GEMM,
@@ -27,13 +28,14 @@ from accelsim.sim._kernels import (
     ENG_DWCONV,
     ENG_LINATT,
 )
+from accelsim.sim._memo import config_values, per_value
 from accelsim.sim.efficiency import gops_per_equivalent_dsp, gops_per_klut
 from accelsim.sim.engines import systolic
 from accelsim.sim.engines.systolic import DATAFLOW_NAMES, DF_TREE, DF_WS
 from accelsim.sim.engines.table import ENGINE_NAMES
 from accelsim.sim.graph_arrays import GraphArrays
-from accelsim.sim.power import frame_watts, layer_power
-from accelsim.sim.resources import estimate_resources
+from accelsim.sim.power import frame_watts, layer_power, model_frame_watts, power_key, power_model
+from accelsim.sim.resources import Resources, estimate_resources
 from accelsim.sim.schedule import RunResult, Schedule
 
 #: What sets an op's time (:class:`LayerRow`'s ``bound``), by code.
@@ -483,27 +485,64 @@ def _mac_bits(ga: GraphArrays) -> str:
     return " + ".join(sorted(share, key=lambda k: -share[k])) or "no MACs"
 
 
+class _Design(NamedTuple):
+    """What a report takes of a design that no frame changes (remembered by value, as the power
+    model is: a sweep's points are new config objects, equal in most of what is here)."""
+
+    res: Resources
+    board: str
+    array: str
+    virtual: bool
+    dsps: int  # the array's
+    multiplier_luts: int  # the LUTs of its LUT multipliers
+    power: Any  # :func:`~accelsim.sim.power.power_model`, None on a virtual board
+
+
+def _design_key(hw: HardwareConfig) -> tuple[object, ...]:
+    return power_key(hw), config_values(hw).array  # the array label: its dataflows and timing
+
+
+@per_value(_design_key)
+def _design(hw: HardwareConfig) -> _Design:
+    res = estimate_resources(hw)
+    a = hw.array
+    virtual = hw.board.virtual
+    return _Design(
+        res=res,
+        board=hw.board.name,
+        array=f"{a.rows}x{a.cols} {a.dataflow_label}, {a.timing}",
+        virtual=virtual,
+        dsps=a.dsps,
+        multiplier_luts=a.lut_macs.macs * a.lut_macs.lut_per_mac if a.lut_macs is not None else 0,
+        power=None if virtual else power_model(hw),
+    )
+
+
 def build_report(schedule: Schedule, result: RunResult, frames: int = 1) -> Report:
     """The :class:`Report` of a schedule and its run; ``frames``: how many frames the run computes
     (a graph lowered with batch N: :func:`graph_frames` of its meta)."""
     ga, hw, s = schedule.graph, schedule.hardware, result.arrays
-    res = estimate_resources(hw)
-    a = hw.array
+    d = _design(hw)
+    res = d.res
     overflow = list(res.overflow)
     if schedule.buffer_overflow:
         overflow.append(schedule.buffer_overflow)
-    total = result.total_cycles
+    total = int(s.total_cycles)
     latency_s = total / (hw.clock_mhz * 1e6)
     macs = ga.total_macs
     gops = 2 * macs / latency_s / 1e9 if total else 0.0
     dsp_cycles = schedule.array_dsp_cycles()
-    util = dsp_cycles / (total * hw.array.dsps) if total else 0.0
+    util = dsp_cycles / (total * d.dsps) if total else 0.0
     load, store = int(s.load_total), int(s.store_total)
     busy: list[int] = s.busy.tolist()
-    virtual, nan = hw.board.virtual, float("nan")
-    if virtual:  # no power coefficients: nothing to estimate
+    nan = float("nan")
+    if d.virtual:  # no power coefficients: nothing to estimate
         watts: dict[str, float] = {}
         power_w = energy_mj = gops_per_w = nan
+    elif total > 0:
+        watts, power_w, energy_mj, gops_per_w = model_frame_watts(
+            d.power, total, busy, float(s.dram_cycles_total), load + store, dsp_cycles, macs
+        )
     else:
         watts, power_w, energy_mj, gops_per_w = frame_watts(
             hw,
@@ -516,11 +555,12 @@ def build_report(schedule: Schedule, result: RunResult, frames: int = 1) -> Repo
         )
     # the frozen dataclass's __init__ sets each of its 34 fields through object.__setattr__ (~6 us);
     # the same dict in field order (to_dict's order) is the same Report (tests/sim/test_report.py)
-    values = dict(
+    report = object.__new__(Report)
+    report.__dict__.update(
         graph=ga.name,
         hardware=hw.name,
-        board=hw.board.name,
-        array=f"{a.rows}x{a.cols} {a.dataflow_label}, {a.timing}",
+        board=d.board,
+        array=d.array,
         clock_mhz=hw.clock_mhz,
         total_cycles=total,
         latency_ms=latency_s * 1e3,
@@ -529,9 +569,7 @@ def build_report(schedule: Schedule, result: RunResult, frames: int = 1) -> Repo
         gops=gops,
         gops_per_dsp=gops / res.dsp if res.dsp else 0.0,
         gops_per_klut=gops_per_klut(gops, res.lut),
-        gops_per_equivalent_dsp=gops_per_equivalent_dsp(
-            gops, res.dsp, a.lut_macs.macs * a.lut_macs.lut_per_mac if a.lut_macs is not None else 0
-        ),
+        gops_per_equivalent_dsp=gops_per_equivalent_dsp(gops, res.dsp, d.multiplier_luts),
         dsp_used=res.dsp,
         bram36_used=res.bram36,
         uram_used=res.uram,
@@ -553,10 +591,8 @@ def build_report(schedule: Schedule, result: RunResult, frames: int = 1) -> Repo
         _source=(schedule, result),
         frames=frames,
         precision=_precision(ga),
-        virtual_board=virtual,
+        virtual_board=d.virtual,
     )
-    report = object.__new__(Report)
-    report.__dict__.update(values)
     return report
 
 

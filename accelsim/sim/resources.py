@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from accelsim.config.hardware import HardwareConfig, PackingEntry, bram36_for_bytes
 from accelsim.sim._kernels import ENG_ARRAY
-from accelsim.sim._memo import per_config
+from accelsim.sim._memo import config_values, per_value
 from accelsim.sim.engines.table import ENGINES
 
 BRAM36_BYTES = 4096
@@ -145,7 +145,13 @@ class EngineResources:
 _UNITS = tuple((e.code, e.config_field, e.cost) for e in ENGINES if e.cost is not None and e.config_field)
 
 
-@per_config
+def design_key(hw: HardwareConfig) -> tuple[object, ...]:
+    """The values of everything :func:`engine_resources` reads of ``hw`` (its memo's key)."""
+    v = config_values(hw)
+    return v.board, v.array_built, v.buffers, v.packing, v.units, v.epilogue, hw.control_luts
+
+
+@per_value(design_key)
 def engine_resources(hw: HardwareConfig) -> EngineResources:
     """What each engine of ``hw`` is built from (the module doc; units by the table's ``cost``)."""
     a, b = hw.array, hw.buffers

@@ -61,3 +61,18 @@ def test_with_several_dataflows_the_bandwidth_is_read_and_maps_again() -> None:
     assert b.plan.dataflow[b.plan.dataflow >= 0].tolist() == [2, 2, 2, 0, 2]
     _same_mapping(b, _fresh(fast))
     assert map_graph(g, slow).plan is a.plan  # the same fields again: remembered
+
+
+def test_a_schedule_from_the_memo_has_every_field_set_as_the_constructor_would() -> None:
+    import dataclasses
+
+    from accelsim.sim import mapping
+
+    assert mapping._FAST_SCHEDULE  # else Schedule changed: _schedule's field list wants a look
+    g = compile_graph(_mixed())
+    hw = HardwareConfig.load("zcu102")
+    map_graph(g, hw)
+    s = map_graph(g, hw.with_changes(**{"dram.bandwidth_gbs": 4.0}))  # a memo hit
+    made = Schedule(*(getattr(s, f.name) for f in dataclasses.fields(Schedule)))
+    assert s.__dict__ == made.__dict__ and list(s.__dict__) == list(made.__dict__)
+    assert s.dsp_cycles is not None and s.array_dsp_cycles() == made.array_dsp_cycles()

@@ -68,3 +68,49 @@ def test_per_object_remembers_by_identity_and_version_and_forgets_the_dead() -> 
     del a
     gc.collect()
     assert len(held) == 1  # the dead object's entry is gone
+
+
+def test_model_value_equal_configs_equal_and_every_field_counts() -> None:
+    from accelsim.config.hardware import HardwareConfig
+    from accelsim.sim._memo import config_values, model_value
+
+    hw = HardwareConfig.load("zcu102")
+    twin = HardwareConfig.model_validate(hw.model_dump())  # a new object of every section
+    assert twin.board is not hw.board and config_values(twin) == config_values(hw)
+    assert model_value(hw.board)[-2] == model_value(hw.board.power)  # a nested model: its values
+    # a change anywhere in a section, nested models included, changes its value
+    for dotted, value in (
+        ("board.power.dsp_uw_per_mhz", 5.0),
+        ("board.lut", 1000),
+        ("array.dataflow", ("ws", "os")),
+        ("buffers.acc_bits", 24),
+        ("dram.channels", 2),
+        ("units.vector.lut_per_lane", 1),
+        ("units.softmax", {"lanes": 8}),
+        ("epilogue.lut_per_stats_lane", 7),
+    ):
+        changed = config_values(hw.with_changes(**{dotted: value}))
+        section = dotted.split(".")[0]
+        assert getattr(changed, section) != getattr(config_values(hw), section), dotted
+    assert [model_value(e) for e in hw.with_changes(**{"packing": {8: 3}}).packing] == [(8, 8, 1, 1, 3)]
+    # the dataflows are not in what the array is built from
+    ws_os = config_values(hw.with_changes(**{"array.dataflow": ("ws", "os")}))
+    assert ws_os.array != config_values(hw).array and ws_os.array_built == config_values(hw).array_built
+
+
+def test_per_value_shares_answers_between_equal_configs() -> None:
+    from accelsim.config.hardware import HardwareConfig
+    from accelsim.sim._memo import config_values, per_value
+
+    calls: list[int] = []
+
+    @per_value(lambda hw: config_values(hw).array)
+    def dsps(hw: HardwareConfig) -> int:
+        calls.append(1)
+        return hw.array.dsps
+
+    hw = HardwareConfig.load("zcu102")
+    twin = HardwareConfig.model_validate(hw.model_dump())
+    other = hw.with_changes(**{"array.rows": 8})
+    assert (dsps(hw), dsps(twin), dsps(other)) == (2048, 2048, 512)
+    assert len(calls) == 2  # the twin shares the first answer

@@ -194,3 +194,43 @@ def test_epilogues_cost_power_as_built() -> None:
     # the multiplier in LUTs instead: no DSP, 216 LUTs per lane more
     lut_mult = simulate(g, hw.with_changes(**{"epilogue.requant_multiplier": "lut"}))
     assert (lut_mult.dsp_used, lut_mult.lut_used) == (plain.dsp_used, r.lut_used + 4 * 216)
+
+
+@pytest.mark.parametrize(
+    "name, changes",
+    [
+        ("zcu102", {}),
+        ("zcu102", {"buffers.double_buffer": False, "epilogue.activation": True}),
+        ("zcu102_trio", {"epilogue.layernorm_stats": True}),
+        ("u280", {"buffers.weight_memory": "uram", "clock_mhz": 300.0}),
+        ("published/auto_vit_acc", {}),
+    ],
+)
+def test_the_reports_generated_frame_power_equals_the_general_code_to_the_bit(
+    name: str, changes: dict[str, object]
+) -> None:
+    import random
+
+    import numpy as np
+
+    from accelsim.config.hardware import HardwareConfig
+    from accelsim.sim.power import frame_power, frame_watts, model_frame_watts, power_model
+
+    hw = HardwareConfig.load(name).with_changes(**changes)
+    rng = random.Random(7)
+    for _ in range(50):
+        total = rng.randrange(1, 10**7)
+        frame = dict(
+            total_cycles=total,
+            busy_cycles=[rng.randrange(0, total + 1) if rng.random() < 0.7 else 0 for _ in range(6)],
+            dram_busy_cycles=float(rng.randrange(0, 2 * total)),
+            dram_bytes=rng.randrange(0, 10**9),
+            array_dsp_cycles=rng.random() * total * hw.array.dsps * 1.2,
+            macs=rng.randrange(1, 10**10),
+        )
+        e = frame_power(hw, **frame)  # type: ignore[arg-type]
+        fast = model_frame_watts(power_model(hw), *frame.values())  # type: ignore[arg-type]
+        assert fast == (e.breakdown(), e.total_w, e.energy_mj, e.gops_per_w)
+        frame["busy_cycles"] = np.array(frame["busy_cycles"], dtype=np.int64)  # as a run has them
+        assert frame_watts(hw, **frame) == fast  # type: ignore[arg-type]
+        assert all(type(w) is float for w in fast[0].values())

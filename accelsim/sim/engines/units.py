@@ -91,6 +91,8 @@ class UnitModel:
 
 _UNITS: dict[str, UnitModel] = {}
 _ORDERED: list[UnitModel] = []
+#: registrations so far (:func:`registry_version`)
+_REGISTRATIONS = [0]
 
 
 def register_unit(unit: UnitModel, *, replace: bool = False) -> UnitModel:
@@ -109,7 +111,14 @@ def register_unit(unit: UnitModel, *, replace: bool = False) -> UnitModel:
             raise ValueError(f"unit {unit.name!r}: priority {unit.priority} is {other.name!r}'s")
     _UNITS[unit.name] = unit
     _ORDERED.clear()
+    _REGISTRATIONS[0] += 1
     return unit
+
+
+def registry_version() -> int:
+    """A number that changes with every registration: what the mapping's memo of unit plans is
+    keyed by (an answer per registry, never reused for another)."""
+    return _REGISTRATIONS[0]
 
 
 def unit_from_table(
