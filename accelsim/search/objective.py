@@ -16,17 +16,16 @@ Nothing here imports optuna or ray.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import gc
 import hashlib
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from accelsim._gc import collector_paused
 from accelsim.config.compression import CompressionRecipe
 from accelsim.config.dataflow import FamilyChoice
 from accelsim.config.search import METRIC_DIRECTIONS, SearchSpace, TimingModel
@@ -259,25 +258,6 @@ def accelsim_check_hardware(config: Mapping[str, Any]) -> None:
 _SELF_CONTAINED = ("board", "array", "packing", "buffers", "dram", "units", "epilogue")
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for one sweep, back as it was after.
-
-    A sweep keeps every point's validated config and report alive until it returns: thousands
-    of new container objects, so the collector's thresholds set off passes, full ones over the
-    whole heap (graph, numba, pydantic schemas) among them, that free nothing (a sweep leaves no
-    reference cycles). Back-to-back 1,000-point sweeps took 3 to 7% less CPU time without them
-    (benchmarks/README.md).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def accelsim_simulate(graph: Graph, configs: Sequence[Mapping[str, Any]]) -> list[HardwareResult]:
     """``accelsim.sim.simulate_many`` over the configs that validate; the others do not fit.
 
@@ -293,7 +273,7 @@ def accelsim_simulate(graph: Graph, configs: Sequence[Mapping[str, Any]]) -> lis
     from accelsim.sim import compile_graph
 
     ga = compile_graph(graph)
-    with _collector_paused():
+    with collector_paused():
         return _simulate_points(ga, configs)
 
 

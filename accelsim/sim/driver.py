@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from accelsim._gc import collector_paused
 from accelsim.config.hardware import HardwareConfig
 from accelsim.errors import ConfigError
 from accelsim.ir.graph import Graph
@@ -124,11 +125,12 @@ def simulate_many(
     n = min(workers, len(points))
     if n > 1 and pool == "processes" and not _can_fork():
         n = 1
-    if n <= 1:
-        return [_point(j, hw, lambda h: simulate(ga, h)) for j, hw in enumerate(points)]
-    if pool == "threads":
-        return _in_threads(ga, points, n)
-    return _in_processes(ga, points, n)
+    with collector_paused():
+        if n <= 1:
+            return [_point(j, hw, lambda h: simulate(ga, h)) for j, hw in enumerate(points)]
+        if pool == "threads":
+            return _in_threads(ga, points, n)
+        return _in_processes(ga, points, n)
 
 
 #: The environment variable that sets ``simulate_many``'s default workers (``1``: inline).

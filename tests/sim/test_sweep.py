@@ -128,6 +128,31 @@ def test_small_sweeps_and_threaded_processes_stay_inline(monkeypatch: pytest.Mon
         other.join()
 
 
+def test_a_sweep_pauses_the_collector_and_restores_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep makes no reference cycles, so the collector's passes over its thousands of new
+    objects free nothing: it is off while the points run, and as it was after."""
+    import gc
+
+    seen: list[bool] = []
+    original = driver.simulate
+
+    def recording(*args: Any) -> Any:
+        seen.append(gc.isenabled())
+        return original(*args)
+
+    monkeypatch.setattr(driver, "simulate", recording)
+    pts = _points()[:3]
+    was = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            simulate_many(_mixed(), pts, workers=1)
+            assert gc.isenabled() is state
+        assert seen == [False] * 6
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
 def test_sweep_error_names_the_point() -> None:
     bad = tiny_hw(packing={4: 1})  # 8-bit operands have no packing entry
     for pool in ("processes", "threads"):
