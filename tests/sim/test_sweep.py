@@ -42,16 +42,35 @@ def _points() -> list[HardwareConfig]:
     return [*pts, tiny_hw(), tiny_hw(units__softmax={"lanes": 2})]
 
 
-def test_parallel_sweep_equals_simulate() -> None:
+def _forks_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids ``simulate_many`` forks from here on, and forking allowed: a thread an earlier test
+    left alive in this process (tqdm's monitor, a Ray client) would keep every sweep inline, and
+    these tests are about the pool itself (the refusal is test_small_sweeps_and_threaded_...)."""
+    real_fork, forked = os.fork, []
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(driver, "_can_fork", lambda: True)
+    return forked
+
+
+def test_parallel_sweep_equals_simulate(monkeypatch: pytest.MonkeyPatch) -> None:
     g = _mixed()
     pts = _points()
     want = [simulate(g, hw).to_dict() for hw in pts]
+    forked = _forks_counted(monkeypatch)
     for pool in ("processes", "threads"):
         for workers in (None, 1, 2, 3):
             # to_dict with the layers: a worker process's report maps and runs its point again here
             got = [r.to_dict() for r in simulate_many(g, pts, workers=workers, pool=pool)]
             assert got == want
             assert [list(d) for d in got] == [list(d) for d in want]  # the fields in the same order
+    assert len(forked) == 1 + 2  # workers=2 and 3 ran processes (None: too few points to fork)
     # names and YAML paths are resolved in the worker that simulates them
     names = ["zcu102", "zcu102_trio", "zcu102"]
     got = [r.to_dict() for r in simulate_many(g, names, workers=2)]
@@ -169,21 +188,14 @@ def test_sweep_error_names_the_point() -> None:
 
 def test_interrupted_sweep_leaves_no_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C in this process (here: raised in its own share) ends and reaps the forked workers."""
-    parent, real_share, real_fork = os.getpid(), driver._share, os.fork
-    forked: list[int] = []
-
-    def fork() -> int:
-        pid = real_fork()
-        if pid:
-            forked.append(pid)
-        return pid
+    parent, real_share = os.getpid(), driver._share
+    forked = _forks_counted(monkeypatch)
 
     def share(*args: Any) -> Any:
         if os.getpid() != parent:
             return real_share(*args)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(os, "fork", fork)
     monkeypatch.setattr(driver, "_share", share)
     with pytest.raises(KeyboardInterrupt):
         simulate_many(_mixed(), _points() * 4, workers=3)
