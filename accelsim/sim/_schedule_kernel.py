@@ -17,11 +17,13 @@ engine's tiles while it keeps the pick; the op's last tile releases its successo
   kernel 3.6x (``inline="always"``) to 4.8x (a plain call) slower. These steps are tested through
   ``run_schedule.py_func``. A tile's load is written out at its two sites (the tile's own load,
   the next tile's prefetch): as a closure returning the loop counters it measured 10% slower.
-- module-level jitted functions for the block jump's steps (below), which run once per cut (a
-  dozen times a run), not per tile: :func:`_first_not_done`, :func:`_snapshot`,
-  :func:`_engines_match`, :func:`_ops_match`, :func:`_blocks_to_skip` (with :func:`_same_op`) and
-  :func:`_skip_blocks`. As closures they were inlined into the loop's function and made its first
-  compile (no numba cache) 2.3x longer; their argument cost does not show at a dozen calls.
+- module-level jitted functions for the block jump (below), which runs once per cut (a dozen
+  times a run), not per tile: :func:`_cut` and its steps :func:`_first_not_done`,
+  :func:`_snapshot`, :func:`_engines_match`, :func:`_ops_match`, :func:`_blocks_to_skip` (with
+  :func:`_same_op`) and :func:`_skip_blocks`. As closures (inlined into the loop's function) they
+  made its first compile (no numba cache) 2.3x longer; the state arrays as arguments cost nothing
+  measurable at a dozen calls. Their int arguments are int64 from the start: a literal ``0``
+  would have numba compile them a second time.
 
 State: one row per engine (``eng``, columns ``_E_*``) and one array per per-op quantity. Every
 constant the jitted code reads is defined in this module (numba's on-disk cache does not notice
@@ -303,11 +305,9 @@ def _t_shift(v, dt):
     return v + dt
 
 
-# The block jump's steps (see the module docstring), run once per cut: module-level, not closures,
-# so that the kernel's first compile does not optimise them inside run_schedule's loop (a closure
-# is inlined there: they made the uncached compile 2.3x longer). ``ops`` is the per-op state, the
-# rows of ``_snapshot``'s ``sn_op``: start, end, finish, ready, stall, load bytes, store bytes,
-# DRAM cycles, predecessors left, tiles done.
+# The block jump's steps (the module docstring says why module-level). ``ops`` is the per-op
+# state, the rows of ``sn_op``: start, end, finish, ready, stall, load bytes, store bytes, DRAM
+# cycles, predecessors left, tiles done.
 
 
 @njit(cache=True)
@@ -506,6 +506,90 @@ def _skip_blocks(
             eng[e, col] = _t_shift(eng[e, col], dtt)
 
 
+#: the snapshot's scalars (``sn`` of :func:`_cut`): taken, its block, window (lowest, highest op),
+#: time (the picked candidate), DRAM channel time, ops left; and the first op not done
+_SN_OK, _SN_C, _SN_LO, _SN_MX, _SN_T, _SN_CHAN, _SN_REM, _SN_U = range(8)
+_SN_N = 8
+
+
+@njit(cache=True)
+def _cut(
+    prog, feeds, ops, tile_off, tile_end, eng, ring, busy, win, sn_eng, sn_ring, sn_busy, sn_op, sn_te, sn, touch,
+    t_c, i, d_pipe, chan, remaining,
+):  # fmt: skip
+    """A cut: op ``i``, the first of its block, picked at ``t_c`` (its engine's candidate). The
+    state is compared with the last cut's (``sn_*``); if it is the same one block on, the blocks
+    repeat: as many as the program allows are skipped; else, from the first block on, a snapshot
+    is taken. ``ops``: the per-op state (the rows of ``sn_op``).
+
+    Returns:
+        ``(next cut, DRAM channel time, ops left, blocks skipped)``.
+    """
+    engine, n_tiles, eq_ptr, eq_ops, period = prog[0], prog[1], prog[15], prog[16], prog[21]
+    start, left, tdone = ops[0], ops[8], ops[9]
+    n_ops = engine.shape[0]
+    b_s0, per, n_blk = period[0], period[1], period[2]
+    blk = (i - b_s0) // per
+    cut_at = b_s0 + (blk + 1) * per if blk < n_blk - 1 else n_ops
+    u = _first_not_done(sn[_SN_U], engine, n_tiles, tdone, start)
+    sn[_SN_U] = u
+    w_lo, w_mx = u - d_pipe, touch[0]
+    sn_lo, sn_mx = sn[_SN_LO], sn[_SN_MX]
+    dt = t_c - sn[_SN_T]
+    nj = 0
+    if (
+        sn[_SN_OK] and w_lo >= b_s0 and blk == sn[_SN_C] + 1 and w_lo == sn_lo + per and w_mx == sn_mx + per
+        and dt > 0 and remaining < sn[_SN_REM] and _t_same(sn[_SN_CHAN], chan, dt)
+        and _engines_match(eng, ring, sn_eng, sn_ring, win, eq_ptr, eq_ops, left, per, dt)
+        and _ops_match(ops, sn_op, sn_te, n_tiles, feeds, tile_off, tile_end, per, dt, sn_lo, sn_mx)
+    ):  # fmt: skip
+        nj = _blocks_to_skip(prog, feeds, eng, sn_eng, per, sn_lo, w_mx)
+    if nj > 0:
+        _skip_blocks(
+            ops,
+            n_tiles,
+            feeds,
+            tile_off,
+            tile_end,
+            eng,
+            ring,
+            busy,
+            sn_eng,
+            sn_busy,
+            win,
+            per,
+            nj,
+            dt,
+            w_lo,
+            w_mx,
+        )
+        touch[0] = w_mx + nj * per
+        if period.size > 3:
+            period[3] = nj
+        # one jump a run
+        return n_ops, _t_shift(chan, nj * dt), remaining - nj * (sn[_SN_REM] - remaining), nj
+    if w_lo >= b_s0:
+        _snapshot(
+            ops,
+            eng,
+            ring,
+            busy,
+            feeds,
+            tile_off,
+            tile_end,
+            sn_eng,
+            sn_ring,
+            sn_busy,
+            sn_op,
+            sn_te,
+            w_lo,
+            w_mx,
+        )
+        sn[_SN_OK], sn[_SN_C], sn[_SN_LO], sn[_SN_MX] = 1, blk, w_lo, w_mx
+        sn[_SN_T], sn[_SN_CHAN], sn[_SN_REM] = t_c, chan, remaining
+    return cut_at, chan, remaining, nj
+
+
 @njit(cache=True, nogil=True)
 def run_schedule(prog, dram, overlap, record):
     """Event-driven run of all tiles of all ops; one timeline per engine and one for DRAM.
@@ -585,7 +669,7 @@ def run_schedule(prog, dram, overlap, record):
     serial_t = np.int64(0)
     stack = np.zeros(n_ops + 1, np.int64)  # engine-less ops ready to finish
     sp = 0
-    remaining = 0
+    remaining = np.int64(0)  # int64, as d_pipe: a literal 0 would compile _cut twice
     for i in range(n_ops):
         if engine[i] >= 0:
             remaining += 1
@@ -598,8 +682,7 @@ def run_schedule(prog, dram, overlap, record):
     jump_on = overlap and not record and per > 0 and n_blk >= 3 and b_s0 + n_blk * per <= n_ops
     cut_at = b_s0 if jump_on else n_ops  # the first op index whose pick is the next cut
     touch = np.zeros(1, np.int64)  # the highest op a release or a start has touched
-    u = np.int64(0)  # every op below is done (as sn_lo: int64)
-    d_pipe = 0  # the farthest a streaming consumer in the blocks sits behind its producer
+    d_pipe = np.int64(0)  # the farthest a streaming consumer in the blocks sits behind its producer
     win = np.zeros(n_eng, np.int64)  # ring entries a later tile can read (deepest prefetch)
     n_sn = n_ops if jump_on else 1
     sn_eng = np.zeros((n_eng, _E_N), np.int64)
@@ -609,10 +692,7 @@ def run_schedule(prog, dram, overlap, record):
     sn_te = np.zeros(tile_end.size if jump_on else 1, np.int64)
     # the per-op state the jump's steps read and write (rows of sn_op, in this order)
     op_st = (start, end, finish, ready, stall, ld_bytes, st_bytes, dram_cyc, left, tdone)
-    sn_ok = False
-    sn_c = sn_mx = sn_t = sn_chan = np.int64(0)
-    sn_lo = np.int64(0)  # int64: a literal 0 would compile the callees twice
-    sn_rem = 0
+    sn = np.zeros(_SN_N, np.int64)  # the last snapshot's scalars (_cut)
     if jump_on:
         for x in range(b_s0, n_ops):
             if pipe_on[x]:
@@ -730,40 +810,13 @@ def run_schedule(prog, dram, overlap, record):
             break
         i = eq_ops[eng[e, _E_HEAD]]
         if i >= cut_at:
-            # A cut: the first pick of an op of block blk. Compare the state with the last cut's; if
-            # it is the same one block on, the blocks repeat: skip as many as the program allows.
-            blk = (i - b_s0) // per
-            cut_at = b_s0 + (blk + 1) * per if blk < n_blk - 1 else n_ops
-            u = _first_not_done(u, engine, n_tiles, tdone, start)
-            w_lo, w_mx, t_c = u - d_pipe, touch[0], eng[e, _E_CAND]
-            dt = t_c - sn_t
-            nj = 0
-            if (
-                sn_ok and w_lo >= b_s0 and blk == sn_c + 1 and w_lo == sn_lo + per and w_mx == sn_mx + per
-                and dt > 0 and remaining < sn_rem and _t_same(sn_chan, chan, dt)
-                and _engines_match(eng, ring, sn_eng, sn_ring, win, eq_ptr, eq_ops, left, per, dt)
-                and _ops_match(op_st, sn_op, sn_te, n_tiles, feeds, tile_off, tile_end, per, dt, sn_lo, sn_mx)
-            ):  # fmt: skip
-                nj = _blocks_to_skip(prog, feeds, eng, sn_eng, per, sn_lo, w_mx)
+            # A cut: compare the state with the last cut's, skip blocks or take a snapshot.
+            cut_at, chan, remaining, nj = _cut(
+                prog, feeds, op_st, tile_off, tile_end, eng, ring, busy, win, sn_eng, sn_ring, sn_busy, sn_op,
+                sn_te, sn, touch, eng[e, _E_CAND], i, d_pipe, chan, remaining,
+            )  # fmt: skip
             if nj > 0:
-                _skip_blocks(
-                    op_st, n_tiles, feeds, tile_off, tile_end, eng, ring, busy, sn_eng, sn_busy, win, per, nj, dt,
-                    w_lo, w_mx,
-                )  # fmt: skip
-                touch[0] = w_mx + nj * per
-                chan = _t_shift(chan, nj * dt)
-                remaining -= nj * (sn_rem - remaining)
-                cut_at = n_ops  # one jump a run
-                if period.size > 3:
-                    period[3] = nj
                 continue
-            if w_lo >= b_s0:
-                _snapshot(
-                    op_st, eng, ring, busy, feeds, tile_off, tile_end, sn_eng, sn_ring, sn_busy, sn_op, sn_te,
-                    w_lo, w_mx,
-                )  # fmt: skip
-                sn_ok = True
-                sn_c, sn_lo, sn_mx, sn_t, sn_chan, sn_rem = blk, w_lo, w_mx, t_c, chan, remaining
         k = eng[e, _E_TILE]
         nt = n_tiles[i]
         if k == 0:
