@@ -20,7 +20,7 @@ engine's tiles while it keeps the pick; the op's last tile releases its successo
 - module-level jitted functions for the block jump (below), which runs once per cut (a dozen
   times a run), not per tile: :func:`_cut` and its steps :func:`_first_not_done`,
   :func:`_snapshot`, :func:`_engines_match`, :func:`_ops_match`, :func:`_blocks_to_skip` (with
-  :func:`_same_op`) and :func:`_skip_blocks`. As closures (inlined into the loop's function) they
+  :func:`_first_unlike`) and :func:`_skip_blocks`. As closures (inlined into the loop's function) they
   made its first compile (no numba cache) 2.3x longer; the state arrays as arguments cost nothing
   measurable at a dozen calls. Their int arguments are int64 from the start: a literal ``0``
   would have numba compile them a second time.
@@ -321,37 +321,42 @@ def _first_not_done(u, engine, n_tiles, tdone, start):
 
 
 @njit(cache=True)
-def _same_op(prog, feeds, x, per):
-    """Op ``x + per`` runs exactly as op ``x`` does, one block later (every program field the loop
-    reads; its successors, and its stream producer when it streams, one block later)."""
+def _first_unlike(prog, feeds, x, per):
+    """The first op from ``x`` on whose op ``per`` later does not run exactly as it does, one block
+    later (every program field the loop reads; its successors, and its stream producer when it
+    streams, one block later). One call for the whole scan: the program's unpacking costs a
+    reference count per array, ~20 us a run as a call per op."""
     (
         engine, n_tiles, tiles_per_outer, n_outer, strm_reuse, comp, ld_once, ld_strm, spill, store,
         act_dep, slots, pred_ptr, succ_ptr, succ_idx, _eq_ptr, _eq_ops, pipe_src, pipe_groups, pipe_span,
         pipe_on, _period,
     ) = prog  # fmt: skip
-    y = x + per
-    if y >= engine.shape[0]:
-        return False
-    if (
-        engine[x] != engine[y] or n_tiles[x] != n_tiles[y] or tiles_per_outer[x] != tiles_per_outer[y]
-        or n_outer[x] != n_outer[y] or strm_reuse[x] != strm_reuse[y] or comp[x] != comp[y]
-        or ld_once[x] != ld_once[y] or ld_strm[x] != ld_strm[y] or spill[x] != spill[y]
-        or store[x] != store[y] or act_dep[x] != act_dep[y] or slots[x] != slots[y]
-        or pipe_on[x] != pipe_on[y] or feeds[x] != feeds[y]
-        or pred_ptr[x + 1] - pred_ptr[x] != pred_ptr[y + 1] - pred_ptr[y]
-    ):  # fmt: skip
-        return False
-    if pipe_on[x] and (
-        pipe_src[y] != pipe_src[x] + per or pipe_groups[x] != pipe_groups[y] or pipe_span[x] != pipe_span[y]
-    ):
-        return False
-    n = succ_ptr[x + 1] - succ_ptr[x]
-    if succ_ptr[y + 1] - succ_ptr[y] != n:
-        return False
-    for m in range(n):  # noqa: SIM110 (numba compiles no generator into all())
-        if succ_idx[succ_ptr[y] + m] != succ_idx[succ_ptr[x] + m] + per:
-            return False
-    return True
+    while True:
+        y = x + per
+        if y >= engine.shape[0]:
+            return x
+        if (
+            engine[x] != engine[y] or n_tiles[x] != n_tiles[y] or tiles_per_outer[x] != tiles_per_outer[y]
+            or n_outer[x] != n_outer[y] or strm_reuse[x] != strm_reuse[y] or comp[x] != comp[y]
+            or ld_once[x] != ld_once[y] or ld_strm[x] != ld_strm[y] or spill[x] != spill[y]
+            or store[x] != store[y] or act_dep[x] != act_dep[y] or slots[x] != slots[y]
+            or pipe_on[x] != pipe_on[y] or feeds[x] != feeds[y]
+            or pred_ptr[x + 1] - pred_ptr[x] != pred_ptr[y + 1] - pred_ptr[y]
+        ):  # fmt: skip
+            return x
+        if pipe_on[x] and (
+            pipe_src[y] != pipe_src[x] + per
+            or pipe_groups[x] != pipe_groups[y]
+            or pipe_span[x] != pipe_span[y]
+        ):
+            return x
+        n = succ_ptr[x + 1] - succ_ptr[x]
+        if succ_ptr[y + 1] - succ_ptr[y] != n:
+            return x
+        for m in range(n):
+            if succ_idx[succ_ptr[y] + m] != succ_idx[succ_ptr[x] + m] + per:
+                return x
+        x += 1
 
 
 @njit(cache=True)
@@ -368,9 +373,11 @@ def _snapshot(
             sn_eng[e, col] = eng[e, col]
         for j in range(RING):
             sn_ring[e, j] = ring[e, j]
+    for r in range(len(ops)):
+        a = ops[r]  # once per row: a pick from the tuple by a variable index costs a reference count
+        for x in range(lo, mx + 1):
+            sn_op[r, x] = a[x]
     for x in range(lo, mx + 1):
-        for r in range(len(ops)):
-            sn_op[r, x] = ops[r][x]
         if feeds[x]:
             for k in range(tile_off[x], tile_off[x + 1]):
                 sn_te[k] = tile_end[k]
@@ -424,14 +431,15 @@ def _engines_match(eng, ring, sn_eng, sn_ring, win, eq_ptr, eq_ops, left, per, d
 def _ops_match(ops, sn_op, sn_te, n_tiles, feeds, tile_off, tile_end, per, dt, lo, mx):
     """The ops of the last cut's window ``lo..mx`` against those one block later: times (the first
     four rows of ``ops``) moved by ``dt``, counts equal."""
+    for r in range(len(ops)):
+        a = ops[r]  # once per row (_snapshot)
+        for x in range(lo, mx + 1):
+            if not (_t_same(sn_op[r, x], a[x + per], dt) if r < 4 else sn_op[r, x] == a[x + per]):
+                return False
     for x in range(lo, mx + 1):
         y = x + per
         if n_tiles[x] != n_tiles[y] or feeds[x] != feeds[y]:
             return False
-        for r in range(len(ops)):
-            v = ops[r][y]
-            if not (_t_same(sn_op[r, x], v, dt) if r < 4 else sn_op[r, x] == v):
-                return False
         if feeds[x]:
             for k in range(n_tiles[x]):
                 if not _t_same(sn_te[tile_off[x] + k], tile_end[tile_off[y] + k], dt):
@@ -445,9 +453,7 @@ def _blocks_to_skip(prog, feeds, eng, sn_eng, per, lo, mx):
     (from the last cut's window ``lo`` to this cut's highest ``mx``) and every queue entry it read
     has its identical copy one block on, and a still engine's next op stays untouched."""
     eq_ptr, eq_ops = prog[15], prog[16]
-    xf = lo
-    while _same_op(prog, feeds, xf, per):
-        xf += 1
+    xf = _first_unlike(prog, feeds, lo, per)
     if xf <= mx:
         return 0
     nj = (xf - 1 - mx) // per + 1
@@ -476,17 +482,17 @@ def _skip_blocks(
     busy engines' rows, rings and busy cycles moved. The caller moves the scalars (the DRAM
     channel, the ops left, the highest op touched)."""
     sh, dtt = nj * per, nj * dt
+    for r in range(len(ops)):  # the rows are separate arrays: each in the order the overlap needs
+        a = ops[r]  # once per row (_snapshot)
+        for x in range(mx, lo - 1, -1):
+            a[x + sh] = _t_shift(a[x], dtt) if r < 4 else a[x]
+        for x in range(lo, lo + sh):
+            a[x] = _t_shift(a[x - per], dt) if r < 4 else a[x - per]
     for x in range(mx, lo - 1, -1):
         y = x + sh
-        for r in range(len(ops)):
-            ops[r][y] = _t_shift(ops[r][x], dtt) if r < 4 else ops[r][x]
         if feeds[x]:
             for k in range(n_tiles[x]):
                 tile_end[tile_off[y] + k] = _t_shift(tile_end[tile_off[x] + k], dtt)
-    for x in range(lo, lo + sh):
-        z = x - per
-        for r in range(len(ops)):
-            ops[r][x] = _t_shift(ops[r][z], dt) if r < 4 else ops[r][z]
     tmp = np.empty(RING, np.int64)
     for e in range(eng.shape[0]):
         q = eng[e, _E_HEAD] - sn_eng[e, _E_HEAD]
