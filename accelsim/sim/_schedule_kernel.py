@@ -17,6 +17,13 @@ engine's tiles while it keeps the pick; the op's last tile releases its successo
   kernel 3.6x (``inline="always"``) to 4.8x (a plain call) slower. These steps are tested through
   ``run_schedule.py_func``. A tile's load is written out at its two sites (the tile's own load,
   the next tile's prefetch): as a closure returning the loop counters it measured 10% slower.
+- module-level jitted functions for the block jump (below), which runs once per cut (a dozen
+  times a run), not per tile: :func:`_cut` and its steps :func:`_first_not_done`,
+  :func:`_snapshot`, :func:`_engines_match`, :func:`_ops_match`, :func:`_blocks_to_skip` (with
+  :func:`_first_unlike`) and :func:`_skip_blocks`. As closures (inlined into the loop's function) they
+  made its first compile (no numba cache) 2.3x longer; the state arrays as arguments cost nothing
+  measurable at a dozen calls. Their int arguments are int64 from the start: a literal ``0``
+  would have numba compile them a second time.
 
 State: one row per engine (``eng``, columns ``_E_*``) and one array per per-op quantity. Every
 constant the jitted code reads is defined in this module (numba's on-disk cache does not notice
@@ -298,6 +305,298 @@ def _t_shift(v, dt):
     return v + dt
 
 
+# The block jump's steps (the module docstring says why module-level). ``ops`` is the per-op
+# state, the rows of ``sn_op``: start, end, finish, ready, stall, load bytes, store bytes, DRAM
+# cycles, predecessors left, tiles done.
+
+
+@njit(cache=True)
+def _first_not_done(u, engine, n_tiles, tdone, start):
+    """The first op from ``u`` on that is not done (every op below ``u`` is)."""
+    while u < engine.shape[0]:
+        if (tdone[u] != n_tiles[u]) if engine[u] >= 0 else start[u] < 0:
+            break
+        u += 1
+    return u
+
+
+@njit(cache=True)
+def _first_unlike(prog, feeds, x, per):
+    """The first op from ``x`` on whose op ``per`` later does not run exactly as it does, one block
+    later (every program field the loop reads; its successors, and its stream producer when it
+    streams, one block later). One call for the whole scan: passing and unpacking the program
+    costs a reference count per array (a call per op, with the per-element row picks the other
+    steps had, made a DeiT-Base run ~30 us slower)."""
+    (
+        engine, n_tiles, tiles_per_outer, n_outer, strm_reuse, comp, ld_once, ld_strm, spill, store,
+        act_dep, slots, pred_ptr, succ_ptr, succ_idx, _eq_ptr, _eq_ops, pipe_src, pipe_groups, pipe_span,
+        pipe_on, _period,
+    ) = prog  # fmt: skip
+    while True:
+        y = x + per
+        if y >= engine.shape[0]:
+            return x
+        if (
+            engine[x] != engine[y] or n_tiles[x] != n_tiles[y] or tiles_per_outer[x] != tiles_per_outer[y]
+            or n_outer[x] != n_outer[y] or strm_reuse[x] != strm_reuse[y] or comp[x] != comp[y]
+            or ld_once[x] != ld_once[y] or ld_strm[x] != ld_strm[y] or spill[x] != spill[y]
+            or store[x] != store[y] or act_dep[x] != act_dep[y] or slots[x] != slots[y]
+            or pipe_on[x] != pipe_on[y] or feeds[x] != feeds[y]
+            or pred_ptr[x + 1] - pred_ptr[x] != pred_ptr[y + 1] - pred_ptr[y]
+        ):  # fmt: skip
+            return x
+        if pipe_on[x] and (
+            pipe_src[y] != pipe_src[x] + per
+            or pipe_groups[x] != pipe_groups[y]
+            or pipe_span[x] != pipe_span[y]
+        ):
+            return x
+        n = succ_ptr[x + 1] - succ_ptr[x]
+        if succ_ptr[y + 1] - succ_ptr[y] != n:
+            return x
+        for m in range(n):
+            if succ_idx[succ_ptr[y] + m] != succ_idx[succ_ptr[x] + m] + per:
+                return x
+        x += 1
+
+
+@njit(cache=True)
+def _snapshot(
+    ops, eng, ring, busy, feeds, tile_off, tile_end, sn_eng, sn_ring, sn_busy, sn_op, sn_te, lo, mx
+):
+    """What the loop can still read at a cut (the module docstring's list), to compare a block
+    later: the engines, their rings and busy cycles, the window ``lo..mx``'s per-op state and the
+    tile ends of its ops that a consumer streams behind."""
+    # loops, not slice assignments: those compile a shape check with its message (~1.5 s)
+    for e in range(eng.shape[0]):
+        sn_busy[e] = busy[e]
+        for col in range(_E_N):
+            sn_eng[e, col] = eng[e, col]
+        for j in range(RING):
+            sn_ring[e, j] = ring[e, j]
+    for r in range(len(ops)):
+        a = ops[r]  # once per row: a pick from the tuple by a variable index costs a reference count
+        for x in range(lo, mx + 1):
+            sn_op[r, x] = a[x]
+    for x in range(lo, mx + 1):
+        if feeds[x]:
+            for k in range(tile_off[x], tile_off[x + 1]):
+                sn_te[k] = tile_end[k]
+
+
+@njit(cache=True)
+def _engines_match(eng, ring, sn_eng, sn_ring, win, eq_ptr, eq_ops, left, per, dt):
+    """Every engine one block on from the last cut: a busy one with its queue, ring count and
+    times moved (the ring's readable entries too), a still one unchanged and unable to start."""
+    for e in range(eng.shape[0]):
+        q = eng[e, _E_HEAD] - sn_eng[e, _E_HEAD]
+        d = eng[e, _E_RING_N] - sn_eng[e, _E_RING_N]
+        if q == 0 and d == 0:
+            for col in range(_E_N):
+                cache = _E_NEED_K <= col <= _E_NEED_V
+                if not cache and eng[e, col] != sn_eng[e, col]:
+                    return False
+            h = eng[e, _E_HEAD]
+            if eng[e, _E_CAND] != _NONE or (h < eq_ptr[e + 1] and left[eq_ops[h]] == 0):
+                return False
+            continue
+        h = eng[e, _E_HEAD]
+        if q <= 0 or d <= 0 or sn_eng[e, _E_RING_N] < win[e] or h >= eq_ptr[e + 1]:
+            return False
+        if eq_ops[h] != eq_ops[sn_eng[e, _E_HEAD]] + per or eng[e, _E_TILE] != sn_eng[e, _E_TILE]:
+            return False
+        if not (
+            _t_same(sn_eng[e, _E_FREE], eng[e, _E_FREE], dt)
+            and _t_same(sn_eng[e, _E_CAND], eng[e, _E_CAND], dt)
+        ):
+            return False
+        if eng[e, _E_CAND] != _NONE and not _t_same(sn_eng[e, _E_T_PIPE], eng[e, _E_T_PIPE], dt):
+            return False
+        if eng[e, _E_TILE] > 0:  # the running op's columns (rewritten when an op starts)
+            if not (
+                _t_same(sn_eng[e, _E_READY], eng[e, _E_READY], dt)
+                and _t_same(sn_eng[e, _E_PRE], eng[e, _E_PRE], dt)
+            ):
+                return False
+            for col in range(_E_POS, _E_N):
+                if eng[e, col] != sn_eng[e, col]:
+                    return False
+        rn, rp = eng[e, _E_RING_N], sn_eng[e, _E_RING_N]
+        for j in range(1, win[e] + 1):
+            if not _t_same(sn_ring[e, (rp - j) & (RING - 1)], ring[e, (rn - j) & (RING - 1)], dt):
+                return False
+    return True
+
+
+@njit(cache=True)
+def _ops_match(ops, sn_op, sn_te, n_tiles, feeds, tile_off, tile_end, per, dt, lo, mx):
+    """The ops of the last cut's window ``lo..mx`` against those one block later: times (the first
+    four rows of ``ops``) moved by ``dt``, counts equal."""
+    for r in range(len(ops)):
+        a = ops[r]  # once per row (_snapshot)
+        for x in range(lo, mx + 1):
+            if not (_t_same(sn_op[r, x], a[x + per], dt) if r < 4 else sn_op[r, x] == a[x + per]):
+                return False
+    for x in range(lo, mx + 1):
+        y = x + per
+        if n_tiles[x] != n_tiles[y] or feeds[x] != feeds[y]:
+            return False
+        if feeds[x]:
+            for k in range(n_tiles[x]):
+                if not _t_same(sn_te[tile_off[x] + k], tile_end[tile_off[y] + k], dt):
+                    return False
+    return True
+
+
+@njit(cache=True)
+def _blocks_to_skip(prog, feeds, eng, sn_eng, per, lo, mx):
+    """How many blocks the segment between the cuts can be repeated: while every op it touched
+    (from the last cut's window ``lo`` to this cut's highest ``mx``) and every queue entry it read
+    has its identical copy one block on, and a still engine's next op stays untouched."""
+    eq_ptr, eq_ops = prog[15], prog[16]
+    xf = _first_unlike(prog, feeds, lo, per)
+    if xf <= mx:
+        return 0
+    nj = (xf - 1 - mx) // per + 1
+    for e in range(eng.shape[0]):
+        hp, hc = sn_eng[e, _E_HEAD], eng[e, _E_HEAD]
+        q = hc - hp
+        if q == 0:
+            if hc < eq_ptr[e + 1]:
+                nj = min(nj, (eq_ops[hc] - mx - 1) // per)
+            continue
+        h = hp
+        while h + q < eq_ptr[e + 1] and eq_ops[h + q] == eq_ops[h] + per:
+            h += 1
+        if h <= hc:
+            return 0
+        nj = min(nj, (h - 1 - hc) // q + 1)
+    return max(nj, 0)
+
+
+@njit(cache=True)
+def _skip_blocks(
+    ops, n_tiles, feeds, tile_off, tile_end, eng, ring, busy, sn_eng, sn_busy, win, per, nj, dt, lo, mx
+):
+    """The state ``nj`` blocks on: the window's ops moved nj blocks (high to low: the ranges may
+    overlap), the ops in between done as their counterparts a block earlier, one block later; the
+    busy engines' rows, rings and busy cycles moved. The caller moves the scalars (the DRAM
+    channel, the ops left, the highest op touched)."""
+    sh, dtt = nj * per, nj * dt
+    for r in range(len(ops)):  # the rows are separate arrays: each in the order the overlap needs
+        a = ops[r]  # once per row (_snapshot)
+        for x in range(mx, lo - 1, -1):
+            a[x + sh] = _t_shift(a[x], dtt) if r < 4 else a[x]
+        for x in range(lo, lo + sh):
+            a[x] = _t_shift(a[x - per], dt) if r < 4 else a[x - per]
+    for x in range(mx, lo - 1, -1):
+        y = x + sh
+        if feeds[x]:
+            for k in range(n_tiles[x]):
+                tile_end[tile_off[y] + k] = _t_shift(tile_end[tile_off[x] + k], dtt)
+    tmp = np.empty(RING, np.int64)
+    for e in range(eng.shape[0]):
+        q = eng[e, _E_HEAD] - sn_eng[e, _E_HEAD]
+        if q == 0:
+            continue
+        d = eng[e, _E_RING_N] - sn_eng[e, _E_RING_N]
+        busy[e] += nj * (busy[e] - sn_busy[e])
+        rn = eng[e, _E_RING_N]
+        for j in range(win[e]):
+            tmp[j] = _t_shift(ring[e, (rn - 1 - j) & (RING - 1)], dtt)
+        rn += nj * d
+        for j in range(win[e]):
+            ring[e, (rn - 1 - j) & (RING - 1)] = tmp[j]
+        eng[e, _E_RING_N] = rn
+        eng[e, _E_HEAD] += nj * q
+        for col in (_E_FREE, _E_CAND, _E_T_PIPE, _E_READY, _E_PRE):
+            eng[e, col] = _t_shift(eng[e, col], dtt)
+
+
+#: the snapshot's scalars (``sn`` of :func:`_cut`): taken, its block, window (lowest, highest op),
+#: time (the picked candidate), DRAM channel time, ops left; and the first op not done
+_SN_OK, _SN_C, _SN_LO, _SN_MX, _SN_T, _SN_CHAN, _SN_REM, _SN_U = range(8)
+_SN_N = 8
+
+
+@njit(cache=True)
+def _cut(
+    prog, feeds, ops, tile_off, tile_end, eng, ring, busy, win, sn_eng, sn_ring, sn_busy, sn_op, sn_te, sn, touch,
+    t_c, i, d_pipe, chan, remaining,
+):  # fmt: skip
+    """A cut: op ``i``, the first of its block, picked at ``t_c`` (its engine's candidate). The
+    state is compared with the last cut's (``sn_*``); if it is the same one block on, the blocks
+    repeat: as many as the program allows are skipped; else, from the first block on, a snapshot
+    is taken. ``ops``: the per-op state (the rows of ``sn_op``).
+
+    Returns:
+        ``(next cut, DRAM channel time, ops left, blocks skipped)``.
+    """
+    engine, n_tiles, eq_ptr, eq_ops, period = prog[0], prog[1], prog[15], prog[16], prog[21]
+    start, left, tdone = ops[0], ops[8], ops[9]
+    n_ops = engine.shape[0]
+    b_s0, per, n_blk = period[0], period[1], period[2]
+    blk = (i - b_s0) // per
+    cut_at = b_s0 + (blk + 1) * per if blk < n_blk - 1 else n_ops
+    u = _first_not_done(sn[_SN_U], engine, n_tiles, tdone, start)
+    sn[_SN_U] = u
+    w_lo, w_mx = u - d_pipe, touch[0]
+    sn_lo, sn_mx = sn[_SN_LO], sn[_SN_MX]
+    dt = t_c - sn[_SN_T]
+    nj = 0
+    if (
+        sn[_SN_OK] and w_lo >= b_s0 and blk == sn[_SN_C] + 1 and w_lo == sn_lo + per and w_mx == sn_mx + per
+        and dt > 0 and remaining < sn[_SN_REM] and _t_same(sn[_SN_CHAN], chan, dt)
+        and _engines_match(eng, ring, sn_eng, sn_ring, win, eq_ptr, eq_ops, left, per, dt)
+        and _ops_match(ops, sn_op, sn_te, n_tiles, feeds, tile_off, tile_end, per, dt, sn_lo, sn_mx)
+    ):  # fmt: skip
+        nj = _blocks_to_skip(prog, feeds, eng, sn_eng, per, sn_lo, w_mx)
+    if nj > 0:
+        _skip_blocks(
+            ops,
+            n_tiles,
+            feeds,
+            tile_off,
+            tile_end,
+            eng,
+            ring,
+            busy,
+            sn_eng,
+            sn_busy,
+            win,
+            per,
+            nj,
+            dt,
+            w_lo,
+            w_mx,
+        )
+        touch[0] = w_mx + nj * per
+        if period.size > 3:
+            period[3] = nj
+        # one jump a run
+        return n_ops, _t_shift(chan, nj * dt), remaining - nj * (sn[_SN_REM] - remaining), nj
+    if w_lo >= b_s0:
+        _snapshot(
+            ops,
+            eng,
+            ring,
+            busy,
+            feeds,
+            tile_off,
+            tile_end,
+            sn_eng,
+            sn_ring,
+            sn_busy,
+            sn_op,
+            sn_te,
+            w_lo,
+            w_mx,
+        )
+        sn[_SN_OK], sn[_SN_C], sn[_SN_LO], sn[_SN_MX] = 1, blk, w_lo, w_mx
+        sn[_SN_T], sn[_SN_CHAN], sn[_SN_REM] = t_c, chan, remaining
+    return cut_at, chan, remaining, nj
+
+
 @njit(cache=True, nogil=True)
 def run_schedule(prog, dram, overlap, record):
     """Event-driven run of all tiles of all ops; one timeline per engine and one for DRAM.
@@ -377,7 +676,7 @@ def run_schedule(prog, dram, overlap, record):
     serial_t = np.int64(0)
     stack = np.zeros(n_ops + 1, np.int64)  # engine-less ops ready to finish
     sp = 0
-    remaining = 0
+    remaining = np.int64(0)  # int64, as d_pipe: a literal 0 would compile _cut twice
     for i in range(n_ops):
         if engine[i] >= 0:
             remaining += 1
@@ -390,8 +689,7 @@ def run_schedule(prog, dram, overlap, record):
     jump_on = overlap and not record and per > 0 and n_blk >= 3 and b_s0 + n_blk * per <= n_ops
     cut_at = b_s0 if jump_on else n_ops  # the first op index whose pick is the next cut
     touch = np.zeros(1, np.int64)  # the highest op a release or a start has touched
-    u = 0  # every op below is done
-    d_pipe = 0  # the farthest a streaming consumer in the blocks sits behind its producer
+    d_pipe = np.int64(0)  # the farthest a streaming consumer in the blocks sits behind its producer
     win = np.zeros(n_eng, np.int64)  # ring entries a later tile can read (deepest prefetch)
     n_sn = n_ops if jump_on else 1
     sn_eng = np.zeros((n_eng, _E_N), np.int64)
@@ -399,9 +697,9 @@ def run_schedule(prog, dram, overlap, record):
     sn_busy = np.zeros(n_eng, np.int64)
     sn_op = np.zeros((10, n_sn), np.int64)
     sn_te = np.zeros(tile_end.size if jump_on else 1, np.int64)
-    sn_ok = False
-    sn_c = sn_mx = sn_t = sn_chan = np.int64(0)
-    sn_lo = sn_rem = 0
+    # the per-op state the jump's steps read and write (rows of sn_op, in this order)
+    op_st = (start, end, finish, ready, stall, ld_bytes, st_bytes, dram_cyc, left, tdone)
+    sn = np.zeros(_SN_N, np.int64)  # the last snapshot's scalars (_cut)
     if jump_on:
         for x in range(b_s0, n_ops):
             if pipe_on[x]:
@@ -412,178 +710,6 @@ def run_schedule(prog, dram, overlap, record):
                 win[e] = max(win[e], sl) if sl >= 1 else RING
                 if sl < 1:
                     break
-
-    def done(x):
-        if engine[x] >= 0:
-            return tdone[x] == n_tiles[x]
-        return start[x] >= 0
-
-    def same_op(x):
-        # Op x + per runs exactly as op x does, one block later (every program field the loop
-        # reads; its successors, and its stream producer when it streams, one block later).
-        y = x + per
-        if y >= n_ops:
-            return False
-        if (
-            engine[x] != engine[y] or n_tiles[x] != n_tiles[y] or tiles_per_outer[x] != tiles_per_outer[y]
-            or n_outer[x] != n_outer[y] or strm_reuse[x] != strm_reuse[y] or comp[x] != comp[y]
-            or ld_once[x] != ld_once[y] or ld_strm[x] != ld_strm[y] or spill[x] != spill[y]
-            or store[x] != store[y] or act_dep[x] != act_dep[y] or slots[x] != slots[y]
-            or pipe_on[x] != pipe_on[y] or feeds[x] != feeds[y]
-            or pred_ptr[x + 1] - pred_ptr[x] != pred_ptr[y + 1] - pred_ptr[y]
-        ):  # fmt: skip
-            return False
-        if pipe_on[x] and (
-            pipe_src[y] != pipe_src[x] + per
-            or pipe_groups[x] != pipe_groups[y]
-            or pipe_span[x] != pipe_span[y]
-        ):
-            return False
-        n = succ_ptr[x + 1] - succ_ptr[x]
-        if succ_ptr[y + 1] - succ_ptr[y] != n:
-            return False
-        for m in range(n):  # noqa: SIM110 (numba compiles no generator into all())
-            if succ_idx[succ_ptr[y] + m] != succ_idx[succ_ptr[x] + m] + per:
-                return False
-        return True
-
-    def snapshot(lo, mx):
-        # What the loop can still read at a cut (the docstring's list), to compare a block later.
-        sn_eng[:, :] = eng
-        sn_ring[:, :] = ring
-        sn_busy[:] = busy
-        for x in range(lo, mx + 1):
-            sn_op[0, x], sn_op[1, x], sn_op[2, x], sn_op[3, x] = start[x], end[x], finish[x], ready[x]
-            sn_op[4, x], sn_op[5, x], sn_op[6, x] = stall[x], ld_bytes[x], st_bytes[x]
-            sn_op[7, x], sn_op[8, x], sn_op[9, x] = dram_cyc[x], left[x], tdone[x]
-            if feeds[x]:
-                for k in range(tile_off[x], tile_off[x + 1]):
-                    sn_te[k] = tile_end[k]
-
-    def engines_match(dt):
-        # Every engine one block on from the last cut: a busy one with its queue, ring count and
-        # times moved (the ring's readable entries too), a still one unchanged and unable to start.
-        for e in range(n_eng):
-            q = eng[e, _E_HEAD] - sn_eng[e, _E_HEAD]
-            d = eng[e, _E_RING_N] - sn_eng[e, _E_RING_N]
-            if q == 0 and d == 0:
-                for col in range(_E_N):
-                    cache = _E_NEED_K <= col <= _E_NEED_V
-                    if not cache and eng[e, col] != sn_eng[e, col]:
-                        return False
-                h = eng[e, _E_HEAD]
-                if eng[e, _E_CAND] != _NONE or (h < eq_ptr[e + 1] and left[eq_ops[h]] == 0):
-                    return False
-                continue
-            h = eng[e, _E_HEAD]
-            if q <= 0 or d <= 0 or sn_eng[e, _E_RING_N] < win[e] or h >= eq_ptr[e + 1]:
-                return False
-            if eq_ops[h] != eq_ops[sn_eng[e, _E_HEAD]] + per or eng[e, _E_TILE] != sn_eng[e, _E_TILE]:
-                return False
-            if not (
-                _t_same(sn_eng[e, _E_FREE], eng[e, _E_FREE], dt)
-                and _t_same(sn_eng[e, _E_CAND], eng[e, _E_CAND], dt)
-            ):
-                return False
-            if eng[e, _E_CAND] != _NONE and not _t_same(sn_eng[e, _E_T_PIPE], eng[e, _E_T_PIPE], dt):
-                return False
-            if eng[e, _E_TILE] > 0:  # the running op's columns (rewritten when an op starts)
-                if not (
-                    _t_same(sn_eng[e, _E_READY], eng[e, _E_READY], dt)
-                    and _t_same(sn_eng[e, _E_PRE], eng[e, _E_PRE], dt)
-                ):
-                    return False
-                for col in range(_E_POS, _E_N):
-                    if eng[e, col] != sn_eng[e, col]:
-                        return False
-            rn, rp = eng[e, _E_RING_N], sn_eng[e, _E_RING_N]
-            for j in range(1, win[e] + 1):
-                if not _t_same(sn_ring[e, (rp - j) & (RING - 1)], ring[e, (rn - j) & (RING - 1)], dt):
-                    return False
-        return True
-
-    def ops_match(dt, lo, mx):
-        # The ops of the last cut's window against those one block later.
-        for x in range(lo, mx + 1):
-            y = x + per
-            if n_tiles[x] != n_tiles[y] or feeds[x] != feeds[y]:
-                return False
-            if not (
-                _t_same(sn_op[0, x], start[y], dt) and _t_same(sn_op[1, x], end[y], dt)
-                and _t_same(sn_op[2, x], finish[y], dt) and _t_same(sn_op[3, x], ready[y], dt)
-                and sn_op[4, x] == stall[y] and sn_op[5, x] == ld_bytes[y] and sn_op[6, x] == st_bytes[y]
-                and sn_op[7, x] == dram_cyc[y] and sn_op[8, x] == left[y] and sn_op[9, x] == tdone[y]
-            ):  # fmt: skip
-                return False
-            if feeds[x]:
-                for k in range(n_tiles[x]):
-                    if not _t_same(sn_te[tile_off[x] + k], tile_end[tile_off[y] + k], dt):
-                        return False
-        return True
-
-    def blocks_to_skip(mx):
-        # How many blocks the segment between the cuts can be repeated: while every op it touched
-        # (from the last cut's window to this cut's highest) and every queue entry it read has its
-        # identical copy one block on, and a still engine's next op stays untouched.
-        xf = sn_lo
-        while same_op(xf):
-            xf += 1
-        if xf <= mx:
-            return 0
-        nj = (xf - 1 - mx) // per + 1
-        for e in range(n_eng):
-            hp, hc = sn_eng[e, _E_HEAD], eng[e, _E_HEAD]
-            q = hc - hp
-            if q == 0:
-                if hc < eq_ptr[e + 1]:
-                    nj = min(nj, (eq_ops[hc] - mx - 1) // per)
-                continue
-            h = hp
-            while h + q < eq_ptr[e + 1] and eq_ops[h + q] == eq_ops[h] + per:
-                h += 1
-            if h <= hc:
-                return 0
-            nj = min(nj, (h - 1 - hc) // q + 1)
-        return max(nj, 0)
-
-    def skip_blocks(nj, dt, lo, mx):
-        # The state nj blocks on: the window's ops moved nj blocks (high to low: the ranges may
-        # overlap), the ops in between done as their counterparts a block earlier, one block
-        # later; the busy engines' rows, rings and busy cycles moved.
-        sh, dtt = nj * per, nj * dt
-        for x in range(mx, lo - 1, -1):
-            y = x + sh
-            start[y], end[y] = _t_shift(start[x], dtt), _t_shift(end[x], dtt)
-            finish[y], ready[y] = _t_shift(finish[x], dtt), _t_shift(ready[x], dtt)
-            stall[y], ld_bytes[y], st_bytes[y] = stall[x], ld_bytes[x], st_bytes[x]
-            dram_cyc[y], left[y], tdone[y] = dram_cyc[x], left[x], tdone[x]
-            if feeds[x]:
-                for k in range(n_tiles[x]):
-                    tile_end[tile_off[y] + k] = _t_shift(tile_end[tile_off[x] + k], dtt)
-        for x in range(lo, lo + sh):
-            z = x - per
-            start[x], end[x] = _t_shift(start[z], dt), _t_shift(end[z], dt)
-            finish[x], ready[x] = _t_shift(finish[z], dt), _t_shift(ready[z], dt)
-            stall[x], ld_bytes[x], st_bytes[x] = stall[z], ld_bytes[z], st_bytes[z]
-            dram_cyc[x], left[x], tdone[x] = dram_cyc[z], left[z], tdone[z]
-        tmp = np.empty(RING, np.int64)
-        for e in range(n_eng):
-            q = eng[e, _E_HEAD] - sn_eng[e, _E_HEAD]
-            if q == 0:
-                continue
-            d = eng[e, _E_RING_N] - sn_eng[e, _E_RING_N]
-            busy[e] += nj * (busy[e] - sn_busy[e])
-            rn = eng[e, _E_RING_N]
-            for j in range(win[e]):
-                tmp[j] = _t_shift(ring[e, (rn - 1 - j) & (RING - 1)], dtt)
-            rn += nj * d
-            for j in range(win[e]):
-                ring[e, (rn - 1 - j) & (RING - 1)] = tmp[j]
-            eng[e, _E_RING_N] = rn
-            eng[e, _E_HEAD] += nj * q
-            for col in (_E_FREE, _E_CAND, _E_T_PIPE, _E_READY, _E_PRE):
-                eng[e, col] = _t_shift(eng[e, col], dtt)
-        touch[0] = mx + sh
 
     def candidate(e, i, k, free, ready_i):
         # When tile k of op i could start on engine e (free from ``free``): after the op's inputs
@@ -691,33 +817,13 @@ def run_schedule(prog, dram, overlap, record):
             break
         i = eq_ops[eng[e, _E_HEAD]]
         if i >= cut_at:
-            # A cut: the first pick of an op of block blk. Compare the state with the last cut's; if
-            # it is the same one block on, the blocks repeat: skip as many as the program allows.
-            blk = (i - b_s0) // per
-            cut_at = b_s0 + (blk + 1) * per if blk < n_blk - 1 else n_ops
-            while u < n_ops and done(u):
-                u += 1
-            w_lo, w_mx, t_c = u - d_pipe, touch[0], eng[e, _E_CAND]
-            dt = t_c - sn_t
-            nj = 0
-            if (
-                sn_ok and w_lo >= b_s0 and blk == sn_c + 1 and w_lo == sn_lo + per and w_mx == sn_mx + per
-                and dt > 0 and remaining < sn_rem and _t_same(sn_chan, chan, dt)
-                and engines_match(dt) and ops_match(dt, sn_lo, sn_mx)
-            ):  # fmt: skip
-                nj = blocks_to_skip(w_mx)
+            # A cut: compare the state with the last cut's, skip blocks or take a snapshot.
+            cut_at, chan, remaining, nj = _cut(
+                prog, feeds, op_st, tile_off, tile_end, eng, ring, busy, win, sn_eng, sn_ring, sn_busy, sn_op,
+                sn_te, sn, touch, eng[e, _E_CAND], i, d_pipe, chan, remaining,
+            )  # fmt: skip
             if nj > 0:
-                skip_blocks(nj, dt, w_lo, w_mx)
-                chan = _t_shift(chan, nj * dt)
-                remaining -= nj * (sn_rem - remaining)
-                cut_at = n_ops  # one jump a run
-                if period.size > 3:
-                    period[3] = nj
                 continue
-            if w_lo >= b_s0:
-                snapshot(w_lo, w_mx)
-                sn_ok = True
-                sn_c, sn_lo, sn_mx, sn_t, sn_chan, sn_rem = blk, w_lo, w_mx, t_c, chan, remaining
         k = eng[e, _E_TILE]
         nt = n_tiles[i]
         if k == 0:
