@@ -9,10 +9,10 @@ Every name but the errors is imported lazily: loading and simulating a saved gra
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from accelsim import errors as _errors
+from accelsim._lazy import lazy_exports
 from accelsim.errors import (
     AccelsimError,
     AccumulatorOverflowError,
@@ -62,18 +62,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from accelsim.sim.dataflow import simulate_dataflow
 
 
+_lazy_getattr, __dir__ = lazy_exports(globals(), _LAZY)
+
+
 def __getattr__(name: str) -> Any:
     if name in _errors.DEPRECATED_NAMES:
         return _errors.deprecated_name(__name__, name)
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'accelsim' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return _lazy_getattr(name)
 
 
 __all__ = [

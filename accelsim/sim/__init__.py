@@ -13,10 +13,10 @@ Layout: ``engines/`` (the systolic array's timing modes and the units beside it)
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from accelsim._lazy import lazy_exports
 from accelsim._numba import defer_blas_probe
 
 # before any kernel loads: no scipy.linalg import (accelsim/_numba.py)
@@ -49,16 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from accelsim.sim.trace import save_trace
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'accelsim.sim' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)
 
 
 def simulate_scalesim(config_path: str | Path, topology_path: str | Path) -> Report:

@@ -13,8 +13,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from accelsim._lazy import lazy_exports
 
 # public name -> module that defines it, imported on first use: ``accelsim simulate`` of a
 # dataflow design loads the report's modules, not the allocator's (nor the IR it reads)
@@ -31,16 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from accelsim.sim.dataflow.report import DataflowReport, simulate_dataflow
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'accelsim.sim.dataflow' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)
 
 
 __all__ = ["Allocation", "Budget", "DataflowReport", "allocate", "simulate_dataflow"]
