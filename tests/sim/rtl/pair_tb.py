@@ -7,14 +7,12 @@ finishes is reported with ``timed_out``, one whose FIFO was written while full w
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import cocotb
 from cocotb.result import SimTimeoutError
 from cocotb.triggers import RisingEdge, Timer, with_timeout
+from tb_io import cases_after_reset, report
 
 CLOCK_NS = 10
 
@@ -53,11 +51,5 @@ async def _run_case(dut: Any, case: dict[str, Any]) -> dict[str, Any]:
 @cocotb.test()
 async def run_pairs(dut: Any) -> None:
     """Every case of ``$ACCELSIM_PAIR_CASES``, results to ``$ACCELSIM_PAIR_RESULTS``."""
-    cases = json.loads(Path(os.environ["ACCELSIM_PAIR_CASES"]).read_text())
-    dut.rst.value = 1
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
-    results = [await _run_case(dut, case) for case in cases]
-    Path(os.environ["ACCELSIM_PAIR_RESULTS"]).write_text(json.dumps(results))
+    cases = await cases_after_reset(dut, "ACCELSIM_PAIR")
+    report("ACCELSIM_PAIR", [await _run_case(dut, case) for case in cases])

@@ -10,16 +10,14 @@ results go to ``$ACCELSIM_RTL_RESULTS``. The checks against numpy and the models
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import cocotb
 from cocotb.result import SimTimeoutError
 from cocotb.triggers import FallingEdge, RisingEdge, Timer, with_timeout
 from cocotb.utils import get_sim_time
+from tb_io import cases_after_reset, report
 
 CLOCK_NS = 10  # the generated top level's clock: always #5 clk = ~clk
 
@@ -100,13 +98,8 @@ async def _run_enabled(dut: Any, case: dict[str, Any], data_w: int, acc_w: int) 
 @cocotb.test()
 async def run_gemms(dut: Any) -> None:
     """Every case of ``$ACCELSIM_RTL_CASES``, results to ``$ACCELSIM_RTL_RESULTS``."""
-    spec = json.loads(Path(os.environ["ACCELSIM_RTL_CASES"]).read_text())
-    dut.rst.value = 1
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
+    spec = await cases_after_reset(dut, "ACCELSIM_RTL")
     for inst in spec["instances"]:  # every array idle (no clock) but the one running a case
         await _enable(dut, inst, False)
     results = [await _run_case(dut, case, spec["data_w"], spec["acc_w"]) for case in spec["cases"]]
-    Path(os.environ["ACCELSIM_RTL_RESULTS"]).write_text(json.dumps(results))
+    report("ACCELSIM_RTL", results)

@@ -9,16 +9,14 @@ name. The checks against numpy and the formula are pytest's.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import cocotb
 from cocotb.result import SimTimeoutError
 from cocotb.triggers import RisingEdge, with_timeout
+from tb_io import cases_after_reset, report
 
 CLOCK_NS = 10  # the generated top level's clock: always #5 clk = ~clk
 
@@ -56,11 +54,5 @@ async def _run_case(dut: Any, case: dict[str, Any]) -> dict[str, Any]:
 @cocotb.test()
 async def run_gemms(dut: Any) -> None:
     """Every case of ``$ACCELSIM_TREE_CASES``, results to ``$ACCELSIM_TREE_RESULTS``."""
-    cases = json.loads(Path(os.environ["ACCELSIM_TREE_CASES"]).read_text())
-    dut.rst.value = 1
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
-    results = [await _run_case(dut, case) for case in cases]
-    Path(os.environ["ACCELSIM_TREE_RESULTS"]).write_text(json.dumps(results))
+    cases = await cases_after_reset(dut, "ACCELSIM_TREE")
+    report("ACCELSIM_TREE", [await _run_case(dut, case) for case in cases])
