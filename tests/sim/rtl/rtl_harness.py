@@ -387,6 +387,14 @@ def _timeout_cycles(p_rows: int, p_cols: int, q_cols: int, rows: int, cols: int)
     return 2 * folds * (2 * rows + cols + max(p_rows, rows) + 2) + 100
 
 
+def product_disagreements(label: str, product: np.ndarray, expected: np.ndarray) -> list[str]:
+    """Whether an RTL run's product differs from numpy's, and in how many entries."""
+    if product.shape != expected.shape or not np.array_equal(product, expected):
+        wrong = int((product != expected).sum()) if product.shape == expected.shape else "all"
+        return [f"{label}: product differs from numpy in {wrong} of {expected.size} entries"]
+    return []
+
+
 def simulate_cases(
     build_dir: Path, toplevel: str, tb_module: str, env: str, cases: Any, n_cases: int, work_dir: Path
 ) -> list[dict[str, Any]]:

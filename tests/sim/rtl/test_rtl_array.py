@@ -27,7 +27,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rtl_harness import ArraySpec, GemmCase, RtlBuild, RtlResult, array_spec, build, missing_tools, run
+from rtl_harness import (
+    ArraySpec,
+    GemmCase,
+    RtlBuild,
+    RtlResult,
+    array_spec,
+    build,
+    missing_tools,
+    product_disagreements,
+    run,
+)
 
 from accelsim.sim.engines.systolic import NO_PACKING, Packing, gemm_timing
 from accelsim.sim.reference.pe import pe_gemm
@@ -111,11 +121,7 @@ def _disagreements(case: GemmCase, res: RtlResult, pe_model: bool = True) -> lis
     label = f"{case.dataflow} M={M} K={K} N={N} on {case.rows}x{case.cols}{packed}"
     if res.timed_out:
         return [f"{label}: the RTL never raised done"]
-    out = []
-    expected = case.a @ case.b
-    if res.product.shape != expected.shape or not np.array_equal(res.product, expected):
-        wrong = int((res.product != expected).sum()) if res.product.shape == expected.shape else "all"
-        out.append(f"{label}: product differs from numpy in {wrong} of {M * N} entries")
+    out = product_disagreements(label, res.product, case.a @ case.b)
     formula = gemm_timing(
         M, K, N, case.rows, case.cols, case.dataflow, "pipelined", case.packing
     ).compute_cycles

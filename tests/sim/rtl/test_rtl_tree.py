@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rtl_harness import missing_tools
+from rtl_harness import missing_tools, product_disagreements
 from tree_harness import TreeCase, TreeEngine, TreeResult, build, run
 
 from accelsim.config.hardware import HardwareConfig
@@ -113,11 +113,7 @@ def _disagreements(case: TreeCase, res: TreeResult, other: tuple[str, int] | Non
     label = f"{batch} x {m}x{k}x{n} on {e.name}"
     if res.timed_out:
         return [f"{label}: the RTL never raised done"]
-    out = []
-    expected = case.a @ case.b
-    if res.product.shape != expected.shape or not np.array_equal(res.product, expected):
-        wrong = int((res.product != expected).sum()) if res.product.shape == expected.shape else "all"
-        out.append(f"{label}: product differs from numpy in {wrong} of {expected.size} entries")
+    out = product_disagreements(label, res.product, case.a @ case.b)
     formula = _formula(case)
     if res.last_out_cycle != formula or (other is not None and other[1] != formula):
         also = f", {other[0]} {other[1]}" if other is not None else ""
