@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -37,25 +38,57 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_scalar_coercion(cls, value: Any, info: ValidationInfo) -> Any:
-        if info.field_name is None:
-            return value
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Runs inside ``type.__new__``, before pydantic collects the class's validators: the type
+        # check goes on the scalar fields alone (a "*" validator would cost a Python call for
+        # every field of every config validated, and a search validates one per hardware point).
+        super().__init_subclass__(**kwargs)
+        scalar = {
+            name: accepts
+            for base in reversed(cls.__mro__[1:])
+            for name, accepts in _SCALAR_FIELDS.get(base, {}).items()
+        }
+        namespace = vars(sys.modules[cls.__module__])
+        for name, annotation in vars(cls).get("__annotations__", {}).items():
+            if name.startswith("_"):
+                continue
+            accepts = _annotation_scalar_types(annotation, namespace)
+            if accepts is None:
+                scalar.pop(name, None)
+            else:
+                scalar[name] = accepts
+        _SCALAR_FIELDS[cls] = scalar
+        if scalar:
+            # one name for every class: a subclass's validator replaces its parent's, so a field
+            # is checked once
+            cls._no_scalar_coercion = field_validator(*scalar, mode="before")(_no_scalar_coercion)  # type: ignore[attr-defined]
+
+
+def _no_scalar_coercion(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    accepts: frozenset[type] | None = _SCALAR_FIELDS[cls][info.field_name]  # type: ignore[index]
+    if accepts is _UNREAD:  # resolved by pydantic by now
         accepts = _field_scalar_types(cls, info.field_name)
-        if accepts is None or value is None:
-            return value
-        if type(value) is int and float not in accepts and not -_MAX_INT <= value <= _MAX_INT:
-            # every count in a config is far below this; beyond it the simulator's int64 sums overflow
-            raise PydanticCustomError("int_too_big", f"Input should be at most {_MAX_INT} in size")
-        if type(value) in accepts:
-            return value
-        if isinstance(value, bool | int | float | str):
-            wanted = _WANTED[max(accepts, key=_WANTED_ORDER.index)]
-            raise PydanticCustomError(f"{_WANTED_TYPE[wanted]}", f"Input should be {wanted}")
+    if accepts is None:
         return value
+    if value is None:
+        return value
+    if type(value) is int and float not in accepts and not -_MAX_INT <= value <= _MAX_INT:
+        # every count in a config is far below this; beyond it the simulator's int64 sums overflow
+        raise PydanticCustomError("int_too_big", f"Input should be at most {_MAX_INT} in size")
+    if type(value) in accepts:
+        return value
+    if isinstance(value, bool | int | float | str):
+        wanted = _WANTED[max(accepts, key=_WANTED_ORDER.index)]
+        raise PydanticCustomError(f"{_WANTED_TYPE[wanted]}", f"Input should be {wanted}")
+    return value
 
 
+#: The scalar fields of each :class:`Strict` model (its own and those it inherits) and the
+#: Python types each takes as they are; :data:`_UNREAD` for a field whose annotation names
+#: something its module had not defined yet (a local alias, a later class), looked up once
+#: pydantic has resolved it.
+_SCALAR_FIELDS: dict[type, dict[str, frozenset[type]]] = {}
+_UNREAD: frozenset[type] = frozenset({object})  # its own object: told apart by identity
 _SCALARS = (bool, int, float, type(None))
 _MAX_INT = 2**31 - 1
 _WANTED_ORDER = [type(None), bool, int, float]
@@ -64,10 +97,22 @@ _WANTED_TYPE = {"true or false": "bool_type", "a valid integer": "int_type", "a 
                 "null": "none_required"}  # fmt: skip
 
 
+def _annotation_scalar_types(annotation: Any, namespace: Mapping[str, Any]) -> frozenset[type] | None:
+    """:func:`_scalar_types` of an annotation as the class body wrote it: a string under ``from
+    __future__ import annotations``, read before pydantic resolves it, in the names its module has
+    defined so far; :data:`_UNREAD` where it names something else."""
+    if isinstance(annotation, str):
+        try:
+            annotation = eval(annotation, dict(namespace))  # the module's own annotation text
+        except NameError:
+            return _UNREAD
+        except Exception:
+            return None
+    return _scalar_types(annotation)
+
+
 @functools.cache
 def _field_scalar_types(cls: type[BaseModel], field: str) -> frozenset[type] | None:
-    # once per field: the validator runs for every field of every config validated (a search
-    # validates one per hardware point), and ``cls.model_fields`` is a slow property
     return _scalar_types(cls.__pydantic_fields__[field].annotation)  # type: ignore[arg-type]
 
 
@@ -79,6 +124,11 @@ def _scalar_types(annotation: Any) -> frozenset[type] | None:
         typing.get_args(annotation)
         if typing.get_origin(annotation) in (typing.Union, types.UnionType)
         else (annotation,)
+    )
+    # ``Annotated[int, Field(ge=2)]`` (a module's alias) is an int; None written in a union is NoneType
+    args = tuple(
+        type(None) if a is None else typing.get_args(a)[0] if typing.get_origin(a) is typing.Annotated else a
+        for a in args
     )
     if not args or not all(a in _SCALARS for a in args):
         return None

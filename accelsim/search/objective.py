@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import operator
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from accelsim.errors import AccelsimError
 from accelsim.ir import Graph
 
 if TYPE_CHECKING:
+    from accelsim.config.hardware import HardwareConfig
     from accelsim.sim import GraphArrays
 
 #: Metrics of a compression point, shared by all its hardware points: top-1 and the fidelity to the
@@ -225,12 +227,17 @@ def summarise(
 
 
 # -- the adapter to the real workload ---------------------------------------------------------
+#: The report's values of :data:`HW_METRICS`, as a tuple.
+_hw_metric_values = operator.attrgetter(*(_REPORT_FIELDS.get(k, k) for k in HW_METRICS))
+
+
 def _report_result(report: Any) -> HardwareResult:
-    metrics = {k: float(getattr(report, _REPORT_FIELDS.get(k, k))) for k in HW_METRICS}
-    fits = bool(report.fits)
+    metrics = dict(zip(HW_METRICS, map(float, _hw_metric_values(report)), strict=False))  # one length
+    if report.fits:
+        return HardwareResult(metrics, True)
     overflow = report.overflow
     text = "; ".join(map(str, overflow)) if isinstance(overflow, list | tuple) else str(overflow or "")
-    return HardwareResult(metrics=metrics, fits=fits, overflow="" if fits else text)
+    return HardwareResult(metrics, False, text)
 
 
 def _unfit(reason: str) -> HardwareResult:
@@ -238,10 +245,16 @@ def _unfit(reason: str) -> HardwareResult:
 
 
 def accelsim_base_hardware(name_or_path: str) -> dict[str, Any]:
-    """An accelerator config (name in ``hw_configs/`` or YAML path) as a plain dict."""
+    """An accelerator config (name in ``hw_configs/`` or YAML path) as a plain dict: the fields its
+    YAML sets, each knob's path among them or not.
+
+    A field left to its default stays out: a default that follows the board (``packing`` from its
+    DSP primitive, ``dram`` from its memory) must follow a ``board`` knob too, not keep the base
+    board's value (a DSP58 board with the DSP48E2's INT8 packing).
+    """
     from accelsim.config.hardware import HardwareConfig
 
-    return HardwareConfig.load(name_or_path).model_dump(mode="json")
+    return HardwareConfig.load(name_or_path).model_dump(mode="json", exclude_unset=True)
 
 
 def accelsim_check_hardware(config: Mapping[str, Any]) -> None:
@@ -279,37 +292,10 @@ def accelsim_simulate(graph: Graph, configs: Sequence[Mapping[str, Any]]) -> lis
 
 def _simulate_points(ga: GraphArrays, configs: Sequence[Mapping[str, Any]]) -> list[HardwareResult]:
     """:func:`accelsim_simulate` on the flattened graph, points without a ``family`` section."""
-    from accelsim.config._base import validate_config
-    from accelsim.config.hardware import HardwareConfig
     from accelsim.sim import Report, simulate, simulate_many
 
     out: list[HardwareResult | None] = [None] * len(configs)
-    valid: list[tuple[int, HardwareConfig]] = []
-    # Knobs copy only the sections they set, and a sweep's points share a section whose knobs have
-    # the same values (``apply_knobs_many``): a section object shared by several points is
-    # validated once and its model reused (a model is taken as it is, so validating a point costs
-    # its new sections). Only sections that validate alone: an empty ``packing`` takes its board's
-    # default, so it is validated with each point.
-    seen: dict[tuple[str, int], Any] = {}
-    for i, cfg in enumerate(configs):
-        data = dict(cfg)
-        new: list[tuple[str, int]] = []
-        for name in _SELF_CONTAINED:
-            part = data.get(name)
-            if part:
-                model = seen.get((name, id(part)))
-                if model is not None:
-                    data[name] = model
-                elif isinstance(part, dict | list):
-                    new.append((name, id(part)))
-        try:
-            hw = validate_config(HardwareConfig, data, "hardware point")
-        except AccelsimError as e:
-            out[i] = _unfit(f"{type(e).__name__}: {e}")
-            continue
-        valid.append((i, hw))
-        for key in new:
-            seen[key] = getattr(hw, key[0])
+    valid = validate_points(configs, out)
     reports: list[Report | None]
     try:
         reports = list(simulate_many(ga, [hw for _, hw in valid]))
@@ -326,6 +312,47 @@ def _simulate_points(ga: GraphArrays, configs: Sequence[Mapping[str, Any]]) -> l
         if report is not None:
             out[i] = _report_result(report)
     return [r for r in out if r is not None]
+
+
+def validate_points(
+    configs: Sequence[Mapping[str, Any]], unfit: list[HardwareResult | None] | None = None
+) -> list[tuple[int, HardwareConfig]]:
+    """Each config that validates as a :class:`~accelsim.config.hardware.HardwareConfig`, with its
+    index; the reason each other one does not, in ``unfit`` (at its index), if given.
+
+    Knobs copy only the sections they set, and a sweep's points share a section whose knobs have
+    the same values (:func:`~accelsim.search.space.apply_knobs_many`): a section object shared by
+    several points is validated once and its model reused (a model is taken as it is, so
+    validating a point costs its new sections), and the points' configs share it too. Only
+    sections that validate alone: an empty ``packing`` takes its board's default, so it is
+    validated with each point.
+    """
+    from accelsim.config._base import validate_config
+    from accelsim.config.hardware import HardwareConfig
+
+    valid: list[tuple[int, HardwareConfig]] = []
+    seen: dict[str, dict[int, Any]] = {name: {} for name in _SELF_CONTAINED}
+    for i, cfg in enumerate(configs):
+        data = dict(cfg)
+        new: list[tuple[str, int]] = []
+        for name, models in seen.items():
+            part = data.get(name)
+            if part:
+                model = models.get(id(part))
+                if model is not None:
+                    data[name] = model
+                elif isinstance(part, dict | list):
+                    new.append((name, id(part)))
+        try:
+            hw = validate_config(HardwareConfig, data, "hardware point")
+        except AccelsimError as e:
+            if unfit is not None:
+                unfit[i] = _unfit(f"{type(e).__name__}: {e}")
+            continue
+        valid.append((i, hw))
+        for name, key in new:
+            seen[name][key] = getattr(hw, name)
+    return valid
 
 
 #: Per-process cache of loaded workloads (model, data splits), keyed by the workload's JSON: a Ray

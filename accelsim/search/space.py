@@ -13,8 +13,9 @@ import hashlib
 import itertools
 import json
 import math
+import operator
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -170,31 +171,81 @@ def apply_knobs_many(base: Mapping[str, Any], points: Sequence[Mapping[str, Scal
         >>> a["x"] is b["x"], b
         (True, {'x': {'k': 2}, 'y': 3})
     """
-    sections: dict[tuple[Any, ...], dict[str, Any]] = {}
-    out: list[dict[str, Any]] = []
-    for values in points:
-        groups: dict[str, list[tuple[str, Scalar]]] = {}
-        top: list[tuple[str, Scalar]] = []
-        for path, value in values.items():
-            head, dot, _ = path.partition(".")
-            if dot:
-                groups.setdefault(head, []).append((path, value))
-            else:
-                top.append((path, value))
-        if any(path in groups for path, _ in top):  # a knob sets a whole section another one goes into
-            out.append(apply_knobs(base, values))
+    out: list[dict[str, Any]] = [{}] * len(points)
+    by_knobs: dict[tuple[str, ...], list[int]] = {}  # a sweep's points have one set of knobs
+    for i, values in enumerate(points):
+        by_knobs.setdefault(tuple(values), []).append(i)
+    sections: dict[tuple[Any, ...], dict[tuple[Any, ...], dict[str, Any]]] = {}
+    for names, where in by_knobs.items():
+        group = [points[i] for i in where]
+        plan = _knob_plan(names)
+        if plan is None:
+            for i, values in zip(where, group, strict=True):
+                out[i] = apply_knobs(base, values)
             continue
-        config = dict(base)
-        for head, items in groups.items():
-            key = (head, *((path, type(value), value) for path, value in items))
-            section = sections.get(key)
-            if section is None:
-                section = apply_knobs({head: base[head]} if head in base else {}, dict(items))[head]
-                sections[key] = section
-            config[head] = section
-        config.update(top)
-        out.append(config)
+        # column by column: each section's dicts, then each top-level knob's values
+        configs = [dict(base) for _ in group]
+        for head, paths in plan.sections:
+            for config, section in zip(
+                configs, _section_column(base, head, paths, group, sections), strict=True
+            ):
+                config[head] = section
+        for name in plan.top:
+            for config, value in zip(configs, map(operator.itemgetter(name), group), strict=True):
+                config[name] = value
+        for i, config in zip(where, configs, strict=True):
+            out[i] = config
     return out
+
+
+def _section_column(
+    base: Mapping[str, Any],
+    head: str,
+    paths: tuple[str, ...],
+    group: Sequence[Mapping[str, Scalar]],
+    sections: dict[tuple[Any, ...], dict[tuple[Any, ...], dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Section ``head`` of each point of ``group`` with knobs ``paths`` set, one dict per distinct
+    values (``sections``, by paths and value types, holds them)."""
+    values = [list(map(operator.itemgetter(path), group)) for path in paths]
+    types = tuple(next(iter(kinds)) if len(kinds := set(map(type, v))) == 1 else None for v in values)
+    rows: list[Any] = list(zip(*values, strict=True))
+    if None in types:  # a knob of several types: each point's types in its key
+        rows = [(row, tuple(map(type, row))) for row in rows]
+    made = sections.setdefault((paths, types), {})
+    column = []
+    for row in rows:
+        section = made.get(row)
+        if section is None:
+            point = row[0] if None in types else row
+            section = made[row] = apply_knobs(
+                {head: base[head]} if head in base else {}, dict(zip(paths, point, strict=True))
+            )[head]
+        column.append(section)
+    return column
+
+
+class _KnobPlan(NamedTuple):
+    #: each section a knob goes into, and the knobs that do
+    sections: tuple[tuple[str, tuple[str, ...]], ...]
+    #: the knobs that set a top-level field
+    top: tuple[str, ...]
+
+
+def _knob_plan(names: Sequence[str]) -> _KnobPlan | None:
+    """How :func:`apply_knobs_many` applies knobs ``names``: None when a knob sets a whole section
+    another one goes into (``array`` and ``array.rows``), which :func:`apply_knobs` handles."""
+    groups: dict[str, list[str]] = {}
+    top: list[str] = []
+    for path in names:
+        head, dot, _ = path.partition(".")
+        if dot:
+            groups.setdefault(head, []).append(path)
+        else:
+            top.append(path)
+    if any(path in groups for path in top):
+        return None
+    return _KnobPlan(tuple((head, tuple(paths)) for head, paths in groups.items()), tuple(top))
 
 
 def build_recipe(space: SearchSpace, values: Mapping[str, Scalar]) -> CompressionRecipe:

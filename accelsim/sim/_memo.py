@@ -18,7 +18,7 @@ import itertools
 import operator
 import weakref
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -211,14 +211,51 @@ class ConfigValues(NamedTuple):
 def config_values(hw: HardwareConfig) -> ConfigValues:
     """The :class:`ConfigValues` of ``hw``, once per config object (a point asks from its mapping
     and its report)."""
-    array = model_value(hw.array)
+    array, array_built = _array_numbers(hw.array)
     return ConfigValues(
-        _number(model_value(hw.board)),
-        _number(array),
-        _number(_ARRAY_BUILT(array)),
-        _number(tuple(map(model_value, hw.packing))),
-        _number(model_value(hw.buffers)),
-        _number(model_value(hw.dram_cfg)),
-        _number(model_value(hw.units)),
-        _number(model_value(hw.epilogue)),
+        _board_number(hw.board),
+        array,
+        array_built,
+        _packing_number(hw.packing),
+        _buffers_number(hw.buffers),
+        _dram_number(hw.dram_cfg),
+        _units_number(hw.units),
+        _epilogue_number(hw.epilogue),
     )
+
+
+def _last_numbered(number: Callable[[Any], V]) -> Callable[[Any], V]:
+    """``number(section)``, the last section asked for remembered by identity: a sweep's points
+    share the section objects no knob sets (the base config's, in a search; those a ``model_copy``
+    does not update), and numbering a section costs ~0.5-1.5 us (its values, then their hash),
+    an identity check ~0.05. One entry, not a memo of many: a sweep of configs validated one by one
+    shares nothing, and a memo's misses cost it more than the hits save (bench_sim.py)."""
+    last: list[tuple[Any, V]] = [(None, cast(V, None))]  # one tuple, replaced whole: thread-safe
+
+    def numbered(section: Any) -> V:
+        seen, value = last[0]
+        if seen is section:
+            return value
+        value = number(section)
+        last[0] = (section, value)
+        return value
+
+    return numbered
+
+
+def _section_number(section: BaseModel) -> int:
+    return _number(model_value(section))
+
+
+def _array_number_pair(array: ArrayConfig) -> tuple[int, int]:
+    value = model_value(array)
+    return _number(value), _number(_ARRAY_BUILT(value))
+
+
+_board_number = _last_numbered(_section_number)
+_array_numbers = _last_numbered(_array_number_pair)
+_packing_number = _last_numbered(lambda packing: _number(tuple(map(model_value, packing))))
+_buffers_number = _last_numbered(_section_number)
+_dram_number = _last_numbered(_section_number)
+_units_number = _last_numbered(_section_number)
+_epilogue_number = _last_numbered(_section_number)

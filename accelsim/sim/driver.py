@@ -127,7 +127,7 @@ def simulate_many(
         n = 1
     with collector_paused():
         if n <= 1:
-            return [_point(j, hw, lambda h: simulate(ga, h)) for j, hw in enumerate(points)]
+            return _inline(ga, points)
         if pool == "threads":
             return _in_threads(ga, points, n)
         return _in_processes(ga, points, n)
@@ -337,13 +337,28 @@ def _rerun(ga: GraphArrays, hw: HardwareLike) -> tuple[Schedule, RunResult]:
     return schedule, run(schedule)
 
 
+def _inline(ga: GraphArrays, points: list[HardwareLike]) -> list[Report]:
+    """``simulate`` of each point, here; a ConfigError names the point."""
+    reports: list[Report] = []
+    try:
+        for hw in points:
+            reports.append(simulate(ga, hw))
+    except ConfigError as err:
+        raise _naming_point(err, len(reports), points[len(reports)]) from None
+    return reports
+
+
+def _naming_point(err: ConfigError, j: int, hw: HardwareLike) -> ConfigError:
+    name = hw.name if isinstance(hw, HardwareConfig) else str(hw)
+    return ConfigError(f"hardware point {j} ({name}): {err}")
+
+
 def _point(j: int, hw: HardwareLike, fn: Callable[[HardwareConfig], T]) -> T:
     """``fn`` of hardware point ``j``; a ConfigError names the point."""
     try:
         return fn(resolve_hardware(hw))
     except ConfigError as err:
-        name = hw.name if isinstance(hw, HardwareConfig) else str(hw)
-        raise ConfigError(f"hardware point {j} ({name}): {err}") from None
+        raise _naming_point(err, j, hw) from None
 
 
 __all__ = [

@@ -42,3 +42,20 @@ def test_shared_sections_give_what_unshared_points_give() -> None:
     _same(shared, alone)
     assert not shared[2].fits and "units.vector.lanes" in shared[2].overflow
     assert shared[4].metrics != shared[5].metrics  # each its own board's packing
+
+
+def test_a_board_knob_takes_the_boards_defaults() -> None:
+    # the search's base leaves out what the YAML left to a default, so a default that follows the
+    # board (the DSP primitive's packing) follows a board knob, not the base board
+    from accelsim.config.hardware import DEFAULT_PACKING
+    from accelsim.search.objective import accelsim_base_hardware, validate_points
+
+    base = accelsim_base_hardware("zcu102")
+    assert "packing" not in base and HardwareConfig.model_validate(base) == HardwareConfig.load("zcu102")
+    [(_, on_vck190)] = validate_points([apply_knobs(base, {"board": "vck190"})])
+    assert on_vck190.board.dsp_kind == "dsp58" and on_vck190.packing == DEFAULT_PACKING["dsp58"]
+    assert on_vck190.dram == HardwareConfig.load("zcu102").dram  # set in the base's YAML: kept
+    graph = vit_graph((64, 2, 2), img_size=64)
+    [moved] = accelsim_simulate(graph, [apply_knobs(base, {"board": "vck190"})])
+    [stayed] = accelsim_simulate(graph, [base])
+    assert moved.metrics["gops"] != stayed.metrics["gops"]  # three INT8 products along K, not two along N

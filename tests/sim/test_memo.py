@@ -114,3 +114,26 @@ def test_per_value_shares_answers_between_equal_configs() -> None:
     other = hw.with_changes(**{"array.rows": 8})
     assert (dsps(hw), dsps(twin), dsps(other)) == (2048, 2048, 512)
     assert len(calls) == 2  # the twin shares the first answer
+
+
+def test_section_numbers_remembered_by_identity_agree_with_the_values() -> None:
+    # the last section object of each kind is remembered by identity (a sweep's points share the
+    # sections no knob sets): shared, fresh and changed sections, interleaved, number by value
+    from accelsim.config.hardware import HardwareConfig
+    from accelsim.sim._memo import config_values
+
+    numbers = config_values.__wrapped__  # type: ignore[attr-defined]  # past the per-config memo
+    hw = HardwareConfig.load("zcu102")
+    copies = [hw.model_copy(update={"clock_mhz": c}) for c in (100.0, 150.0)]
+    assert copies[0].array is hw.array  # what a sweep made by model_copy shares
+    twin = HardwareConfig.model_validate(hw.model_dump())
+    rows16 = hw.with_changes(**{"array.rows": 16})
+    lanes = hw.with_changes(**{"units.vector.lanes": 16, "dram.channels": 2})
+    expected = numbers(hw)
+    for config in (copies[0], twin, rows16, copies[1], lanes, hw, rows16, twin, lanes, copies[0]):
+        got = numbers(config)
+        changed = {
+            name for name in expected._fields if getattr(got, name) != getattr(expected, name)
+        }
+        want = {rows16: {"array", "array_built"}, lanes: {"units", "dram"}}.get(config, set())
+        assert changed == want, (config.array.rows, changed)
