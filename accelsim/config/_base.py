@@ -65,7 +65,8 @@ class Strict(BaseModel):
 
 
 def _no_scalar_coercion(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
-    accepts: frozenset[type] | None = _SCALAR_FIELDS[cls][info.field_name]  # type: ignore[index]
+    # (None: a field a subclass redeclared as not scalar, under its parent's validator)
+    accepts = _SCALAR_FIELDS[cls].get(info.field_name)  # type: ignore[arg-type]
     if accepts is _UNREAD:  # resolved by pydantic by now
         accepts = _field_scalar_types(cls, info.field_name)
     if accepts is None:

@@ -94,3 +94,17 @@ def test_a_subclass_keeps_its_parents_checks_and_adds_its_own() -> None:
     assert validate_config(Child, {"rows": 2, "scale": 3, "count": 4}).scale == 3
     with pytest.raises(ConfigError, match=r"^rows: Input should be a valid integer \(got 1.5\)$"):
         validate_config(Parent, {"rows": 1.5})
+
+
+def test_a_field_redeclared_as_not_scalar_is_not_held_to_the_parents_type() -> None:
+    from accelsim.config._base import Strict
+
+    class Parent(Strict):
+        size: int = 1
+
+    class Child(Parent):
+        size: str = "x"  # type: ignore[assignment]
+
+    assert validate_config(Child, {"size": "big"}).size == "big"
+    with pytest.raises(ConfigError, match=r"^size: Input should be a valid integer \(got 'big'\)$"):
+        validate_config(Parent, {"size": "big"})
