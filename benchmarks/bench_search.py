@@ -32,6 +32,7 @@ import numpy as np
 from accelsim._gc import collector_paused
 from accelsim.config.hardware import HardwareConfig
 from accelsim.config.search import SearchSpace
+from accelsim.ir import Graph
 from accelsim.ir.builders import vit_graph
 from accelsim.search import search
 from accelsim.search.objective import (
@@ -56,7 +57,8 @@ HW_KNOBS = {
 }
 
 
-def bench_inner(n_points: int) -> None:
+def _sweep(n_points: int) -> tuple[Graph, dict[str, Any], list[dict[str, Any]]]:
+    """The inner loop's graph, the base config the search applies knobs to, and its points; warm."""
     space = SearchSpace.model_validate(
         {
             "workload": "synthetic",
@@ -65,11 +67,15 @@ def bench_inner(n_points: int) -> None:
         }
     )
     graph = vit_graph("small")
-    base = accelsim_base_hardware("zcu102")  # the base the search applies knobs to
+    base = accelsim_base_hardware("zcu102")
     points = sample_hardware(space, np.random.default_rng(0))
-    configs = apply_knobs_many(base, points)
-    accelsim_simulate(graph, configs[:2])  # warm: numba cache load, graph flattening
+    accelsim_simulate(graph, apply_knobs_many(base, points[:2]))  # numba cache load, graph flattening
+    return graph, base, points
 
+
+def bench_inner(n_points: int) -> None:
+    graph, base, points = _sweep(n_points)
+    configs = apply_knobs_many(base, points)
     ga = compile_graph(graph)
 
     def fresh() -> None:
@@ -124,17 +130,7 @@ def bench_inner(n_points: int) -> None:
 
 def bench_parts(n_points: int) -> None:
     """The search path's own work per point, each part timed apart (CPU, best of 7, collector off)."""
-    space = SearchSpace.model_validate(
-        {
-            "workload": "synthetic",
-            "hardware": {"base": "zcu102", "knobs": HW_KNOBS},
-            "hw_points_per_trial": n_points,
-        }
-    )
-    graph = vit_graph("small")
-    base = accelsim_base_hardware("zcu102")
-    points = sample_hardware(space, np.random.default_rng(0))
-    accelsim_simulate(graph, apply_knobs_many(base, points[:2]))  # warm
+    graph, base, points = _sweep(n_points)
     ga = compile_graph(graph)
 
     def best(fn: Any) -> float:

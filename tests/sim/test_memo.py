@@ -132,8 +132,6 @@ def test_section_numbers_remembered_by_identity_agree_with_the_values() -> None:
     expected = numbers(hw)
     for config in (copies[0], twin, rows16, copies[1], lanes, hw, rows16, twin, lanes, copies[0]):
         got = numbers(config)
-        changed = {
-            name for name in expected._fields if getattr(got, name) != getattr(expected, name)
-        }
+        changed = {name for name in expected._fields if getattr(got, name) != getattr(expected, name)}
         want = {rows16: {"array", "array_built"}, lanes: {"units", "dram"}}.get(config, set())
         assert changed == want, (config.array.rows, changed)
