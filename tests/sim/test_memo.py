@@ -120,8 +120,11 @@ def test_section_numbers_remembered_by_identity_agree_with_the_values() -> None:
     # the last section object of each kind is remembered by identity (a sweep's points share the
     # sections no knob sets): shared, fresh and changed sections, interleaved, number by value
     from accelsim.config.hardware import HardwareConfig
+    from accelsim.sim import _memo
     from accelsim.sim._memo import config_values
 
+    # the value table starts afresh when full (an equal value then gets a new number): not mid-test
+    _memo._NUMBERS.clear()
     numbers = config_values.__wrapped__  # type: ignore[attr-defined]  # past the per-config memo
     hw = HardwareConfig.load("zcu102")
     copies = [hw.model_copy(update={"clock_mhz": c}) for c in (100.0, 150.0)]
