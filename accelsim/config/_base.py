@@ -48,7 +48,7 @@ class Strict(BaseModel):
             for base in reversed(cls.__mro__[1:])
             for name, accepts in _SCALAR_FIELDS.get(base, {}).items()
         }
-        namespace = vars(sys.modules[cls.__module__])
+        namespace = dict(vars(sys.modules[cls.__module__]))  # eval's globals; the module's own untouched
         for name, annotation in vars(cls).get("__annotations__", {}).items():
             if name.startswith("_"):
                 continue
@@ -98,13 +98,13 @@ _WANTED_TYPE = {"true or false": "bool_type", "a valid integer": "int_type", "a 
                 "null": "none_required"}  # fmt: skip
 
 
-def _annotation_scalar_types(annotation: Any, namespace: Mapping[str, Any]) -> frozenset[type] | None:
+def _annotation_scalar_types(annotation: Any, namespace: dict[str, Any]) -> frozenset[type] | None:
     """:func:`_scalar_types` of an annotation as the class body wrote it: a string under ``from
     __future__ import annotations``, read before pydantic resolves it, in the names its module has
     defined so far; :data:`_UNREAD` where it names something else."""
     if isinstance(annotation, str):
         try:
-            annotation = eval(annotation, dict(namespace))  # the module's own annotation text
+            annotation = eval(annotation, namespace)  # the module's own annotation text
         except NameError:
             return _UNREAD
         except Exception:

@@ -509,13 +509,18 @@ def frame_power(
         macs: of the frame (for GOPS/W).
     """
     if total_cycles <= 0:
-        return xpe_power(hw.board.power, hw.clock_mhz, ResourceCounts())
+        return _no_frame(hw)
     m, latency_s, acts, watts = _frame(
         _power_model(hw), total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles
     )
     activity = dict(zip(RESOURCE_CLASSES, acts, strict=True))
     counts = ResourceCounts(dsp=m.dsp.n, bram36=m.bram.n, uram=m.uram, lut=m.lut.n, ff=m.n_ff)
     return _estimate(m.scaled, watts, latency_s, 2 * macs / latency_s / 1e9, activity, counts)
+
+
+def _no_frame(hw: HardwareConfig) -> PowerEstimate:
+    """:func:`frame_power` of a frame of no cycles: nothing toggles, no resource counted."""
+    return xpe_power(hw.board.power, hw.clock_mhz, ResourceCounts())
 
 
 def frame_watts(
@@ -531,15 +536,7 @@ def frame_watts(
     """:func:`frame_power`'s ``breakdown()``, ``total_w``, ``energy_mj`` and ``gops_per_w``,
     without building the estimate (the report's path: a sweep builds thousands)."""
     if total_cycles <= 0:
-        e = frame_power(
-            hw,
-            total_cycles=total_cycles,
-            busy_cycles=busy_cycles,
-            dram_busy_cycles=dram_busy_cycles,
-            dram_bytes=dram_bytes,
-            array_dsp_cycles=array_dsp_cycles,
-            macs=macs,
-        )
+        e = _no_frame(hw)
         return e.breakdown(), e.total_w, e.energy_mj, e.gops_per_w
     return model_frame_watts(
         _power_model(hw), total_cycles, busy_cycles, dram_busy_cycles, dram_bytes, array_dsp_cycles, macs
